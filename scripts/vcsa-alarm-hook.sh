@@ -1,0 +1,293 @@
+#!/bin/bash
+# vcgate alarm hook: vCenter's "Run script" alarm action on the VCSA.
+#
+# Owns: turning the VMWARE_ALARM_* environment into one JSON payload, POSTing
+# it to vcgate (POST /api/v1/alarms), and a local spool so an alarm raised
+# while the gateway is down is delivered on a later run (oldest first).
+# Must not: hang vpxd (every POST is time-bounded, replay has a time budget,
+# the spool lock is never waited for), put the token on a command line, in the
+# environment, or in a log, or interpret any alarm value as shell code.
+#
+# Usage:  vcgate-hook.sh            send the current alarm (how vCenter runs it)
+#         vcgate-hook.sh --replay   only replay the spool (e.g. from cron)
+#
+# Config: /etc/vcgate/hook.conf, or the file named by VCGATE_HOOK_CONF.
+# KEY=value lines; only the keys below are read; values are taken literally
+# (optionally in '' or "" quotes; no expansion, nothing is executed).
+#   VCGATE_URL            gateway base URL, e.g. https://gw.example:8443 (required)
+#   VCGATE_TOKEN_FILE     file holding the ingest token, root-only (required)
+#   VCGATE_VCENTER        vCenter name sent with every alarm (default: hostname -f)
+#   VCGATE_SPOOL_DIR      spool directory (default /var/spool/vcgate)
+#   VCGATE_TIMEOUT        seconds per POST, total (default 5; connect timeout is half)
+#   VCGATE_CA_FILE        CA bundle to verify the gateway's certificate
+#   VCGATE_INSECURE       1 or true: skip TLS verification (anything else: verify)
+#   VCGATE_SPOOL_MAX      most spooled alarms kept; oldest dropped beyond (default 10000)
+#   VCGATE_REPLAY_BUDGET  seconds a run may spend replaying the spool (default 15)
+#   VCGATE_LOG            syslog (default; stderr if syslog is unavailable) or stderr
+#
+# Exit status: 0 delivered or spooled for later; 1 rejected by the gateway
+# (4xx other than 408/429: bad token, bad body, too big; not spooled, it would
+# never succeed); 2 local problem (config, token file, spool, python3).
+# Stdout gets one line per replayed alarm ("replayed key=value...") and one
+# for the current alarm ("delivered|spooled|rejected key=value...").
+#
+# Values that are not valid UTF-8 (vCenter sends UTF-8) are sent with each
+# invalid byte replaced by U+FFFD, so the payload is always valid JSON.
+
+set -euo pipefail
+umask 077
+export LC_ALL=C
+
+# Rewritten by install-vcsa-hook.sh --prefix; keep this exact line.
+DEFAULT_CONF=/etc/vcgate/hook.conf
+
+url="" token_file="" vcenter="" spool_dir=/var/spool/vcgate timeout=5
+ca_file="" insecure="" spool_max=10000 replay_budget=15 log_to=syslog
+token="" tmp_files=() curl_err="" curl_body=""
+
+cleanup() { if ((${#tmp_files[@]})); then rm -f -- "${tmp_files[@]}"; fi; }
+trap cleanup EXIT
+
+# log LEVEL MESSAGE: syslog (tag vcgate-hook) or, failing that, stderr.
+log() {
+  local level=$1 msg=${2//[$'\n\r\t']/ }
+  if [[ $log_to == syslog ]] && command -v logger >/dev/null 2>&1 &&
+    logger --socket-errors=on -t vcgate-hook -p "user.$level" -- "$msg" 2>/dev/null; then
+    return 0
+  fi
+  printf 'vcgate-hook: %s: %s\n' "$level" "$msg" >&2
+}
+
+die() { log err "$1"; printf 'error %s\n' "$1"; exit 2; }
+
+load_conf() {
+  local file=$1 line key val n=0
+  [[ -f $file && -r $file ]] || die "cannot read config $file"
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
+    line=${line%$'\r'}
+    [[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
+    if [[ ! $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      log warning "$file:$n: ignoring malformed line"
+      continue
+    fi
+    key=${BASH_REMATCH[2]} val=${BASH_REMATCH[3]}
+    if [[ $val =~ ^\"(.*)\"[[:space:]]*$ || $val =~ ^\'(.*)\'[[:space:]]*$ ]]; then
+      val=${BASH_REMATCH[1]}
+    else
+      val=${val%"${val##*[![:space:]]}"}
+    fi
+    case $key in
+      VCGATE_URL) url=$val ;;
+      VCGATE_TOKEN_FILE) token_file=$val ;;
+      VCGATE_VCENTER) vcenter=$val ;;
+      VCGATE_SPOOL_DIR) spool_dir=$val ;;
+      VCGATE_TIMEOUT) timeout=$val ;;
+      VCGATE_CA_FILE) ca_file=$val ;;
+      VCGATE_INSECURE) insecure=$val ;;
+      VCGATE_SPOOL_MAX) spool_max=$val ;;
+      VCGATE_REPLAY_BUDGET) replay_budget=$val ;;
+      VCGATE_LOG) log_to=$val ;;
+      *) log warning "$file:$n: ignoring unknown key $key" ;;
+    esac
+  done <"$file"
+}
+
+check_conf() {
+  [[ $log_to == syslog || $log_to == stderr ]] || { log_to=syslog; die "VCGATE_LOG must be syslog or stderr"; }
+  [[ $url =~ ^https?://[^[:space:]]+$ ]] || die "VCGATE_URL must be an http(s) URL"
+  url=${url%/}
+  [[ -n $token_file ]] || die "VCGATE_TOKEN_FILE is not set"
+  [[ $timeout =~ ^[1-9][0-9]{0,2}$ ]] || die "VCGATE_TIMEOUT must be whole seconds (1-999)"
+  [[ $spool_max =~ ^[1-9][0-9]{0,8}$ ]] || die "VCGATE_SPOOL_MAX must be a positive integer"
+  [[ $replay_budget =~ ^[0-9]{1,4}$ ]] || die "VCGATE_REPLAY_BUDGET must be whole seconds"
+  [[ -z $ca_file || -r $ca_file ]] || die "cannot read VCGATE_CA_FILE $ca_file"
+  case $insecure in
+    1 | true) insecure=1 ;;
+    "" | 0 | false) insecure="" ;;
+    *) log warning "VCGATE_INSECURE=$insecure is not 1/true: verifying TLS"; insecure="" ;;
+  esac
+  [[ -n $vcenter ]] || vcenter=$(hostname -f 2>/dev/null || hostname)
+}
+
+# Reads the token into $token. It stays in this shell: never exported, never
+# on an argv, only written to curl's stdin.
+read_token() {
+  [[ -f $token_file && -r $token_file ]] || die "cannot read token file $token_file"
+  local mode
+  mode=$(stat -c %a -- "$token_file" 2>/dev/null || echo 600)
+  [[ $mode =~ [0-7]00$ ]] || log warning "token file $token_file is readable by others (mode $mode); chmod 600 it"
+  IFS= read -r token <"$token_file" || true
+  token=${token%$'\r'}
+  token=${token#"${token%%[![:space:]]*}"}
+  token=${token%"${token##*[![:space:]]}"}
+  [[ -n $token ]] || die "token file $token_file is empty"
+  # Printable ASCII without '"' and '\' keeps curl's config syntax trivial.
+  [[ $token =~ ^[[:graph:]]+$ && $token != *[\"\\]* ]] ||
+    die "token in $token_file has characters not allowed in a bearer token"
+}
+
+prepare_spool() {
+  if [[ ! -d $spool_dir ]]; then
+    mkdir -p -- "$spool_dir" 2>/dev/null || die "cannot create spool dir $spool_dir"
+  fi
+  [[ -w $spool_dir ]] || die "spool dir $spool_dir is not writable"
+}
+
+# build_payload FILE: writes the JSON for the current alarm to FILE and prints
+# "<epoch-ns> <delivery_id>".
+build_payload() {
+  python3 - "$1" "$vcenter" <<'PY'
+import datetime, json, os, sys, time, uuid
+
+out, vcenter = sys.argv[1], sys.argv[2]
+env = {}
+for key, value in os.environb.items():
+    if key.startswith(b"VMWARE_ALARM_"):
+        env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+now_ns = time.time_ns()
+sent_at = datetime.datetime.fromtimestamp(now_ns / 1e9, datetime.timezone.utc)
+payload = {
+    "delivery_id": str(uuid.uuid4()),
+    "vcenter": vcenter,
+    "sent_at": sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    "env": dict(sorted(env.items())),
+}
+with open(out, "wb") as f:
+    f.write(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+print(f"{now_ns:020d} {payload['delivery_id']}")
+PY
+}
+
+# post FILE: POSTs the payload in FILE. Sets http_code, event_id, duplicate,
+# reason; returns 0 delivered, 1 retry later, 2 rejected for good.
+post() {
+  local file=$1 rc=0 answer args
+  http_code=000 event_id="" duplicate=false reason=""
+  args=(-q --silent --show-error --request POST
+    --max-time "$timeout" --connect-timeout "$(((timeout + 1) / 2))"
+    --header "Content-Type: application/json" --data-binary "@$file"
+    --output "$curl_body" --write-out '%{http_code}' --config -)
+  if [[ -n $ca_file ]]; then args+=(--cacert "$ca_file"); fi
+  if [[ -n $insecure ]]; then args+=(--insecure); fi
+  # The only place the token goes: curl's config on stdin (printf is a builtin).
+  http_code=$(printf 'header = "Authorization: Bearer %s"\n' "$token" |
+    curl "${args[@]}" "$url/api/v1/alarms" 2>"$curl_err") || rc=$?
+  [[ $http_code =~ ^[0-9]{3}$ ]] || http_code=000
+  answer=$(head -c 4096 -- "$curl_body" 2>/dev/null || true)
+  if [[ $answer =~ \"id\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then event_id=${BASH_REMATCH[1]}; fi
+  if [[ $answer =~ \"duplicate\"[[:space:]]*:[[:space:]]*true ]]; then duplicate=true; fi
+  case $http_code in
+    2??) return 0 ;;
+    000) reason="curl exit $rc: $(head -c 300 -- "$curl_err")"; return 1 ;;
+    408 | 429 | 5??) reason="HTTP $http_code"; return 1 ;;
+    *) reason="HTTP $http_code"; return 2 ;;
+  esac
+}
+
+# Spooled alarms, oldest first (names start with a fixed-width epoch-ns).
+spool_files() { compgen -G "$spool_dir/[0-9]*-*.json" | sort || true; }
+
+# replay: sends spooled alarms oldest first until one fails or the time budget
+# is spent. Returns 0 if the spool is empty afterwards, 1 otherwise.
+replay() {
+  local f start=$SECONDS
+  while IFS= read -r f; do
+    [[ -f $f ]] || continue
+    if ((SECONDS - start >= replay_budget)); then
+      log warning "replay budget (${replay_budget}s) spent; the rest waits for the next run"
+      return 1
+    fi
+    local rc=0
+    post "$f" || rc=$?
+    case $rc in
+      0)
+        rm -f -- "$f"
+        log info "replayed ${f##*/} (HTTP $http_code, duplicate=$duplicate)"
+        printf 'replayed file=%s http=%s event_id=%s duplicate=%s\n' "${f##*/}" "$http_code" "$event_id" "$duplicate"
+        ;;
+      1)
+        log warning "replay stopped, gateway unavailable ($reason); $(spool_files | wc -l) alarm(s) spooled"
+        return 1
+        ;;
+      2)
+        if [[ $http_code == 401 || $http_code == 403 ]]; then
+          log err "replay stopped: gateway refused the token ($reason); spool kept"
+          return 1
+        fi
+        if ! { mkdir -p -- "$spool_dir/rejected" && mv -f -- "$f" "$spool_dir/rejected/"; }; then rm -f -- "$f"; fi
+        log err "spooled ${f##*/} rejected by the gateway ($reason); moved to $spool_dir/rejected"
+        ;;
+    esac
+  done < <(spool_files)
+  [[ -z $(spool_files) ]]
+}
+
+# prune: keeps at most spool_max spooled alarms, dropping the oldest.
+prune() {
+  local files n
+  mapfile -t files < <(spool_files)
+  n=$((${#files[@]} - spool_max))
+  ((n > 0)) || return 0
+  rm -f -- "${files[@]:0:n}"
+  log warning "spool over VCGATE_SPOOL_MAX=$spool_max: dropped the $n oldest alarm(s)"
+}
+
+main() {
+  local mode=send
+  [[ ${1:-} == --replay ]] && mode=replay
+  load_conf "${VCGATE_HOOK_CONF:-$DEFAULT_CONF}"
+  check_conf
+  read_token
+  prepare_spool
+  command -v curl >/dev/null 2>&1 || die "curl not found"
+  curl_err=$(mktemp "$spool_dir/.curl-err.XXXXXX") || die "cannot write to spool dir $spool_dir"
+  tmp_files+=("$curl_err")
+  curl_body=$(mktemp "$spool_dir/.curl-body.XXXXXX") || die "cannot write to spool dir $spool_dir"
+  tmp_files+=("$curl_body")
+
+  # The lock only guards replay and pruning; it is never waited for.
+  local locked="" backlog=""
+  exec 9>>"$spool_dir/.lock"
+  if flock -n 9; then
+    locked=1
+    replay || backlog=1
+  else
+    log info "another run is replaying the spool; not replaying"
+  fi
+  [[ $mode == replay ]] && return 0
+
+  command -v python3 >/dev/null 2>&1 || die "python3 not found"
+  local tmp meta ns id rc=0
+  tmp=$(mktemp "$spool_dir/.payload.XXXXXX") || die "cannot write to spool dir $spool_dir"
+  tmp_files+=("$tmp")
+  meta=$(build_payload "$tmp") || die "python3 failed to build the payload"
+  read -r ns id <<<"$meta"
+
+  if [[ -n $backlog ]]; then
+    rc=1 reason="older alarms still spooled"
+  else
+    post "$tmp" || rc=$?
+  fi
+  case $rc in
+    0)
+      log info "delivered alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id (HTTP $http_code)"
+      printf 'delivered delivery_id=%s http=%s event_id=%s duplicate=%s\n' "$id" "$http_code" "$event_id" "$duplicate"
+      ;;
+    1)
+      local dest="$spool_dir/$ns-$id.json"
+      chmod 0600 -- "$tmp"
+      mv -f -- "$tmp" "$dest" || die "cannot spool alarm delivery_id=$id"
+      log warning "spooled alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id for later delivery ($reason)"
+      printf 'spooled delivery_id=%s file=%s\n' "$id" "$dest"
+      if [[ -n $locked ]]; then prune; fi
+      ;;
+    2)
+      log err "gateway rejected alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id ($reason); not spooled"
+      printf 'rejected delivery_id=%s http=%s\n' "$id" "$http_code"
+      return 1
+      ;;
+  esac
+}
+
+main "$@"
