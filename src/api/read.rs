@@ -1,0 +1,140 @@
+//! Read side of the API: status, events, metrics, health.
+//!
+//! Everything here reads the store or live counters; nothing writes.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::model::EventId;
+use crate::store::EventQuery;
+
+/// Largest page `GET /api/v1/events` returns.
+const MAX_LIMIT: usize = 1000;
+
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let stats = &state.ingestor.stats;
+    let store = state.ingestor.store.stats().await?;
+    let snapshot = stats.snapshot();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": crate::model::format_rfc3339(stats.started_at),
+        "uptime_seconds": stats.started.elapsed().as_secs(),
+        "store": store,
+        "sources": snapshot.sources,
+        "vcenters": snapshot.vcenters,
+        "pipeline": snapshot.pipeline,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+    /// Cursor: only events older than this sequence number.
+    before: Option<i64>,
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let since = params
+        .since
+        .as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| ApiError::bad_request("parameter `since` must be RFC 3339"))
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let events = state
+        .ingestor
+        .store
+        .list_events(EventQuery {
+            event_type: params.event_type,
+            source: params.source,
+            since,
+            before_seq: params.before,
+            limit,
+        })
+        .await?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({"events": events, "next_before": next})).into_response())
+}
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let id = EventId::parse(&id).ok_or_else(|| ApiError::bad_request("event id must be a UUID"))?;
+    match state.ingestor.store.get_event(id).await? {
+        Some(event) => Ok(Json(event).into_response()),
+        None => Err(ApiError::not_found(format!("no event {id}"))),
+    }
+}
+
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !state.open_metrics {
+        state.admit_read(&headers)?;
+    }
+    let body = match &state.metrics {
+        Some(handle) => {
+            if let Ok(store) = state.ingestor.store.stats().await {
+                metrics::gauge!("vcgate_store_events").set(store.events as f64);
+                metrics::gauge!("vcgate_store_pending_pipeline").set(store.pending_pipeline as f64);
+                metrics::gauge!("vcgate_store_pending_deliveries")
+                    .set(store.pending_deliveries as f64);
+                metrics::gauge!("vcgate_store_size_bytes").set(store.size_bytes as f64);
+            }
+            metrics::gauge!("vcgate_uptime_seconds")
+                .set(state.ingestor.stats.started.elapsed().as_secs_f64());
+            handle.render()
+        }
+        None => String::new(),
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+pub async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the store takes writes.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ingestor.store.is_writable() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "not ready", "detail": "store is not writable"})),
+        )
+            .into_response()
+    }
+}

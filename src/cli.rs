@@ -1,0 +1,359 @@
+//! Client commands (`vcgate get …`, `vcgate emit …`) that talk to a running
+//! gateway over its HTTP API. Tables for people, `--json` for scripts.
+//!
+//! The token comes from `VCGATE_TOKEN` (never a flag, so it stays out of
+//! shell history and `ps`).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Gateway base URL.
+    #[arg(
+        long,
+        env = "VCGATE_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum GetCommand {
+    /// Gateway status: version, uptime, store, per-source counters.
+    Status,
+    /// Recent events, newest first.
+    Events {
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One event with everything known about it.
+    Event { id: String },
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("building HTTP client")
+}
+
+fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match std::env::var("VCGATE_TOKEN") {
+        Ok(token) if !token.is_empty() => request.bearer_auth(token),
+        _ => request,
+    }
+}
+
+async fn get_json(args: &ClientArgs, path_and_query: &str) -> anyhow::Result<Value> {
+    let url = format!("{}{}", args.server.trim_end_matches('/'), path_and_query);
+    let response = with_token(client()?.get(&url))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    decode(response).await
+}
+
+async fn decode(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let detail = body["detail"].as_str().unwrap_or("");
+        let error = body["error"].as_str().unwrap_or("request failed");
+        bail!(
+            "{status}: {error}{}{detail}",
+            if detail.is_empty() { "" } else { ": " }
+        );
+    }
+    Ok(body)
+}
+
+pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode> {
+    let body = match &what {
+        GetCommand::Status => get_json(args, "/api/v1/status").await?,
+        GetCommand::Events {
+            event_type,
+            source,
+            limit,
+        } => {
+            let mut query = format!("/api/v1/events?limit={limit}");
+            if let Some(t) = event_type {
+                query.push_str(&format!("&type={}", encode(t)));
+            }
+            if let Some(s) = source {
+                query.push_str(&format!("&source={}", encode(s)));
+            }
+            get_json(args, &query).await?
+        }
+        GetCommand::Event { id } => {
+            get_json(args, &format!("/api/v1/events/{}", encode(id))).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match what {
+        GetCommand::Status => print_status(&body),
+        GetCommand::Events { .. } => {
+            print_events(body["events"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+        }
+        GetCommand::Event { .. } => print!("{}", render_event(&body)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn emit(
+    args: &ClientArgs,
+    event_type: &str,
+    data: &str,
+    subject: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let data: Value = serde_json::from_str(data).context("--data must be a JSON object")?;
+    if !data.is_object() {
+        bail!("--data must be a JSON object");
+    }
+    let mut event = serde_json::json!({
+        "specversion": "1.0",
+        "id": uuid::Uuid::now_v7().to_string(),
+        "source": "vcgate-cli",
+        "type": event_type,
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    if let Some(s) = subject {
+        event["subject"] = Value::String(s.to_owned());
+    }
+    let url = format!("{}/api/v1/events", args.server.trim_end_matches('/'));
+    let response = with_token(client()?.post(&url).json(&event))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let body = decode(response).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("accepted event {}", body["id"].as_str().unwrap_or("?"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~*".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders rows as aligned columns, cells cut at 40 characters.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cut = |s: &str| {
+        let one_line = s.replace(['\n', '\r', '\t'], " ");
+        if one_line.chars().count() > 40 {
+            format!("{}…", one_line.chars().take(39).collect::<String>())
+        } else {
+            one_line
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cut(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn print_status(body: &Value) {
+    println!(
+        "vcgate {}  up {}s  store: {} events, {} pending, {} bytes, writable={}",
+        text(&body["version"]),
+        text(&body["uptime_seconds"]),
+        text(&body["store"]["events"]),
+        text(&body["store"]["pending_pipeline"]),
+        text(&body["store"]["size_bytes"]),
+        text(&body["store"]["writable"]),
+    );
+    let mut rows = Vec::new();
+    if let Some(sources) = body["sources"].as_object() {
+        for (name, c) in sources {
+            let rejected: Vec<String> = c["rejected"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            rows.push(vec![
+                name.clone(),
+                text(&c["received"]),
+                text(&c["accepted"]),
+                text(&c["duplicate"]),
+                if rejected.is_empty() {
+                    "-".into()
+                } else {
+                    rejected.join(",")
+                },
+                text(&c["last_at"]),
+            ]);
+        }
+    }
+    print!(
+        "{}",
+        table(
+            &[
+                "SOURCE",
+                "RECEIVED",
+                "ACCEPTED",
+                "DUPLICATE",
+                "REJECTED",
+                "LAST"
+            ],
+            &rows
+        )
+    );
+    if let Some(pipeline) = body["pipeline"].as_object().filter(|p| !p.is_empty()) {
+        let parts: Vec<String> = pipeline.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("pipeline: {}", parts.join(" "));
+    }
+}
+
+fn print_events(events: &[Value]) {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                text(&e["id"]),
+                text(&e["type"]),
+                text(&e["source"]),
+                e["entity"]["name"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "-".into()),
+                e["alarm"]["new_status"]["raw"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "-".into()),
+                route_label(e),
+                text(&e["received_at"]),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "ID", "TYPE", "SOURCE", "ENTITY", "STATUS", "ROUTE", "RECEIVED"
+            ],
+            &rows
+        )
+    );
+}
+
+fn route_label(e: &Value) -> String {
+    let d = &e["disposition"];
+    if let Some(original) = d["duplicate_of"].as_str() {
+        return format!("duplicate of {}", &original[..original.len().min(8)]);
+    }
+    d["route"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| text(&e["stage"]))
+}
+
+fn render_event(e: &Value) -> String {
+    let mut out = String::new();
+    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
+    field("id", text(&e["id"]));
+    field("type", text(&e["type"]));
+    field("source", text(&e["source"]));
+    field("vcenter", text(&e["vcenter"]));
+    field("time", text(&e["time"]));
+    field("received", text(&e["received_at"]));
+    field(
+        "entity",
+        format!(
+            "{} {} {}",
+            text(&e["entity"]["type"]),
+            text(&e["entity"]["moref"]),
+            text(&e["entity"]["name"])
+        ),
+    );
+    if !e["alarm"].is_null() {
+        field(
+            "alarm",
+            format!(
+                "{} ({}) {} -> {}",
+                text(&e["alarm"]["name"]),
+                text(&e["alarm"]["moref"]),
+                text(&e["alarm"]["old_status"]["raw"]),
+                text(&e["alarm"]["new_status"]["raw"])
+            ),
+        );
+    }
+    field("message", text(&e["message"]));
+    field("user", text(&e["user"]));
+    field("stage", text(&e["stage"]));
+    field("route", route_label(e));
+    field("duplicates", text(&e["duplicates"]));
+    field("metadata", e["metadata"].to_string());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_cut() {
+        let t = table(
+            &["A", "LONGER"],
+            &[
+                vec!["x".into(), "y".into()],
+                vec!["a\nb".into(), "z".repeat(50)],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "A    LONGER");
+        assert_eq!(lines[1], "x    y");
+        assert!(lines[2].starts_with("a b  zzz"));
+        assert!(lines[2].ends_with('…'));
+    }
+}

@@ -1,0 +1,727 @@
+//! Configuration: the TOML file's serde structs, the embedded defaults, and
+//! `validate()`.
+//!
+//! Owns: every config key (names are part of the product's contract, see
+//! `config/vcgate.example.toml`), loading secrets from files or environment
+//! variables, and turning config mistakes into errors that name the key.
+//! Must not: start anything or log secret values (`Secret`'s Debug redacts).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+/// Errors loading or validating the configuration; each names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A secret value (token, password). Never printed by Debug or Display.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A byte size written as `65536`, `"64KiB"`, `"1MiB"` or `"2MB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("invalid size {text:?}"))?;
+        let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" | "k" => 1 << 10,
+            "mib" | "m" => 1 << 20,
+            "gib" | "g" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+        };
+        number
+            .checked_mul(multiplier)
+            .map(Self)
+            .ok_or_else(|| format!("size {text:?} too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(Self(n)),
+            Raw::Text(t) => Self::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The whole file. Sections for capabilities this build does not implement yet
+/// are accepted (so one config serves several versions) and reported at startup.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub snmp: SnmpConfig,
+    #[serde(default)]
+    pub vcenter: Vec<VcenterConfig>,
+    #[serde(default)]
+    pub dedup: DedupConfig,
+    #[serde(default)]
+    pub route: Vec<RouteRule>,
+    #[serde(default)]
+    pub monitoring: MonitoringConfig,
+    /// Sections of later capabilities (automation, guard, silences, enrichment):
+    /// accepted and reported as not yet active.
+    #[serde(default)]
+    pub enrich: Option<toml::Value>,
+    #[serde(default)]
+    pub secret: Option<toml::Value>,
+    #[serde(default)]
+    pub function: Option<toml::Value>,
+    #[serde(default)]
+    pub subscription: Option<toml::Value>,
+    #[serde(default)]
+    pub guard: Option<toml::Value>,
+    #[serde(default)]
+    pub silence: Option<toml::Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("embedded defaults parse")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// Events older than this are pruned in the background.
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// At most this many events are kept (oldest pruned first).
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+    /// `full` fsyncs every group commit (an acknowledged event survives power
+    /// loss); `normal` survives a process crash but not a power cut.
+    #[serde(default)]
+    pub sync: SyncMode,
+    /// Hard cap on the database size; beyond it writes fail and ingest answers 503.
+    pub max_size: Option<ByteSize>,
+    /// How many writes one group commit may take.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    #[default]
+    Full,
+    Normal,
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("./vcgate-data/vcgate.db")
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+fn default_max_events() -> u64 {
+    10_000_000
+}
+fn default_max_batch() -> usize {
+    1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub ingest_tokens: Vec<Secret>,
+    pub ingest_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub read_tokens: Vec<Secret>,
+    pub read_token_file: Option<PathBuf>,
+    #[serde(default = "default_max_body")]
+    pub max_body: ByteSize,
+    /// Requests per second allowed from one client address (sustained).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+    /// Burst above `rate_limit` tolerated from one client address.
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// `/metrics` and `/healthz` without a token.
+    #[serde(default = "default_true")]
+    pub open_metrics: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_http_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("literal")
+}
+fn default_max_body() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+fn default_rate_limit() -> u32 {
+    2_000
+}
+fn default_rate_burst() -> u32 {
+    4_000
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_snmp_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_communities")]
+    pub communities: Vec<Secret>,
+    /// When non-empty, only these networks may send notifications.
+    #[serde(default)]
+    pub allowed_sources: Vec<IpNet>,
+    /// Notifications per second accepted from one source address.
+    #[serde(default = "default_snmp_rate")]
+    pub rate_limit: u32,
+    #[serde(default = "default_snmp_burst")]
+    pub rate_burst: u32,
+    /// vCenter name for traps whose source matches no `[[vcenter]] snmp_sources`.
+    #[serde(default = "default_vcenter_name")]
+    pub default_vcenter: String,
+    /// Local SNMPv3 engine id (hex) used for informs; generated and persisted when absent.
+    pub engine_id: Option<String>,
+    #[serde(default)]
+    pub user: Vec<SnmpUser>,
+}
+
+impl Default for SnmpConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_snmp_listen() -> SocketAddr {
+    "127.0.0.1:1162".parse().expect("literal")
+}
+fn default_communities() -> Vec<Secret> {
+    vec![Secret::new("public")]
+}
+fn default_snmp_rate() -> u32 {
+    50_000
+}
+fn default_snmp_burst() -> u32 {
+    100_000
+}
+fn default_vcenter_name() -> String {
+    "default".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthProtocol {
+    Md5,
+    Sha,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivProtocol {
+    Des,
+    Aes,
+    Aes192,
+    Aes256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpUser {
+    pub name: String,
+    pub auth_protocol: Option<AuthProtocol>,
+    pub auth_password: Option<Secret>,
+    pub auth_password_file: Option<PathBuf>,
+    pub auth_password_env: Option<String>,
+    pub priv_protocol: Option<PrivProtocol>,
+    pub priv_password: Option<Secret>,
+    pub priv_password_file: Option<PathBuf>,
+    pub priv_password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VcenterConfig {
+    pub name: String,
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default = "default_vc_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Source addresses whose traps belong to this vCenter.
+    #[serde(default)]
+    pub snmp_sources: Vec<IpAddr>,
+    /// Tail this vCenter's event history (event-stream source).
+    #[serde(default)]
+    pub events: bool,
+}
+
+fn default_vc_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    #[serde(default = "default_dedup_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// A still-active condition is notified again after this long.
+    #[serde(default = "default_repeat_interval", with = "humantime_serde")]
+    pub repeat_interval: Duration,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_dedup_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_repeat_interval() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+/// Where a routing rule sends matching events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTarget {
+    Automation,
+    Monitoring,
+    Both,
+    Drop,
+}
+
+/// One `[[route]]` rule; every given matcher must match (globs with `*`/`?`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub name: Option<String>,
+    pub source: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub alarm: Option<String>,
+    pub entity: Option<String>,
+    pub new_status: Option<String>,
+    pub vcenter: Option<String>,
+    pub to: RouteTarget,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    #[serde(default)]
+    pub snmp: Vec<SnmpForwardTarget>,
+    #[serde(default)]
+    pub webhook: Vec<WebhookForwardTarget>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpForwardTarget {
+    pub name: Option<String>,
+    pub target: String,
+    #[serde(default = "default_forward_version")]
+    pub version: String,
+    pub community: Option<Secret>,
+    pub user: Option<String>,
+    /// Our SNMPv3 engine id (hex) as trap sender; generated and persisted when absent.
+    /// The NMS needs it to localize the user's keys (`createUser -e <id>`).
+    pub engine_id: Option<String>,
+    pub auth_protocol: Option<AuthProtocol>,
+    pub auth_password: Option<Secret>,
+    pub auth_password_file: Option<PathBuf>,
+    pub priv_protocol: Option<PrivProtocol>,
+    pub priv_password: Option<Secret>,
+    pub priv_password_file: Option<PathBuf>,
+}
+
+fn default_forward_version() -> String {
+    "2c".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookForwardTarget {
+    pub name: Option<String>,
+    pub url: String,
+    #[serde(default = "default_webhook_format")]
+    pub format: WebhookFormat,
+    #[serde(default = "default_webhook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_webhook_format() -> WebhookFormat {
+    WebhookFormat::Alertmanager
+}
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Alertmanager,
+    Cloudevents,
+}
+
+/// Tokens after merging inline values, files and environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    pub ingest: Vec<Secret>,
+    pub read: Vec<Secret>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: cross-field rules, readable secret files.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            return Err(invalid(
+                "http.tls_cert",
+                "tls_cert and tls_key must be given together",
+            ));
+        }
+        if self.http.max_body.0 == 0 {
+            return Err(invalid("http.max_body", "must be greater than zero"));
+        }
+        if self.http.rate_limit == 0 || self.snmp.rate_limit == 0 {
+            return Err(invalid("rate_limit", "must be greater than zero"));
+        }
+        let tokens = self.tokens()?;
+        if !self.http.listen.ip().is_loopback()
+            && (tokens.ingest.is_empty() || tokens.read.is_empty())
+        {
+            return Err(invalid(
+                "http.ingest_tokens",
+                "a listener on a non-loopback address needs ingest and read tokens \
+                 (ingest_tokens/ingest_token_file/VCGATE_INGEST_TOKEN and read_tokens/read_token_file/VCGATE_READ_TOKEN)",
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, vc) in self.vcenter.iter().enumerate() {
+            if vc.name.trim().is_empty() {
+                return Err(invalid(format!("vcenter[{i}].name"), "must not be empty"));
+            }
+            if !names.insert(vc.name.as_str()) {
+                return Err(invalid(
+                    format!("vcenter[{i}].name"),
+                    format!("duplicate vCenter name {:?}", vc.name),
+                ));
+            }
+            if vc.url.is_some()
+                && vc.password.is_none()
+                && vc.password_file.is_none()
+                && vc.password_env.is_none()
+            {
+                return Err(invalid(
+                    format!("vcenter[{i}].password_file"),
+                    "a vCenter with a url needs password_file or password_env",
+                ));
+            }
+        }
+        for (i, user) in self.snmp.user.iter().enumerate() {
+            let key = format!("snmp.user[{i}]");
+            if user.auth_protocol.is_none() {
+                return Err(invalid(
+                    format!("{key}.auth_protocol"),
+                    "SNMPv3 users must authenticate (noAuthNoPriv is not accepted)",
+                ));
+            }
+            resolve_secret(
+                &format!("{key}.auth_password"),
+                &user.auth_password,
+                &user.auth_password_file,
+                &user.auth_password_env,
+            )?
+            .ok_or_else(|| {
+                invalid(
+                    format!("{key}.auth_password"),
+                    "missing (auth_password, auth_password_file or auth_password_env)",
+                )
+            })?;
+            if user.priv_protocol.is_some() {
+                resolve_secret(
+                    &format!("{key}.priv_password"),
+                    &user.priv_password,
+                    &user.priv_password_file,
+                    &user.priv_password_env,
+                )?
+                .ok_or_else(|| {
+                    invalid(
+                        format!("{key}.priv_password"),
+                        "missing (priv_password, priv_password_file or priv_password_env)",
+                    )
+                })?;
+            }
+        }
+        for (i, rule) in self.route.iter().enumerate() {
+            if let Some(source) = &rule.source
+                && !source.contains(['*', '?'])
+                && crate::model::Source::parse(source).is_none()
+            {
+                return Err(invalid(
+                    format!("route[{i}].source"),
+                    format!("unknown source {source:?} (alarm-hook, snmp, vcenter-events, api)"),
+                ));
+            }
+        }
+        for (i, target) in self.monitoring.snmp.iter().enumerate() {
+            if !matches!(target.version.as_str(), "2c" | "3") {
+                return Err(invalid(
+                    format!("monitoring.snmp[{i}].version"),
+                    "must be \"2c\" or \"3\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges tokens from the inline lists, the token files (one per line) and
+    /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` environment variables.
+    pub fn tokens(&self) -> Result<Tokens, ConfigError> {
+        let collect = |inline: &[Secret], file: &Option<PathBuf>, env: &str, key: &str| {
+            let mut all: Vec<Secret> = inline.to_vec();
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+                all.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(Secret::new),
+                );
+            }
+            if let Ok(value) = std::env::var(env)
+                && !value.trim().is_empty()
+            {
+                all.push(Secret::new(value.trim()));
+            }
+            if all.iter().any(|t| t.expose().len() < 8) {
+                return Err(invalid(key, "tokens must be at least 8 characters"));
+            }
+            Ok::<_, ConfigError>(all)
+        };
+        Ok(Tokens {
+            ingest: collect(
+                &self.http.ingest_tokens,
+                &self.http.ingest_token_file,
+                "VCGATE_INGEST_TOKEN",
+                "http.ingest_tokens",
+            )?,
+            read: collect(
+                &self.http.read_tokens,
+                &self.http.read_token_file,
+                "VCGATE_READ_TOKEN",
+                "http.read_tokens",
+            )?,
+        })
+    }
+
+    /// Names of accepted sections this build does not act on yet.
+    pub fn inactive_sections(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let sections: [(&'static str, bool); 6] = [
+            ("enrich", self.enrich.is_some()),
+            ("secret", self.secret.is_some()),
+            ("function", self.function.is_some()),
+            ("subscription", self.subscription.is_some()),
+            ("guard", self.guard.is_some()),
+            ("silence", self.silence.is_some()),
+        ];
+        for (name, present) in sections {
+            if present {
+                out.push(name);
+            }
+        }
+        out
+    }
+}
+
+/// A secret given inline, in a file (trailing newline trimmed) or in an env var.
+pub fn resolve_secret(
+    key: &str,
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+    env: &Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Some(secret) = inline {
+        return Ok(Some(secret.clone()));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        return Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r']))));
+    }
+    if let Some(var) = env {
+        let value = std::env::var(var)
+            .map_err(|_| invalid(key, format!("environment variable {var} is not set")))?;
+        return Ok(Some(Secret::new(value)));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_match_the_design() {
+        let c = Config::default();
+        assert_eq!(c.store.path, PathBuf::from("./vcgate-data/vcgate.db"));
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.snmp.listen, "127.0.0.1:1162".parse().unwrap());
+        assert_eq!(c.snmp.communities, vec![Secret::new("public")]);
+        assert_eq!(c.http.max_body, ByteSize(65536));
+        assert_eq!(c.dedup.window, Duration::from_secs(300));
+        assert!(c.vcenter.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(ByteSize::parse("64KiB").unwrap(), ByteSize(65536));
+        assert_eq!(ByteSize::parse("1MiB").unwrap(), ByteSize(1 << 20));
+        assert_eq!(ByteSize::parse("100").unwrap(), ByteSize(100));
+        assert!(ByteSize::parse("12 parsecs").is_err());
+    }
+
+    #[test]
+    fn public_listener_requires_tokens() {
+        let err = Config::parse("[http]\nlisten = \"0.0.0.0:8443\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("http.ingest_tokens"), "{err}");
+        let ok = Config::parse(
+            "[http]\nlisten = \"0.0.0.0:8443\"\ningest_tokens = [\"aaaaaaaaaa\"]\nread_tokens = [\"bbbbbbbbbb\"]\n",
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config::parse("[http]\ningest_tokens = [\"supersecret-token\"]\n").unwrap();
+        assert!(!format!("{c:?}").contains("supersecret-token"));
+    }
+
+    #[test]
+    fn design_sketch_sections_parse() {
+        let text = include_str!("../config/vcgate.example.toml");
+        Config::parse(text).expect("example config must parse");
+    }
+}

@@ -1,0 +1,236 @@
+//! Dedup: decides whether an event repeats one seen moments ago.
+//!
+//! Pure state machine with an injected clock (`now` is a parameter). Identity
+//! is `Event::dedup_identity()` (for alarms: vcenter, entity name, alarm name —
+//! the fields both the hook and a trap carry) plus the new status. Within
+//! `window` of the last sighting, the same identity with the same status is a
+//! duplicate; a different status is a new transition and replaces the entry.
+//! The window slides with every sighting, and a condition still repeating after
+//! `repeat_interval` is notified again (like Alertmanager's repeat_interval).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::model::{Event, EventId, Fingerprint};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// First sighting (or a new status): process it.
+    New,
+    /// Same identity and status inside the window: merge into `original`.
+    Duplicate { original: EventId },
+    /// Still repeating after `repeat_interval`: process it again as a new notification.
+    Renotify { previous: EventId },
+}
+
+#[derive(Debug, Clone)]
+struct Sighting {
+    status: String,
+    original: EventId,
+    last_seen: OffsetDateTime,
+    last_notified: OffsetDateTime,
+}
+
+#[derive(Debug)]
+pub struct Dedup {
+    window: Duration,
+    repeat_interval: Duration,
+    active: HashMap<Fingerprint, Sighting>,
+    observed_since_sweep: usize,
+}
+
+impl Dedup {
+    pub fn new(window: Duration, repeat_interval: Duration) -> Self {
+        Self {
+            window,
+            repeat_interval,
+            active: HashMap::new(),
+            observed_since_sweep: 0,
+        }
+    }
+
+    /// Number of identities currently remembered.
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+
+    /// Seeds state from an event that was already processed as an original
+    /// (used after a restart), last seen at `last_seen`.
+    pub fn remember(&mut self, event: &Event, last_seen: OffsetDateTime) {
+        let (identity, status) = event.dedup_identity();
+        self.active.insert(
+            identity,
+            Sighting {
+                status,
+                original: event.id,
+                last_seen,
+                last_notified: event.received_at,
+            },
+        );
+    }
+
+    /// Classifies `event` seen at `now` and updates the state.
+    pub fn observe(&mut self, event: &Event, now: OffsetDateTime) -> Verdict {
+        self.observed_since_sweep += 1;
+        if self.observed_since_sweep >= 4096 {
+            self.sweep(now);
+        }
+        let (identity, status) = event.dedup_identity();
+        let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
+        let repeat = time::Duration::try_from(self.repeat_interval).unwrap_or(time::Duration::MAX);
+        if let Some(s) = self.active.get_mut(&identity)
+            && s.status == status
+            && now - s.last_seen <= window
+        {
+            s.last_seen = s.last_seen.max(now);
+            if now - s.last_notified >= repeat {
+                let previous = s.original;
+                s.original = event.id;
+                s.last_notified = now;
+                return Verdict::Renotify { previous };
+            }
+            return Verdict::Duplicate {
+                original: s.original,
+            };
+        }
+        self.active.insert(
+            identity,
+            Sighting {
+                status,
+                original: event.id,
+                last_seen: now,
+                last_notified: now,
+            },
+        );
+        Verdict::New
+    }
+
+    /// Forgets identities not seen within the window.
+    pub fn sweep(&mut self, now: OffsetDateTime) {
+        let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
+        self.active.retain(|_, s| now - s.last_seen <= window);
+        self.observed_since_sweep = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Alarm, EventType, Source, StatusText};
+    use proptest::prelude::*;
+
+    fn alarm(source: Source, entity: &str, status: &str) -> Event {
+        let mut e = Event::new(source, "vc1", EventType::alarm_status_changed());
+        e.entity.name = Some(entity.into());
+        e.alarm = Some(Alarm {
+            name: Some("alarm.HostConnectionStateAlarm".into()),
+            new_status: Some(StatusText::parse(status)),
+            ..Alarm::default()
+        });
+        e
+    }
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+    }
+
+    fn dedup() -> Dedup {
+        Dedup::new(Duration::from_secs(300), Duration::from_secs(4 * 3600))
+    }
+
+    #[test]
+    fn hook_and_trap_of_one_transition_merge() {
+        let mut d = dedup();
+        let hook = alarm(Source::AlarmHook, "esx01", "Red");
+        let trap = alarm(Source::Snmp, "esx01", "red");
+        assert_eq!(d.observe(&hook, at(0)), Verdict::New);
+        assert_eq!(
+            d.observe(&trap, at(2)),
+            Verdict::Duplicate { original: hook.id }
+        );
+    }
+
+    #[test]
+    fn status_change_is_new_and_flapping_back_is_new_too() {
+        let mut d = dedup();
+        let red = alarm(Source::AlarmHook, "esx01", "Red");
+        let green = alarm(Source::AlarmHook, "esx01", "Green");
+        let red_again = alarm(Source::AlarmHook, "esx01", "Red");
+        assert_eq!(d.observe(&red, at(0)), Verdict::New);
+        assert_eq!(d.observe(&green, at(10)), Verdict::New);
+        assert_eq!(d.observe(&red_again, at(20)), Verdict::New);
+    }
+
+    #[test]
+    fn window_slides_and_expires() {
+        let mut d = dedup();
+        let first = alarm(Source::Snmp, "vm1", "Yellow");
+        assert_eq!(d.observe(&first, at(0)), Verdict::New);
+        assert!(matches!(
+            d.observe(&alarm(Source::Snmp, "vm1", "Yellow"), at(290)),
+            Verdict::Duplicate { .. }
+        ));
+        // 290 + 300 still inside the slid window
+        assert!(matches!(
+            d.observe(&alarm(Source::Snmp, "vm1", "Yellow"), at(580)),
+            Verdict::Duplicate { .. }
+        ));
+        assert_eq!(
+            d.observe(&alarm(Source::Snmp, "vm1", "Yellow"), at(900)),
+            Verdict::New
+        );
+    }
+
+    #[test]
+    fn repeats_are_renotified_after_repeat_interval() {
+        let mut d = Dedup::new(Duration::from_secs(300), Duration::from_secs(600));
+        let first = alarm(Source::Snmp, "vm1", "Red");
+        assert_eq!(d.observe(&first, at(0)), Verdict::New);
+        for t in (200..600).step_by(200) {
+            assert!(matches!(
+                d.observe(&alarm(Source::Snmp, "vm1", "Red"), at(t)),
+                Verdict::Duplicate { .. }
+            ));
+        }
+        assert_eq!(
+            d.observe(&alarm(Source::Snmp, "vm1", "Red"), at(600)),
+            Verdict::Renotify { previous: first.id }
+        );
+    }
+
+    #[test]
+    fn sweep_forgets_old_identities() {
+        let mut d = dedup();
+        d.observe(&alarm(Source::Snmp, "a", "Red"), at(0));
+        d.observe(&alarm(Source::Snmp, "b", "Red"), at(200));
+        d.sweep(at(400));
+        assert_eq!(d.len(), 1);
+    }
+
+    proptest! {
+        /// Whatever the arrival pattern, an identity's first sighting is never a
+        /// duplicate and a duplicate always points at an event seen before.
+        #[test]
+        fn duplicates_point_backwards(arrivals in proptest::collection::vec((0u8..3, 0u8..2, 0i64..1000), 1..60)) {
+            let mut d = dedup();
+            let mut seen = Vec::new();
+            let mut t = 0;
+            for (entity, status, gap) in arrivals {
+                t += gap;
+                let e = alarm(Source::Snmp, &format!("e{entity}"), if status == 0 { "Red" } else { "Green" });
+                match d.observe(&e, at(t)) {
+                    Verdict::Duplicate { original } => prop_assert!(seen.contains(&original)),
+                    Verdict::Renotify { previous } => prop_assert!(seen.contains(&previous)),
+                    Verdict::New => {}
+                }
+                seen.push(e.id);
+            }
+        }
+    }
+}

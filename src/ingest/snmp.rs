@@ -1,0 +1,442 @@
+//! SNMP notification receiver: v1/v2c traps, v2c informs, v3 (USM) traps and
+//! informs, on one UDP port, via async-snmp's `NotificationReceiver`.
+//!
+//! Checks, in the library's acceptance-policy hook (before any inform is
+//! acknowledged): allowed source networks, per-source rate limit, community
+//! (constant-time, against `[snmp] communities`), and for v3 at least
+//! authNoPriv. USM failures (unknown user, wrong digest, undecryptable, not in
+//! time window) and malformed datagrams are counted from the library's own
+//! counters and parse-failure reports. Nothing here panics or stalls on input.
+//!
+//! Durability: an inform is committed to the store *inside* the acceptance
+//! hook, so the library sends the Response only after the commit; if the
+//! commit fails the inform is rejected and the sender retries. Traps (which
+//! are never acknowledged) are committed in batches by a separate task.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_snmp::SecurityLevel;
+use async_snmp::notification::{
+    Notification, NotificationAcceptance, NotificationEnvelope, NotificationReceiver,
+};
+use async_snmp::v3::{AuthoritativeEngine, PersistedAuthoritativeEngine};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Ingestor;
+use crate::api::RateLimit;
+use crate::config::{self, Config, resolve_secret};
+use crate::model::{Event, Source};
+use crate::normalize::trap::{self, SnmpVersion, TrapNotification, VPXD_DIAGNOSTIC};
+use crate::snmp_values::{from_wire, oid_text};
+
+/// Datagrams the library reported as unparseable (bumped by the tracing layer
+/// in `telemetry`, booked into the stats by the counter task here).
+pub static MALFORMED_DATAGRAMS: AtomicU64 = AtomicU64::new(0);
+
+/// Traps waiting for their batch commit.
+const TRAP_QUEUE: usize = 65_536;
+/// Traps committed per write.
+const TRAP_BATCH: usize = 4_096;
+
+pub fn auth_protocol(p: config::AuthProtocol) -> async_snmp::AuthProtocol {
+    use config::AuthProtocol as A;
+    match p {
+        A::Md5 => async_snmp::AuthProtocol::Md5,
+        A::Sha => async_snmp::AuthProtocol::Sha1,
+        A::Sha224 => async_snmp::AuthProtocol::Sha224,
+        A::Sha256 => async_snmp::AuthProtocol::Sha256,
+        A::Sha384 => async_snmp::AuthProtocol::Sha384,
+        A::Sha512 => async_snmp::AuthProtocol::Sha512,
+    }
+}
+
+/// net-snmp's AES-192/256 use Blumenthal key extension.
+pub fn priv_protocol(p: config::PrivProtocol) -> async_snmp::PrivProtocol {
+    use config::PrivProtocol as P;
+    match p {
+        P::Des => async_snmp::PrivProtocol::Des,
+        P::Aes => async_snmp::PrivProtocol::Aes128,
+        P::Aes192 => async_snmp::PrivProtocol::Aes192Blumenthal,
+        P::Aes256 => async_snmp::PrivProtocol::Aes256Blumenthal,
+    }
+}
+
+/// Everything the acceptance hook needs, shared with the receive loop.
+struct Gate {
+    community_digests: Vec<[u8; 32]>,
+    allowed_sources: Vec<IpNet>,
+    rate_limit: RateLimit,
+    vcenter_by_source: HashMap<IpAddr, String>,
+    default_vcenter: String,
+    ingestor: Ingestor,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Gate {
+    fn vcenter_for(&self, source: IpAddr) -> &str {
+        self.vcenter_by_source
+            .get(&source)
+            .map(String::as_str)
+            .unwrap_or(&self.default_vcenter)
+    }
+
+    fn community_ok(&self, community: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(community).into();
+        self.community_digests
+            .iter()
+            .fold(subtle::Choice::from(0u8), |acc, d| acc | d.ct_eq(&digest))
+            .into()
+    }
+
+    /// The acceptance decision; informs are committed here before `Accept`.
+    fn evaluate(&self, envelope: &NotificationEnvelope<'_>) -> NotificationAcceptance {
+        let stats = &self.ingestor.stats;
+        let source = envelope.source.ip();
+        stats.received(Source::Snmp);
+        let reject = |reason| {
+            stats.rejected(Source::Snmp, reason);
+            NotificationAcceptance::Reject
+        };
+        if !self.allowed_sources.is_empty()
+            && !self.allowed_sources.iter().any(|net| net.contains(&source))
+        {
+            return reject("source_not_allowed");
+        }
+        if self.rate_limit.check(source).is_err() {
+            return reject("rate_limited");
+        }
+        match (envelope.community, envelope.security_level) {
+            (Some(community), _) if !self.community_ok(community.as_bytes()) => {
+                return reject("bad_community");
+            }
+            (None, Some(level)) if level < SecurityLevel::AuthNoPriv => {
+                return reject("unauthenticated_v3");
+            }
+            _ => {}
+        }
+        let notification = envelope.notification();
+        if !notification.is_confirmed() {
+            return NotificationAcceptance::Accept;
+        }
+        // Inform: commit before the library acknowledges it.
+        let Some(event) = self.to_event(notification, envelope.source.ip()) else {
+            return reject("malformed");
+        };
+        let ingestor = self.ingestor.clone();
+        let committed =
+            tokio::task::block_in_place(|| self.runtime.block_on(ingestor.accept(event)));
+        match committed {
+            Ok(_) => NotificationAcceptance::Accept,
+            Err(e) => {
+                tracing::warn!(error = %e, "inform not acknowledged: store unavailable");
+                reject("store_unavailable")
+            }
+        }
+    }
+
+    fn to_event(&self, notification: &Notification, source: IpAddr) -> Option<Event> {
+        let decoded = decode(notification, source)?;
+        let vcenter = self.vcenter_for(source);
+        if decoded.trap_oid == VPXD_DIAGNOSTIC {
+            self.ingestor.stats.diagnostic(vcenter);
+        }
+        Some(trap::normalize(
+            &decoded,
+            vcenter,
+            OffsetDateTime::now_utc(),
+        ))
+    }
+}
+
+/// The library's notification in our own (v2-form) model.
+pub fn decode(notification: &Notification, source: IpAddr) -> Option<TrapNotification> {
+    let trap_oid = oid_text(&notification.trap_oid().ok()?);
+    let varbinds = notification.varbinds().iter().map(from_wire).collect();
+    let (version, agent_address, security_name) = match notification {
+        Notification::TrapV1 { trap, .. } => (
+            SnmpVersion::V1,
+            Some(Ipv4Addr::from(trap.agent_addr()).to_string()),
+            None,
+        ),
+        Notification::TrapV2c { .. } | Notification::InformV2c { .. } => {
+            (SnmpVersion::V2c, None, None)
+        }
+        Notification::TrapV3 { username, .. } | Notification::InformV3 { username, .. } => (
+            SnmpVersion::V3,
+            None,
+            Some(String::from_utf8_lossy(username).into_owned()),
+        ),
+    };
+    Some(TrapNotification {
+        version,
+        inform: notification.is_confirmed(),
+        source,
+        agent_address,
+        trap_oid,
+        uptime: notification.uptime(),
+        varbinds,
+        security_name,
+    })
+}
+
+/// Starts the receiver, the trap batcher and the rejection-counter task.
+pub async fn spawn(
+    config: &Config,
+    ingestor: Ingestor,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let snmp = &config.snmp;
+    let mut builder = NotificationReceiver::builder().bind(snmp.listen.to_string());
+    if !snmp.user.is_empty() {
+        let engine_file = config.store.path.with_file_name("snmp-engine.json");
+        builder =
+            builder.authoritative_engine(load_engine(&engine_file, snmp.engine_id.as_deref())?);
+        for (i, user) in snmp.user.iter().enumerate() {
+            let key = format!("snmp.user[{i}]");
+            let auth = resolve_secret(
+                &format!("{key}.auth_password"),
+                &user.auth_password,
+                &user.auth_password_file,
+                &user.auth_password_env,
+            )?;
+            let privacy = resolve_secret(
+                &format!("{key}.priv_password"),
+                &user.priv_password,
+                &user.priv_password_file,
+                &user.priv_password_env,
+            )?;
+            let (Some(auth_proto), Some(auth)) = (user.auth_protocol, auth) else {
+                anyhow::bail!("{key}: auth_protocol and auth_password are required");
+            };
+            builder = builder
+                .usm_user(user.name.clone(), |u| {
+                    match (user.priv_protocol, &privacy) {
+                        (Some(pp), Some(pass)) => u.auth_priv(
+                            auth_protocol(auth_proto),
+                            auth.expose(),
+                            priv_protocol(pp),
+                            pass.expose(),
+                        ),
+                        _ => u.auth(auth_protocol(auth_proto), auth.expose()),
+                    }
+                })
+                .with_context(|| {
+                    format!("{key}: invalid credentials (passwords must be at least 8 characters)")
+                })?;
+        }
+    }
+    let mut vcenter_by_source = HashMap::new();
+    for vc in &config.vcenter {
+        for ip in &vc.snmp_sources {
+            vcenter_by_source.insert(*ip, vc.name.clone());
+        }
+    }
+    let gate = Arc::new(Gate {
+        community_digests: snmp
+            .communities
+            .iter()
+            .map(|c| Sha256::digest(c.expose().as_bytes()).into())
+            .collect(),
+        allowed_sources: snmp.allowed_sources.clone(),
+        rate_limit: RateLimit::new(snmp.rate_limit, snmp.rate_burst),
+        vcenter_by_source,
+        default_vcenter: snmp.default_vcenter.clone(),
+        ingestor: ingestor.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    let policy_gate = gate.clone();
+    let receiver = builder
+        .acceptance_policy(move |envelope| policy_gate.evaluate(envelope))
+        .build()
+        .await
+        .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))?;
+    tracing::info!(addr = %receiver.local_addr(), users = snmp.user.len(), "SNMP listening");
+
+    let (trap_tx, trap_rx) = mpsc::channel::<Event>(TRAP_QUEUE);
+    tasks.spawn(receive_loop(
+        receiver.clone(),
+        gate.clone(),
+        trap_tx,
+        shutdown.clone(),
+    ));
+    tasks.spawn(commit_traps(trap_rx, ingestor.clone()));
+    tasks.spawn(count_library_rejections(receiver, ingestor, gate, shutdown));
+    Ok(())
+}
+
+async fn receive_loop(
+    receiver: NotificationReceiver,
+    gate: Arc<Gate>,
+    traps: mpsc::Sender<Event>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = receiver.recv() => r,
+        };
+        match received {
+            Ok(received) if received.notification.is_confirmed() => {
+                // Already committed in the acceptance hook.
+            }
+            Ok(received) => match gate.to_event(&received.notification, received.source.ip()) {
+                Some(event) => {
+                    if traps.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                None => gate.ingestor.stats.rejected(Source::Snmp, "malformed"),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "SNMP receive error");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Commits queued traps in batches; exits when the receive loop has stopped
+/// and the queue is drained, so shutdown loses nothing that was queued.
+async fn commit_traps(mut rx: mpsc::Receiver<Event>, ingestor: Ingestor) {
+    let mut batch = Vec::with_capacity(TRAP_BATCH);
+    while rx.recv_many(&mut batch, TRAP_BATCH).await > 0 {
+        let n = batch.len() as u64;
+        if let Err(e) = ingestor.accept_many(std::mem::take(&mut batch)).await {
+            tracing::warn!(error = %e, dropped = n, "traps not stored: store unavailable");
+            ingestor
+                .stats
+                .rejected_n(Source::Snmp, "store_unavailable", n);
+        }
+    }
+}
+
+/// Books the library's own rejection counters (USM failures) and parse
+/// failures into our stats as they grow.
+async fn count_library_rejections(
+    receiver: NotificationReceiver,
+    ingestor: Ingestor,
+    _gate: Arc<Gate>,
+    shutdown: CancellationToken,
+) {
+    let mut last = [0u64; 6];
+    let mut last_malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let now = [
+            u64::from(receiver.usm_unknown_usernames()),
+            u64::from(receiver.usm_wrong_digests()),
+            u64::from(receiver.usm_decryption_errors()),
+            u64::from(receiver.usm_not_in_time_windows()),
+            u64::from(receiver.usm_unknown_engine_ids()),
+            u64::from(receiver.usm_unsupported_sec_levels()),
+        ];
+        const REASONS: [&str; 6] = [
+            "unknown_user",
+            "wrong_digest",
+            "decryption_error",
+            "not_in_time_window",
+            "unknown_engine_id",
+            "unsupported_security_level",
+        ];
+        for i in 0..6 {
+            let delta = now[i].saturating_sub(last[i]);
+            if delta > 0 {
+                ingestor.stats.rejected_n(Source::Snmp, REASONS[i], delta);
+            }
+        }
+        last = now;
+        let malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
+        ingestor.stats.rejected_n(
+            Source::Snmp,
+            "malformed",
+            malformed.saturating_sub(last_malformed),
+        );
+        last_malformed = malformed;
+    }
+}
+
+/// The local SNMPv3 engine (used for informs), persisted beside the database:
+/// its id stays stable and its boot counter grows on every start (RFC 3414).
+pub fn load_engine(
+    path: &Path,
+    configured_id: Option<&str>,
+) -> anyhow::Result<AuthoritativeEngine> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Saved {
+        engine_id: String,
+        boots: u32,
+    }
+    let persist_path: PathBuf = path.to_owned();
+    let persist = move |state: &PersistedAuthoritativeEngine| -> Result<(), std::io::Error> {
+        let saved = Saved {
+            engine_id: hex(state.engine_id()),
+            boots: state.engine_boots(),
+        };
+        let tmp = persist_path.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&saved).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &persist_path)
+    };
+    let saved: Option<Saved> = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let configured = configured_id
+        .map(|id| unhex(id.trim_start_matches("0x")).context("snmp.engine_id must be hex"))
+        .transpose()?;
+    let engine = match saved {
+        Some(saved)
+            if configured
+                .as_ref()
+                .is_none_or(|c| hex(c) == saved.engine_id) =>
+        {
+            let id = unhex(&saved.engine_id).context("corrupt snmp-engine.json")?;
+            AuthoritativeEngine::restart(
+                PersistedAuthoritativeEngine::new(id, saved.boots)?,
+                persist,
+            )?
+        }
+        _ => {
+            let id = configured.unwrap_or_else(|| {
+                // RFC 3411 format: enterprise with high bit, format 5 (octets), random tail.
+                let mut id = vec![0x80, 0x00, 0x1a, 0xdc, 0x05];
+                id.extend_from_slice(&uuid::Uuid::now_v7().as_bytes()[8..]);
+                id
+            });
+            AuthoritativeEngine::install(id, persist)?
+        }
+    };
+    Ok(engine)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

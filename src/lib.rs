@@ -1,0 +1,39 @@
+//! vcgate — an event-driven automation gateway for VMware vCenter.
+//!
+//! A guided tour, in the order data flows:
+//!
+//! ```text
+//!  sources                      core (pure)                          sinks
+//!  http /api/v1/alarms ─┐
+//!  snmp udp (v1/v2c/v3) ├─> normalize ─> store.accept ─> dedup ─> route ─┬─> automation (later)
+//!  api POST /events ────┘    (Event)     (durable)                       └─> monitoring forwarders
+//!  api: status / events / metrics — read side over the store and live counters
+//! ```
+//!
+//! - [`model`]: the `Event` every source produces, its newtypes, CloudEvents rendering.
+//! - [`config`]: the TOML contract, embedded defaults, validation.
+//! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification → `Event`).
+//! - [`ingest`]: the edges where events enter; `Ingestor` is the one path to "accepted".
+//! - [`store`]: durable store (SQLite, one writer, group commit) behind a backend-neutral API.
+//! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
+//!   records the decision and queues deliveries in one commit.
+//! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
+//! - [`api`]: HTTP router, auth, rate limit, read endpoints, error policy.
+//! - [`telemetry`]: logs + metrics + status counters from one call.
+//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dedup;
+pub mod ingest;
+pub mod model;
+pub mod monitoring;
+pub mod normalize;
+pub mod pipeline;
+pub mod route;
+pub mod snmp_values;
+pub mod store;
+pub mod telemetry;

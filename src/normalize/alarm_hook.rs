@@ -1,0 +1,271 @@
+//! Alarm-hook payload (`POST /api/v1/alarms`, sent by `scripts/vcsa-alarm-hook.sh`)
+//! → `Event`.
+//!
+//! The body is `{"delivery_id", "vcenter", "sent_at", "env": {VMWARE_ALARM_*}}`;
+//! the env values are vCenter's alarm-action environment, verbatim.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::NormalizeError;
+use crate::model::{Alarm, Event, EventType, Moref, Source, StatusText};
+
+/// Maximum length of a delivery id (the hook sends a UUID).
+const MAX_DELIVERY_ID: usize = 200;
+
+#[derive(Debug, Deserialize)]
+struct HookPayload {
+    delivery_id: Option<Value>,
+    vcenter: Option<Value>,
+    sent_at: Option<Value>,
+    env: Option<Value>,
+}
+
+/// Parses and normalizes one hook body. `default_vcenter` names the vCenter
+/// when the payload does not.
+pub fn normalize(
+    body: &[u8],
+    default_vcenter: &str,
+    received_at: OffsetDateTime,
+) -> Result<Event, NormalizeError> {
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| NormalizeError::new(format!("body is not valid JSON: {e}")))?;
+    if !raw.is_object() {
+        return Err(NormalizeError::new("body must be a JSON object"));
+    }
+    let payload: HookPayload = serde_json::from_value(raw.clone())
+        .map_err(|e| NormalizeError::new(format!("invalid body: {e}")))?;
+
+    let delivery_id = match payload.delivery_id {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_DELIVERY_ID => s,
+        Some(Value::String(_)) => {
+            return Err(NormalizeError::new(format!(
+                "field `delivery_id` must be a non-empty string of at most {MAX_DELIVERY_ID} characters"
+            )));
+        }
+        Some(_) => return Err(NormalizeError::new("field `delivery_id` must be a string")),
+        None => return Err(NormalizeError::new("missing field `delivery_id`")),
+    };
+    let env: Map<String, Value> = match payload.env {
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return Err(NormalizeError::new(
+                "field `env` must be an object of strings",
+            ));
+        }
+        None => return Err(NormalizeError::new("missing field `env`")),
+    };
+    if let Some((key, _)) = env.iter().find(|(_, v)| !v.is_string()) {
+        return Err(NormalizeError::new(format!(
+            "field `env.{key}` must be a string"
+        )));
+    }
+    let vcenter = match payload.vcenter {
+        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        None | Some(Value::Null) => default_vcenter.to_owned(),
+        Some(_) => {
+            return Err(NormalizeError::new(
+                "field `vcenter` must be a non-empty string",
+            ));
+        }
+    };
+    let sent_at =
+        match payload.sent_at {
+            Some(Value::String(s)) => Some(OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
+                NormalizeError::new("field `sent_at` must be an RFC 3339 timestamp")
+            })?),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                return Err(NormalizeError::new(
+                    "field `sent_at` must be an RFC 3339 timestamp",
+                ));
+            }
+        };
+
+    let var = |name: &str| {
+        env.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty())
+    };
+
+    let mut event = Event::new(
+        Source::AlarmHook,
+        vcenter,
+        EventType::alarm_status_changed(),
+    );
+    event.received_at = received_at;
+    event.delivery_id = Some(delivery_id);
+    event.time = sent_at;
+
+    event.entity.moref = var("VMWARE_ALARM_TARGET_ID").and_then(|m| Moref::parse(&m));
+    event.entity.kind = event.entity.moref.as_ref().and_then(Moref::entity_kind);
+    event.entity.name = var("VMWARE_ALARM_TARGET_NAME");
+
+    event.alarm = Some(Alarm {
+        name: var("VMWARE_ALARM_NAME"),
+        moref: var("VMWARE_ALARM_ID").and_then(|m| Moref::parse(&m)),
+        old_status: var("VMWARE_ALARM_OLDSTATUS").map(|s| StatusText::parse(&s)),
+        new_status: var("VMWARE_ALARM_NEWSTATUS").map(|s| StatusText::parse(&s)),
+    });
+
+    let triggering = var("VMWARE_ALARM_TRIGGERINGSUMMARY");
+    event.event_key = triggering.as_deref().and_then(parse_event_key);
+    event.message = var("VMWARE_ALARM_EVENTDESCRIPTION").or_else(|| triggering.clone());
+    event.user = var("VMWARE_ALARM_EVENT_USERNAME");
+    event.category = event
+        .alarm
+        .as_ref()
+        .and_then(|a| a.new_status.as_ref())
+        .map(|s| category_for(s).to_owned());
+
+    let mut metadata = Map::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            metadata.insert(key.to_owned(), Value::String(v));
+        }
+    };
+    if event.entity.kind == Some(crate::model::EntityKind::VirtualMachine) {
+        put("vm_name", event.entity.name.clone());
+        put("vm_id", event.entity.moref.as_ref().map(|m| m.to_string()));
+    }
+    put("datacenter", var("VMWARE_ALARM_EVENT_DATACENTER"));
+    put(
+        "compute_resource",
+        var("VMWARE_ALARM_EVENT_COMPUTERESOURCE"),
+    );
+    put("host", var("VMWARE_ALARM_EVENT_HOST"));
+    put("vm", var("VMWARE_ALARM_EVENT_VM"));
+    put("network", var("VMWARE_ALARM_EVENT_NETWORK"));
+    put("datastore", var("VMWARE_ALARM_EVENT_DATASTORE"));
+    put("dvs", var("VMWARE_ALARM_EVENT_DVS"));
+    put("alarm_value", var("VMWARE_ALARM_ALARMVALUE"));
+    put("declaring_summary", var("VMWARE_ALARM_DECLARINGSUMMARY"));
+    put("triggering_summary", triggering);
+    event.metadata = metadata;
+    event.raw = raw;
+    event.fingerprint = event.compute_fingerprint();
+    Ok(event)
+}
+
+/// vCenter puts the triggering event's key in parentheses at the end of a
+/// line of the triggering summary: `Event: VM created (12345)`.
+pub fn parse_event_key(summary: &str) -> Option<i64> {
+    summary.lines().find_map(|line| {
+        let line = line.trim_end();
+        let inner = line.strip_suffix(')')?;
+        let open = inner.rfind('(')?;
+        let digits = &inner[open + 1..];
+        (!digits.is_empty() && digits.len() <= 12 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok())
+            .flatten()
+    })
+}
+
+/// Dispatch-style category from an alarm colour.
+fn category_for(status: &StatusText) -> &'static str {
+    use crate::model::AlarmStatus::*;
+    match status.status {
+        Red => "error",
+        Yellow => "warning",
+        Green | Gray | Unknown => "info",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlarmStatus, EntityKind};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn body(env: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "delivery_id": "7b0c6f5e-0000-4000-8000-000000000001",
+            "vcenter": "vc1",
+            "sent_at": "2026-11-25T10:00:00Z",
+            "env": env,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn vm_alarm_becomes_an_event() {
+        let e = normalize(
+            &body(json!({
+                "VMWARE_ALARM_NAME": "VM created",
+                "VMWARE_ALARM_ID": "alarm-101",
+                "VMWARE_ALARM_TARGET_NAME": "web01",
+                "VMWARE_ALARM_TARGET_ID": "vm-319",
+                "VMWARE_ALARM_OLDSTATUS": "Gray",
+                "VMWARE_ALARM_NEWSTATUS": "Red",
+                "VMWARE_ALARM_TRIGGERINGSUMMARY": "Event: VM created (12345)",
+                "VMWARE_ALARM_EVENTDESCRIPTION": "Created virtual machine web01 on esx01",
+                "VMWARE_ALARM_EVENT_USERNAME": "VSPHERE.LOCAL\\admin",
+                "VMWARE_ALARM_EVENT_DATACENTER": "DC0",
+            })),
+            "default",
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(e.event_type.as_str(), "alarm.status.changed");
+        assert_eq!(e.vcenter, "vc1");
+        assert_eq!(e.entity.kind, Some(EntityKind::VirtualMachine));
+        assert_eq!(e.entity.moref.as_ref().unwrap().as_str(), "vm-319");
+        let alarm = e.alarm.as_ref().unwrap();
+        assert_eq!(alarm.name.as_deref(), Some("VM created"));
+        assert_eq!(alarm.new_status.as_ref().unwrap().status, AlarmStatus::Red);
+        assert_eq!(alarm.old_status.as_ref().unwrap().status, AlarmStatus::Gray);
+        assert_eq!(e.event_key, Some(12345));
+        assert_eq!(e.user.as_deref(), Some("VSPHERE.LOCAL\\admin"));
+        assert_eq!(e.metadata["vm_name"], "web01");
+        assert_eq!(e.metadata["vm_id"], "vm-319");
+        assert_eq!(e.metadata["datacenter"], "DC0");
+        assert_eq!(e.category.as_deref(), Some("error"));
+        assert_eq!(e.raw["env"]["VMWARE_ALARM_TARGET_ID"], "vm-319");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let now = OffsetDateTime::now_utc();
+        let err = normalize(br#"{"env": {}}"#, "d", now).unwrap_err();
+        assert!(err.message.contains("delivery_id"), "{err}");
+        let err = normalize(br#"{"delivery_id": "x"}"#, "d", now).unwrap_err();
+        assert!(err.message.contains("env"), "{err}");
+        let err = normalize(br#"{"delivery_id": "x", "env": {"A": 1}}"#, "d", now).unwrap_err();
+        assert!(err.message.contains("env.A"), "{err}");
+        let err = normalize(b"not json", "d", now).unwrap_err();
+        assert!(err.message.contains("JSON"), "{err}");
+    }
+
+    #[test]
+    fn event_key_from_triggering_summary() {
+        assert_eq!(parse_event_key("Event: VM created (12345)"), Some(12345));
+        assert_eq!(
+            parse_event_key("Metric CPU Usage = 95%\nEvent: x (7)"),
+            Some(7)
+        );
+        assert_eq!(parse_event_key("Event: VM (abc)"), None);
+        assert_eq!(parse_event_key("no key here"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = normalize(&bytes, "d", OffsetDateTime::now_utc());
+        }
+
+        #[test]
+        fn any_string_values_survive_verbatim(name in "\\PC{0,64}", target in "\\PC{0,64}") {
+            let e = normalize(
+                &body(json!({"VMWARE_ALARM_NAME": name, "VMWARE_ALARM_TARGET_NAME": target})),
+                "d",
+                OffsetDateTime::now_utc(),
+            ).unwrap();
+            prop_assert_eq!(e.raw["env"]["VMWARE_ALARM_NAME"].as_str().unwrap(), name.as_str());
+            prop_assert_eq!(e.raw["env"]["VMWARE_ALARM_TARGET_NAME"].as_str().unwrap(), target.as_str());
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The pipeline stage between acceptance and the sinks: takes accepted events
+//! from the store in order, runs dedup and routing, and records the decision
+//! together with the deliveries it queues — in one commit, so a crash never
+//! loses a decision or re-runs one.
+//!
+//! Wakes on `Ingestor::pipeline_wake`, with a slow tick as a safety net.
+//! Resumes after a restart from the store (every event with `processed = 0`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::dedup::{Dedup, Verdict};
+use crate::ingest::Ingestor;
+use crate::route::Router;
+use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
+
+/// Events decided per store round trip.
+const BATCH: usize = 2048;
+
+/// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
+/// else `snmp[N]` / `webhook[N]`).
+pub fn monitoring_target_names(config: &Config) -> Vec<String> {
+    let snmp = config
+        .monitoring
+        .snmp
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("snmp[{i}]")));
+    let webhook = config
+        .monitoring
+        .webhook
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("webhook[{i}]")));
+    snmp.chain(webhook).collect()
+}
+
+/// Starts the pipeline and the monitoring forwarders.
+pub async fn spawn(
+    config: &Config,
+    ingestor: Ingestor,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let forward_wake = Arc::new(Notify::new());
+    let stage = Stage {
+        store: ingestor.store.clone(),
+        stats: ingestor.stats.clone(),
+        router: Router::new(config.route.clone()),
+        dedup_window: config.dedup.window,
+        repeat_interval: config.dedup.repeat_interval,
+        targets: monitoring_target_names(config),
+        forward_wake: forward_wake.clone(),
+    };
+    tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
+    crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
+    Ok(())
+}
+
+struct Stage {
+    store: Store,
+    stats: Arc<crate::telemetry::Stats>,
+    router: Router,
+    dedup_window: Duration,
+    repeat_interval: Duration,
+    targets: Vec<String>,
+    forward_wake: Arc<Notify>,
+}
+
+impl Stage {
+    async fn rebuild_dedup(&self) -> Result<Dedup, StoreError> {
+        let mut dedup = Dedup::new(self.dedup_window, self.repeat_interval);
+        let since = OffsetDateTime::now_utc() - self.dedup_window;
+        for (event, _) in self.store.recent_originals(since).await? {
+            let seen = event.received_at;
+            dedup.remember(&event, seen);
+        }
+        Ok(dedup)
+    }
+
+    async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let mut dedup = loop {
+            match self.rebuild_dedup().await {
+                Ok(d) => break d,
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline cannot read dedup state; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        let mut after_seq = 0i64;
+        loop {
+            match self.step(&mut dedup, after_seq).await {
+                Ok(Some(last)) => {
+                    after_seq = last;
+                    continue; // more may be waiting
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "pipeline step failed; will retry");
+                    // The store may hold fewer decisions than our memory: rebuild.
+                    if let Ok(d) = self.rebuild_dedup().await {
+                        dedup = d;
+                    }
+                    after_seq = 0;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Decides one batch; returns the last sequence number handled, if any.
+    async fn step(&self, dedup: &mut Dedup, after_seq: i64) -> Result<Option<i64>, StoreError> {
+        let pending = self.store.pending_events(after_seq, BATCH).await?;
+        let Some(last_seq) = pending.last().map(|(seq, _)| *seq) else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut outcomes = Vec::with_capacity(pending.len());
+        let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
+        for (_, event) in &pending {
+            let verdict = dedup.observe(event, event.received_at.min(now));
+            let outcome = match verdict {
+                Verdict::Duplicate { original } => {
+                    merged += 1;
+                    ProcessedEvent {
+                        id: event.id,
+                        disposition: Disposition {
+                            duplicate_of: Some(original),
+                            route: None,
+                            rule: None,
+                            forward_to: Vec::new(),
+                        },
+                        merge_into: Some(original),
+                        seen_at: event.received_at,
+                    }
+                }
+                Verdict::New | Verdict::Renotify { .. } => {
+                    let decision = self.router.route(event);
+                    if decision.to_automation() {
+                        automation += 1;
+                    }
+                    let forward_to = if decision.to_monitoring() {
+                        monitoring += 1;
+                        self.targets.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    if matches!(decision.target, crate::config::RouteTarget::Drop) {
+                        dropped += 1;
+                    }
+                    ProcessedEvent {
+                        id: event.id,
+                        disposition: Disposition {
+                            duplicate_of: None,
+                            route: Some(decision.target),
+                            rule: Some(decision.rule),
+                            forward_to,
+                        },
+                        merge_into: None,
+                        seen_at: event.received_at,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        self.store.record_processed(outcomes).await?;
+        self.stats.pipeline("dedup.merged", merged);
+        self.stats.pipeline("routed.automation", automation);
+        self.stats.pipeline("routed.monitoring", monitoring);
+        self.stats.pipeline("routed.drop", dropped);
+        if monitoring > 0 {
+            self.forward_wake.notify_waiters();
+        }
+        Ok(Some(last_seq))
+    }
+}

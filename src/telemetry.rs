@@ -1,0 +1,244 @@
+//! Logging setup and the gateway's internal events: the one place where
+//! something noteworthy (an event accepted, a packet rejected) becomes a log
+//! line, a Prometheus metric and a live counter for `/api/v1/status` at once,
+//! so the three never drift apart.
+//!
+//! Must not: log secrets. Callers pass reasons and names, never payloads.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::model::Source;
+
+/// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`),
+/// plus a layer that counts the SNMP library's parse-failure reports.
+pub fn init_logging(default_filter: &str, json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
+    };
+    let counter = MalformedSnmpCounter.with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("async_snmp::notification", tracing::Level::WARN),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(counter)
+        .try_init();
+}
+
+/// async-snmp reports a datagram it cannot parse only as a WARN log line
+/// ("failed to parse notification"); this layer turns those into a count.
+struct MalformedSnmpCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MalformedSnmpCounter {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" && value.contains("failed to parse") {
+                    self.0 = true;
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" && format!("{value:?}").contains("failed to parse") {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut visitor = Message(false);
+        event.record(&mut visitor);
+        if visitor.0 {
+            crate::ingest::snmp::MALFORMED_DATAGRAMS
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Installs the global Prometheus recorder and returns its handle for `/metrics`.
+pub fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok()
+}
+
+/// Counters for one source, as shown by the status endpoint.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceCounters {
+    pub received: u64,
+    pub accepted: u64,
+    /// Redeliveries recognized at ingest (same delivery id) — nothing stored.
+    pub duplicate: u64,
+    pub rejected: BTreeMap<String, u64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_at: Option<OffsetDateTime>,
+}
+
+/// Counters for one vCenter.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VcenterCounters {
+    pub accepted: u64,
+    /// Last vpxdDiagnostic (liveness) trap heard from this vCenter.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_diagnostic_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_event_at: Option<OffsetDateTime>,
+}
+
+/// Live counters behind `/api/v1/status`; metrics mirror them.
+#[derive(Debug)]
+pub struct Stats {
+    pub started: Instant,
+    pub started_at: OffsetDateTime,
+    inner: Mutex<StatsInner>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StatsSnapshot {
+    pub sources: BTreeMap<&'static str, SourceCounters>,
+    pub vcenters: BTreeMap<String, VcenterCounters>,
+    /// Pipeline counters: dedup merges, routed per destination, forwards per target.
+    pub pipeline: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct StatsInner {
+    snapshot: StatsSnapshot,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stats {
+    pub fn new() -> Self {
+        let mut snapshot = StatsSnapshot::default();
+        for source in Source::ALL {
+            snapshot
+                .sources
+                .insert(source.as_str(), SourceCounters::default());
+        }
+        Self {
+            started: Instant::now(),
+            started_at: OffsetDateTime::now_utc(),
+            inner: Mutex::new(StatsInner { snapshot }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut StatsSnapshot) -> R) -> R {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard.snapshot)
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.with(|s| s.clone())
+    }
+
+    /// Something arrived (before any check).
+    pub fn received(&self, source: Source) {
+        metrics::counter!("vcgate_received_total", "source" => source.as_str()).increment(1);
+        self.with(|s| s.sources.entry(source.as_str()).or_default().received += 1);
+    }
+
+    /// An event was committed to the store.
+    pub fn accepted(&self, source: Source, vcenter: &str) {
+        metrics::counter!("vcgate_accepted_total", "source" => source.as_str()).increment(1);
+        let now = OffsetDateTime::now_utc();
+        self.with(|s| {
+            let c = s.sources.entry(source.as_str()).or_default();
+            c.accepted += 1;
+            c.last_at = Some(now);
+            let vc = s.vcenters.entry(vcenter.to_owned()).or_default();
+            vc.accepted += 1;
+            vc.last_event_at = Some(now);
+        });
+    }
+
+    /// A redelivery with a known delivery id: answered, nothing stored.
+    pub fn duplicate_delivery(&self, source: Source) {
+        metrics::counter!("vcgate_duplicate_deliveries_total", "source" => source.as_str())
+            .increment(1);
+        self.with(|s| s.sources.entry(source.as_str()).or_default().duplicate += 1);
+    }
+
+    /// Input refused; `reason` is a short stable token (`unauthorized`, `bad_community`, …).
+    pub fn rejected(&self, source: Source, reason: &'static str) {
+        self.rejected_n(source, reason, 1);
+    }
+
+    pub fn rejected_n(&self, source: Source, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        metrics::counter!("vcgate_rejected_total", "source" => source.as_str(), "reason" => reason)
+            .increment(n);
+        tracing::debug!(
+            source = source.as_str(),
+            reason,
+            count = n,
+            "input rejected"
+        );
+        self.with(|s| {
+            *s.sources
+                .entry(source.as_str())
+                .or_default()
+                .rejected
+                .entry(reason.to_owned())
+                .or_default() += n;
+        });
+    }
+
+    /// A vpxdDiagnostic liveness trap from a vCenter.
+    pub fn diagnostic(&self, vcenter: &str) {
+        let now = OffsetDateTime::now_utc();
+        self.with(|s| {
+            s.vcenters
+                .entry(vcenter.to_owned())
+                .or_default()
+                .last_diagnostic_at = Some(now)
+        });
+    }
+
+    /// A pipeline counter (e.g. `dedup.merged`, `routed.automation`, `forward.nms1.sent`).
+    pub fn pipeline(&self, name: &str, n: u64) {
+        metrics::counter!("vcgate_pipeline_total", "counter" => name.to_owned()).increment(n);
+        self.with(|s| *s.pipeline.entry(name.to_owned()).or_default() += n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_accumulate_by_reason() {
+        let stats = Stats::new();
+        stats.received(Source::AlarmHook);
+        stats.rejected(Source::AlarmHook, "unauthorized");
+        stats.rejected(Source::AlarmHook, "unauthorized");
+        stats.accepted(Source::AlarmHook, "vc1");
+        let snap = stats.snapshot();
+        let hook = &snap.sources["alarm-hook"];
+        assert_eq!(hook.received, 1);
+        assert_eq!(hook.accepted, 1);
+        assert_eq!(hook.rejected["unauthorized"], 2);
+        assert_eq!(snap.vcenters["vc1"].accepted, 1);
+    }
+}
