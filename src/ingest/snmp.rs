@@ -331,7 +331,9 @@ async fn count_library_rejections(
     _gate: Arc<Gate>,
     shutdown: CancellationToken,
 ) {
-    let mut last = [0u64; 6];
+    // usmStatsUnknownEngineIDs is left out on purpose: that report is the
+    // normal first step of every v3 inform (engine discovery), not a rejection.
+    let mut last = [0u64; 5];
     let mut last_malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
     loop {
         tokio::select! {
@@ -343,22 +345,19 @@ async fn count_library_rejections(
             u64::from(receiver.usm_wrong_digests()),
             u64::from(receiver.usm_decryption_errors()),
             u64::from(receiver.usm_not_in_time_windows()),
-            u64::from(receiver.usm_unknown_engine_ids()),
             u64::from(receiver.usm_unsupported_sec_levels()),
         ];
-        const REASONS: [&str; 6] = [
+        const REASONS: [&str; 5] = [
             "unknown_user",
             "wrong_digest",
             "decryption_error",
             "not_in_time_window",
-            "unknown_engine_id",
             "unsupported_security_level",
         ];
-        for i in 0..6 {
-            let delta = now[i].saturating_sub(last[i]);
-            if delta > 0 {
-                ingestor.stats.rejected_n(Source::Snmp, REASONS[i], delta);
-            }
+        for ((now, last), reason) in now.iter().zip(&last).zip(REASONS) {
+            ingestor
+                .stats
+                .rejected_n(Source::Snmp, reason, now.saturating_sub(*last));
         }
         last = now;
         let malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);

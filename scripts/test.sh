@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The project's test command: installs every prerequisite that is missing
+# (Debian packages via apt-get), builds the vCenter simulator harness, then
+# runs the whole suite (unit, property and integration tests against real
+# peers: net-snmp's snmptrap/snmpinform/snmptrapd and the govmomi simulator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have snmptrap || missing+=(snmp)
+have snmptrapd || missing+=(snmptrapd)
+have go || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || missing+=(golang-github-vmware-govmomi-dev)
+have curl || missing+=(curl)
+have python3 || missing+=(python3)
+have flock || missing+=(util-linux)
+have logger || missing+=(bsdutils)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -x scripts/build-vcsim.sh ]; then
+  scripts/build-vcsim.sh
+fi
+
+cargo test --locked --all-targets "$@"

@@ -1,0 +1,10 @@
+//! The single integration-test binary: every test starts real processes
+//! (the `vcgate` binary, net-snmp tools, the vCenter simulator) — no mocks at
+//! the edges.
+
+mod cli;
+mod crash;
+mod hook;
+mod http_ingest;
+mod snmp;
+mod support;

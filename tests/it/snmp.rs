@@ -1,0 +1,605 @@
+//! SNMP receiver, dedup across sources, routing and forwarding — with
+//! net-snmp's `snmptrap`/`snmpinform` as senders and `snmptrapd` as the NMS.
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::http_ingest::alarm_body;
+use crate::support::{Snmptrapd, TestApp, TestConfig, require_tool};
+
+const VC: &str = "1.3.6.1.4.1.6876.4.3";
+
+const V3_USER: &str = "[[snmp.user]]\nname = \"vigil\"\nauth_protocol = \"sha\"\nauth_password = \"authpass123\"\npriv_protocol = \"aes\"\npriv_password = \"privpass123\"\n";
+
+/// vpxdAlarmInfo varbind arguments for net-snmp tools.
+fn alarm_info_args(kind: i32, old: &str, new: &str, obj_value: &str, target: &str) -> Vec<String> {
+    [
+        format!("{VC}.308.0"),
+        "i".into(),
+        kind.to_string(),
+        format!("{VC}.304.0"),
+        "s".into(),
+        old.into(),
+        format!("{VC}.305.0"),
+        "s".into(),
+        new.into(),
+        format!("{VC}.306.0"),
+        "s".into(),
+        obj_value.into(),
+        format!("{VC}.307.0"),
+        "s".into(),
+        target.into(),
+    ]
+    .into()
+}
+
+fn run(tool: &str, args: &[String]) -> std::process::Output {
+    let bin = require_tool(tool, "snmp");
+    Command::new(bin)
+        .args(args)
+        .env("MIBS", "")
+        .env(
+            "SNMP_PERSISTENT_DIR",
+            std::env::temp_dir().join("vcgate-test-snmp"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+}
+
+fn v2c_trap(app: &TestApp, community: &str, varbinds: Vec<String>) {
+    let mut args: Vec<String> = vec![
+        "-v".into(),
+        "2c".into(),
+        "-c".into(),
+        community.into(),
+        app.snmp_target(),
+        String::new(),
+        format!("{VC}.0.203"),
+    ];
+    args.extend(varbinds);
+    let out = run("snmptrap", &args);
+    assert!(
+        out.status.success(),
+        "snmptrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn wait_for_entity(app: &TestApp, entity: &str) -> Value {
+    app.wait_for(
+        &format!("event for {entity}"),
+        Duration::from_secs(10),
+        || async {
+            app.events("limit=200")
+                .await
+                .into_iter()
+                .find(|e| e["entity"]["name"] == entity)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn live_v1_v2c_and_inform_become_events() {
+    let app = TestApp::spawn().await;
+    // v1 trap: enterprise vmwVC, specific 203 → v2 form …4.3.0.203 (RFC 3584).
+    let mut v1: Vec<String> = vec![
+        "-v".into(),
+        "1".into(),
+        "-c".into(),
+        "public".into(),
+        app.snmp_target(),
+        VC.into(),
+        "127.0.0.9".into(),
+        "6".into(),
+        "203".into(),
+        String::new(),
+    ];
+    v1.extend(alarm_info_args(
+        2,
+        "Gray",
+        "Yellow",
+        "alarm.HostConnectionStateAlarm",
+        "esx-v1.example.com",
+    ));
+    let out = run("snmptrap", &v1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = wait_for_entity(&app, "esx-v1.example.com").await;
+    assert_eq!(e["source"], "snmp");
+    assert_eq!(e["type"], "alarm.status.changed");
+    assert_eq!(e["entity"]["type"], "HostSystem");
+    assert_eq!(e["alarm"]["name"], "alarm.HostConnectionStateAlarm");
+    assert_eq!(e["alarm"]["old_status"]["status"], "gray");
+    assert_eq!(e["alarm"]["new_status"]["status"], "yellow");
+    assert_eq!(e["metadata"]["trap_oid"], format!("{VC}.0.203"));
+    assert_eq!(e["metadata"]["agent_address"], "127.0.0.9");
+    assert_eq!(e["raw"]["version"], "v1");
+
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(
+            3,
+            "Green",
+            "红色",
+            "alarm.VmMemoryUsageAlarm - Metric Memory Host consumed % = 97%",
+            "testvm-v2c",
+        ),
+    );
+    let e = wait_for_entity(&app, "testvm-v2c").await;
+    assert_eq!(e["entity"]["type"], "VirtualMachine");
+    assert_eq!(e["alarm"]["name"], "alarm.VmMemoryUsageAlarm");
+    assert_eq!(e["alarm"]["new_status"]["status"], "unknown");
+    assert_eq!(e["alarm"]["new_status"]["raw"], "红色");
+    assert_eq!(
+        e["message"],
+        "alarm.VmMemoryUsageAlarm - Metric Memory Host consumed % = 97%"
+    );
+
+    // Inform: the sender exits 0 only when it got its acknowledgement.
+    let mut inform: Vec<String> = vec![
+        "-v".into(),
+        "2c".into(),
+        "-c".into(),
+        "public".into(),
+        "-t".into(),
+        "3".into(),
+        "-r".into(),
+        "1".into(),
+        app.snmp_target(),
+        String::new(),
+        format!("{VC}.0.203"),
+    ];
+    inform.extend(alarm_info_args(
+        2,
+        "Green",
+        "Red",
+        "Host esx-inform entered maintenance mode",
+        "esx-inform",
+    ));
+    let out = run("snmpinform", &inform);
+    assert!(
+        out.status.success(),
+        "snmpinform was not acknowledged: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Acknowledged means committed: it is readable at once.
+    let found = app
+        .events("limit=50")
+        .await
+        .into_iter()
+        .find(|e| e["entity"]["name"] == "esx-inform");
+    let e = found.expect("an acknowledged inform is already stored");
+    assert_eq!(e["raw"]["inform"], true);
+
+    // Unknown trap OIDs are kept, not dropped.
+    let out = run(
+        "snmptrap",
+        &[
+            "-v".into(),
+            "2c".into(),
+            "-c".into(),
+            "public".into(),
+            app.snmp_target(),
+            String::new(),
+            "1.3.6.1.6.3.1.1.5.3".into(),
+            "1.3.6.1.2.1.2.2.1.1.2".into(),
+            "i".into(),
+            "2".into(),
+        ],
+    );
+    assert!(out.status.success());
+    let e = app
+        .wait_for("unknown trap", Duration::from_secs(10), || async {
+            app.events("type=snmp.trap").await.into_iter().next()
+        })
+        .await;
+    assert_eq!(e["metadata"]["trap_oid"], "1.3.6.1.6.3.1.1.5.3");
+    assert_eq!(e["raw"]["varbinds"][0]["oid"], "1.3.6.1.2.1.2.2.1.1.2");
+
+    // vpxdDiagnostic marks the vCenter as heard from.
+    v2c_diag(&app);
+    app.wait_for("diagnostic recorded", Duration::from_secs(10), || async {
+        app.status().await["vcenters"]["vc1"]["last_diagnostic_at"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+}
+
+fn v2c_diag(app: &TestApp) {
+    let out = run(
+        "snmptrap",
+        &[
+            "-v".into(),
+            "2c".into(),
+            "-c".into(),
+            "public".into(),
+            app.snmp_target(),
+            String::new(),
+            format!("{VC}.0.202"),
+        ],
+    );
+    assert!(out.status.success());
+}
+
+#[tokio::test]
+async fn v3_auth_priv_trap_and_inform() {
+    let app = TestApp::spawn_config(TestConfig {
+        snmp: V3_USER.into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let v3 = |tool: &str, extra: &[&str], target: &str| {
+        let mut args: Vec<String> = vec![
+            "-v",
+            "3",
+            "-u",
+            "vigil",
+            "-l",
+            "authPriv",
+            "-a",
+            "SHA",
+            "-A",
+            "authpass123",
+            "-x",
+            "AES",
+            "-X",
+            "privpass123",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend([app.snmp_target(), String::new(), format!("{VC}.0.203")]);
+        args.extend(alarm_info_args(
+            2,
+            "Green",
+            "Red",
+            "Host entered maintenance mode",
+            target,
+        ));
+        run(tool, &args)
+    };
+    let out = v3("snmptrap", &["-e", "0x8000000001020304"], "esx-v3-trap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = wait_for_entity(&app, "esx-v3-trap").await;
+    assert_eq!(e["raw"]["version"], "v3");
+    assert_eq!(e["raw"]["security_name"], "vigil");
+    assert_eq!(e["alarm"]["new_status"]["status"], "red");
+
+    let out = v3("snmpinform", &["-t", "3", "-r", "1"], "esx-v3-inform");
+    assert!(
+        out.status.success(),
+        "v3 inform not acknowledged: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = app
+        .events("limit=50")
+        .await
+        .into_iter()
+        .any(|e| e["entity"]["name"] == "esx-v3-inform");
+    assert!(stored, "an acknowledged v3 inform is already stored");
+
+    // Wrong password: dropped and counted, and the receiver goes on serving.
+    let mut wrong: Vec<String> = [
+        "-v",
+        "3",
+        "-e",
+        "0x8000000001020304",
+        "-u",
+        "vigil",
+        "-l",
+        "authPriv",
+        "-a",
+        "SHA",
+        "-A",
+        "wrongpass123",
+        "-x",
+        "AES",
+        "-X",
+        "privpass123",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    wrong.extend([app.snmp_target(), String::new(), format!("{VC}.0.203")]);
+    wrong.extend(alarm_info_args(2, "Green", "Red", "x", "esx-wrong-pass"));
+    run("snmptrap", &wrong);
+    let mut unknown = wrong.clone();
+    unknown[5] = "mallory".into();
+    run("snmptrap", &unknown);
+    app.wait_for(
+        "wrong digest and unknown user counted",
+        Duration::from_secs(10),
+        || async {
+            let s = app.status().await;
+            let r = &s["sources"]["snmp"]["rejected"];
+            (r["wrong_digest"].as_u64() >= Some(1) && r["unknown_user"].as_u64() >= Some(1))
+                .then_some(())
+        },
+    )
+    .await;
+    let out = v3("snmptrap", &["-e", "0x8000000001020304"], "esx-v3-after");
+    assert!(out.status.success());
+    wait_for_entity(&app, "esx-v3-after").await;
+    assert!(
+        !app.events("limit=100")
+            .await
+            .iter()
+            .any(|e| e["entity"]["name"] == "esx-wrong-pass")
+    );
+}
+
+#[tokio::test]
+async fn bad_packets_are_counted_and_the_receiver_keeps_serving() {
+    let app = TestApp::spawn().await;
+    v2c_trap(
+        &app,
+        "not-the-community",
+        alarm_info_args(3, "Green", "Red", "x", "vm-bad-community"),
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traps/v2c-alarminfo-vm-red.bin"
+    ))
+    .unwrap();
+    let mut garbage_sent = 0;
+    for len in [1, 5, 17, fixture.len() / 2, fixture.len() - 1] {
+        socket.send_to(&fixture[..len], app.snmp_target()).unwrap();
+        garbage_sent += 1;
+    }
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    for _ in 0..50 {
+        let bytes: Vec<u8> = (0..(seed % 300) as usize)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        socket.send_to(&bytes, app.snmp_target()).unwrap();
+        garbage_sent += 1;
+    }
+    // The captured packet itself is still good.
+    socket.send_to(&fixture, app.snmp_target()).unwrap();
+    let e = wait_for_entity(&app, "testvm01").await;
+    assert_eq!(e["alarm"]["name"], "alarm.VmMemoryUsageAlarm");
+    app.wait_for("rejections counted", Duration::from_secs(10), || async {
+        let s = app.status().await;
+        let r = &s["sources"]["snmp"]["rejected"];
+        (r["bad_community"].as_u64() == Some(1) && r["malformed"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    let malformed = app.rejected("snmp", "malformed").await;
+    assert!(malformed <= garbage_sent, "{malformed} > {garbage_sent}");
+    assert!(
+        !app.events("limit=100")
+            .await
+            .iter()
+            .any(|e| e["entity"]["name"] == "vm-bad-community")
+    );
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(3, "Green", "Red", "x", "vm-still-serving"),
+    );
+    wait_for_entity(&app, "vm-still-serving").await;
+}
+
+fn forwarding_config(trapd: &Snmptrapd) -> TestConfig {
+    TestConfig {
+        extra: format!(
+            "[[route]]\nname = \"vm-created-automation\"\nalarm = \"VM created*\"\nto = \"automation\"\n\n[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
+            trapd.target()
+        ),
+        ..TestConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn monitoring_traps_reach_snmptrapd_and_automation_traps_never_do() {
+    let trapd = Snmptrapd::start();
+    let app = TestApp::spawn_config(forwarding_config(&trapd)).await;
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(
+            3,
+            "Gray",
+            "Red",
+            "Alarm 'VM created' on vm-automation-only changed",
+            "vm-automation-only",
+        ),
+    );
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(
+            3,
+            "Green",
+            "Red",
+            "alarm.VmMemoryUsageAlarm - Metric Memory = 97%",
+            "vm-for-the-nms",
+        ),
+    );
+    app.wait_for("forward in snmptrapd", Duration::from_secs(15), || async {
+        trapd.contents().contains("vm-for-the-nms").then_some(())
+    })
+    .await;
+    app.wait_processed().await;
+    let log = trapd.contents();
+    assert!(
+        log.contains(&format!(".{VC}.0.203")),
+        "trap OID preserved:\n{log}"
+    );
+    assert!(
+        log.contains("alarm.VmMemoryUsageAlarm - Metric Memory = 97%"),
+        "varbinds preserved:\n{log}"
+    );
+    assert!(
+        log.contains(".1.3.6.1.6.3.18.1.3.0 = IpAddress: 127.0.0.1"),
+        "snmpTrapAddress added:\n{log}"
+    );
+    assert!(
+        !log.contains("vm-automation-only"),
+        "automation traffic reached the NMS:\n{log}"
+    );
+
+    let automation = wait_for_entity(&app, "vm-automation-only").await;
+    assert_eq!(automation["disposition"]["route"], "automation");
+    assert_eq!(automation["disposition"]["rule"], "vm-created-automation");
+    assert!(
+        automation["deliveries"]
+            .as_array()
+            .is_none_or(|d| d.is_empty())
+    );
+    let monitored = wait_for_entity(&app, "vm-for-the-nms").await;
+    assert_eq!(monitored["deliveries"][0]["target"], "nms");
+    assert_eq!(monitored["deliveries"][0]["state"], "sent");
+    assert_eq!(app.pipeline_counter("forward.nms.sent").await, 1);
+}
+
+#[tokio::test]
+async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
+    let trapd = Snmptrapd::start();
+    let app = TestApp::spawn_config(forwarding_config(&trapd)).await;
+    let mut body = alarm_body(
+        "dedup-1",
+        "alarm.HostConnectionStateAlarm",
+        "esx-dedup-01",
+        "Red",
+    );
+    body["env"]["VMWARE_ALARM_TARGET_ID"] = "host-77".into();
+    let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let original = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_processed().await;
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(
+            2,
+            "Green",
+            "Red",
+            "alarm.HostConnectionStateAlarm",
+            "esx-dedup-01",
+        ),
+    );
+    app.wait_for("trap merged", Duration::from_secs(10), || async {
+        let e = app.event(&original).await;
+        (e["duplicates"] == 1).then_some(())
+    })
+    .await;
+    let events: Vec<Value> = app
+        .events("limit=50")
+        .await
+        .into_iter()
+        .filter(|e| e["entity"]["name"] == "esx-dedup-01")
+        .collect();
+    assert_eq!(events.len(), 2, "both arrivals are stored for audit");
+    let trap = events.iter().find(|e| e["source"] == "snmp").unwrap();
+    assert_eq!(trap["disposition"]["duplicate_of"], original.as_str());
+    let merged = app.event(&original).await;
+    assert!(merged["last_seen"].is_string());
+    assert_eq!(app.pipeline_counter("dedup.merged").await, 1);
+
+    app.wait_for("one forward", Duration::from_secs(15), || async {
+        trapd.contents().contains("esx-dedup-01").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        trapd.contents().matches("esx-dedup-01").count(),
+        1,
+        "exactly one forward:\n{}",
+        trapd.contents()
+    );
+
+    // A status change is a new event and a new forward.
+    v2c_trap(
+        &app,
+        "public",
+        alarm_info_args(
+            2,
+            "Red",
+            "Green",
+            "alarm.HostConnectionStateAlarm",
+            "esx-dedup-01",
+        ),
+    );
+    app.wait_for("second forward", Duration::from_secs(15), || async {
+        (trapd.contents().matches("esx-dedup-01").count() == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inform_is_not_acknowledged_when_the_store_cannot_commit() {
+    let app = TestApp::spawn_config(TestConfig {
+        store: "max_size = \"200KiB\"".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    // Fill the store until not even a small alarm fits.
+    let mut i = 0;
+    for size in [30_000, 3_000, 300, 0] {
+        loop {
+            i += 1;
+            let mut body = alarm_body(&format!("fill-{i}"), "A", "vm", "Red");
+            body["env"]["VMWARE_ALARM_ALARMVALUE"] = "z".repeat(size).into();
+            if app
+                .post_json("/api/v1/alarms", &body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 503
+            {
+                break;
+            }
+        }
+    }
+    let mut inform: Vec<String> = vec![
+        "-v".into(),
+        "2c".into(),
+        "-c".into(),
+        "public".into(),
+        "-t".into(),
+        "1".into(),
+        "-r".into(),
+        "0".into(),
+        app.snmp_target(),
+        String::new(),
+        format!("{VC}.0.203"),
+    ];
+    inform.extend(alarm_info_args(
+        2,
+        "Green",
+        "Red",
+        &"w".repeat(30_000)[..1000],
+        "esx-full-store",
+    ));
+    let out = run("snmpinform", &inform);
+    assert!(
+        !out.status.success(),
+        "an inform that was not stored must not be acknowledged"
+    );
+    assert!(app.rejected("snmp", "store_unavailable").await >= 1);
+}
