@@ -474,4 +474,35 @@ mod tests {
             .unwrap();
         assert_eq!(trap.dedup_identity(), hook.dedup_identity());
     }
+
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = VarValue> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<i64>().prop_map(VarValue::Integer),
+            "\\PC{0,40}".prop_map(VarValue::String),
+            "[0-9a-f]{0,20}".prop_map(VarValue::Hex),
+            "[0-9.]{0,30}".prop_map(VarValue::Oid),
+            any::<u32>().prop_map(VarValue::Timeticks),
+            Just(VarValue::Null),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any notification — VMware OIDs with arbitrary varbinds included —
+        /// normalizes without panicking into an event with a valid type.
+        #[test]
+        fn any_notification_normalizes(
+            arc in proptest::sample::select(vec!["4.3.0.201", "4.3.0.202", "4.3.0.203", "0.201", "4.1.0.1", "4.1.0.305", "4.1.0.999", "9.9"]),
+            vbs in proptest::collection::vec((proptest::sample::select(vec!["4.3.301.0", "4.3.304.0", "4.3.305.0", "4.3.306.0", "4.3.307.0", "4.3.308.0", "50.101", "50.304", "2.1.1.2.7"]), arb_value()), 0..8),
+        ) {
+            let n = notification(
+                &format!("1.3.6.1.4.1.6876.{arc}"),
+                vbs.into_iter().map(|(oid, value)| vb(&format!("1.3.6.1.4.1.6876.{oid}"), value)).collect(),
+            );
+            let e = normalize(&n, "vc1", OffsetDateTime::now_utc());
+            proptest::prop_assert!(EventType::parse(e.event_type.as_str()).is_ok());
+            let back: TrapNotification = serde_json::from_value(e.raw.clone()).unwrap();
+            proptest::prop_assert_eq!(back, n);
+        }
+    }
 }

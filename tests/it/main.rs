@@ -8,3 +8,4 @@ mod hook;
 mod http_ingest;
 mod snmp;
 mod support;
+mod webhook;
