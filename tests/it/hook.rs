@@ -214,11 +214,11 @@ fn basic_alarm(name: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// The posted `env` object as the gateway stored it.
+/// The posted `env` object as the gateway stored it (`raw` is the whole body).
 fn stored_env(event: &Value) -> &serde_json::Map<String, Value> {
-    event["raw"]
-        .as_object()
-        .unwrap_or_else(|| panic!("event has no `raw` object holding the posted env: {event:#}"))
+    event["raw"]["env"].as_object().unwrap_or_else(|| {
+        panic!("event has no `raw.env` object holding the posted env: {event:#}")
+    })
 }
 
 /// Stored events whose posted env has this VMWARE_ALARM_NAME.
@@ -226,7 +226,7 @@ async fn events_named(app: &TestApp, name: &str) -> Vec<Value> {
     app.events("limit=100")
         .await
         .into_iter()
-        .filter(|e| e["raw"]["VMWARE_ALARM_NAME"] == name)
+        .filter(|e| e["raw"]["env"]["VMWARE_ALARM_NAME"] == name)
         .collect()
 }
 
@@ -327,6 +327,13 @@ async fn hook_delivers_every_alarm_value_byte_exact() {
 
     let event = app.event(&id).await;
     assert_eq!(event["delivery_id"], delivery_id.as_str(), "{event:#}");
+    assert_eq!(event["vcenter"], "vc-it.example", "{event:#}");
+    assert!(
+        event["raw"]["sent_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{event:#}"
+    );
     let stored = stored_env(&event);
     let mut expected: serde_json::Map<String, Value> = texts
         .iter()
