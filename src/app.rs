@@ -39,7 +39,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         pipeline_wake: Arc::new(Notify::new()),
     };
     let metrics = crate::telemetry::init_metrics();
-    let state = AppState::new(&config, ingestor.clone(), metrics).context("loading tokens")?;
+    let run_wakes = crate::automation::wakes_for(&config);
+    let state = AppState::new(&config, ingestor.clone(), metrics, run_wakes.clone())
+        .context("loading tokens")?;
 
     let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(prune_loop(
@@ -52,7 +54,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         state.rate_limit.clone(),
         shutdown.clone(),
     ));
-    crate::pipeline::spawn(&config, ingestor.clone(), &tasks, shutdown.clone()).await?;
+    crate::pipeline::spawn(
+        &config,
+        ingestor.clone(),
+        run_wakes,
+        &tasks,
+        shutdown.clone(),
+    )
+    .await?;
     if config.snmp.enabled {
         crate::ingest::snmp::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
             .await

@@ -40,6 +40,20 @@ pub enum GetCommand {
     },
     /// One event with everything known about it.
     Event { id: String },
+    /// Automation runs, newest first (optionally of one function).
+    Runs {
+        function: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One run: input, output, logs.
+    Run { id: String },
+    /// Configured functions.
+    Functions,
+    /// Configured subscriptions.
+    Subscriptions,
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -99,6 +113,23 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
         GetCommand::Event { id } => {
             get_json(args, &format!("/api/v1/events/{}", encode(id))).await?
         }
+        GetCommand::Runs {
+            function,
+            status,
+            limit,
+        } => {
+            let mut query = format!("/api/v1/runs?limit={limit}");
+            if let Some(f) = function {
+                query.push_str(&format!("&function={}", encode(f)));
+            }
+            if let Some(s) = status {
+                query.push_str(&format!("&status={}", encode(s)));
+            }
+            get_json(args, &query).await?
+        }
+        GetCommand::Run { id } => get_json(args, &format!("/api/v1/runs/{}", encode(id))).await?,
+        GetCommand::Functions => get_json(args, "/api/v1/functions").await?,
+        GetCommand::Subscriptions => get_json(args, "/api/v1/subscriptions").await?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
@@ -110,6 +141,22 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
             print_events(body["events"].as_array().map(Vec::as_slice).unwrap_or(&[]))
         }
         GetCommand::Event { .. } => print!("{}", render_event(&body)),
+        GetCommand::Runs { .. } => {
+            print_runs(body["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+        }
+        GetCommand::Run { .. } => print!("{}", render_run(&body)),
+        GetCommand::Functions => print_functions(
+            body["functions"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
+        GetCommand::Subscriptions => print_subscriptions(
+            body["subscriptions"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -147,6 +194,150 @@ pub async fn emit(
         println!("accepted event {}", body["id"].as_str().unwrap_or("?"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vcgate retry ID`: re-queues a dead run (needs the ingest token).
+pub async fn retry(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/api/v1/runs/{}/retry",
+        args.server.trim_end_matches('/'),
+        encode(id)
+    );
+    let response = with_token(client()?.post(&url))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let body = decode(response).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("run {id} queued again");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_runs(runs: &[Value]) {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r["id"]),
+                text(&r["function"]),
+                text(&r["status"]),
+                text(&r["attempt"]),
+                text(&r["queued"]),
+                text(&r["finished"]),
+                r["reason"].as_str().unwrap_or("").to_owned(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "ID",
+                "FUNCTION",
+                "STATUS",
+                "ATTEMPT",
+                "CREATED DATE",
+                "FINISHED",
+                "REASON"
+            ],
+            &rows
+        )
+    );
+}
+
+fn render_run(r: &Value) -> String {
+    let mut out = String::new();
+    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<13} {v}\n"));
+    field("id", text(&r["id"]));
+    field("function", text(&r["function"]));
+    field("subscription", text(&r["subscription"]));
+    field(
+        "event",
+        format!("{} {}", text(&r["event"]["id"]), text(&r["event"]["type"])),
+    );
+    field("status", text(&r["status"]));
+    field("reason", text(&r["reason"]));
+    field("attempt", text(&r["attempt"]));
+    field("queued", text(&r["queued"]));
+    field("started", text(&r["started"]));
+    field("finished", text(&r["finished"]));
+    field("secrets", r["secrets"].to_string());
+    field("output", r["output"].to_string());
+    for line in r["logs"]["stdout"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        field("stdout", text(line));
+    }
+    for line in r["logs"]["stderr"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        field("stderr", text(line));
+    }
+    out
+}
+
+fn print_functions(functions: &[Value]) {
+    let rows: Vec<Vec<String>> = functions
+        .iter()
+        .map(|f| {
+            let target = match f["kind"].as_str() {
+                Some("command") => f["command"]
+                    .as_array()
+                    .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default(),
+                Some("webhook") => text(&f["url"]),
+                _ => text(&f["builtin"]),
+            };
+            vec![
+                text(&f["name"]),
+                text(&f["kind"]),
+                target,
+                f["secrets"].to_string(),
+                text(&f["timeout"]),
+                text(&f["max_attempts"]),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["NAME", "KIND", "RUNS", "SECRETS", "TIMEOUT", "ATTEMPTS"],
+            &rows
+        )
+    );
+}
+
+fn print_subscriptions(subscriptions: &[Value]) {
+    let rows: Vec<Vec<String>> = subscriptions
+        .iter()
+        .map(|s| {
+            let filters: Vec<String> = ["vcenter", "entity", "alarm", "status"]
+                .iter()
+                .filter_map(|k| s[*k].as_str().map(|v| format!("{k}={v}")))
+                .collect();
+            vec![
+                text(&s["name"]),
+                text(&s["event_type"]),
+                text(&s["function"]),
+                if filters.is_empty() {
+                    "-".into()
+                } else {
+                    filters.join(",")
+                },
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["NAME", "EVENT TYPE", "FUNCTION", "FILTERS"], &rows)
+    );
 }
 
 fn encode(text: &str) -> String {

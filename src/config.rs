@@ -125,11 +125,11 @@ pub struct Config {
     #[serde(default)]
     pub enrich: Option<toml::Value>,
     #[serde(default)]
-    pub secret: Option<toml::Value>,
+    pub secret: Vec<SecretSet>,
     #[serde(default)]
-    pub function: Option<toml::Value>,
+    pub function: Vec<FunctionConfig>,
     #[serde(default)]
-    pub subscription: Option<toml::Value>,
+    pub subscription: Vec<SubscriptionConfig>,
     #[serde(default)]
     pub guard: Option<toml::Value>,
     #[serde(default)]
@@ -453,6 +453,101 @@ pub enum WebhookFormat {
     Cloudevents,
 }
 
+/// A named set of secrets (`[[secret]]`), given to the functions that list it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSet {
+    pub name: String,
+    /// JSON or TOML file holding an object of string values.
+    pub file: Option<PathBuf>,
+    /// Environment variables whose values join the set (key = variable name).
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// What a function runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionKind {
+    Command,
+    Webhook,
+    Builtin,
+}
+
+/// One `[[function]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub kind: FunctionKind,
+    /// `command`: argv; the input JSON arrives on stdin.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// `command`: working directory.
+    pub working_dir: Option<PathBuf>,
+    /// `command`: extra environment (the gateway's own environment is not passed on).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `webhook`: where to POST the CloudEvent.
+    pub url: Option<String>,
+    /// `webhook`: HMAC-SHA256 signing key, from a file or an environment variable.
+    pub signing_key_file: Option<PathBuf>,
+    pub signing_key_env: Option<String>,
+    /// `builtin`: `set-created-by` or `alarm-actions`.
+    pub builtin: Option<String>,
+    /// `builtin = "set-created-by"`: attribute names.
+    pub created_by_attribute: Option<String>,
+    pub created_on_attribute: Option<String>,
+    /// `builtin = "alarm-actions"`: `enable` (default) or `disable`.
+    pub action: Option<String>,
+    /// Names of `[[secret]]` sets handed to the function.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default = "default_function_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts before a run is `dead`.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Runs of this function at the same time.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// First retry delay; doubles per attempt (with jitter) up to `max_backoff`.
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+fn default_function_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// One `[[subscription]]`: events of a type (glob) and filters → a function.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    pub name: String,
+    pub event_type: String,
+    pub function: String,
+    pub vcenter: Option<String>,
+    pub entity: Option<String>,
+    pub alarm: Option<String>,
+    /// New alarm status (`red`, or the raw text).
+    pub status: Option<String>,
+}
+
 /// Tokens after merging inline values, files and environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
@@ -578,11 +673,93 @@ impl Config {
                 ));
             }
         }
+        self.validate_automation()?;
         for (i, target) in self.monitoring.snmp.iter().enumerate() {
             if !matches!(target.version.as_str(), "2c" | "3") {
                 return Err(invalid(
                     format!("monitoring.snmp[{i}].version"),
                     "must be \"2c\" or \"3\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_automation(&self) -> Result<(), ConfigError> {
+        let secret_names: std::collections::HashSet<&str> =
+            self.secret.iter().map(|s| s.name.as_str()).collect();
+        for (i, set) in self.secret.iter().enumerate() {
+            if set.file.is_none() && set.env.is_empty() {
+                return Err(invalid(
+                    format!("secret[{i}].file"),
+                    "a secret set needs `file` or `env`",
+                ));
+            }
+        }
+        let mut function_names = std::collections::HashSet::new();
+        for (i, f) in self.function.iter().enumerate() {
+            let key = |k: &str| format!("function[{i}].{k}");
+            if !function_names.insert(f.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("duplicate function name {:?}", f.name),
+                ));
+            }
+            match f.kind {
+                FunctionKind::Command if f.command.is_empty() => {
+                    return Err(invalid(
+                        key("command"),
+                        "a command function needs `command` (argv)",
+                    ));
+                }
+                FunctionKind::Webhook if f.url.is_none() => {
+                    return Err(invalid(key("url"), "a webhook function needs `url`"));
+                }
+                FunctionKind::Builtin => match f.builtin.as_deref() {
+                    Some("set-created-by") | Some("alarm-actions") => {}
+                    other => {
+                        return Err(invalid(
+                            key("builtin"),
+                            format!("unknown builtin {other:?} (set-created-by, alarm-actions)"),
+                        ));
+                    }
+                },
+                _ => {}
+            }
+            if let Some(action) = &f.action
+                && !matches!(action.as_str(), "enable" | "disable")
+            {
+                return Err(invalid(key("action"), "must be \"enable\" or \"disable\""));
+            }
+            if f.max_attempts == 0 || f.concurrency == 0 {
+                return Err(invalid(
+                    key("max_attempts"),
+                    "max_attempts and concurrency must be at least 1",
+                ));
+            }
+            if let Some(missing) = f
+                .secrets
+                .iter()
+                .find(|s| !secret_names.contains(s.as_str()))
+            {
+                return Err(invalid(
+                    key("secrets"),
+                    format!("unknown secret set {missing:?}"),
+                ));
+            }
+        }
+        let mut subscription_names = std::collections::HashSet::new();
+        for (i, sub) in self.subscription.iter().enumerate() {
+            if !subscription_names.insert(sub.name.as_str()) {
+                return Err(invalid(
+                    format!("subscription[{i}].name"),
+                    format!("duplicate subscription name {:?}", sub.name),
+                ));
+            }
+            if !function_names.contains(sub.function.as_str()) {
+                return Err(invalid(
+                    format!("subscription[{i}].function"),
+                    format!("unknown function {:?}", sub.function),
                 ));
             }
         }
@@ -633,11 +810,8 @@ impl Config {
     /// Names of accepted sections this build does not act on yet.
     pub fn inactive_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let sections: [(&'static str, bool); 6] = [
+        let sections: [(&'static str, bool); 3] = [
             ("enrich", self.enrich.is_some()),
-            ("secret", self.secret.is_some()),
-            ("function", self.function.is_some()),
-            ("subscription", self.subscription.is_some()),
             ("guard", self.guard.is_some()),
             ("silence", self.silence.is_some()),
         ];

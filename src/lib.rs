@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod app;
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod dedup;

@@ -40,6 +40,12 @@ enum Command {
         #[command(subcommand)]
         what: GetCommand,
     },
+    /// Queue a dead (or failed) run again.
+    Retry {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
     /// Send a CloudEvent of TYPE to a running gateway (like `dispatch emit`).
     Emit {
         #[command(flatten)]
@@ -104,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Get { client, what } => vcgate::cli::get(&client, what).await,
+        Command::Retry { client, id } => vcgate::cli::retry(&client, &id).await,
         Command::Emit {
             client,
             event_type,

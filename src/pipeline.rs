@@ -45,11 +45,15 @@ pub fn monitoring_target_names(config: &Config) -> Vec<String> {
 pub async fn spawn(
     config: &Config,
     ingestor: Ingestor,
+    run_wakes: crate::automation::Wakes,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let forward_wake = Arc::new(Notify::new());
+    let wakes = run_wakes.clone();
     let stage = Stage {
+        registry: crate::automation::Registry::from_config(config),
+        run_wakes: wakes.clone(),
         store: ingestor.store.clone(),
         stats: ingestor.stats.clone(),
         router: Router::new(config.route.clone()),
@@ -58,12 +62,23 @@ pub async fn spawn(
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
     };
+    crate::automation::spawn(
+        config,
+        ingestor.store.clone(),
+        ingestor.stats.clone(),
+        wakes,
+        tasks,
+        shutdown.clone(),
+    )
+    .await?;
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
     Ok(())
 }
 
 struct Stage {
+    registry: crate::automation::Registry,
+    run_wakes: crate::automation::Wakes,
     store: Store,
     stats: Arc<crate::telemetry::Stats>,
     router: Router,
@@ -143,16 +158,21 @@ impl Stage {
                             route: None,
                             rule: None,
                             forward_to: Vec::new(),
+                            subscriptions: Vec::new(),
                         },
                         merge_into: Some(original),
                         seen_at: event.received_at,
+                        runs: Vec::new(),
                     }
                 }
                 Verdict::New | Verdict::Renotify { .. } => {
                     let decision = self.router.route(event);
-                    if decision.to_automation() {
+                    let runs = if decision.to_automation() {
                         automation += 1;
-                    }
+                        self.registry.runs_for(event)
+                    } else {
+                        Vec::new()
+                    };
                     let forward_to = if decision.to_monitoring() {
                         monitoring += 1;
                         self.targets.clone()
@@ -169,15 +189,26 @@ impl Stage {
                             route: Some(decision.target),
                             rule: Some(decision.rule),
                             forward_to,
+                            subscriptions: runs.iter().map(|r| r.subscription.clone()).collect(),
                         },
                         merge_into: None,
                         seen_at: event.received_at,
+                        runs,
                     }
                 }
             };
             outcomes.push(outcome);
         }
+        let functions_with_runs: std::collections::BTreeSet<String> = outcomes
+            .iter()
+            .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
+            .collect();
         self.store.record_processed(outcomes).await?;
+        for function in functions_with_runs {
+            if let Some(wake) = self.run_wakes.get(&function) {
+                wake.notify_one();
+            }
+        }
         self.stats.pipeline("dedup.merged", merged);
         self.stats.pipeline("routed.automation", automation);
         self.stats.pipeline("routed.monitoring", monitoring);

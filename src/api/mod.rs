@@ -7,6 +7,7 @@
 
 pub mod error;
 mod read;
+mod runs;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -112,6 +113,8 @@ pub struct AppState {
     pub open_metrics: bool,
     pub default_vcenter: String,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub registry: Arc<crate::automation::Registry>,
+    pub run_wakes: crate::automation::Wakes,
 }
 
 impl AppState {
@@ -119,6 +122,7 @@ impl AppState {
         config: &Config,
         ingestor: Ingestor,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        run_wakes: crate::automation::Wakes,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         Ok(Self {
@@ -133,6 +137,8 @@ impl AppState {
             open_metrics: config.http.open_metrics,
             default_vcenter: config.snmp.default_vcenter.clone(),
             metrics,
+            registry: Arc::new(crate::automation::Registry::from_config(config)),
+            run_wakes,
         })
     }
 
@@ -175,6 +181,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/events/{id}", get(read::get_event))
         .route("/api/v1/status", get(read::status))
+        .route("/api/v1/runs", get(runs::list_runs))
+        .route("/api/v1/runs/{id}", get(runs::get_run))
+        .route("/api/v1/runs/{id}/retry", post(runs::retry_run))
+        .route("/api/v1/functions", get(runs::functions))
+        .route("/api/v1/subscriptions", get(runs::subscriptions))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz))

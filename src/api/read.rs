@@ -27,6 +27,7 @@ pub async fn status(
     let stats = &state.ingestor.stats;
     let store = state.ingestor.store.stats().await?;
     let snapshot = stats.snapshot();
+    let runs = state.ingestor.store.run_counts().await?;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": crate::model::format_rfc3339(stats.started_at),
@@ -35,6 +36,7 @@ pub async fn status(
         "sources": snapshot.sources,
         "vcenters": snapshot.vcenters,
         "pipeline": snapshot.pipeline,
+        "runs": runs,
     }))
     .into_response())
 }

@@ -78,6 +78,9 @@ pub struct Disposition {
     /// Monitoring targets a delivery was queued for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forward_to: Vec<String>,
+    /// Subscriptions a run was queued for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<String>,
 }
 
 /// An event as stored, with what the pipeline did with it.
@@ -139,6 +142,119 @@ pub struct ProcessedEvent {
     /// When set, bump this earlier event's `duplicates` and `last_seen`.
     pub merge_into: Option<EventId>,
     pub seen_at: OffsetDateTime,
+    /// Automation runs to queue.
+    pub runs: Vec<NewRun>,
+}
+
+/// A run to queue for an event.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub subscription: String,
+    pub function: String,
+    /// Names (never values) of the secret sets the function gets.
+    pub secrets: Vec<String>,
+}
+
+/// Lifecycle of a run: `queued → running → succeeded`, or `running → failed`
+/// (waiting for its retry) `→ running …`, and after the last attempt `dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Dead,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Captured output of one run, bounded; `truncated` says lines were dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunLogs {
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub function: String,
+    pub subscription: String,
+    pub event_id: EventId,
+    pub status: RunStatus,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub logs: RunLogs,
+    #[serde(with = "time::serde::rfc3339")]
+    pub queued: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished: Option<OffsetDateTime>,
+    /// When a failed run is retried next.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt: Option<OffsetDateTime>,
+    /// Names of the secret sets the function got (never their values).
+    pub secrets: Vec<String>,
+    pub seq: i64,
+}
+
+/// A claimed run with its event, ready to execute.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub run: RunRecord,
+    pub event: Event,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub logs: RunLogs,
+    /// For `Failed`: when to try again.
+    pub retry_at: Option<OffsetDateTime>,
+}
+
+/// Filter for listing runs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub function: Option<String>,
+    pub status: Option<RunStatus>,
+    pub event: Option<EventId>,
+    pub before_seq: Option<i64>,
+    pub limit: usize,
 }
 
 /// Opens the store described by `config` (creating and migrating it).

@@ -22,7 +22,8 @@ use crate::config::{StoreConfig, SyncMode};
 use crate::model::{Event, EventId};
 
 /// Ordered schema migrations; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     id           TEXT NOT NULL UNIQUE,
@@ -58,7 +59,35 @@ CREATE TABLE kv (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: automation runs, one per (event, subscription).
+    r#"
+CREATE TABLE runs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    event_id     TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    function     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempt      INTEGER NOT NULL DEFAULT 0,
+    next_ms      INTEGER NOT NULL,
+    queued_ms    INTEGER NOT NULL,
+    started_ms   INTEGER,
+    finished_ms  INTEGER,
+    reason       TEXT,
+    input        TEXT,
+    output       TEXT,
+    logs         TEXT,
+    secrets      TEXT,
+    UNIQUE (event_id, subscription)
+);
+CREATE INDEX runs_due ON runs(function, next_ms) WHERE status IN ('queued', 'failed');
+CREATE INDEX runs_function ON runs(function, seq);
+CREATE INDEX runs_status ON runs(status, seq);
+"#,
+];
+
+mod runs;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its
@@ -74,15 +103,15 @@ pub struct Store {
     writable: Arc<AtomicBool>,
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn ms_to_time(ms: i64) -> Option<OffsetDateTime> {
+pub(super) fn ms_to_time(ms: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
 }
 
-fn unavailable(e: rusqlite::Error) -> StoreError {
+pub(super) fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -168,7 +197,7 @@ impl Store {
     }
 
     /// Runs `f` inside the next group commit and resolves once it is durable.
-    async fn write<T: Send + 'static>(
+    pub(super) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -190,7 +219,7 @@ impl Store {
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
     }
 
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -363,6 +392,21 @@ impl Store {
                     conn.execute(
                         "UPDATE events SET duplicates = duplicates + 1, last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
                         params![original.to_string(), seen],
+                    )
+                    .map_err(unavailable)?;
+                }
+                for run in &outcome.runs {
+                    conn.execute(
+                        "INSERT OR IGNORE INTO runs (id, event_id, subscription, function, status, attempt, next_ms, queued_ms, secrets) \
+                         VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6)",
+                        params![
+                            uuid::Uuid::now_v7().to_string(),
+                            outcome.id.to_string(),
+                            run.subscription,
+                            run.function,
+                            now,
+                            to_json_text(&run.secrets),
+                        ],
                     )
                     .map_err(unavailable)?;
                 }

@@ -1,0 +1,149 @@
+//! Automation read/write endpoints: runs, functions, subscriptions, and the
+//! manual retry of a dead run.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::FunctionKind;
+use crate::model::EventId;
+use crate::store::{ClaimedRun, RunQuery, RunStatus};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunParams {
+    function: Option<String>,
+    status: Option<String>,
+    event: Option<String>,
+    limit: Option<usize>,
+    before: Option<i64>,
+}
+
+/// A run as the API shows it: the record plus its event as a CloudEvent.
+fn run_json(claimed: &ClaimedRun) -> Value {
+    let mut value = serde_json::to_value(&claimed.run).unwrap_or(Value::Null);
+    value["event"] = claimed.event.to_cloudevent();
+    value
+}
+
+pub async fn list_runs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<RunParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            RunStatus::parse(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "parameter `status` must be queued, running, succeeded, failed or dead",
+                )
+            })
+        })
+        .transpose()?;
+    let event = params
+        .event
+        .as_deref()
+        .map(|e| {
+            EventId::parse(e)
+                .ok_or_else(|| ApiError::bad_request("parameter `event` must be an event id"))
+        })
+        .transpose()?;
+    let runs = state
+        .ingestor
+        .store
+        .list_runs(RunQuery {
+            function: params.function,
+            status,
+            event,
+            before_seq: params.before,
+            limit: params.limit.unwrap_or(100).clamp(1, 1000),
+        })
+        .await?;
+    Ok(Json(json!({"runs": runs})).into_response())
+}
+
+pub async fn get_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    match state.ingestor.store.get_run(id.clone()).await? {
+        Some(run) => Ok(Json(run_json(&run)).into_response()),
+        None => Err(ApiError::not_found(format!("no run {id}"))),
+    }
+}
+
+/// `POST /api/v1/runs/{id}/retry` — needs an ingest token (it causes work).
+pub async fn retry_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !state.ingest_tokens.allows(&headers) {
+        return Err(ApiError::unauthorized());
+    }
+    match state.ingestor.store.retry_run(id.clone()).await? {
+        None => Err(ApiError::not_found(format!("no run {id}"))),
+        Some(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
+        Some(Ok(())) => {
+            if let Some(run) = state.ingestor.store.get_run(id.clone()).await?
+                && let Some(wake) = state.run_wakes.get(&run.run.function)
+            {
+                wake.notify_one();
+            }
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"id": id, "status": "queued"})),
+            )
+                .into_response())
+        }
+    }
+}
+
+pub async fn functions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let list: Vec<Value> = state
+        .registry
+        .functions
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "kind": f.kind,
+                "command": (f.kind == FunctionKind::Command).then(|| f.command.clone()),
+                "url": f.url,
+                "builtin": f.builtin,
+                // Names only: values may be sensitive.
+                "env": f.env.keys().collect::<Vec<_>>(),
+                "secrets": f.secrets,
+                "timeout": humantime::format_duration(f.timeout).to_string(),
+                "max_attempts": f.max_attempts,
+                "concurrency": f.concurrency,
+                "signed": f.signing_key_file.is_some() || f.signing_key_env.is_some(),
+                "subscriptions": state.registry.subscriptions.iter().filter(|s| s.function == f.name).map(|s| &s.name).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"functions": list})).into_response())
+}
+
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    Ok(Json(json!({"subscriptions": state.registry.subscriptions})).into_response())
+}

@@ -1,0 +1,475 @@
+//! Automation: functions subscribed to event types, every execution recorded
+//! as a run (Dispatch's model, without Kubernetes).
+//!
+//! Owns: the function/subscription registry and subscription matching (pure),
+//! the input contract (`{"context": {"secrets", "event", "run_id"},
+//! "payload"}` — Dispatch's `handle($context, $payload)`), and one runner per
+//! function that claims due runs from the store, executes them (command,
+//! webhook, builtin) within its concurrency limit, and settles them with
+//! retries (exponential backoff with jitter) until `dead`.
+//!
+//! Runs are created by the pipeline in the same commit as the routing
+//! decision; only events routed to automation get them. A run that was
+//! `running` when the process died is retried after restart.
+
+mod command;
+pub mod secrets;
+mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, FunctionConfig, FunctionKind, SubscriptionConfig, resolve_secret};
+use crate::model::{AlarmStatus, Event};
+use crate::route::glob_match;
+use crate::store::{ClaimedRun, NewRun, RunLogs, RunOutcome, RunStatus, Store};
+use crate::telemetry::Stats;
+pub use secrets::Secrets;
+
+/// Why an attempt failed, and whether trying again can help.
+#[derive(Debug, Clone)]
+pub enum AttemptError {
+    Retryable(String),
+    Permanent(String),
+}
+
+/// The result of executing a run once.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub result: Result<(), AttemptError>,
+    pub logs: RunLogs,
+    pub output: Option<Value>,
+}
+
+impl Attempt {
+    pub fn succeeded(logs: RunLogs, output: Option<Value>) -> Self {
+        Self {
+            result: Ok(()),
+            logs,
+            output,
+        }
+    }
+    pub fn failed(error: AttemptError, logs: RunLogs, output: Option<Value>) -> Self {
+        Self {
+            result: Err(error),
+            logs,
+            output,
+        }
+    }
+}
+
+/// Functions and subscriptions as configured.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub functions: Vec<FunctionConfig>,
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+impl Registry {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            functions: config.function.clone(),
+            subscriptions: config.subscription.clone(),
+        }
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionConfig> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The runs to queue for an event routed to automation (pure).
+    pub fn runs_for(&self, event: &Event) -> Vec<NewRun> {
+        self.subscriptions
+            .iter()
+            .filter(|s| subscription_matches(s, event))
+            .filter_map(|s| {
+                let function = self.function(&s.function)?;
+                Some(NewRun {
+                    subscription: s.name.clone(),
+                    function: function.name.clone(),
+                    secrets: function.secrets.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Type glob plus optional filters; a filter on a field the event lacks does not match.
+pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
+    let alarm = event.alarm.as_ref();
+    let opt = |pattern: &Option<String>, value: Option<&str>| match pattern {
+        None => true,
+        Some(p) => value.is_some_and(|v| glob_match(p, v)),
+    };
+    let status_ok = match &s.status {
+        None => true,
+        Some(p) => alarm.and_then(|a| a.new_status.as_ref()).is_some_and(|st| {
+            (st.status != AlarmStatus::Unknown
+                && glob_match(&p.to_ascii_lowercase(), st.status.as_str()))
+                || glob_match(p, &st.raw)
+        }),
+    };
+    glob_match(&s.event_type, event.event_type.as_str())
+        && opt(&s.vcenter, Some(&event.vcenter))
+        && opt(&s.entity, event.entity.name.as_deref())
+        && opt(&s.alarm, alarm.and_then(|a| a.name.as_deref()))
+        && status_ok
+}
+
+/// The function's stdin / request body (Dispatch's contract).
+pub fn function_input(
+    event: &Event,
+    run_id: &str,
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> Value {
+    json!({
+        "context": {
+            "secrets": secrets,
+            "event": event.to_cloudevent(),
+            "run_id": run_id,
+        },
+        "payload": event.dispatch_payload(),
+    })
+}
+
+/// Retry delay after `attempt` failed attempts: `backoff · 2^(attempt-1)`,
+/// capped at `max_backoff`, scaled by a jitter factor in [0.5, 1.0].
+pub fn retry_delay(function: &FunctionConfig, attempt: u32, jitter: f64) -> Duration {
+    let exp = function
+        .backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    exp.min(function.max_backoff)
+        .mul_f64(jitter.clamp(0.5, 1.0))
+}
+
+fn jitter() -> f64 {
+    let bytes = uuid::Uuid::now_v7().into_bytes();
+    0.5 + f64::from(u16::from_le_bytes([bytes[14], bytes[15]])) / f64::from(u16::MAX) / 2.0
+}
+
+/// One wake-up signal per function (`notify_one` stores a permit, so a
+/// runner busy claiming does not miss it).
+pub type Wakes = Arc<HashMap<String, Arc<Notify>>>;
+
+pub fn wakes_for(config: &Config) -> Wakes {
+    Arc::new(
+        config
+            .function
+            .iter()
+            .map(|f| (f.name.clone(), Arc::new(Notify::new())))
+            .collect(),
+    )
+}
+
+/// Shared by all runners.
+#[derive(Clone)]
+pub struct Runtime {
+    pub store: Store,
+    pub stats: Arc<Stats>,
+    pub secrets: Secrets,
+    /// Per function: woken when the pipeline queued runs or a run finished.
+    pub wakes: Wakes,
+    http: reqwest::Client,
+}
+
+/// Loads secrets, recovers runs interrupted by a crash, and starts one runner per function.
+pub async fn spawn(
+    config: &Config,
+    store: Store,
+    stats: Arc<Stats>,
+    wakes: Wakes,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let secrets = Secrets::load(&config.secret)?;
+    let max_attempts: HashMap<String, u32> = config
+        .function
+        .iter()
+        .map(|f| (f.name.clone(), f.max_attempts))
+        .collect();
+    let requeued = store.requeue_interrupted(max_attempts).await?;
+    if requeued > 0 {
+        tracing::warn!(
+            runs = requeued,
+            "runs interrupted by the last shutdown were re-queued"
+        );
+    }
+    let runtime = Runtime {
+        store,
+        stats,
+        secrets,
+        wakes,
+        http: reqwest::Client::builder().build()?,
+    };
+    for function in &config.function {
+        let signing_key = resolve_secret(
+            &format!("function {}: signing_key", function.name),
+            &None,
+            &function.signing_key_file,
+            &function.signing_key_env,
+        )?;
+        tasks.spawn(run_function(
+            function.clone(),
+            signing_key.map(|k| k.expose().as_bytes().to_vec()),
+            runtime.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
+    Ok(())
+}
+
+async fn run_function(
+    function: FunctionConfig,
+    signing_key: Option<Vec<u8>>,
+    runtime: Runtime,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(function.concurrency));
+    let wake = runtime
+        .wakes
+        .get(&function.name)
+        .cloned()
+        .unwrap_or_default();
+    let function = Arc::new(function);
+    let signing_key = Arc::new(signing_key);
+    loop {
+        let free = permits.available_permits();
+        let mut claimed_any = false;
+        if free > 0 {
+            match runtime.store.claim_runs(function.name.clone(), free).await {
+                Ok(claimed) => {
+                    for claimed_run in claimed {
+                        claimed_any = true;
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let (function, runtime, key, wake) = (
+                            function.clone(),
+                            runtime.clone(),
+                            signing_key.clone(),
+                            wake.clone(),
+                        );
+                        tasks.spawn(async move {
+                            execute(
+                                &function,
+                                key.as_ref().as_ref().map(Vec::as_slice),
+                                &runtime,
+                                claimed_run,
+                            )
+                            .await;
+                            drop(permit);
+                            wake.notify_one();
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(function = %function.name, error = %e, "cannot claim runs")
+                }
+            }
+        }
+        if claimed_any && permits.available_permits() > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+async fn execute(
+    function: &FunctionConfig,
+    signing_key: Option<&[u8]>,
+    runtime: &Runtime,
+    claimed: ClaimedRun,
+) {
+    let ClaimedRun { run, event } = claimed;
+    let secret_values = runtime.secrets.for_function(&function.secrets);
+    let input = function_input(&event, &run.id, &secret_values);
+    tracing::info!(run = %run.id, function = %function.name, event = %event.id, attempt = run.attempt, "run started");
+    runtime
+        .stats
+        .pipeline(&format!("runs.{}.started", function.name), 1);
+    let attempt = match function.kind {
+        FunctionKind::Command => {
+            command::run(function, &run.id, &event.id.to_string(), &input).await
+        }
+        FunctionKind::Webhook => {
+            let client = &runtime.http;
+            let url = function.url.as_deref().unwrap_or_default();
+            match tokio::time::timeout(
+                function.timeout,
+                webhook::run(client, url, signing_key, &run.id, &event.to_cloudevent()),
+            )
+            .await
+            {
+                Ok(attempt) => attempt,
+                Err(_) => Attempt::failed(
+                    AttemptError::Retryable(format!(
+                        "timed out after {}",
+                        humantime::format_duration(function.timeout)
+                    )),
+                    RunLogs::default(),
+                    None,
+                ),
+            }
+        }
+        FunctionKind::Builtin => Attempt::failed(
+            AttemptError::Permanent(format!(
+                "builtin {:?} needs the vSphere client, which this build does not have yet",
+                function.builtin.as_deref().unwrap_or_default()
+            )),
+            RunLogs::default(),
+            None,
+        ),
+    };
+    let secrets = &runtime.secrets;
+    let logs = RunLogs {
+        stdout: attempt
+            .logs
+            .stdout
+            .iter()
+            .map(|l| secrets.redact(l))
+            .collect(),
+        stderr: attempt
+            .logs
+            .stderr
+            .iter()
+            .map(|l| secrets.redact(l))
+            .collect(),
+        truncated: attempt.logs.truncated,
+    };
+    let (status, reason, retry_at) = match &attempt.result {
+        Ok(()) => (RunStatus::Succeeded, None, None),
+        Err(AttemptError::Retryable(reason)) if run.attempt < function.max_attempts => {
+            let delay = retry_delay(function, run.attempt, jitter());
+            (
+                RunStatus::Failed,
+                Some(reason.clone()),
+                Some(OffsetDateTime::now_utc() + delay),
+            )
+        }
+        Err(AttemptError::Retryable(reason)) => (
+            RunStatus::Dead,
+            Some(format!("{reason}; gave up after {} attempts", run.attempt)),
+            None,
+        ),
+        Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
+    };
+    tracing::info!(run = %run.id, function = %function.name, status = status.as_str(), reason = reason.as_deref().map(|r| secrets.redact(r)), "run finished");
+    runtime
+        .stats
+        .pipeline(&format!("runs.{}.{}", function.name, status.as_str()), 1);
+    let outcome = RunOutcome {
+        status,
+        reason: reason.map(|r| secrets.redact(&r)),
+        input: Some(secrets.redact_json(&input)),
+        output: attempt.output.map(|o| secrets.redact_json(&o)),
+        logs,
+        retry_at,
+    };
+    if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
+        // Left `running` in the store: the next start re-queues it.
+        tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Alarm, EventType, Source, StatusText};
+
+    fn sub(event_type: &str) -> SubscriptionConfig {
+        SubscriptionConfig {
+            name: "s".into(),
+            event_type: event_type.into(),
+            function: "f".into(),
+            vcenter: None,
+            entity: None,
+            alarm: None,
+            status: None,
+        }
+    }
+
+    fn function() -> FunctionConfig {
+        toml::from_str("name = \"f\"\nkind = \"command\"\ncommand = [\"true\"]\nbackoff = \"1s\"\nmax_backoff = \"10s\"").unwrap()
+    }
+
+    #[test]
+    fn subscriptions_match_type_globs_and_filters() {
+        let mut e = Event::new(
+            Source::AlarmHook,
+            "vc1",
+            EventType::parse("vm.deployed").unwrap(),
+        );
+        e.entity.name = Some("web01".into());
+        assert!(subscription_matches(&sub("vm.deployed"), &e));
+        assert!(subscription_matches(&sub("vm.*"), &e));
+        assert!(!subscription_matches(&sub("host.*"), &e));
+        let mut filtered = sub("vm.*");
+        filtered.entity = Some("db*".into());
+        assert!(!subscription_matches(&filtered, &e));
+        filtered.entity = Some("web*".into());
+        filtered.vcenter = Some("vc1".into());
+        assert!(subscription_matches(&filtered, &e));
+        filtered.status = Some("red".into());
+        assert!(
+            !subscription_matches(&filtered, &e),
+            "no alarm, no status match"
+        );
+        e.alarm = Some(Alarm {
+            new_status: Some(StatusText::parse("Red")),
+            ..Alarm::default()
+        });
+        assert!(subscription_matches(&filtered, &e));
+    }
+
+    #[test]
+    fn registry_queues_one_run_per_matching_subscription() {
+        let mut registry = Registry {
+            functions: vec![function()],
+            subscriptions: vec![sub("vm.*"), sub("*")],
+        };
+        registry.subscriptions[1].name = "all".into();
+        let e = Event::new(Source::Api, "vc1", EventType::parse("vm.created").unwrap());
+        let runs = registry.runs_for(&e);
+        assert_eq!(
+            runs.iter()
+                .map(|r| r.subscription.as_str())
+                .collect::<Vec<_>>(),
+            ["s", "all"]
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let f = function();
+        assert_eq!(retry_delay(&f, 1, 1.0), Duration::from_secs(1));
+        assert_eq!(retry_delay(&f, 3, 1.0), Duration::from_secs(4));
+        assert_eq!(retry_delay(&f, 30, 1.0), Duration::from_secs(10));
+        assert_eq!(retry_delay(&f, 3, 0.5), Duration::from_secs(2));
+        let j = jitter();
+        assert!((0.5..=1.0).contains(&j));
+    }
+
+    #[test]
+    fn input_follows_the_dispatch_contract() {
+        let e = Event::new(Source::Api, "vc1", EventType::parse("vm.created").unwrap());
+        let secrets = std::collections::BTreeMap::from([("password".to_owned(), "pw".to_owned())]);
+        let input = function_input(&e, "run-1", &secrets);
+        assert_eq!(input["context"]["run_id"], "run-1");
+        assert_eq!(input["context"]["secrets"]["password"], "pw");
+        assert_eq!(input["context"]["event"]["type"], "vm.created");
+        assert!(input["payload"]["metadata"].is_object());
+    }
+}
