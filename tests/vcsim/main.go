@@ -1,0 +1,97 @@
+// Command vcsim is vcgate's vCenter simulator: govmomi's simulator.VPX()
+// inventory served over plain HTTP, extended with what the 0.24.2 simulator
+// lacks and vcgate's tests need.
+//
+// Output: one line `VCSIM_URL=http://127.0.0.1:PORT/sdk` on stdout once the
+// server accepts connections; then it serves until killed.
+//
+// Flags:
+//
+//	-listen ADDR     listen address (default 127.0.0.1:0; pass the old
+//	                 address to restart on the same port)
+//	-username U      with -password: the only accepted credentials
+//	-password P      (without both, any non-empty user/password logs in)
+//	-trace           write SOAP traffic to stderr
+//
+// Extensions (see alarm.go and maintenance.go):
+//
+//   - an AlarmManager (serviceContent.alarmManager) implementing
+//     EnableAlarmActions and AreAlarmActionsEnabled; the flag lives in every
+//     entity's alarmActionsEnabled property (default true).
+//   - HostSystem.EnterMaintenanceMode_Task / ExitMaintenanceMode_Task post
+//     EnteredMaintenanceModeEvent / ExitMaintenanceModeEvent.
+//
+// Control endpoints (plain HTTP on the same port, answers are JSON):
+//
+//	POST /vcsim/events/vm-deployed?vm=MOREF&template=MOREF[&user=NAME]
+//	     post a VmDeployedEvent for vm with srcTemplate=template
+//	     -> {"key": N}
+//	POST /vcsim/events/vm-registered?vm=MOREF[&user=NAME]
+//	     post a VmRegisteredEvent for vm -> {"key": N}
+//	     (user defaults to the -username flag, else "vcsim")
+//	POST /vcsim/maintenance/exit-events?suppress=true|false
+//	     when suppressed, ExitMaintenanceMode_Task still leaves maintenance
+//	     mode but posts no ExitMaintenanceModeEvent -> {"suppress": B}
+//	POST /vcsim/sessions/expire
+//	     terminate every SOAP session (the next call gets NotAuthenticated)
+//	     -> {"expired": N}
+//	GET  /vcsim/collectors
+//	     open EventHistoryCollectors -> {"collectors": ["session[..]..", ...]}
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmware/govmomi/simulator"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "listen address")
+	username := flag.String("username", "", "accepted user name (with -password)")
+	password := flag.String("password", "", "accepted password (with -username)")
+	trace := flag.Bool("trace", false, "write SOAP traffic to stderr")
+	flag.Parse()
+
+	simulator.Trace = *trace
+
+	model := simulator.VPX()
+	if err := model.Create(); err != nil {
+		log.Fatalf("vcsim: create model: %v", err)
+	}
+	defer model.Remove()
+
+	eventUser := "vcsim"
+	listenURL := &url.URL{Host: *listen}
+	if *username != "" || *password != "" {
+		// The simulator only checks credentials when Listen.User is set and
+		// differs from its DefaultLogin; otherwise any non-empty pair works.
+		listenURL.User = url.UserPassword(*username, *password)
+		eventUser = *username
+	}
+	model.Service.Listen = listenURL
+	model.Service.TLS = nil // plain HTTP: tests need no certificates
+
+	installAlarmManager()
+	hook := installMaintenanceEvents(eventUser)
+
+	server := model.Service.NewServer()
+	defer server.Close()
+
+	// The simulator's mux is a plain http.ServeMux, safe to extend after start.
+	registerControl(model.Service.ServeMux, hook, eventUser)
+
+	u := *server.URL
+	u.User = nil // never print credentials
+	fmt.Printf("VCSIM_URL=%s\n", u.String())
+	_ = os.Stdout.Sync()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+}
