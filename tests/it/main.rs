@@ -1,0 +1,2 @@
+mod vcsim_support;
+mod vsphere;

@@ -1,0 +1,251 @@
+//! Launches the vCenter simulator (`tests/vcsim`, govmomi's VPX model plus
+//! vcgate's extensions) for integration tests.
+//!
+//! `Vcsim::start()` builds the Go harness once per test process (via
+//! `scripts/build-vcsim.sh`, which is itself a no-op when up to date), starts
+//! a private simulator on a free port and reads its URL from stdout. Each
+//! test gets its own simulator, so tests can run in parallel. The child is
+//! killed on drop. A missing Go toolchain or govmomi is a test FAILURE with a
+//! clear message, never a skip.
+#![allow(dead_code)] // not every test binary module uses every helper
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a simulator may take to print its URL (the VPX model is built
+/// in process; on a loaded 2-core machine this takes a second or two).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running simulator. `url` is the SOAP endpoint, `base` the same server
+/// without `/sdk` (control API under `/vcsim/...`).
+pub struct Vcsim {
+    pub url: String,
+    pub base: String,
+    /// `127.0.0.1:PORT`, reused by [`Vcsim::restart`].
+    pub addr: String,
+    credentials: Option<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the harness once per process; every caller gets the same outcome.
+fn binary() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let script = repo_root().join("scripts/build-vcsim.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}); the simulator tests need Debian's golang-go and \
+                 golang-github-vmware-govmomi-dev:\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let bin = repo_root().join("tests/vcsim/bin/vcsim");
+        if !bin.exists() {
+            return Err(format!(
+                "{} did not produce {}",
+                script.display(),
+                bin.display()
+            ));
+        }
+        Ok(bin)
+    });
+    match built {
+        Ok(bin) => bin.clone(),
+        Err(msg) => panic!("vCenter simulator unavailable: {msg}"),
+    }
+}
+
+impl Vcsim {
+    /// A simulator accepting any non-empty user name and password.
+    pub fn start() -> Vcsim {
+        Self::launch(None, "127.0.0.1:0")
+    }
+
+    /// A simulator accepting only these credentials.
+    pub fn start_with_credentials(user: &str, password: &str) -> Vcsim {
+        Self::launch(Some((user.to_owned(), password.to_owned())), "127.0.0.1:0")
+    }
+
+    fn launch(credentials: Option<(String, String)>, listen: &str) -> Vcsim {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "vcgate-vcsim-{}-{}.log",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (child, url) =
+            spawn(&binary(), credentials.as_ref(), listen, &log).unwrap_or_else(|e| panic!("{e}"));
+        let base = url
+            .strip_suffix("/sdk")
+            .unwrap_or_else(|| panic!("simulator URL {url} does not end in /sdk"))
+            .to_owned();
+        let addr = base.trim_start_matches("http://").to_owned();
+        Vcsim {
+            url,
+            base,
+            addr,
+            credentials,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Kills the simulator ("vCenter down"). The port stays reserved for
+    /// [`Vcsim::restart`] only by convention: nothing else binds it here.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh simulator on the same address ("vCenter back"). Its
+    /// inventory is rebuilt from scratch (same MOIDs, since the model is
+    /// deterministic), and all sessions are gone.
+    pub fn restart(&mut self) {
+        self.stop();
+        // The old process's socket can linger for a moment after kill; retry
+        // briefly instead of failing on a transient "address in use".
+        let mut last_error = String::new();
+        for _ in 0..10 {
+            match spawn(&binary(), self.credentials.as_ref(), &self.addr, &self.log) {
+                Ok((child, url)) => {
+                    assert_eq!(url, self.url, "restarted simulator moved");
+                    self.child = Some(child);
+                    return;
+                }
+                Err(e) => last_error = e,
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("cannot restart simulator on {}: {last_error}", self.addr);
+    }
+
+    /// POST to the control API, returning the JSON answer; panics on non-2xx.
+    pub async fn control_post(&self, path_and_query: &str) -> serde_json::Value {
+        self.control(reqwest::Method::POST, path_and_query).await
+    }
+
+    /// GET from the control API.
+    pub async fn control_get(&self, path_and_query: &str) -> serde_json::Value {
+        self.control(reqwest::Method::GET, path_and_query).await
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.base);
+        let resp = reqwest::Client::new()
+            .request(method, &url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("control call {url}: {e}"));
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("control call {url}: bad JSON: {e}"));
+        assert!(status.is_success(), "control call {url}: {status} {body}");
+        body
+    }
+
+    /// Open EventHistoryCollector MOIDs, as the simulator's EventManager sees them.
+    pub async fn collectors(&self) -> Vec<String> {
+        let v = self.control_get("/vcsim/collectors").await;
+        v["collectors"]
+            .as_array()
+            .expect("collectors array")
+            .iter()
+            .map(|c| c.as_str().expect("collector id").to_owned())
+            .collect()
+    }
+
+    /// Path of the simulator's stderr log, for failure messages.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn spawn(
+    bin: &Path,
+    credentials: Option<&(String, String)>,
+    listen: &str,
+    log: &Path,
+) -> Result<(Child, String), String> {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+    let mut cmd = Command::new(bin);
+    cmd.arg("-listen")
+        .arg(listen)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    if let Some((user, pass)) = credentials {
+        cmd.arg("-username").arg(user).arg("-password").arg(pass);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("VCSIM_URL=") {
+                let _ = tx.send(url.trim().to_owned());
+                break;
+            }
+        }
+        // Keep draining so the child never writes into a closed pipe.
+        for _ in lines {}
+    });
+    let started = std::time::Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(url) => return Ok((child, url)),
+            Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < START_TIMEOUT => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!(
+                        "simulator {} exited ({status}) before printing VCSIM_URL (listen {listen}); stderr:\n{}",
+                        bin.display(),
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    ));
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "simulator {} did not print VCSIM_URL within {START_TIMEOUT:?} (listen {listen}); stderr:\n{}",
+                    bin.display(),
+                    std::fs::read_to_string(log).unwrap_or_default()
+                ));
+            }
+        }
+    }
+}
