@@ -51,6 +51,16 @@ pub enum VsphereError {
         #[source]
         source: reqwest::Error,
     },
+    /// The TLS handshake failed (untrusted or invalid certificate, protocol
+    /// mismatch). A configuration problem, not an outage: retrying will not
+    /// help until `ca_file`/the certificate is fixed.
+    #[error("TLS with vCenter failed: {detail} (check ca_file and the vCenter certificate)")]
+    Tls {
+        /// The innermost cause, e.g. `invalid peer certificate: UnknownIssuer`.
+        detail: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The answer was not well-formed XML.
     #[error("malformed XML from vCenter: {0}")]
     Xml(String),
@@ -89,11 +99,38 @@ impl VsphereError {
 
 impl From<reqwest::Error> for VsphereError {
     fn from(source: reqwest::Error) -> Self {
+        if let Some(detail) = tls_failure(&source) {
+            return VsphereError::Tls { detail, source };
+        }
         VsphereError::Transport {
             timeout: source.is_timeout(),
             source,
         }
     }
+}
+
+/// rustls surfaces handshake failures as `io::ErrorKind::InvalidData`
+/// somewhere in the source chain (refused/reset/timeouts use other kinds);
+/// returns the innermost message in that case. Detected this way to avoid
+/// depending on rustls's error type directly.
+fn tls_failure(err: &reqwest::Error) -> Option<String> {
+    let mut tls = false;
+    let mut innermost = err.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = cur {
+        // io::Error::source() skips a wrapped io::Error (it returns the
+        // inner error's source), so look inside with get_ref().
+        let mut io = e.downcast_ref::<std::io::Error>();
+        while let Some(i) = io {
+            tls |= i.kind() == std::io::ErrorKind::InvalidData;
+            io = i
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+        }
+        innermost = e.to_string();
+        cur = e.source();
+    }
+    tls.then_some(innermost)
 }
 
 /// Maps a fault detail element (`<InvalidLoginFault xsi:type="InvalidLogin">`,

@@ -260,7 +260,11 @@ impl Client {
     }
 
     /// CreateCollectorForEvents. The caller must [`Client::destroy_collector`]
-    /// it: vCenter allows only a few per session.
+    /// it: vCenter allows only a few per session. A collector belongs to the
+    /// session: after a transparent re-login (session expired, vCenter
+    /// restarted) it is gone and calls on it fail with
+    /// [`VsphereError::ManagedObjectNotFound`]; create a new one and resume
+    /// from your own checkpoint.
     pub async fn create_event_collector(&self, query: &EventQuery) -> Result<Moref, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("CreateCollectorForEvents", &Self::event_manager(&sc)?);

@@ -179,21 +179,42 @@ impl Client {
         kind: &str,
         paths: &[&str],
     ) -> Result<Vec<ObjectContent>, VsphereError> {
+        // Views belong to the session that created them: if the session is
+        // replaced (re-login after expiry) between creating and reading the
+        // view, the read fails with ManagedObjectNotFound for the view.
+        // One retry with a fresh view covers that.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let view = self.create_view(kind).await?;
+            let result = self.retrieve(kind, Start::View(&view), paths).await;
+            match result {
+                Err(VsphereError::ManagedObjectNotFound { moref })
+                    if moref == view && attempts < 2 =>
+                {
+                    tracing::debug!(vcenter = %self.name(), "container view lost with its session; retrying");
+                }
+                result => {
+                    if let Err(e) = self.invoke(Body::new("DestroyView", &view)).await {
+                        // Not fatal: the view dies with the session anyway.
+                        tracing::debug!(vcenter = %self.name(), error = %e, "DestroyView failed");
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    async fn create_view(&self, kind: &str) -> Result<Moref, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("CreateContainerView", &sc.view_manager);
         body.moref("container", &sc.root_folder)
             .text("type", kind)
             .text("recursive", true);
         let res = self.invoke(body).await?;
-        let view = Self::returnval(&res, "CreateContainerView")?
+        Self::returnval(&res, "CreateContainerView")?
             .as_moref()
-            .ok_or_else(|| VsphereError::Protocol("CreateContainerView: no view".into()))?;
-        let result = self.retrieve(kind, Start::View(&view), paths).await;
-        if let Err(e) = self.invoke(Body::new("DestroyView", &view)).await {
-            // Not fatal: the view dies with the session anyway.
-            tracing::warn!(vcenter = %self.name(), error = %e, "DestroyView failed");
-        }
-        result
+            .ok_or_else(|| VsphereError::Protocol("CreateContainerView: no view".into()))
     }
 
     async fn retrieve(

@@ -28,6 +28,9 @@ pub struct Vcsim {
     pub base: String,
     /// `127.0.0.1:PORT`, reused by [`Vcsim::restart`].
     pub addr: String,
+    /// With [`Vcsim::start_tls`]: the PEM CA that signed the server
+    /// certificate (pass it as `ca_file`).
+    pub ca_file: Option<PathBuf>,
     credentials: Option<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
@@ -74,32 +77,50 @@ fn binary() -> PathBuf {
 impl Vcsim {
     /// A simulator accepting any non-empty user name and password.
     pub fn start() -> Vcsim {
-        Self::launch(None, "127.0.0.1:0")
+        Self::launch(None, false)
     }
 
     /// A simulator accepting only these credentials.
     pub fn start_with_credentials(user: &str, password: &str) -> Vcsim {
-        Self::launch(Some((user.to_owned(), password.to_owned())), "127.0.0.1:0")
+        Self::launch(Some((user.to_owned(), password.to_owned())), false)
     }
 
-    fn launch(credentials: Option<(String, String)>, listen: &str) -> Vcsim {
+    /// A simulator serving HTTPS with a certificate signed by a fresh CA
+    /// (`ca_file`), valid for 127.0.0.1.
+    pub fn start_tls() -> Vcsim {
+        Self::launch(None, true)
+    }
+
+    fn launch(credentials: Option<(String, String)>, tls: bool) -> Vcsim {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let log = std::env::temp_dir().join(format!(
-            "vcgate-vcsim-{}-{}.log",
+        let stem = std::env::temp_dir().join(format!(
+            "vcgate-vcsim-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        let (child, url) =
-            spawn(&binary(), credentials.as_ref(), listen, &log).unwrap_or_else(|e| panic!("{e}"));
+        let log = stem.with_extension("log");
+        let ca_file = tls.then(|| stem.with_extension("ca.pem"));
+        let (child, url) = spawn(
+            &binary(),
+            credentials.as_ref(),
+            ca_file.as_deref(),
+            "127.0.0.1:0",
+            &log,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let base = url
             .strip_suffix("/sdk")
             .unwrap_or_else(|| panic!("simulator URL {url} does not end in /sdk"))
             .to_owned();
-        let addr = base.trim_start_matches("http://").to_owned();
+        let addr = base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_owned();
         Vcsim {
             url,
             base,
             addr,
+            ca_file,
             credentials,
             child: Some(child),
             log,
@@ -124,7 +145,13 @@ impl Vcsim {
         // briefly instead of failing on a transient "address in use".
         let mut last_error = String::new();
         for _ in 0..10 {
-            match spawn(&binary(), self.credentials.as_ref(), &self.addr, &self.log) {
+            match spawn(
+                &binary(),
+                self.credentials.as_ref(),
+                self.ca_file.as_deref(),
+                &self.addr,
+                &self.log,
+            ) {
                 Ok((child, url)) => {
                     assert_eq!(url, self.url, "restarted simulator moved");
                     self.child = Some(child);
@@ -149,7 +176,14 @@ impl Vcsim {
 
     async fn control(&self, method: reqwest::Method, path: &str) -> serde_json::Value {
         let url = format!("{}{path}", self.base);
-        let resp = reqwest::Client::new()
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca).expect("read simulator CA");
+            client = client.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap());
+        }
+        let resp = client
+            .build()
+            .expect("control client")
             .request(method, &url)
             .send()
             .await
@@ -184,12 +218,16 @@ impl Drop for Vcsim {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(&self.log);
+        if let Some(ca) = &self.ca_file {
+            let _ = std::fs::remove_file(ca);
+        }
     }
 }
 
 fn spawn(
     bin: &Path,
     credentials: Option<&(String, String)>,
+    ca_out: Option<&Path>,
     listen: &str,
     log: &Path,
 ) -> Result<(Child, String), String> {
@@ -206,6 +244,9 @@ fn spawn(
         .stderr(stderr);
     if let Some((user, pass)) = credentials {
         cmd.arg("-username").arg(user).arg("-password").arg(pass);
+    }
+    if let Some(ca) = ca_out {
+        cmd.arg("-tls-ca-out").arg(ca);
     }
     let mut child = cmd
         .spawn()

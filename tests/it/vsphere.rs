@@ -85,8 +85,15 @@ async fn vsphere_expired_session_relogs_in_transparently() {
     let expired = sim.control_post("/vcsim/sessions/expire").await;
     assert!(expired["expired"].as_u64().unwrap() >= 1, "{expired}");
 
-    // The next call meets NotAuthenticated, logs in again and succeeds.
-    assert_eq!(client.hosts().await.expect("after expiry").len(), 4);
+    // The next calls meet NotAuthenticated, log in again and succeed. Several
+    // at once (clones share the session) must cause a single re-login.
+    let calls = (0..6).map(|_| {
+        let c = client.clone();
+        async move { c.hosts().await }
+    });
+    for result in futures::future::join_all(calls).await {
+        assert_eq!(result.expect("after expiry").len(), 4);
+    }
     let logins = client
         .query_events(&EventQuery {
             event_type_ids: vec!["UserLoginSessionEvent".into()],
@@ -490,4 +497,27 @@ async fn vsphere_vcenter_down_then_back() {
     // NotAuthenticated, logs in again and carries on.
     sim.restart();
     assert_eq!(client.hosts().await.expect("after restart").len(), 4);
+}
+
+#[tokio::test]
+async fn vsphere_tls_needs_the_ca_or_explicit_insecure() {
+    let sim = Vcsim::start_tls();
+    assert!(sim.url.starts_with("https://"), "{}", sim.url);
+
+    // Unknown CA: refused, and not mistaken for "vCenter down".
+    let strict = Client::new(config(&sim.url, USER, "pw")).unwrap();
+    let err = strict.connect().await.expect_err("untrusted certificate");
+    assert!(matches!(err, VsphereError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    assert!(!err.is_unavailable(), "{err:?}");
+
+    let mut with_ca = config(&sim.url, USER, "pw");
+    with_ca.ca_file = sim.ca_file.clone();
+    let client = Client::new(with_ca).unwrap();
+    assert_eq!(client.hosts().await.expect("trusted via ca_file").len(), 4);
+
+    let mut insecure = config(&sim.url, USER, "pw");
+    insecure.insecure = true;
+    let client = Client::new(insecure).unwrap();
+    assert_eq!(client.hosts().await.expect("insecure").len(), 4);
 }

@@ -2,8 +2,9 @@
 // inventory served over plain HTTP, extended with what the 0.24.2 simulator
 // lacks and vcgate's tests need.
 //
-// Output: one line `VCSIM_URL=http://127.0.0.1:PORT/sdk` on stdout once the
-// server accepts connections; then it serves until killed.
+// Output: one line `VCSIM_URL=http://127.0.0.1:PORT/sdk` (https with
+// -tls-ca-out) on stdout once the server accepts connections; then it serves
+// until killed.
 //
 // Flags:
 //
@@ -11,6 +12,8 @@
 //	                 address to restart on the same port)
 //	-username U      with -password: the only accepted credentials
 //	-password P      (without both, any non-empty user/password logs in)
+//	-tls-ca-out PATH serve HTTPS with a fresh CA-signed certificate for
+//	                 127.0.0.1; the CA is written to PATH as PEM (tls.go)
 //	-trace           write SOAP traffic to stderr
 //
 // Extensions (see alarm.go and maintenance.go):
@@ -55,6 +58,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "listen address")
 	username := flag.String("username", "", "accepted user name (with -password)")
 	password := flag.String("password", "", "accepted password (with -username)")
+	caOut := flag.String("tls-ca-out", "", "serve HTTPS; write the CA certificate (PEM) to this path")
 	trace := flag.Bool("trace", false, "write SOAP traffic to stderr")
 	flag.Parse()
 
@@ -75,7 +79,14 @@ func main() {
 		eventUser = *username
 	}
 	model.Service.Listen = listenURL
-	model.Service.TLS = nil // plain HTTP: tests need no certificates
+	model.Service.TLS = nil // plain HTTP by default: tests need no certificates
+	if *caOut != "" {
+		cfg, err := newTLSConfig(*caOut)
+		if err != nil {
+			log.Fatalf("vcsim: TLS setup: %v", err)
+		}
+		model.Service.TLS = cfg
+	}
 
 	installAlarmManager()
 	hook := installMaintenanceEvents(eventUser)
