@@ -278,10 +278,10 @@ impl Client {
             .ok_or_else(|| VsphereError::Protocol("CreateCollectorForEvents: no collector".into()))
     }
 
-    /// ReadNextEvents: up to `max` events after the collector's position, in
-    /// the server's order (not re-sorted: the caller checkpoints by position).
-    /// Empty when there is nothing new. The time filter is NOT re-applied
-    /// here; the simulator ignores it.
+    /// ReadNextEvents: up to `max` events after the collector's position,
+    /// the page sorted by key (wrap-aware; vCenter already sends them in
+    /// order, the simulator does not). Empty when there is nothing new. The
+    /// time filter is not re-applied here (the simulator ignores it).
     pub async fn read_next_events(
         &self,
         collector: &Moref,
@@ -290,7 +290,9 @@ impl Client {
         let mut body = Body::new("ReadNextEvents", collector);
         body.text("maxCount", max.max(1));
         let res = self.invoke(body).await?;
-        Ok(parse_events(&res))
+        let mut events = parse_events(&res);
+        sort_by_key(&mut events);
+        Ok(events)
     }
 
     /// DestroyCollector.

@@ -343,6 +343,8 @@ async fn vsphere_event_collector_create_read_destroy() {
     let first = client.read_next_events(&collector, 3).await.unwrap();
     assert_eq!(first.len(), 3, "{first:#?}");
     assert!(first.iter().all(|e| e.class == "VmCreatedEvent"));
+    // Each page comes back in key order (the simulator's own order is not).
+    assert!(first.windows(2).all(|w| w[0].key < w[1].key), "{first:#?}");
     let rest = client.read_next_events(&collector, 1000).await.unwrap();
     let vms = client.vms().await.unwrap().len();
     assert_eq!(first.len() + rest.len(), vms, "one VmCreatedEvent per VM");

@@ -40,6 +40,14 @@
 //	     -> {"expired": N}
 //	GET  /vcsim/collectors
 //	     open EventHistoryCollectors -> {"collectors": ["session[..]..", ...]}
+//
+// Known limits of the 0.24.2 simulator that these extensions do not fix:
+// QueryEvents ignores the time filter; paging (RetrieveOptions.maxObjects,
+// ContinueRetrievePropertiesEx) is not implemented; an EventHistoryCollector
+// does not deliver events posted after its creation to ReadNextEvents (a new
+// event overwrites an older slot of the collector's page), so streaming
+// tests should create a fresh collector per poll; sessions expired via the
+// control API leave their collectors listed in /vcsim/collectors.
 package main
 
 import (
