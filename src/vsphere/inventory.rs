@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::Moref;
 use super::client::Client;
 use super::error::{VsphereError, fault_to_error};
-use super::props::PropValue;
+use super::props::{ObjectContent, PropValue};
 use super::soap::Body;
 
 /// What the guard needs to know about a host.
@@ -25,6 +25,28 @@ pub struct HostState {
     pub in_maintenance: bool,
     /// `alarmActionsEnabled`; `None` when the server does not report it.
     pub alarm_actions_enabled: Option<bool>,
+}
+
+/// The HostSystem properties behind [`HostState`].
+const HOST_PATHS: &[&str] = &["name", "runtime.inMaintenanceMode", "alarmActionsEnabled"];
+
+impl HostState {
+    /// `None` when `runtime.inMaintenanceMode` is missing (e.g. no read
+    /// privilege): guessing either way could make the guard act wrongly.
+    fn from_content(oc: ObjectContent) -> Option<HostState> {
+        Some(HostState {
+            in_maintenance: oc
+                .get("runtime.inMaintenanceMode")
+                .and_then(PropValue::as_bool)?,
+            name: oc
+                .get("name")
+                .and_then(PropValue::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            alarm_actions_enabled: oc.get("alarmActionsEnabled").and_then(PropValue::as_bool),
+            moref: oc.moref,
+        })
+    }
 }
 
 /// A custom attribute definition (`CustomFieldsManager.field`).
@@ -42,51 +64,26 @@ const TASK_POLL_MAX: Duration = Duration::from_secs(2);
 
 impl Client {
     /// Every HostSystem with name, maintenance flag and alarm-actions flag.
+    /// Hosts whose maintenance state cannot be read are left out (logged).
     pub async fn hosts(&self) -> Result<Vec<HostState>, VsphereError> {
-        let objects = self
-            .list_objects(
-                "HostSystem",
-                &["name", "runtime.inMaintenanceMode", "alarmActionsEnabled"],
-            )
-            .await?;
+        let objects = self.list_objects("HostSystem", HOST_PATHS).await?;
         Ok(objects
             .into_iter()
-            .map(|oc| HostState {
-                name: oc
-                    .get("name")
-                    .and_then(PropValue::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                in_maintenance: oc
-                    .get("runtime.inMaintenanceMode")
-                    .and_then(PropValue::as_bool)
-                    .unwrap_or(false),
-                alarm_actions_enabled: oc.get("alarmActionsEnabled").and_then(PropValue::as_bool),
-                moref: oc.moref,
+            .filter_map(|oc| {
+                let moref = oc.moref.clone();
+                let state = HostState::from_content(oc);
+                if state.is_none() {
+                    tracing::warn!(vcenter = %self.name(), host = %moref, "host without runtime.inMaintenanceMode; skipped");
+                }
+                state
             })
             .collect())
     }
 
     /// One host's state; `ManagedObjectNotFound` if it is gone.
     pub async fn host(&self, host: &Moref) -> Result<HostState, VsphereError> {
-        let oc = self
-            .retrieve_one(
-                host,
-                &["name", "runtime.inMaintenanceMode", "alarmActionsEnabled"],
-            )
-            .await?;
-        Ok(HostState {
-            name: oc
-                .get("name")
-                .and_then(PropValue::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            in_maintenance: oc
-                .get("runtime.inMaintenanceMode")
-                .and_then(PropValue::as_bool)
-                .unwrap_or(false),
-            alarm_actions_enabled: oc.get("alarmActionsEnabled").and_then(PropValue::as_bool),
-            moref: oc.moref,
+        HostState::from_content(self.retrieve_one(host, HOST_PATHS).await?).ok_or_else(|| {
+            VsphereError::Protocol(format!("host {host} without runtime.inMaintenanceMode"))
         })
     }
 
@@ -342,5 +339,46 @@ impl Client {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(TASK_POLL_MAX);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(props: &[(&str, PropValue)]) -> ObjectContent {
+        ObjectContent {
+            moref: Moref::new("HostSystem", "host-1"),
+            props: props
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            missing: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn host_state_needs_the_maintenance_flag() {
+        let full = content(&[
+            ("name", PropValue::String("esx1".into())),
+            ("runtime.inMaintenanceMode", PropValue::Bool(true)),
+            ("alarmActionsEnabled", PropValue::Bool(false)),
+        ]);
+        assert_eq!(
+            HostState::from_content(full),
+            Some(HostState {
+                moref: Moref::new("HostSystem", "host-1"),
+                name: "esx1".into(),
+                in_maintenance: true,
+                alarm_actions_enabled: Some(false),
+            })
+        );
+        let no_alarm_flag = content(&[("runtime.inMaintenanceMode", PropValue::Bool(false))]);
+        assert_eq!(
+            HostState::from_content(no_alarm_flag).map(|h| h.alarm_actions_enabled),
+            Some(None)
+        );
+        let unknown = content(&[("name", PropValue::String("esx1".into()))]);
+        assert_eq!(HostState::from_content(unknown), None);
     }
 }
