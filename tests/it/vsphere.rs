@@ -523,3 +523,46 @@ async fn vsphere_tls_needs_the_ca_or_explicit_insecure() {
     let client = Client::new(insecure).unwrap();
     assert_eq!(client.hosts().await.expect("insecure").len(), 4);
 }
+
+/// Captures everything the client logs (TRACE) on this thread.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn vsphere_logs_never_contain_secrets() {
+    let sim = Vcsim::start_with_credentials("admin", "Pa55-w0rd-in-logs?");
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let client = Client::new(config(&sim.url, "admin", "Pa55-w0rd-in-logs?")).unwrap();
+    client.hosts().await.unwrap();
+    sim.control_post("/vcsim/sessions/expire").await;
+    client.hosts().await.unwrap(); // re-login path
+    let bad = Client::new(config(&sim.url, "admin", "Pa55-w0rd-in-logs?-not")).unwrap();
+    assert!(bad.connect().await.is_err());
+
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("logged in to vCenter"),
+        "nothing captured: {logs}"
+    );
+    assert!(logs.contains("session expired"), "{logs}");
+    assert!(!logs.contains("Pa55-w0rd"), "{logs}");
+    assert!(!logs.contains("vmware_soap_session"), "{logs}");
+}
