@@ -18,6 +18,12 @@ command -v go >/dev/null || { echo "build-vcsim: 'go' not found (apt-get install
 [[ -d "$gocode/src/github.com/vmware/govmomi/simulator" ]] || {
     echo "build-vcsim: govmomi sources missing (apt-get install golang-github-vmware-govmomi-dev)" >&2; exit 1; }
 
+# Go needs a build cache; without HOME (some CI runners) keep it beside the
+# binary (tests/vcsim/bin is gitignored).
+if [[ -z "${GOCACHE:-}" ]] && [[ "$(go env GOCACHE 2>/dev/null)" =~ ^(off)?$ ]]; then
+    export GOCACHE="$src/bin/.gocache"
+fi
+
 # GOPATH mode: Debian ships the library as GOPATH sources, not as a module.
 # The package must live inside a GOPATH, so link it into a private one.
 gopath="$(mktemp -d)"
