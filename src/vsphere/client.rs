@@ -185,10 +185,14 @@ impl Client {
         &self.inner.cfg.name
     }
 
-    /// RetrieveServiceContent, then Login. Safe to call again (re-reads the
-    /// service content and starts a fresh session).
+    /// RetrieveServiceContent, then Login. Safe to call again: the current
+    /// session, if any, is logged out (best effort) and a fresh one started,
+    /// so repeated connects do not pile up sessions on the server.
     pub async fn connect(&self) -> Result<Arc<ServiceContent>, VsphereError> {
         let _guard = self.inner.login.lock().await;
+        if let Err(e) = self.logout_locked().await {
+            tracing::debug!(vcenter = %self.name(), error = %e, "logout before reconnect failed");
+        }
         self.connect_locked().await
     }
 
@@ -213,6 +217,10 @@ impl Client {
     /// Ends the session. An already expired session counts as logged out.
     pub async fn logout(&self) -> Result<(), VsphereError> {
         let _guard = self.inner.login.lock().await;
+        self.logout_locked().await
+    }
+
+    async fn logout_locked(&self) -> Result<(), VsphereError> {
         let (content, cookie) = {
             let mut s = self.lock_session();
             (s.content.clone(), s.cookie.take())

@@ -107,6 +107,17 @@ async fn vsphere_expired_session_relogs_in_transparently() {
         .count();
     assert_eq!(ours, 2, "expected exactly one re-login: {logins:#?}");
 
+    // connect() again replaces the session instead of adding one.
+    client.connect().await.unwrap();
+    let logouts = client
+        .query_events(&EventQuery {
+            event_type_ids: vec!["UserLogoutSessionEvent".into()],
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logouts.len(), 1, "{logouts:#?}");
+
     // Logout, then a call logs in again by itself.
     client.logout().await.unwrap();
     assert!(!client.is_logged_in());
@@ -541,6 +552,11 @@ impl std::io::Write for LogBuffer {
 #[tokio::test]
 async fn vsphere_logs_never_contain_secrets() {
     let sim = Vcsim::start_with_credentials("admin", "Pa55-w0rd-in-logs?");
+    // While only one dispatcher exists, tracing decides whether a callsite is
+    // enabled from the default of whichever thread hits it first; another
+    // test thread (no subscriber) would then disable the client's callsites
+    // for good. With a second live dispatcher, every dispatcher is asked.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
