@@ -307,27 +307,8 @@ impl Client {
                 .get("info")
                 .and_then(PropValue::as_element)
                 .ok_or_else(|| VsphereError::Protocol(format!("task {task} without info")))?;
-            match info.child_text("state").map(str::trim) {
-                Some("success") => {
-                    return Ok(info.child("result").map(PropValue::from_val));
-                }
-                Some("error") => {
-                    let err = info.child("error");
-                    let message = err
-                        .and_then(|e| e.child_text("localizedMessage"))
-                        .unwrap_or_default();
-                    return Err(fault_to_error(
-                        err.and_then(|e| e.child("fault")),
-                        "TaskError",
-                        message,
-                    ));
-                }
-                Some("queued" | "running") => {}
-                other => {
-                    return Err(VsphereError::Protocol(format!(
-                        "task {task} in unknown state {other:?}"
-                    )));
-                }
+            if let Some(outcome) = task_outcome(task, info) {
+                return outcome;
             }
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(VsphereError::Fault {
@@ -339,6 +320,33 @@ impl Client {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(TASK_POLL_MAX);
         }
+    }
+}
+
+/// The result of a finished task from its `info`, `None` while it is
+/// queued or running. A failed task's `info.error.fault` is mapped like a
+/// SOAP fault, so a task refused for lack of privilege is `NoPermission`.
+fn task_outcome(
+    task: &Moref,
+    info: &super::Element,
+) -> Option<Result<Option<PropValue>, VsphereError>> {
+    match info.child_text("state").map(str::trim) {
+        Some("success") => Some(Ok(info.child("result").map(PropValue::from_val))),
+        Some("error") => {
+            let err = info.child("error");
+            let message = err
+                .and_then(|e| e.child_text("localizedMessage"))
+                .unwrap_or_default();
+            Some(Err(fault_to_error(
+                err.and_then(|e| e.child("fault")),
+                "TaskError",
+                message,
+            )))
+        }
+        Some("queued" | "running") => None,
+        other => Some(Err(VsphereError::Protocol(format!(
+            "task {task} in unknown state {other:?}"
+        )))),
     }
 }
 
@@ -355,6 +363,62 @@ mod tests {
                 .collect(),
             missing: Vec::new(),
         }
+    }
+
+    // Captured from the simulator: `info` of PowerOnVM_Task on a powered-on
+    // VM. The fault's type uses the `XMLSchema-instance:` prefix.
+    const FAILED_TASK: &str = concat!(
+        r#"<val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="TaskInfo">"#,
+        r#"<key>task-68</key><task type="Task">task-68</task><name>PowerOn</name><descriptionId>VirtualMachine.powerOn</descriptionId>"#,
+        r#"<entity type="VirtualMachine">vm-57</entity><entityName>vm-57</entityName><state>error</state>"#,
+        r#"<cancelled>false</cancelled><cancelable>false</cancelable><error><fault XMLSchema-instance:type="InvalidPowerState">"#,
+        r#"<requestedState>poweredOn</requestedState><existingState>poweredOn</existingState></fault>"#,
+        r#"<localizedMessage>*types.InvalidPowerState</localizedMessage></error>"#,
+        r#"<reason XMLSchema-instance:type="TaskReasonUser"><userName>vcsim</userName></reason>"#,
+        r#"<queueTime>2026-11-25T12:03:34.916612381Z</queueTime><eventChainId>0</eventChainId></val>"#
+    );
+
+    #[test]
+    fn task_outcomes() {
+        let task = Moref::new("Task", "task-68");
+        let failed = crate::vsphere::xml::parse(FAILED_TASK).unwrap();
+        match task_outcome(&task, &failed) {
+            Some(Err(VsphereError::Fault {
+                fault_type,
+                message,
+                ..
+            })) => {
+                assert_eq!(fault_type, "InvalidPowerState");
+                assert_eq!(message, "*types.InvalidPowerState");
+            }
+            other => panic!("{other:?}"),
+        }
+        let denied = crate::vsphere::xml::parse(concat!(
+            r#"<val xmlns:x="http://www.w3.org/2001/XMLSchema-instance"><state>error</state><error>"#,
+            r#"<fault x:type="NoPermission"><privilegeId>Host.Config.Maintenance</privilegeId></fault>"#,
+            r#"</error></val>"#
+        ))
+        .unwrap();
+        assert!(matches!(
+            task_outcome(&task, &denied),
+            Some(Err(VsphereError::NoPermission { privilege: Some(p), .. })) if p == "Host.Config.Maintenance"
+        ));
+        let running = crate::vsphere::xml::parse("<val><state>running</state></val>").unwrap();
+        assert!(task_outcome(&task, &running).is_none());
+        let done = crate::vsphere::xml::parse(concat!(
+            r#"<val xmlns:x="http://www.w3.org/2001/XMLSchema-instance"><state>success</state>"#,
+            r#"<result x:type="ManagedObjectReference" type="VirtualMachine">vm-99</result></val>"#
+        ))
+        .unwrap();
+        match task_outcome(&task, &done) {
+            Some(Ok(Some(PropValue::Moref(m)))) => assert_eq!(m.value, "vm-99"),
+            other => panic!("{other:?}"),
+        }
+        let odd = crate::vsphere::xml::parse("<val><state>paused</state></val>").unwrap();
+        assert!(matches!(
+            task_outcome(&task, &odd),
+            Some(Err(VsphereError::Protocol(_)))
+        ));
     }
 
     #[test]

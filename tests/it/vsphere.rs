@@ -416,6 +416,22 @@ async fn create_vm(client: &Client, name: &str) -> Moref {
 }
 
 #[tokio::test]
+async fn vsphere_failed_task_is_a_typed_fault() {
+    let sim = Vcsim::start();
+    let client = connected(&sim).await;
+    let vm = client.find_vm("DC0_H0_VM0").await.unwrap().unwrap(); // powered on
+    let res = client
+        .invoke(Body::new("PowerOnVM_Task", &vm))
+        .await
+        .unwrap();
+    let task = res.child("returnval").and_then(|t| t.as_moref()).unwrap();
+    match client.wait_for_task(&task, TASK_WAIT).await {
+        Err(VsphereError::Fault { fault_type, .. }) => assert_eq!(fault_type, "InvalidPowerState"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn vsphere_vm_creation_events_carry_the_user() {
     let sim = Vcsim::start();
     let client = connected(&sim).await;
