@@ -31,7 +31,7 @@ pub struct Vcsim {
     /// With [`Vcsim::start_tls`]: the PEM CA that signed the server
     /// certificate (pass it as `ca_file`).
     pub ca_file: Option<PathBuf>,
-    credentials: Option<(String, String)>,
+    options: VcsimOptions,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -74,24 +74,42 @@ fn binary() -> PathBuf {
     }
 }
 
+/// How to start a simulator; `Default` is plain HTTP, any credentials.
+#[derive(Debug, Clone, Default)]
+pub struct VcsimOptions {
+    /// Accept only this user name and password.
+    pub credentials: Option<(String, String)>,
+    /// Serve HTTPS with a certificate from a fresh CA (`Vcsim::ca_file`).
+    pub tls: bool,
+    /// Cap every RetrievePropertiesEx answer at this many objects, so the
+    /// rest must be fetched with ContinueRetrievePropertiesEx.
+    pub page_size: Option<u32>,
+}
+
 impl Vcsim {
     /// A simulator accepting any non-empty user name and password.
     pub fn start() -> Vcsim {
-        Self::launch(None, false)
+        Self::start_with(VcsimOptions::default())
     }
 
     /// A simulator accepting only these credentials.
     pub fn start_with_credentials(user: &str, password: &str) -> Vcsim {
-        Self::launch(Some((user.to_owned(), password.to_owned())), false)
+        Self::start_with(VcsimOptions {
+            credentials: Some((user.to_owned(), password.to_owned())),
+            ..VcsimOptions::default()
+        })
     }
 
     /// A simulator serving HTTPS with a certificate signed by a fresh CA
     /// (`ca_file`), valid for 127.0.0.1.
     pub fn start_tls() -> Vcsim {
-        Self::launch(None, true)
+        Self::start_with(VcsimOptions {
+            tls: true,
+            ..VcsimOptions::default()
+        })
     }
 
-    fn launch(credentials: Option<(String, String)>, tls: bool) -> Vcsim {
+    pub fn start_with(options: VcsimOptions) -> Vcsim {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let stem = std::env::temp_dir().join(format!(
             "vcgate-vcsim-{}-{}",
@@ -99,15 +117,9 @@ impl Vcsim {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let log = stem.with_extension("log");
-        let ca_file = tls.then(|| stem.with_extension("ca.pem"));
-        let (child, url) = spawn(
-            &binary(),
-            credentials.as_ref(),
-            ca_file.as_deref(),
-            "127.0.0.1:0",
-            &log,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let ca_file = options.tls.then(|| stem.with_extension("ca.pem"));
+        let (child, url) = spawn(&binary(), &options, ca_file.as_deref(), "127.0.0.1:0", &log)
+            .unwrap_or_else(|e| panic!("{e}"));
         let base = url
             .strip_suffix("/sdk")
             .unwrap_or_else(|| panic!("simulator URL {url} does not end in /sdk"))
@@ -121,7 +133,7 @@ impl Vcsim {
             base,
             addr,
             ca_file,
-            credentials,
+            options,
             child: Some(child),
             log,
         }
@@ -147,7 +159,7 @@ impl Vcsim {
         for _ in 0..10 {
             match spawn(
                 &binary(),
-                self.credentials.as_ref(),
+                &self.options,
                 self.ca_file.as_deref(),
                 &self.addr,
                 &self.log,
@@ -226,7 +238,7 @@ impl Drop for Vcsim {
 
 fn spawn(
     bin: &Path,
-    credentials: Option<&(String, String)>,
+    options: &VcsimOptions,
     ca_out: Option<&Path>,
     listen: &str,
     log: &Path,
@@ -242,8 +254,11 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
-    if let Some((user, pass)) = credentials {
+    if let Some((user, pass)) = &options.credentials {
         cmd.arg("-username").arg(user).arg("-password").arg(pass);
+    }
+    if let Some(n) = options.page_size {
+        cmd.arg("-page-size").arg(n.to_string());
     }
     if let Some(ca) = ca_out {
         cmd.arg("-tls-ca-out").arg(ca);

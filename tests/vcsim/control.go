@@ -133,17 +133,21 @@ func vmEventBase(vm *simulator.VirtualMachine) types.Event {
 }
 
 // expireSessions terminates every SOAP session. The session table is
-// unexported in 0.24.2, so its keys are read (read-only) by reflection and each
-// session is removed through the public TerminateSession method.
+// unexported, but a session's view of the SessionManager lists all sessions
+// (sessionList); each is then removed through TerminateSession.
 func expireSessions() int {
 	sm := simulator.Map.SessionManager()
-	keys := reflect.ValueOf(sm).Elem().FieldByName("sessions").MapKeys()
-	// TerminateSession refuses to terminate the caller's own session; this
-	// synthetic caller owns none.
-	ctx := &simulator.Context{Session: &simulator.Session{UserSession: types.UserSession{Key: "vcsim-control"}}}
+	// A synthetic caller: TerminateSession refuses the caller's own session,
+	// and this one owns none.
+	caller := &simulator.Session{
+		UserSession: types.UserSession{Key: "vcsim-control"},
+		Registry:    simulator.NewRegistry(),
+	}
+	view := caller.Get(sm.Self).(*simulator.SessionManager)
+	ctx := &simulator.Context{Session: caller}
 	n := 0
-	for _, k := range keys {
-		req := &types.TerminateSession{This: sm.Self, SessionId: []string{k.String()}}
+	for _, s := range view.SessionList {
+		req := &types.TerminateSession{This: sm.Self, SessionId: []string{s.Key}}
 		if sm.TerminateSession(ctx, req).Fault() == nil {
 			n++
 		}

@@ -14,6 +14,9 @@
 //	-password P      (without both, any non-empty user/password logs in)
 //	-tls-ca-out PATH serve HTTPS with a fresh CA-signed certificate for
 //	                 127.0.0.1; the CA is written to PATH as PEM (tls.go)
+//	-page-size N     cap every RetrievePropertiesEx answer at N objects and
+//	                 serve the rest through ContinueRetrievePropertiesEx
+//	                 (paging.go); 0 = only when the client sets maxObjects
 //	-trace           write SOAP traffic to stderr
 //
 // Extensions (see alarm.go and maintenance.go):
@@ -42,12 +45,11 @@
 //	     open EventHistoryCollectors -> {"collectors": ["session[..]..", ...]}
 //
 // Known limits of the 0.24.2 simulator that these extensions do not fix:
-// QueryEvents ignores the time filter; paging (RetrieveOptions.maxObjects,
-// ContinueRetrievePropertiesEx) is not implemented; an EventHistoryCollector
-// does not deliver events posted after its creation to ReadNextEvents (a new
-// event overwrites an older slot of the collector's page), so streaming
-// tests should create a fresh collector per poll; sessions expired via the
-// control API leave their collectors listed in /vcsim/collectors.
+// QueryEvents ignores the time filter; an EventHistoryCollector does not
+// deliver events posted after its creation to ReadNextEvents (a new event
+// overwrites an older slot of the collector's page), so streaming tests
+// should create a fresh collector per poll; sessions expired via the control
+// API leave their collectors listed in /vcsim/collectors.
 package main
 
 import (
@@ -67,6 +69,7 @@ func main() {
 	username := flag.String("username", "", "accepted user name (with -password)")
 	password := flag.String("password", "", "accepted password (with -username)")
 	caOut := flag.String("tls-ca-out", "", "serve HTTPS; write the CA certificate (PEM) to this path")
+	pageSize := flag.Int("page-size", 0, "server-side RetrievePropertiesEx page size (0 = maxObjects only)")
 	trace := flag.Bool("trace", false, "write SOAP traffic to stderr")
 	flag.Parse()
 
@@ -97,6 +100,7 @@ func main() {
 	}
 
 	installAlarmManager()
+	installPagingCollector(int32(*pageSize))
 	hook := installMaintenanceEvents(eventUser)
 
 	server := model.Service.NewServer()
