@@ -56,6 +56,10 @@ func registerControl(mux *http.ServeMux, hook *maintenanceEvents, defaultUser st
 		return map[string]int32{"key": postEvent(user(r), event)}, nil
 	}))
 
+	mux.HandleFunc("/vcsim/events/post", post(func(r *http.Request) (interface{}, error) {
+		return postGenericEvent(r, user(r))
+	}))
+
 	mux.HandleFunc("/vcsim/maintenance/exit-events", post(func(r *http.Request) (interface{}, error) {
 		switch r.URL.Query().Get("suppress") {
 		case "true":

@@ -27,14 +27,20 @@
 //   - HostSystem.EnterMaintenanceMode_Task / ExitMaintenanceMode_Task post
 //     EnteredMaintenanceModeEvent / ExitMaintenanceModeEvent.
 //
-// Control endpoints (plain HTTP on the same port, answers are JSON):
+// Control endpoints (same port and scheme as /sdk, answers are JSON; for
+// the event endpoints `user` is the event's userName, default the -username
+// flag, else "vcsim"):
 //
 //	POST /vcsim/events/vm-deployed?vm=MOREF&template=MOREF[&user=NAME]
 //	     post a VmDeployedEvent for vm with srcTemplate=template
 //	     -> {"key": N}
 //	POST /vcsim/events/vm-registered?vm=MOREF[&user=NAME]
 //	     post a VmRegisteredEvent for vm -> {"key": N}
-//	     (user defaults to the -username flag, else "vcsim")
+//	POST /vcsim/events/post?class=CLASS[&vm=MOREF|&host=MOREF][&message=M]
+//	     [&alarm=MOREF&alarm_name=NAME][&from=S&to=S][&user=NAME]
+//	     post any Event subclass (e.g. AlarmStatusChangedEvent, VmPoweredOffEvent)
+//	     with vm/host/computeResource/datacenter filled from vm or host; see
+//	     events.go -> {"key": N}
 //	POST /vcsim/maintenance/exit-events?suppress=true|false
 //	     when suppressed, ExitMaintenanceMode_Task still leaves maintenance
 //	     mode but posts no ExitMaintenanceModeEvent -> {"suppress": B}

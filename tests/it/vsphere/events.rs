@@ -193,3 +193,47 @@ async fn vsphere_vm_creation_events_carry_the_user() {
     assert_eq!(registered.len(), 1);
     assert_eq!(registered[0].vm.as_ref().unwrap().name, "it-created-vm");
 }
+
+#[tokio::test]
+async fn vsphere_alarm_status_changed_event_via_control_api() {
+    let sim = Vcsim::start();
+    let client = connected(&sim).await;
+    let host = host_named(&client, "DC0_C0_H0").await;
+    let posted = sim
+        .control_post(&format!(
+            "/vcsim/events/post?class=AlarmStatusChangedEvent&host={}&alarm=alarm-7&alarm_name=Host%20connection%20state&from=green&to=red&message=Alarm%20changed&user=",
+            host.value
+        ))
+        .await;
+    let events = events_of(&client, &host, "AlarmStatusChangedEvent").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(Some(e.key), posted["key"].as_i64());
+    assert_eq!(e.alarm.as_ref().unwrap().moref, "alarm-7");
+    assert_eq!(e.alarm.as_ref().unwrap().name, "Host connection state");
+    assert_eq!(e.entity.as_ref().unwrap().name, "DC0_C0_H0");
+    assert_eq!(e.from_status.as_deref(), Some("green"));
+    assert_eq!(e.to_status.as_deref(), Some("red"));
+    assert_eq!(e.host.as_ref().unwrap().moref, host.value);
+    assert_eq!(e.datacenter.as_ref().unwrap().name, "DC0");
+
+    // Any class works, with a chosen user; unknown classes are refused.
+    let vm = client.find_vm("DC0_H0_VM0").await.unwrap().unwrap();
+    sim.control_post(&format!(
+        "/vcsim/events/post?class=VmPoweredOffEvent&vm={}&user=carol",
+        vm.value
+    ))
+    .await;
+    let off = events_of(&client, &vm, "VmPoweredOffEvent").await;
+    assert!(
+        off.iter().any(|e| e.user_name.as_deref() == Some("carol")),
+        "{off:#?}"
+    );
+    let status = reqwest::Client::new()
+        .post(format!("{}/vcsim/events/post?class=NoSuchEvent", sim.base))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+}
