@@ -249,9 +249,12 @@ fn spawn(
         .open(log)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
     let mut cmd = Command::new(bin);
+    // The child exits when its stdin pipe closes, i.e. when this process
+    // dies without running Drop (killed test run).
     cmd.arg("-listen")
         .arg(listen)
-        .stdin(Stdio::null())
+        .arg("-exit-on-stdin-eof")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr);
     if let Some((user, pass)) = &options.credentials {

@@ -18,6 +18,8 @@
 //	                 serve the rest through ContinueRetrievePropertiesEx
 //	                 (paging.go); 0 = only when the client sets maxObjects
 //	-trace           write SOAP traffic to stderr
+//	-exit-on-stdin-eof  exit when stdin closes: a test harness holds the pipe,
+//	                 so a killed test run cannot leave simulators behind
 //
 // Extensions (see alarm.go and maintenance.go):
 //
@@ -61,6 +63,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/url"
 	"os"
@@ -77,6 +80,7 @@ func main() {
 	caOut := flag.String("tls-ca-out", "", "serve HTTPS; write the CA certificate (PEM) to this path")
 	pageSize := flag.Int("page-size", 0, "server-side RetrievePropertiesEx page size (0 = maxObjects only)")
 	trace := flag.Bool("trace", false, "write SOAP traffic to stderr")
+	exitOnEOF := flag.Bool("exit-on-stdin-eof", false, "exit when stdin reaches EOF (parent gone)")
 	flag.Parse()
 
 	simulator.Trace = *trace
@@ -120,7 +124,13 @@ func main() {
 	fmt.Printf("VCSIM_URL=%s\n", u.String())
 	_ = os.Stdout.Sync()
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
+	done := make(chan os.Signal, 1)
+	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
+	if *exitOnEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			done <- syscall.SIGTERM
+		}()
+	}
+	<-done
 }
