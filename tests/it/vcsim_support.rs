@@ -13,7 +13,6 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -34,6 +33,10 @@ pub struct Vcsim {
     options: VcsimOptions,
     child: Option<Child>,
     log: PathBuf,
+    /// Private temp dir: the log, the CA, and the child's TMPDIR (the
+    /// simulator's datastore directories), all removed on drop even if the
+    /// child had to be killed before it could clean up.
+    dir: tempfile::TempDir,
 }
 
 fn repo_root() -> &'static Path {
@@ -110,16 +113,20 @@ impl Vcsim {
     }
 
     pub fn start_with(options: VcsimOptions) -> Vcsim {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let stem = std::env::temp_dir().join(format!(
-            "vcgate-vcsim-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let log = stem.with_extension("log");
-        let ca_file = options.tls.then(|| stem.with_extension("ca.pem"));
-        let (child, url) = spawn(&binary(), &options, ca_file.as_deref(), "127.0.0.1:0", &log)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::Builder::new()
+            .prefix("vcgate-vcsim-")
+            .tempdir()
+            .expect("temp dir for the simulator");
+        let log = dir.path().join("vcsim.log");
+        let ca_file = options.tls.then(|| dir.path().join("ca.pem"));
+        let (child, url) = spawn(
+            &binary(),
+            &options,
+            ca_file.as_deref(),
+            "127.0.0.1:0",
+            dir.path(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let base = url
             .strip_suffix("/sdk")
             .unwrap_or_else(|| panic!("simulator URL {url} does not end in /sdk"))
@@ -136,16 +143,30 @@ impl Vcsim {
             options,
             child: Some(child),
             log,
+            dir,
         }
     }
 
-    /// Kills the simulator ("vCenter down"). The port stays reserved for
-    /// [`Vcsim::restart`] only by convention: nothing else binds it here.
+    /// Stops the simulator ("vCenter down"): closes its stdin so it shuts
+    /// down cleanly, and kills it if it has not exited within 5 s. The port
+    /// is not reserved meanwhile; [`Vcsim::restart`] rebinds it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        drop(child.stdin.take()); // the harness exits on stdin EOF
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break,
+            }
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Starts a fresh simulator on the same address ("vCenter back"). Its
@@ -162,7 +183,7 @@ impl Vcsim {
                 &self.options,
                 self.ca_file.as_deref(),
                 &self.addr,
-                &self.log,
+                self.dir.path(),
             ) {
                 Ok((child, url)) => {
                     assert_eq!(url, self.url, "restarted simulator moved");
@@ -228,11 +249,7 @@ impl Vcsim {
 
 impl Drop for Vcsim {
     fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_file(&self.log);
-        if let Some(ca) = &self.ca_file {
-            let _ = std::fs::remove_file(ca);
-        }
+        self.stop(); // then `dir` (log, CA, datastores) is removed
     }
 }
 
@@ -241,12 +258,13 @@ fn spawn(
     options: &VcsimOptions,
     ca_out: Option<&Path>,
     listen: &str,
-    log: &Path,
+    dir: &Path,
 ) -> Result<(Child, String), String> {
+    let log = dir.join("vcsim.log");
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)
+        .open(&log)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
     let mut cmd = Command::new(bin);
     // The child exits when its stdin pipe closes, i.e. when this process
@@ -254,6 +272,7 @@ fn spawn(
     cmd.arg("-listen")
         .arg(listen)
         .arg("-exit-on-stdin-eof")
+        .env("TMPDIR", dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr);
@@ -292,7 +311,7 @@ fn spawn(
                     return Err(format!(
                         "simulator {} exited ({status}) before printing VCSIM_URL (listen {listen}); stderr:\n{}",
                         bin.display(),
-                        std::fs::read_to_string(log).unwrap_or_default()
+                        std::fs::read_to_string(&log).unwrap_or_default()
                     ));
                 }
             }
@@ -302,7 +321,7 @@ fn spawn(
                 return Err(format!(
                     "simulator {} did not print VCSIM_URL within {START_TIMEOUT:?} (listen {listen}); stderr:\n{}",
                     bin.display(),
-                    std::fs::read_to_string(log).unwrap_or_default()
+                    std::fs::read_to_string(&log).unwrap_or_default()
                 ));
             }
         }
