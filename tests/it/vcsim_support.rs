@@ -5,8 +5,9 @@
 //! `scripts/build-vcsim.sh`, which is itself a no-op when up to date), starts
 //! a private simulator on a free port and reads its URL from stdout. Each
 //! test gets its own simulator, so tests can run in parallel. The child is
-//! killed on drop. A missing Go toolchain or govmomi is a test FAILURE with a
-//! clear message, never a skip.
+//! stopped on drop (and exits by itself if this process dies: it watches its
+//! stdin). A missing Go toolchain or govmomi is a test FAILURE with a clear
+//! message, never a skip.
 #![allow(dead_code)] // not every test binary module uses every helper
 
 use std::io::{BufRead, BufReader};
