@@ -20,6 +20,8 @@
 //! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
 //! - [`api`]: HTTP router, auth, rate limit, read endpoints, error policy.
 //! - [`telemetry`]: logs + metrics + status counters from one call.
+//! - [`vsphere`]: SOAP client (session, property collector, events, custom fields, alarm manager).
+//! - [`automation`]: functions, subscriptions, the run queue and runners.
 //! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands.
 #![forbid(unsafe_code)]
 
@@ -38,3 +40,4 @@ pub mod route;
 pub mod snmp_values;
 pub mod store;
 pub mod telemetry;
+pub mod vsphere;

@@ -9,3 +9,5 @@ mod http_ingest;
 mod snmp;
 mod support;
 mod webhook;
+mod vcsim_support;
+mod vsphere;
