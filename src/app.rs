@@ -54,14 +54,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         state.rate_limit.clone(),
         shutdown.clone(),
     ));
+    let guard_wake = Arc::new(Notify::new());
     crate::pipeline::spawn(
         &config,
         ingestor.clone(),
         run_wakes,
+        guard_wake.clone(),
         &tasks,
         shutdown.clone(),
     )
     .await?;
+    crate::guard::spawn(
+        &config,
+        &state.guard,
+        ingestor.clone(),
+        guard_wake,
+        &tasks,
+        shutdown.clone(),
+    );
     if config.snmp.enabled {
         crate::ingest::snmp::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
             .await

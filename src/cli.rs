@@ -54,6 +54,12 @@ pub enum GetCommand {
     Functions,
     /// Configured subscriptions.
     Subscriptions,
+    /// Alarm-action guard: reconcile status per vCenter, hosts in
+    /// maintenance, guarded hosts, recent actions.
+    Guard {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -130,6 +136,9 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
         GetCommand::Run { id } => get_json(args, &format!("/api/v1/runs/{}", encode(id))).await?,
         GetCommand::Functions => get_json(args, "/api/v1/functions").await?,
         GetCommand::Subscriptions => get_json(args, "/api/v1/subscriptions").await?,
+        GetCommand::Guard { limit } => {
+            get_json(args, &format!("/api/v1/guard?limit={limit}")).await?
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
@@ -157,6 +166,7 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
         ),
+        GetCommand::Guard { .. } => print!("{}", render_guard(&body)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -338,6 +348,83 @@ fn print_subscriptions(subscriptions: &[Value]) {
         "{}",
         table(&["NAME", "EVENT TYPE", "FUNCTION", "FILTERS"], &rows)
     );
+}
+
+/// `vcgate get guard`: one table per part of `GET /api/v1/guard`.
+fn render_guard(body: &Value) -> String {
+    let list = |key: &str| body[key].as_array().cloned().unwrap_or_default();
+    let s = &body["settings"];
+    let mut out = format!(
+        "guard enabled={} interval={}s disable_on_enter={} reenable={} dry_run={} exclude={}\n\n",
+        text(&s["enabled"]),
+        text(&s["interval_seconds"]),
+        text(&s["disable_on_enter"]),
+        text(&s["reenable"]),
+        text(&s["dry_run"]),
+        s["exclude"],
+    );
+    let rows: Vec<Vec<String>> = list("vcenters")
+        .iter()
+        .map(|v| {
+            vec![
+                text(&v["name"]),
+                text(&v["status"]),
+                text(&v["last_reconcile"]),
+                text(&v["hosts"]),
+                text(&v["error"]),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["VCENTER", "STATUS", "LAST RECONCILE", "HOSTS", "ERROR"],
+        &rows,
+    ));
+    let hosts = |key: &str| -> Vec<Vec<String>> {
+        list(key)
+            .iter()
+            .map(|h| {
+                vec![
+                    text(&h["vcenter"]),
+                    text(&h["name"]),
+                    text(&h["moref"]),
+                    text(&h["alarm_actions_enabled"]),
+                    text(&h["reason"]),
+                ]
+            })
+            .collect()
+    };
+    out.push_str("\nIN MAINTENANCE\n");
+    out.push_str(&table(
+        &["VCENTER", "HOST", "MOREF", "ACTIONS ENABLED", "REASON"],
+        &hosts("in_maintenance"),
+    ));
+    out.push_str("\nGUARDED\n");
+    out.push_str(&table(
+        &["VCENTER", "HOST", "MOREF", "ACTIONS ENABLED", "REASON"],
+        &hosts("guarded"),
+    ));
+    let actions: Vec<Vec<String>> = list("actions")
+        .iter()
+        .map(|a| {
+            vec![
+                text(&a["time"]),
+                text(&a["vcenter"]),
+                text(&a["host"]),
+                text(&a["action"]),
+                text(&a["outcome"]),
+                a["error"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| text(&a["reason"])),
+            ]
+        })
+        .collect();
+    out.push_str("\nRECENT ACTIONS\n");
+    out.push_str(&table(
+        &["TIME", "VCENTER", "HOST", "ACTION", "OUTCOME", "REASON"],
+        &actions,
+    ));
+    out
 }
 
 fn encode(text: &str) -> String {

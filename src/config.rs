@@ -131,7 +131,7 @@ pub struct Config {
     #[serde(default)]
     pub subscription: Vec<SubscriptionConfig>,
     #[serde(default)]
-    pub guard: Option<toml::Value>,
+    pub guard: GuardConfig,
     #[serde(default)]
     pub silence: Option<toml::Value>,
 }
@@ -345,6 +345,59 @@ pub struct VcenterConfig {
 
 fn default_vc_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+/// `[guard]`: the maintenance-mode alarm-action reconciler (see `crate::guard`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// Default: on when some `[[vcenter]]` has a `url` (see `GuardConfig::active`).
+    pub enabled: Option<bool>,
+    /// Full reconcile period; maintenance events trigger one at once in between.
+    #[serde(default = "default_guard_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Disable a host's alarm actions when it is seen entering maintenance.
+    #[serde(default)]
+    pub disable_on_enter: bool,
+    /// Which hosts out of maintenance get their actions re-enabled.
+    #[serde(default)]
+    pub reenable: Reenable,
+    /// Host name globs the guard never touches.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Log and record decisions without calling vCenter.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+impl GuardConfig {
+    /// Whether the guard runs for `vcenters` (explicit `enabled`, else on
+    /// when at least one vCenter has an API `url`).
+    pub fn active(&self, vcenters: &[VcenterConfig]) -> bool {
+        let any_api = vcenters.iter().any(|vc| vc.url.is_some());
+        self.enabled.unwrap_or(any_api) && any_api
+    }
+}
+
+/// `[guard] reenable`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reenable {
+    /// Only hosts whose actions the guard disabled (or saw disabled during maintenance).
+    #[default]
+    Guarded,
+    /// Every host out of maintenance.
+    All,
+}
+
+fn default_guard_interval() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -669,11 +722,16 @@ impl Config {
             {
                 return Err(invalid(
                     format!("route[{i}].source"),
-                    format!("unknown source {source:?} (alarm-hook, snmp, vcenter-events, api)"),
+                    format!(
+                        "unknown source {source:?} (alarm-hook, snmp, vcenter-events, api, guard)"
+                    ),
                 ));
             }
         }
         self.validate_automation()?;
+        if self.guard.interval.is_zero() {
+            return Err(invalid("guard.interval", "must be greater than zero"));
+        }
         for (i, target) in self.monitoring.snmp.iter().enumerate() {
             if !matches!(target.version.as_str(), "2c" | "3") {
                 return Err(invalid(
@@ -810,9 +868,8 @@ impl Config {
     /// Names of accepted sections this build does not act on yet.
     pub fn inactive_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let sections: [(&'static str, bool); 3] = [
+        let sections: [(&'static str, bool); 2] = [
             ("enrich", self.enrich.is_some()),
-            ("guard", self.guard.is_some()),
             ("silence", self.silence.is_some()),
         ];
         for (name, present) in sections {

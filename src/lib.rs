@@ -22,6 +22,8 @@
 //! - [`telemetry`]: logs + metrics + status counters from one call.
 //! - [`vsphere`]: SOAP client (session, property collector, events, custom fields, alarm manager).
 //! - [`automation`]: functions, subscriptions, the run queue and runners.
+//! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
+//!   mode (reconciler per vCenter; pure decisions in `guard::decide`).
 //! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands.
 #![forbid(unsafe_code)]
 
@@ -31,6 +33,7 @@ pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod dedup;
+pub mod guard;
 pub mod ingest;
 pub mod model;
 pub mod monitoring;

@@ -48,14 +48,17 @@ pub enum Source {
     Snmp,
     VcenterEvents,
     Api,
+    /// Actions of the alarm-action guard (`guard.alarm.actions.*`).
+    Guard,
 }
 
 impl Source {
-    pub const ALL: [Source; 4] = [
+    pub const ALL: [Source; 5] = [
         Source::AlarmHook,
         Source::Snmp,
         Source::VcenterEvents,
         Source::Api,
+        Source::Guard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Source {
             Source::Snmp => "snmp",
             Source::VcenterEvents => "vcenter-events",
             Source::Api => "api",
+            Source::Guard => "guard",
         }
     }
 

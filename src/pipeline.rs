@@ -46,6 +46,7 @@ pub async fn spawn(
     config: &Config,
     ingestor: Ingestor,
     run_wakes: crate::automation::Wakes,
+    guard_wake: Arc<Notify>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -61,6 +62,7 @@ pub async fn spawn(
         repeat_interval: config.dedup.repeat_interval,
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
+        guard_wake,
     };
     crate::automation::spawn(
         config,
@@ -86,6 +88,8 @@ struct Stage {
     repeat_interval: Duration,
     targets: Vec<String>,
     forward_wake: Arc<Notify>,
+    /// Woken when a maintenance event is decided (the guard reconciles at once).
+    guard_wake: Arc<Notify>,
 }
 
 impl Stage {
@@ -204,6 +208,12 @@ impl Stage {
             .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
             .collect();
         self.store.record_processed(outcomes).await?;
+        if pending
+            .iter()
+            .any(|(_, e)| crate::guard::is_maintenance_event(e))
+        {
+            self.guard_wake.notify_one();
+        }
         for function in functions_with_runs {
             if let Some(wake) = self.run_wakes.get(&function) {
                 wake.notify_one();

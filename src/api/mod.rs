@@ -6,6 +6,7 @@
 //! Must not: log tokens or bodies.
 
 pub mod error;
+mod guard;
 mod read;
 mod runs;
 
@@ -115,6 +116,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub registry: Arc<crate::automation::Registry>,
     pub run_wakes: crate::automation::Wakes,
+    /// `[guard]` settings for `GET /api/v1/guard`.
+    pub guard: Arc<crate::guard::GuardSettings>,
 }
 
 impl AppState {
@@ -139,6 +142,7 @@ impl AppState {
             metrics,
             registry: Arc::new(crate::automation::Registry::from_config(config)),
             run_wakes,
+            guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
         })
     }
 
@@ -186,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/retry", post(runs::retry_run))
         .route("/api/v1/functions", get(runs::functions))
         .route("/api/v1/subscriptions", get(runs::subscriptions))
+        .route("/api/v1/guard", get(guard::guard))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz))

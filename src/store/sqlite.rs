@@ -85,8 +85,11 @@ CREATE INDEX runs_due ON runs(function, next_ms) WHERE status IN ('queued', 'fai
 CREATE INDEX runs_function ON runs(function, seq);
 CREATE INDEX runs_status ON runs(status, seq);
 "#,
+    // 3: the alarm-action guard's memory, reconciles and actions.
+    guard::SCHEMA,
 ];
 
+mod guard;
 mod runs;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;

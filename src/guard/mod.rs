@@ -1,0 +1,538 @@
+//! The alarm-action guard: keeps host alarm actions from staying disabled
+//! after maintenance mode (issue 6, design "Guard").
+//!
+//! Owns: one reconciler task per `[[vcenter]]` with a `url` (read every
+//! host's `runtime.inMaintenanceMode` and `alarmActionsEnabled` with
+//! RetrievePropertiesEx, decide with the pure [`decide::decide`], call
+//! `EnableAlarmActions`, persist memory + actions, emit
+//! `guard.alarm.actions.enabled|disabled` events through `Ingestor::accept`),
+//! its schedule (every `interval`, at once on a maintenance event from any
+//! source, exponential backoff while vCenter fails), [`is_maintenance_event`]
+//! and the records the API shows. Must not: depend on seeing the exit event —
+//! the interval reconcile alone re-enables hosts; act on a host it could not
+//! observe; log credentials.
+
+pub mod decide;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Reenable};
+use crate::ingest::Ingestor;
+use crate::model::{Entity, EntityKind, Event, EventId, EventType, Source};
+use crate::vsphere::{Client, Moref, VsphereError};
+use decide::{Action, ActionKind, Memory, Observation, Policy};
+
+/// The `[guard]` settings as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardSettings {
+    pub enabled: bool,
+    #[serde(skip)]
+    pub interval: Duration,
+    pub interval_seconds: f64,
+    pub dry_run: bool,
+    pub disable_on_enter: bool,
+    pub reenable: Reenable,
+    pub exclude: Vec<String>,
+    /// vCenters the guard reconciles (those with a `url`).
+    pub vcenters: Vec<String>,
+}
+
+impl GuardSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let g = &config.guard;
+        Self {
+            enabled: g.active(&config.vcenter),
+            interval: g.interval,
+            interval_seconds: g.interval.as_secs_f64(),
+            dry_run: g.dry_run,
+            disable_on_enter: g.disable_on_enter,
+            reenable: g.reenable,
+            exclude: g.exclude.clone(),
+            vcenters: config
+                .vcenter
+                .iter()
+                .filter(|vc| vc.url.is_some())
+                .map(|vc| vc.name.clone())
+                .collect(),
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            disable_on_enter: self.disable_on_enter,
+            reenable: self.reenable,
+            exclude: self.exclude.clone(),
+        }
+    }
+}
+
+/// How the last reconcile of a vCenter went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconcileStatus {
+    /// Not reconciled yet since this vCenter was configured.
+    Pending,
+    /// Hosts read and every decided action done.
+    Ok,
+    /// vCenter unreachable: what the guard shows is as of `last_reconcile`.
+    Stale,
+    /// The account lacks a privilege (e.g. `Alarm.DisableActions`) or cannot log in.
+    Denied,
+    /// Any other failure (fault, TLS, protocol).
+    Error,
+}
+
+impl ReconcileStatus {
+    fn of(error: &VsphereError) -> Self {
+        if error.is_unavailable() {
+            return Self::Stale;
+        }
+        match error {
+            VsphereError::NoPermission { .. } | VsphereError::InvalidLogin => Self::Denied,
+            _ => Self::Error,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ok => "ok",
+            Self::Stale => "stale",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// The last reconcile of one vCenter (persisted, shown by the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReconcileRecord {
+    pub vcenter: String,
+    pub status: ReconcileStatus,
+    /// Last time hosts were read and decided on.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_reconcile: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_attempt: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub next_attempt: Option<OffsetDateTime>,
+    pub error: Option<String>,
+    pub consecutive_failures: u32,
+    /// Completed reconciles (hosts read), ever.
+    pub reconciles: u64,
+    /// Hosts seen in the last reconcile.
+    pub hosts: usize,
+}
+
+impl ReconcileRecord {
+    fn new(vcenter: &str) -> Self {
+        Self {
+            vcenter: vcenter.to_owned(),
+            status: ReconcileStatus::Pending,
+            last_reconcile: None,
+            last_attempt: None,
+            next_attempt: None,
+            error: None,
+            consecutive_failures: 0,
+            reconciles: 0,
+            hosts: 0,
+        }
+    }
+}
+
+/// One action the guard took (or, with `dry_run`, would have taken).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub vcenter: String,
+    pub moref: String,
+    pub host: String,
+    pub action: ActionKind,
+    pub reason: String,
+    /// `done`, `failed` or `dry_run`.
+    pub outcome: String,
+    pub error: Option<String>,
+    /// The `guard.alarm.actions.*` event of a done action.
+    pub event_id: Option<EventId>,
+}
+
+/// What the store holds for the API: `(vcenter, moref, memory, updated)` per
+/// host, the reconcile record per vCenter, recent actions (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct GuardSnapshot {
+    pub hosts: Vec<(String, String, decide::HostMemory, Option<OffsetDateTime>)>,
+    pub reconciles: Vec<ReconcileRecord>,
+    pub actions: Vec<ActionRecord>,
+}
+
+/// Event types that mean a host's maintenance state changed (Dispatch names
+/// of `EnteringMaintenanceModeEvent`, `EnteredMaintenanceModeEvent`,
+/// `ExitMaintenanceModeEvent`, and the past-tense variant some sources use).
+const MAINTENANCE_TYPES: &[&str] = &[
+    "entering.maintenance.mode",
+    "entered.maintenance.mode",
+    "exit.maintenance.mode",
+    "exited.maintenance.mode",
+];
+
+/// True for an event that should make the guard reconcile at once: a
+/// maintenance-mode event type, or an alarm/message mentioning maintenance
+/// mode. The guard's own events never count (they would re-trigger it).
+pub fn is_maintenance_event(event: &Event) -> bool {
+    if event.source == Source::Guard {
+        return false;
+    }
+    let t = event.event_type.as_str();
+    if MAINTENANCE_TYPES.contains(&t) || t.contains("maintenance.mode") {
+        return true;
+    }
+    let mentions = |text: &str| {
+        let lower = text.to_lowercase();
+        lower.contains("maintenance mode") || lower.contains("maintenancemode")
+    };
+    event.message.as_deref().is_some_and(mentions)
+        || event
+            .alarm
+            .as_ref()
+            .and_then(|a| a.name.as_deref())
+            .is_some_and(mentions)
+}
+
+/// Delay before the next attempt after `failures` consecutive failures:
+/// 1 s (or `interval` if shorter), doubling, capped at 5 × `interval` but
+/// never above 5 minutes (nor below `interval`).
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    let base = Duration::from_secs(1).min(interval);
+    let cap = (interval * 5).min(Duration::from_secs(300)).max(interval);
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(cap)
+}
+
+/// Starts one reconciler per vCenter with a `url` (when the guard is active).
+/// `wake` is notified by the pipeline on every maintenance event.
+pub fn spawn(
+    config: &Config,
+    settings: &GuardSettings,
+    ingestor: Ingestor,
+    wake: Arc<Notify>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    if !settings.enabled {
+        if config.guard.enabled == Some(true) {
+            tracing::warn!("[guard] enabled but no [[vcenter]] has a url: guard off");
+        }
+        return;
+    }
+    let mut wakes = Vec::new();
+    for vc in config.vcenter.iter().filter(|vc| vc.url.is_some()) {
+        let client = match crate::vsphere::client_for(vc) {
+            Ok(Some(client)) => client,
+            Ok(None) => continue,
+            Err(e) => {
+                // Config problems (unreadable password file...) are reported,
+                // not fatal: the rest of the gateway keeps running.
+                tracing::error!(vcenter = %vc.name, error = %e, "guard cannot build the vSphere client; this vCenter is not guarded");
+                continue;
+            }
+        };
+        let own_wake = Arc::new(Notify::new());
+        wakes.push(own_wake.clone());
+        let reconciler = Reconciler {
+            vcenter: vc.name.clone(),
+            client,
+            policy: settings.policy(),
+            dry_run: settings.dry_run,
+            interval: settings.interval,
+            ingestor: ingestor.clone(),
+            memory: Memory::new(),
+            record: ReconcileRecord::new(&vc.name),
+            reported_dry_run: BTreeSet::new(),
+        };
+        tracing::info!(vcenter = %vc.name, interval = ?settings.interval, dry_run = settings.dry_run, "guard started");
+        tasks.spawn(reconciler.run(own_wake, shutdown.clone()));
+    }
+    // Fan the pipeline's single notification out to every reconciler;
+    // notify_one keeps a permit, so a wake during a reconcile is not lost.
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => wakes.iter().for_each(|w| w.notify_one()),
+            }
+        }
+    });
+}
+
+struct Reconciler {
+    vcenter: String,
+    client: Client,
+    policy: Policy,
+    dry_run: bool,
+    interval: Duration,
+    ingestor: Ingestor,
+    memory: Memory,
+    record: ReconcileRecord,
+    /// Dry-run decisions already logged, so each is reported once per
+    /// transition rather than every interval.
+    reported_dry_run: BTreeSet<(String, ActionKind)>,
+}
+
+impl Reconciler {
+    async fn run(mut self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let store = self.ingestor.store.clone();
+        loop {
+            match store.guard_memory(&self.vcenter).await {
+                Ok(memory) => {
+                    self.memory = memory;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot load its state; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        if let Ok(snapshot) = store.guard_snapshot(1).await
+            && let Some(previous) = snapshot
+                .reconciles
+                .into_iter()
+                .find(|r| r.vcenter == self.vcenter)
+        {
+            self.record = previous;
+        }
+        let guarded = self.memory.values().filter(|h| h.guarded).count();
+        if guarded > 0 {
+            tracing::info!(vcenter = %self.vcenter, guarded, "guard resumes guarding hosts from before the restart");
+        }
+        let mut next = tokio::time::Instant::now();
+        loop {
+            // While failing, maintenance events do not bypass the backoff.
+            let in_backoff = self.record.consecutive_failures > 0;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(next) => {}
+                _ = wake.notified(), if !in_backoff => {
+                    tracing::debug!(vcenter = %self.vcenter, "maintenance event: reconciling now");
+                }
+            }
+            let delay = self.reconcile().await;
+            next = tokio::time::Instant::now() + delay;
+        }
+    }
+
+    /// One reconcile; returns the delay until the next one.
+    async fn reconcile(&mut self) -> Duration {
+        let now = OffsetDateTime::now_utc();
+        self.record.last_attempt = Some(now);
+        let hosts = match self.client.hosts().await {
+            Ok(hosts) => hosts,
+            Err(e) => {
+                // No observation, so no decision and no action.
+                let delay = self.failed(&e, now);
+                if let Err(e) = self
+                    .ingestor
+                    .store
+                    .guard_record_reconcile(self.record.clone())
+                    .await
+                {
+                    tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot record its status");
+                }
+                return delay;
+            }
+        };
+        let observed: Vec<Observation> = hosts
+            .into_iter()
+            .map(|h| Observation {
+                moref: h.moref.value,
+                name: h.name,
+                in_maintenance: h.in_maintenance,
+                actions_enabled: h.alarm_actions_enabled,
+            })
+            .collect();
+        let decision = decide::decide(&self.policy, &self.memory, &observed);
+        let mut memory = decision.memory;
+        let mut records = Vec::new();
+        let mut events = Vec::new();
+        let mut failure: Option<VsphereError> = None;
+        for action in &decision.actions {
+            if self.dry_run {
+                if self
+                    .reported_dry_run
+                    .insert((action.moref.clone(), action.kind))
+                {
+                    tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard dry run: would {} alarm actions", action.kind.as_str());
+                    records.push(self.action_record(action, "dry_run", None, None));
+                    count_action(&self.vcenter, action.kind, "dry_run");
+                }
+                continue;
+            }
+            if failure.as_ref().is_some_and(VsphereError::is_unavailable) {
+                break; // vCenter went away mid-reconcile: retry everything later
+            }
+            let entity = Moref::new("HostSystem", action.moref.clone());
+            match self
+                .client
+                .enable_alarm_actions(&entity, action.kind.enables())
+                .await
+            {
+                Ok(()) => {
+                    if let Some(host) = memory.get_mut(&action.moref) {
+                        host.apply(action);
+                    }
+                    let event = action_event(&self.vcenter, action);
+                    tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard {}d alarm actions", action.kind.as_str());
+                    records.push(self.action_record(action, "done", None, Some(event.id)));
+                    events.push(event);
+                    count_action(&self.vcenter, action.kind, "done");
+                }
+                Err(e) => {
+                    tracing::warn!(vcenter = %self.vcenter, host = %action.host, action = action.kind.as_str(), error = %e, "guard action failed; will retry");
+                    records.push(self.action_record(action, "failed", Some(e.to_string()), None));
+                    count_action(&self.vcenter, action.kind, "failed");
+                    failure = Some(e);
+                }
+            }
+        }
+        // A decision that is no longer made (the host moved on) may be
+        // reported again on its next transition.
+        self.reported_dry_run.retain(|(moref, kind)| {
+            decision
+                .actions
+                .iter()
+                .any(|a| &a.moref == moref && a.kind == *kind)
+        });
+        self.memory = memory;
+        self.record.last_reconcile = Some(now);
+        self.record.reconciles += 1;
+        self.record.hosts = observed.len();
+        metrics::counter!("vcgate_guard_reconciles_total", "vcenter" => self.vcenter.clone())
+            .increment(1);
+        let in_maintenance = self.memory.values().filter(|h| h.in_maintenance).count();
+        let guarded = self.memory.values().filter(|h| h.guarded).count();
+        metrics::gauge!("vcgate_guard_hosts_in_maintenance", "vcenter" => self.vcenter.clone())
+            .set(in_maintenance as f64);
+        metrics::gauge!("vcgate_guard_hosts_guarded", "vcenter" => self.vcenter.clone())
+            .set(guarded as f64);
+        let delay = match &failure {
+            Some(e) => self.failed(e, now),
+            None => {
+                self.record.status = ReconcileStatus::Ok;
+                self.record.error = None;
+                self.record.consecutive_failures = 0;
+                self.record.next_attempt = Some(now + self.interval);
+                self.interval
+            }
+        };
+        let store = &self.ingestor.store;
+        if let Err(e) = store
+            .guard_commit(self.memory.clone(), self.record.clone(), records)
+            .await
+        {
+            // The memory stays in this task and is committed next time.
+            tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot persist its state");
+        }
+        for event in events {
+            if let Err(e) = self.ingestor.accept(event).await {
+                tracing::warn!(vcenter = %self.vcenter, error = %e, "guard action event not stored");
+            }
+        }
+        delay
+    }
+
+    /// Records a failure in the status and returns the backoff delay.
+    fn failed(&mut self, error: &VsphereError, now: OffsetDateTime) -> Duration {
+        let status = ReconcileStatus::of(error);
+        self.record.status = status;
+        self.record.error = Some(error.to_string());
+        self.record.consecutive_failures += 1;
+        let delay = backoff(self.interval, self.record.consecutive_failures);
+        self.record.next_attempt = Some(now + delay);
+        metrics::counter!("vcgate_guard_reconcile_errors_total", "vcenter" => self.vcenter.clone(), "status" => status.as_str())
+            .increment(1);
+        tracing::warn!(vcenter = %self.vcenter, status = status.as_str(), error = %error, retry_in = ?delay, "guard reconcile failed");
+        delay
+    }
+
+    fn action_record(
+        &self,
+        action: &Action,
+        outcome: &str,
+        error: Option<String>,
+        event_id: Option<EventId>,
+    ) -> ActionRecord {
+        ActionRecord {
+            time: OffsetDateTime::now_utc(),
+            vcenter: self.vcenter.clone(),
+            moref: action.moref.clone(),
+            host: action.host.clone(),
+            action: action.kind,
+            reason: action.reason.clone(),
+            outcome: outcome.to_owned(),
+            error,
+            event_id,
+        }
+    }
+}
+
+fn count_action(vcenter: &str, kind: ActionKind, outcome: &'static str) {
+    metrics::counter!("vcgate_guard_actions_total", "vcenter" => vcenter.to_owned(), "action" => kind.as_str(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// The `guard.alarm.actions.enabled|disabled` event for a done action.
+pub fn action_event(vcenter: &str, action: &Action) -> Event {
+    let (type_name, verb) = match action.kind {
+        ActionKind::Enable => ("guard.alarm.actions.enabled", "enabled"),
+        ActionKind::Disable => ("guard.alarm.actions.disabled", "disabled"),
+    };
+    let mut event = Event::new(
+        Source::Guard,
+        vcenter,
+        EventType::parse(type_name).expect("literal event type"),
+    );
+    let now = event.received_at;
+    event.time = Some(now);
+    event.entity = Entity {
+        kind: Some(EntityKind::HostSystem),
+        moref: crate::model::Moref::parse(&action.moref),
+        name: Some(action.host.clone()),
+    };
+    // The time is part of the message so that a later action on the same
+    // host is a new event for dedup, not a repeat of this one.
+    event.message = Some(format!(
+        "vcgate guard {verb} alarm actions on host {} at {}: {}",
+        action.host,
+        crate::model::format_rfc3339(now),
+        action.reason
+    ));
+    event.category = Some("info".to_owned());
+    let fields = json!({
+        "action": action.kind.as_str(),
+        "reason": action.reason,
+        "host_name": action.host,
+        "host_id": action.moref,
+    });
+    if let serde_json::Value::Object(map) = &fields {
+        event.metadata = map.clone();
+    }
+    event.raw = fields;
+    event.fingerprint = event.compute_fingerprint();
+    event
+}
+
+#[cfg(test)]
+mod tests;
