@@ -4,10 +4,11 @@
 
 mod cli;
 mod crash;
+mod guard;
 mod hook;
 mod http_ingest;
 mod snmp;
 mod support;
-mod webhook;
 mod vcsim_support;
 mod vsphere;
+mod webhook;

@@ -54,6 +54,10 @@ func lookupEntity(ctx *simulator.Context, ref types.ManagedObjectReference) (mo.
 // EnableAlarmActions is AlarmManager.EnableAlarmActions(entity, enabled).
 func (m *AlarmManager) EnableAlarmActions(ctx *simulator.Context, req *types.EnableAlarmActions) soap.HasFault {
 	body := new(methods.EnableAlarmActionsBody)
+	if denyAlarmActions.Load() {
+		body.Fault_ = noPermissionFault(req.Entity)
+		return body
+	}
 	e, fault := lookupEntity(ctx, req.Entity)
 	if fault != nil {
 		body.Fault_ = fault

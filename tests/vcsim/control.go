@@ -72,6 +72,8 @@ func registerControl(mux *http.ServeMux, hook *maintenanceEvents, defaultUser st
 		return map[string]bool{"suppress": hook.suppressExit.Load()}, nil
 	}))
 
+	registerDenyControl(mux)
+
 	mux.HandleFunc("/vcsim/sessions/expire", post(func(*http.Request) (interface{}, error) {
 		return map[string]int{"expired": expireSessions()}, nil
 	}))

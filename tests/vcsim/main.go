@@ -46,6 +46,9 @@
 //	POST /vcsim/maintenance/exit-events?suppress=true|false
 //	     when suppressed, ExitMaintenanceMode_Task still leaves maintenance
 //	     mode but posts no ExitMaintenanceModeEvent -> {"suppress": B}
+//	POST /vcsim/alarm-actions/deny?deny=true|false
+//	     when denied, EnableAlarmActions answers a NoPermission fault
+//	     (privilegeId Alarm.DisableActions) -> {"deny": B}
 //	POST /vcsim/sessions/expire
 //	     terminate every SOAP session (the next call gets NotAuthenticated)
 //	     -> {"expired": N}
