@@ -49,8 +49,9 @@ pub struct GuardSettings {
 impl GuardSettings {
     pub fn from_config(config: &Config) -> Self {
         let g = &config.guard;
+        let enabled = g.active(&config.vcenter);
         Self {
-            enabled: g.active(&config.vcenter),
+            enabled,
             interval: g.interval,
             interval_seconds: g.interval.as_secs_f64(),
             dry_run: g.dry_run,
@@ -60,7 +61,7 @@ impl GuardSettings {
             vcenters: config
                 .vcenter
                 .iter()
-                .filter(|vc| vc.url.is_some())
+                .filter(|vc| enabled && vc.url.is_some())
                 .map(|vc| vc.name.clone())
                 .collect(),
         }

@@ -129,6 +129,7 @@ fn guard_config_defaults_and_activation() {
     .unwrap();
     let s = GuardSettings::from_config(&c);
     assert!(!s.enabled);
+    assert!(s.vcenters.is_empty(), "a disabled guard lists no vCenters");
     assert_eq!(s.interval, Duration::from_secs(5));
     assert_eq!(s.reenable, Reenable::All);
     assert!(s.dry_run && s.disable_on_enter);

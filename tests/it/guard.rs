@@ -483,3 +483,32 @@ async fn missing_privilege_is_reported_denied_and_retried() {
         .await;
     s.wait_status("ok").await;
 }
+
+#[tokio::test]
+async fn dry_run_only_logs_and_records_once() {
+    let s = setup("interval = \"1s\"\ndisable_on_enter = true\ndry_run = true").await;
+    s.enter("DC0_C0_H0").await;
+    s.let_reconcile(3).await;
+    assert!(
+        s.actions_enabled("DC0_C0_H0").await,
+        "dry run changed vCenter"
+    );
+    let g = s.guard().await;
+    let actions = actions_for(&g, "DC0_C0_H0");
+    assert_eq!(
+        actions.len(),
+        1,
+        "one record per transition, not per interval: {g}"
+    );
+    assert_eq!(actions[0]["outcome"], "dry_run");
+    assert_eq!(actions[0]["action"], "disable");
+    assert!(names(&g, "guarded").is_empty(), "{g}");
+    assert_eq!(g["settings"]["dry_run"], true);
+    assert!(s.app.log().contains("guard dry run: would disable"));
+    assert!(
+        s.app
+            .events("type=guard.alarm.actions.disabled")
+            .await
+            .is_empty()
+    );
+}
