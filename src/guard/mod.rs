@@ -244,6 +244,15 @@ pub fn spawn(
                 // Config problems (unreadable password file...) are reported,
                 // not fatal: the rest of the gateway keeps running.
                 tracing::error!(vcenter = %vc.name, error = %e, "guard cannot build the vSphere client; this vCenter is not guarded");
+                let mut record = ReconcileRecord::new(&vc.name);
+                record.status = ReconcileStatus::Error;
+                record.error = Some(e.to_string());
+                let store = ingestor.store.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = store.guard_record_reconcile(record).await {
+                        tracing::warn!(error = %e, "guard cannot record its status");
+                    }
+                });
                 continue;
             }
         };
@@ -330,7 +339,12 @@ impl Reconciler {
                     tracing::debug!(vcenter = %self.vcenter, "maintenance event: reconciling now");
                 }
             }
-            let delay = self.reconcile().await;
+            // Cancellable: a half-done reconcile is safe to drop (an action
+            // whose commit is lost is recognized on the next observation).
+            let delay = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                delay = self.reconcile() => delay,
+            };
             next = tokio::time::Instant::now() + delay;
         }
     }
