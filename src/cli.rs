@@ -379,7 +379,7 @@ fn render_guard(body: &Value) -> String {
         &["VCENTER", "STATUS", "LAST RECONCILE", "HOSTS", "ERROR"],
         &rows,
     ));
-    let hosts = |key: &str| -> Vec<Vec<String>> {
+    let hosts = |key: &str, last: &str| -> Vec<Vec<String>> {
         list(key)
             .iter()
             .map(|h| {
@@ -388,20 +388,20 @@ fn render_guard(body: &Value) -> String {
                     text(&h["name"]),
                     text(&h["moref"]),
                     text(&h["alarm_actions_enabled"]),
-                    text(&h["reason"]),
+                    text(&h[last]),
                 ]
             })
             .collect()
     };
     out.push_str("\nIN MAINTENANCE\n");
     out.push_str(&table(
-        &["VCENTER", "HOST", "MOREF", "ACTIONS ENABLED", "REASON"],
-        &hosts("in_maintenance"),
+        &["VCENTER", "HOST", "MOREF", "ACTIONS ENABLED", "GUARDED"],
+        &hosts("in_maintenance", "guarded"),
     ));
-    out.push_str("\nGUARDED\n");
+    out.push_str("\nGUARDED (re-enabled once out of maintenance)\n");
     out.push_str(&table(
         &["VCENTER", "HOST", "MOREF", "ACTIONS ENABLED", "REASON"],
-        &hosts("guarded"),
+        &hosts("guarded", "reason"),
     ));
     let actions: Vec<Vec<String>> = list("actions")
         .iter()
@@ -618,6 +618,27 @@ fn render_event(e: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guard_view_lists_every_part() {
+        let body = serde_json::json!({
+            "settings": {"enabled": true, "interval_seconds": 60.0, "disable_on_enter": true,
+                         "reenable": "guarded", "dry_run": false, "exclude": []},
+            "vcenters": [{"name": "vc1", "status": "stale", "last_reconcile": null, "hosts": 0,
+                          "error": "cannot reach vCenter"}],
+            "in_maintenance": [{"vcenter": "vc1", "name": "esx01", "moref": "host-1",
+                                "alarm_actions_enabled": false, "guarded": true}],
+            "guarded": [{"vcenter": "vc1", "name": "esx01", "moref": "host-1",
+                         "alarm_actions_enabled": false, "reason": "disabled by the guard"}],
+            "actions": [{"time": "t", "vcenter": "vc1", "host": "esx01", "action": "disable",
+                         "outcome": "failed", "error": "permission denied", "reason": "r"}],
+        });
+        let out = render_guard(&body);
+        assert!(out.contains("vc1      stale"), "{out}");
+        assert!(out.contains("disabled by the guard"), "{out}");
+        assert!(out.contains("failed   permission denied"), "{out}");
+        assert_eq!(out.matches("esx01").count(), 3, "{out}");
+    }
 
     #[test]
     fn tables_align_and_cut() {
