@@ -2,12 +2,13 @@
 //! (the `vcgate` binary, net-snmp tools, the vCenter simulator) — no mocks at
 //! the edges.
 
+mod automation;
 mod cli;
 mod crash;
 mod hook;
 mod http_ingest;
 mod snmp;
 mod support;
-mod webhook;
 mod vcsim_support;
 mod vsphere;
+mod webhook;
