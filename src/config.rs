@@ -123,7 +123,7 @@ pub struct Config {
     /// Sections of later capabilities (automation, guard, silences, enrichment):
     /// accepted and reported as not yet active.
     #[serde(default)]
-    pub enrich: Option<toml::Value>,
+    pub enrich: EnrichConfig,
     #[serde(default)]
     pub secret: Vec<SecretSet>,
     #[serde(default)]
@@ -451,6 +451,46 @@ fn default_webhook_timeout() -> Duration {
 pub enum WebhookFormat {
     Alertmanager,
     Cloudevents,
+}
+
+/// `[enrich]`: looking up the vCenter event behind an alarm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// On when a `[[vcenter]]` has a `url`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How far before the alarm to look for its triggering event.
+    #[serde(default = "default_enrich_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// Longest one lookup may take; the event then goes on unenriched.
+    #[serde(default = "default_enrich_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// After vCenter failed, skip lookups for this long (events say why).
+    #[serde(default = "default_enrich_cooldown", with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// How long VM-name lookups are cached.
+    #[serde(default = "default_enrich_cache", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_enrich_window() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_enrich_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_enrich_cooldown() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_enrich_cache() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// A named set of secrets (`[[secret]]`), given to the functions that list it.
@@ -810,8 +850,7 @@ impl Config {
     /// Names of accepted sections this build does not act on yet.
     pub fn inactive_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let sections: [(&'static str, bool); 3] = [
-            ("enrich", self.enrich.is_some()),
+        let sections: [(&'static str, bool); 2] = [
             ("guard", self.guard.is_some()),
             ("silence", self.silence.is_some()),
         ];

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
+use crate::model::Event;
 use crate::route::Router;
 use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
 
@@ -51,7 +53,11 @@ pub async fn spawn(
 ) -> anyhow::Result<()> {
     let forward_wake = Arc::new(Notify::new());
     let wakes = run_wakes.clone();
+    let vcenters = crate::vcenters::Vcenters::from_config(config)?;
+    let enricher =
+        crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
     let stage = Stage {
+        enricher,
         registry: crate::automation::Registry::from_config(config),
         run_wakes: wakes.clone(),
         store: ingestor.store.clone(),
@@ -67,6 +73,7 @@ pub async fn spawn(
         ingestor.store.clone(),
         ingestor.stats.clone(),
         wakes,
+        vcenters,
         tasks,
         shutdown.clone(),
     )
@@ -77,6 +84,7 @@ pub async fn spawn(
 }
 
 struct Stage {
+    enricher: Option<Arc<crate::enrich::Enricher>>,
     registry: crate::automation::Registry,
     run_wakes: crate::automation::Wakes,
     store: Store,
@@ -144,11 +152,57 @@ impl Stage {
             return Ok(None);
         };
         let now = OffsetDateTime::now_utc();
-        let mut outcomes = Vec::with_capacity(pending.len());
+        // Dedup first: the alarm identity does not depend on enrichment, and
+        // duplicates need no vCenter lookup.
+        let mut batch: Vec<(Event, Verdict)> = pending
+            .into_iter()
+            .map(|(_, event)| {
+                let verdict = dedup.observe(&event, event.received_at.min(now));
+                (event, verdict)
+            })
+            .collect();
+        let mut enriched = vec![false; batch.len()];
+        if let Some(enricher) = &self.enricher {
+            // Move the events to look up out of the batch, enrich them
+            // concurrently, and put them back in place.
+            let wanted: Vec<(usize, Event)> = batch
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, (event, verdict))| {
+                    !matches!(verdict, Verdict::Duplicate { .. }) && enricher.wants(event)
+                })
+                .map(|(i, (event, _))| {
+                    (
+                        i,
+                        std::mem::replace(
+                            event,
+                            Event::new(event.source, "", event.event_type.clone()),
+                        ),
+                    )
+                })
+                .collect();
+            let done: Vec<(usize, Event)> =
+                futures::stream::iter(wanted.into_iter().map(|(i, mut event)| {
+                    let enricher = enricher.clone();
+                    async move {
+                        enricher.enrich(&mut event).await;
+                        (i, event)
+                    }
+                }))
+                .buffer_unordered(crate::enrich::CONCURRENT_LOOKUPS)
+                .collect()
+                .await;
+            for (i, event) in done {
+                batch[i].0 = event;
+                enriched[i] = true;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
-        for (_, event) in &pending {
-            let verdict = dedup.observe(event, event.received_at.min(now));
-            let outcome = match verdict {
+        for ((event, verdict), enriched) in batch.iter().zip(enriched) {
+            let event = &*event;
+            let updated = enriched.then(|| event.clone());
+            let outcome = match *verdict {
                 Verdict::Duplicate { original } => {
                     merged += 1;
                     ProcessedEvent {
@@ -163,6 +217,7 @@ impl Stage {
                         merge_into: Some(original),
                         seen_at: event.received_at,
                         runs: Vec::new(),
+                        updated,
                     }
                 }
                 Verdict::New | Verdict::Renotify { .. } => {
@@ -194,6 +249,7 @@ impl Stage {
                         merge_into: None,
                         seen_at: event.received_at,
                         runs,
+                        updated,
                     }
                 }
             };

@@ -12,6 +12,7 @@
 //! decision; only events routed to automation get them. A run that was
 //! `running` when the process died is retried after restart.
 
+mod builtin;
 mod command;
 pub mod secrets;
 mod webhook;
@@ -176,6 +177,7 @@ pub struct Runtime {
     pub secrets: Secrets,
     /// Per function: woken when the pipeline queued runs or a run finished.
     pub wakes: Wakes,
+    pub vcenters: crate::vcenters::Vcenters,
     http: reqwest::Client,
 }
 
@@ -185,6 +187,7 @@ pub async fn spawn(
     store: Store,
     stats: Arc<Stats>,
     wakes: Wakes,
+    vcenters: crate::vcenters::Vcenters,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -206,6 +209,7 @@ pub async fn spawn(
         stats,
         secrets,
         wakes,
+        vcenters,
         http: reqwest::Client::builder().build()?,
     };
     for function in &config.function {
@@ -324,14 +328,22 @@ async fn execute(
                 ),
             }
         }
-        FunctionKind::Builtin => Attempt::failed(
-            AttemptError::Permanent(format!(
-                "builtin {:?} needs the vSphere client, which this build does not have yet",
-                function.builtin.as_deref().unwrap_or_default()
-            )),
-            RunLogs::default(),
-            None,
-        ),
+        FunctionKind::Builtin => match tokio::time::timeout(
+            function.timeout,
+            builtin::run(function, &runtime.vcenters, &event),
+        )
+        .await
+        {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::failed(
+                AttemptError::Retryable(format!(
+                    "timed out after {}",
+                    humantime::format_duration(function.timeout)
+                )),
+                RunLogs::default(),
+                None,
+            ),
+        },
     };
     let secrets = &runtime.secrets;
     let logs = RunLogs {

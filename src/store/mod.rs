@@ -144,6 +144,8 @@ pub struct ProcessedEvent {
     pub seen_at: OffsetDateTime,
     /// Automation runs to queue.
     pub runs: Vec<NewRun>,
+    /// The event as enriched, to replace the stored one.
+    pub updated: Option<Event>,
 }
 
 /// A run to queue for an event.

@@ -395,6 +395,14 @@ impl Store {
                     )
                     .map_err(unavailable)?;
                 }
+                if let Some(event) = &outcome.updated {
+                    let body = serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    conn.execute(
+                        "UPDATE events SET body = ?2, type = ?3 WHERE id = ?1",
+                        params![outcome.id.to_string(), body, event.event_type.as_str()],
+                    )
+                    .map_err(unavailable)?;
+                }
                 for run in &outcome.runs {
                     conn.execute(
                         "INSERT OR IGNORE INTO runs (id, event_id, subscription, function, status, attempt, next_ms, queued_ms, secrets) \

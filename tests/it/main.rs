@@ -5,6 +5,7 @@
 mod automation;
 mod cli;
 mod crash;
+mod enrich;
 mod hook;
 mod http_ingest;
 mod snmp;
