@@ -472,3 +472,23 @@ async fn timeout_kills_the_whole_process_group() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_example_function_handles_a_deployed_vm() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/functions/set-vmattributes.py");
+    let app = TestApp::spawn_config(TestConfig {
+        extra: format!(
+            "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"set-vmattributes\"\nkind = \"command\"\ncommand = [\"{script}\"]\n\n[[subscription]]\nname = \"set-vmattributes-vmdeployed\"\nevent_type = \"vm.deployed\"\nfunction = \"set-vmattributes\"\n"
+        ),
+        ..TestConfig::default()
+    })
+    .await;
+    let ce = json!({"specversion": "1.0", "id": "example-1", "source": "test", "type": "vm.deployed", "time": "2026-11-25T10:00:00Z",
+        "data": {"user": "VSPHERE.LOCAL\\bob", "metadata": {"vm_name": "web03", "vm_id": "vm-77", "src_template": "tmpl-linux"}}});
+    assert_eq!(app.post_json("/api/v1/events", &ce).send().await.unwrap().status(), 202);
+    let runs = wait_runs(&app, "function=set-vmattributes", 1, "succeeded").await;
+    assert_eq!(runs[0]["logs"]["stdout"][0], "vm.deployed: web03 created by VSPHERE.LOCAL\\bob on 2026-11-25T10:00:00Z");
+    assert_eq!(runs[0]["logs"]["stdout"][1], "deployed from template tmpl-linux");
+    assert_eq!(runs[0]["output"]["vm_id"], "vm-77");
+    assert_eq!(runs[0]["output"]["created_by"], "VSPHERE.LOCAL\\bob");
+}
