@@ -19,7 +19,11 @@ use crate::ingest::Ingestor;
 use crate::telemetry::Stats;
 
 /// Runs the gateway until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     for section in config.inactive_sections() {
         tracing::warn!(
             section,
@@ -39,9 +43,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         pipeline_wake: Arc::new(Notify::new()),
     };
     let metrics = crate::telemetry::init_metrics();
-    let run_wakes = crate::automation::wakes_for(&config);
-    let state = AppState::new(&config, ingestor.clone(), metrics, run_wakes.clone())
-        .context("loading tokens")?;
+    let run_wakes = crate::automation::Wakes::default();
+    let settings = crate::settings::Settings::from_config(&config).map_err(anyhow::Error::msg)?;
+    let live = crate::settings::Live::new(settings, config_path);
+    tasks_reload_on_sighup(live.clone(), shutdown.clone());
+    let state = AppState::new(
+        &config,
+        ingestor.clone(),
+        metrics,
+        run_wakes.clone(),
+        live.clone(),
+    )
+    .context("loading tokens")?;
 
     let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(prune_loop(
@@ -57,6 +70,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     crate::pipeline::spawn(
         &config,
         ingestor.clone(),
+        live,
         run_wakes,
         &tasks,
         shutdown.clone(),
@@ -154,6 +168,32 @@ async fn forget_idle_clients(rate_limit: Arc<api::RateLimit>, shutdown: Cancella
             _ = tick.tick() => rate_limit.retain_recent(),
         }
     }
+}
+
+/// SIGHUP re-reads the reloadable settings (see `settings`).
+fn tasks_reload_on_sighup(live: crate::settings::Live, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot install the SIGHUP handler; use POST /api/v1/reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = hup.recv() => {}
+            }
+            let live = live.clone();
+            match tokio::task::spawn_blocking(move || live.reload()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(reason)) => {
+                    tracing::error!(%reason, "reload rejected; the previous settings stay")
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed"),
+            }
+        }
+    });
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -38,6 +38,7 @@ pub mod monitoring;
 pub mod normalize;
 pub mod pipeline;
 pub mod route;
+pub mod settings;
 pub mod snmp_values;
 pub mod store;
 pub mod telemetry;

@@ -87,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, log_json } => {
             vcgate::telemetry::init_logging("info,async_snmp=warn", log_json);
+            let config_path = config.clone();
             let config = match &config {
                 Some(path) => Config::load(path)?,
                 None => {
@@ -96,7 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let shutdown = CancellationToken::new();
             vcgate::app::cancel_on_signals(shutdown.clone());
-            vcgate::app::run(config, shutdown).await?;
+            vcgate::app::run(config, config_path, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { path } => match Config::load(&path) {

@@ -19,7 +19,6 @@ use crate::config::Config;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::route::Router;
 use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
 
 /// Events decided per store round trip.
@@ -47,6 +46,7 @@ pub fn monitoring_target_names(config: &Config) -> Vec<String> {
 pub async fn spawn(
     config: &Config,
     ingestor: Ingestor,
+    live: crate::settings::Live,
     run_wakes: crate::automation::Wakes,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
@@ -58,11 +58,10 @@ pub async fn spawn(
         crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
     let stage = Stage {
         enricher,
-        registry: crate::automation::Registry::from_config(config),
+        live: live.clone(),
         run_wakes: wakes.clone(),
         store: ingestor.store.clone(),
         stats: ingestor.stats.clone(),
-        router: Router::new(config.route.clone()),
         dedup_window: config.dedup.window,
         repeat_interval: config.dedup.repeat_interval,
         targets: monitoring_target_names(config),
@@ -70,6 +69,7 @@ pub async fn spawn(
     };
     crate::automation::spawn(
         config,
+        live,
         ingestor.store.clone(),
         ingestor.stats.clone(),
         wakes,
@@ -85,11 +85,10 @@ pub async fn spawn(
 
 struct Stage {
     enricher: Option<Arc<crate::enrich::Enricher>>,
-    registry: crate::automation::Registry,
+    live: crate::settings::Live,
     run_wakes: crate::automation::Wakes,
     store: Store,
     stats: Arc<crate::telemetry::Stats>,
-    router: Router,
     dedup_window: Duration,
     repeat_interval: Duration,
     targets: Vec<String>,
@@ -197,6 +196,8 @@ impl Stage {
                 enriched[i] = true;
             }
         }
+        // One settings snapshot per batch: a reload never splits a batch.
+        let settings = self.live.load();
         let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
         for ((event, verdict), enriched) in batch.iter().zip(enriched) {
@@ -221,10 +222,10 @@ impl Stage {
                     }
                 }
                 Verdict::New | Verdict::Renotify { .. } => {
-                    let decision = self.router.route(event);
+                    let decision = settings.router.route(event);
                     let runs = if decision.to_automation() {
                         automation += 1;
-                        self.registry.runs_for(event)
+                        settings.registry.runs_for(event)
                     } else {
                         Vec::new()
                     };
@@ -261,9 +262,7 @@ impl Stage {
             .collect();
         self.store.record_processed(outcomes).await?;
         for function in functions_with_runs {
-            if let Some(wake) = self.run_wakes.get(&function) {
-                wake.notify_one();
-            }
+            self.run_wakes.get(&function).notify_one();
         }
         self.stats.pipeline("dedup.merged", merged);
         self.stats.pipeline("routed.automation", automation);

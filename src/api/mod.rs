@@ -113,7 +113,8 @@ pub struct AppState {
     pub open_metrics: bool,
     pub default_vcenter: String,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pub registry: Arc<crate::automation::Registry>,
+    /// Reloadable settings (functions, subscriptions, routes, secrets).
+    pub live: crate::settings::Live,
     pub run_wakes: crate::automation::Wakes,
 }
 
@@ -123,6 +124,7 @@ impl AppState {
         ingestor: Ingestor,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         run_wakes: crate::automation::Wakes,
+        live: crate::settings::Live,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         Ok(Self {
@@ -137,7 +139,7 @@ impl AppState {
             open_metrics: config.http.open_metrics,
             default_vcenter: config.snmp.default_vcenter.clone(),
             metrics,
-            registry: Arc::new(crate::automation::Registry::from_config(config)),
+            live,
             run_wakes,
         })
     }
@@ -186,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/retry", post(runs::retry_run))
         .route("/api/v1/functions", get(runs::functions))
         .route("/api/v1/subscriptions", get(runs::subscriptions))
+        .route("/api/v1/reload", post(runs::reload))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz))

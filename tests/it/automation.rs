@@ -475,7 +475,10 @@ async fn timeout_kills_the_whole_process_group() {
 
 #[tokio::test]
 async fn the_example_function_handles_a_deployed_vm() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/functions/set-vmattributes.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/functions/set-vmattributes.py"
+    );
     let app = TestApp::spawn_config(TestConfig {
         extra: format!(
             "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"set-vmattributes\"\nkind = \"command\"\ncommand = [\"{script}\"]\n\n[[subscription]]\nname = \"set-vmattributes-vmdeployed\"\nevent_type = \"vm.deployed\"\nfunction = \"set-vmattributes\"\n"
@@ -485,10 +488,94 @@ async fn the_example_function_handles_a_deployed_vm() {
     .await;
     let ce = json!({"specversion": "1.0", "id": "example-1", "source": "test", "type": "vm.deployed", "time": "2026-11-25T10:00:00Z",
         "data": {"user": "VSPHERE.LOCAL\\bob", "metadata": {"vm_name": "web03", "vm_id": "vm-77", "src_template": "tmpl-linux"}}});
-    assert_eq!(app.post_json("/api/v1/events", &ce).send().await.unwrap().status(), 202);
+    assert_eq!(
+        app.post_json("/api/v1/events", &ce)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
     let runs = wait_runs(&app, "function=set-vmattributes", 1, "succeeded").await;
-    assert_eq!(runs[0]["logs"]["stdout"][0], "vm.deployed: web03 created by VSPHERE.LOCAL\\bob on 2026-11-25T10:00:00Z");
-    assert_eq!(runs[0]["logs"]["stdout"][1], "deployed from template tmpl-linux");
+    assert_eq!(
+        runs[0]["logs"]["stdout"][0],
+        "vm.deployed: web03 created by VSPHERE.LOCAL\\bob on 2026-11-25T10:00:00Z"
+    );
+    assert_eq!(
+        runs[0]["logs"]["stdout"][1],
+        "deployed from template tmpl-linux"
+    );
     assert_eq!(runs[0]["output"]["vm_id"], "vm-77");
     assert_eq!(runs[0]["output"]["created_by"], "VSPHERE.LOCAL\\bob");
+}
+
+#[tokio::test]
+async fn reload_swaps_functions_and_subscriptions_and_rejects_a_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_script(dir.path(), "first.sh", "cat >/dev/null; echo first");
+    let second = write_script(dir.path(), "second.sh", "cat >/dev/null; echo second");
+    let app = TestApp::spawn_config(TestConfig {
+        extra: format!(
+            "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"first\"\nkind = \"command\"\ncommand = [\"{first}\"]\n\n[[subscription]]\nname = \"s1\"\nevent_type = \"vm.*\"\nfunction = \"first\"\n"
+        ),
+        ..TestConfig::default()
+    })
+    .await;
+    emit(&app, "vm.created", "before-reload").await;
+    wait_runs(&app, "function=first", 1, "succeeded").await;
+
+    let original = std::fs::read_to_string(app.config_path()).unwrap();
+    let base = &original[..original.find("[[route]]").unwrap()];
+    let swapped = format!(
+        "{base}[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"second\"\nkind = \"command\"\ncommand = [\"{second}\"]\n\n[[subscription]]\nname = \"s2\"\nevent_type = \"vm.*\"\nfunction = \"second\"\n"
+    );
+    std::fs::write(app.config_path(), &swapped).unwrap();
+    app.signal("HUP");
+    app.wait_for("reload applied", Duration::from_secs(10), || async {
+        let subs = app.get_json("/api/v1/subscriptions").await;
+        (subs["subscriptions"][0]["name"] == "s2").then_some(())
+    })
+    .await;
+    emit(&app, "vm.created", "after-reload").await;
+    let runs = wait_runs(&app, "function=second", 1, "succeeded").await;
+    assert_eq!(runs[0]["logs"]["stdout"][0], "second");
+    assert_eq!(
+        runs_of(&app, "function=first").await.len(),
+        1,
+        "the removed subscription queued nothing"
+    );
+
+    // An invalid config is rejected with the key named; the current settings stay.
+    std::fs::write(app.config_path(), format!("{swapped}\n[[subscription]]\nname = \"bad\"\nevent_type = \"vm.*\"\nfunction = \"nope\"\n")).unwrap();
+    let r = app
+        .post_json("/api/v1/reload", &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("subscription[1].function"),
+        "{body}"
+    );
+    let denied = reqwest::Client::new()
+        .post(format!("{}/api/v1/reload", app.base_url))
+        .bearer_auth(&app.read_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    emit(&app, "vm.created", "after-bad-reload").await;
+    wait_runs(&app, "function=second", 2, "succeeded").await;
+    std::fs::write(app.config_path(), &swapped).unwrap();
+    let ok = app
+        .post_json("/api/v1/reload", &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<Value>().await.unwrap()["functions"], 1);
 }
