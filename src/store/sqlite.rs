@@ -85,9 +85,25 @@ CREATE INDEX runs_due ON runs(function, next_ms) WHERE status IN ('queued', 'fai
 CREATE INDEX runs_function ON runs(function, seq);
 CREATE INDEX runs_status ON runs(status, seq);
 "#,
+    // 3: reserved for the guard's state (branch `guard`).
+    "-- reserved",
+    // 4: reserved for the event-stream checkpoint (branch `events`).
+    "-- reserved",
+    // 5: manual silences (Alertmanager's shape, kept for audit after expiry).
+    r#"
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX silences_ends ON silences(ends_ms);
+"#,
 ];
 
 mod runs;
+mod silences;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its
