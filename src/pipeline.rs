@@ -81,17 +81,14 @@ pub async fn spawn(
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
     };
-    crate::automation::spawn(
-        config,
-        live,
+    let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
         ingestor.stats.clone(),
+        live,
         wakes,
         vcenters,
-        tasks,
-        shutdown.clone(),
-    )
-    .await?;
+    )?;
+    crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
     Ok(())
@@ -216,7 +213,6 @@ impl Stage {
         let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
         for ((event, verdict), enriched) in batch.iter().zip(enriched) {
-            let event = &*event;
             let updated = enriched.then(|| event.clone());
             let outcome = match *verdict {
                 Verdict::Duplicate { original } => {

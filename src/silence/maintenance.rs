@@ -240,12 +240,10 @@ impl SharedMaintenance {
     /// Replaces one vCenter's picture with a poll that started at `started`.
     fn replace(&self, vc: &str, polled: MaintenanceView, started: Instant) {
         self.update(|view| {
-            for map in [&mut view.hosts] {
-                map.insert(
-                    vc.to_owned(),
-                    polled.hosts.get(vc).cloned().unwrap_or_default(),
-                );
-            }
+            view.hosts.insert(
+                vc.to_owned(),
+                polled.hosts.get(vc).cloned().unwrap_or_default(),
+            );
             view.vms.insert(
                 vc.to_owned(),
                 polled.vms.get(vc).cloned().unwrap_or_default(),

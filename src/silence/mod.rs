@@ -337,17 +337,20 @@ mod tests {
         );
         let none = HashMap::new();
         assert_eq!(
-            decide(&ds, at(50), None, &[s.clone()], &[], &none),
+            decide(&ds, at(50), None, std::slice::from_ref(&s), &[], &none),
             Some(Hold::Silence { id: "s1".into() })
         );
-        assert_eq!(decide(&other, at(50), None, &[s.clone()], &[], &none), None);
         assert_eq!(
-            decide(&ds, at(-1), None, &[s.clone()], &[], &none),
+            decide(&other, at(50), None, std::slice::from_ref(&s), &[], &none),
+            None
+        );
+        assert_eq!(
+            decide(&ds, at(-1), None, std::slice::from_ref(&s), &[], &none),
             None,
             "pending"
         );
         assert_eq!(
-            decide(&ds, at(100), None, &[s.clone()], &[], &none),
+            decide(&ds, at(100), None, std::slice::from_ref(&s), &[], &none),
             None,
             "expired"
         );
@@ -392,7 +395,14 @@ mod tests {
             "Red",
         );
         assert_eq!(
-            decide(&vm_alert, at(0), Some(&view), &[], &[rule.clone()], &firing),
+            decide(
+                &vm_alert,
+                at(0),
+                Some(&view),
+                &[],
+                std::slice::from_ref(&rule),
+                &firing
+            ),
             None
         );
         firing.insert(
