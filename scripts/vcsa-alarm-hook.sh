@@ -27,7 +27,10 @@
 #
 # Exit status: 0 delivered or spooled for later; 1 rejected by the gateway
 # (4xx other than 408/429: bad token, bad body, too big; not spooled, it would
-# never succeed); 2 local problem (config, token file, spool, python3).
+# never succeed; with --replay: the token was refused); 2 local problem
+# (config, token file, spool, python3). A spooled alarm the gateway rejects on
+# replay (other than 401/403) is moved to <spool>/rejected/ so it cannot block
+# the ones behind it.
 # Stdout gets one line per replayed alarm ("replayed key=value...") and one
 # for the current alarm ("delivered|spooled|rejected key=value...").
 #
@@ -145,8 +148,9 @@ env = {}
 for key, value in os.environb.items():
     if key.startswith(b"VMWARE_ALARM_"):
         env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-now_ns = time.time_ns()
-sent_at = datetime.datetime.fromtimestamp(now_ns / 1e9, datetime.timezone.utc)
+# Python 3.5 compatible (older VCSAs): no f-strings, no time.time_ns().
+now = time.time()
+sent_at = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
 payload = {
     "delivery_id": str(uuid.uuid4()),
     "vcenter": vcenter,
@@ -155,7 +159,7 @@ payload = {
 }
 with open(out, "wb") as f:
     f.write(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
-print(f"{now_ns:020d} {payload['delivery_id']}")
+print("%020d %s" % (int(now * 1e9), payload["delivery_id"]))
 PY
 }
 
@@ -189,7 +193,8 @@ post() {
 spool_files() { compgen -G "$spool_dir/[0-9]*-*.json" | sort || true; }
 
 # replay: sends spooled alarms oldest first until one fails or the time budget
-# is spent. Returns 0 if the spool is empty afterwards, 1 otherwise.
+# is spent. Returns 0 if the spool is empty afterwards, 1 if alarms wait for
+# the gateway, 2 if the gateway refused the token (the spool is kept).
 replay() {
   local f start=$SECONDS
   while IFS= read -r f; do
@@ -213,14 +218,14 @@ replay() {
       2)
         if [[ $http_code == 401 || $http_code == 403 ]]; then
           log err "replay stopped: gateway refused the token ($reason); spool kept"
-          return 1
+          return 2
         fi
         if ! { mkdir -p -- "$spool_dir/rejected" && mv -f -- "$f" "$spool_dir/rejected/"; }; then rm -f -- "$f"; fi
         log err "spooled ${f##*/} rejected by the gateway ($reason); moved to $spool_dir/rejected"
         ;;
     esac
   done < <(spool_files)
-  [[ -z $(spool_files) ]]
+  [[ -z $(spool_files) ]] || return 1
 }
 
 # prune: keeps at most spool_max spooled alarms, dropping the oldest.
@@ -246,16 +251,28 @@ main() {
   curl_body=$(mktemp "$spool_dir/.curl-body.XXXXXX") || die "cannot write to spool dir $spool_dir"
   tmp_files+=("$curl_body")
 
-  # The lock only guards replay and pruning; it is never waited for.
-  local locked="" backlog=""
+  # The lock only guards replay and pruning; it is never waited for. Without
+  # flock, replay unlocked: a double send is harmless (delivery_id).
+  local locked="" backlog="" replayed=0
   exec 9>>"$spool_dir/.lock"
-  if flock -n 9; then
+  if ! command -v flock >/dev/null 2>&1; then
+    log warning "flock not found; replaying the spool without a lock"
     locked=1
-    replay || backlog=1
+  elif flock -n 9; then
+    locked=1
   else
     log info "another run is replaying the spool; not replaying"
   fi
-  [[ $mode == replay ]] && return 0
+  if [[ -n $locked ]]; then
+    replay || replayed=$?
+    # Alarms wait for the gateway: queue this one behind them. (A refused
+    # token is not a reason to spool: the current alarm is tried and refused.)
+    if ((replayed == 1)); then backlog=1; fi
+  fi
+  if [[ $mode == replay ]]; then
+    ((replayed != 2)) || return 1
+    return 0
+  fi
 
   command -v python3 >/dev/null 2>&1 || die "python3 not found"
   local tmp meta ns id rc=0

@@ -19,7 +19,11 @@ use crate::ingest::Ingestor;
 use crate::telemetry::Stats;
 
 /// Runs the gateway until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     for section in config.inactive_sections() {
         tracing::warn!(
             section,
@@ -39,17 +43,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         pipeline_wake: Arc::new(Notify::new()),
     };
     let metrics = crate::telemetry::init_metrics();
-    let run_wakes = crate::automation::wakes_for(&config);
-    let state = AppState::new(&config, ingestor.clone(), metrics, run_wakes.clone())
-        .context("loading tokens")?;
-
     let tasks = tokio_util::task::TaskTracker::new();
-    tasks.spawn(prune_loop(
-        store.clone(),
-        config.store.max_age,
-        config.store.max_events,
-        shutdown.clone(),
-    ));
+    let vcenters = crate::vcenters::Vcenters::from_config(&config)?;
+    let silencer = start_silencer(&config, &store, &vcenters, &tasks, shutdown.clone()).await?;
+    let run_wakes = crate::automation::Wakes::default();
+    let settings = crate::settings::Settings::from_config(&config).map_err(anyhow::Error::msg)?;
+    let live = crate::settings::Live::new(settings, config_path);
+    tasks_reload_on_sighup(live.clone(), shutdown.clone());
+    let state = AppState::new(
+        &config,
+        ingestor.clone(),
+        metrics,
+        run_wakes.clone(),
+        live.clone(),
+        silencer.clone(),
+    )
+    .context("loading tokens")?;
+
+    tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
     tasks.spawn(forget_idle_clients(
         state.rate_limit.clone(),
         shutdown.clone(),
@@ -57,9 +68,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let guard_wake = Arc::new(Notify::new());
     crate::pipeline::spawn(
         &config,
-        ingestor.clone(),
-        run_wakes,
-        guard_wake.clone(),
+        crate::pipeline::Wiring {
+            ingestor: ingestor.clone(),
+            live,
+            run_wakes,
+            vcenters: vcenters.clone(),
+            silencer: silencer.clone(),
+            guard_wake: guard_wake.clone(),
+        },
         &tasks,
         shutdown.clone(),
     )
@@ -67,6 +83,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     crate::guard::spawn(
         &config,
         &state.guard,
+        &vcenters,
         ingestor.clone(),
         guard_wake,
         &tasks,
@@ -136,12 +153,48 @@ async fn serve_http(
     }
 }
 
-async fn prune_loop(
-    store: crate::store::Store,
-    max_age: Duration,
-    max_events: u64,
+/// Loads the stored silences and, when maintenance silencing is on, starts the
+/// maintenance poller.
+async fn start_silencer(
+    config: &Config,
+    store: &crate::store::Store,
+    vcenters: &crate::vcenters::Vcenters,
+    tasks: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
-) {
+) -> anyhow::Result<crate::silence::Silencer> {
+    let retention = time::Duration::try_from(config.silence.expired_retention)
+        .unwrap_or(time::Duration::days(7));
+    let silences = store
+        .list_silences(time::OffsetDateTime::now_utc() - retention)
+        .await
+        .context("loading silences")?;
+    let maintenance_on = config.silence.maintenance.unwrap_or(!vcenters.is_empty());
+    let maintenance =
+        (maintenance_on && !vcenters.is_empty()).then(crate::silence::SharedMaintenance::default);
+    if maintenance_on && vcenters.is_empty() {
+        tracing::warn!(
+            "[silence] maintenance = true needs a [[vcenter]] with a url; maintenance silencing is off"
+        );
+    }
+    if let Some(shared) = &maintenance {
+        tasks.spawn(crate::silence::maintenance::poll_loop(
+            shared.clone(),
+            vcenters.clone(),
+            config.silence.poll,
+            shutdown,
+        ));
+    }
+    Ok(crate::silence::Silencer::new(
+        silences,
+        maintenance,
+        config.silence.inhibit.clone(),
+    ))
+}
+
+async fn prune_loop(store: crate::store::Store, config: Config, shutdown: CancellationToken) {
+    let (max_age, max_events) = (config.store.max_age, config.store.max_events);
+    let retention = time::Duration::try_from(config.silence.expired_retention)
+        .unwrap_or(time::Duration::days(7));
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -152,6 +205,12 @@ async fn prune_loop(
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "pruned old events"),
             Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        if let Err(e) = store
+            .prune_silences(time::OffsetDateTime::now_utc() - retention)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning silences failed");
         }
     }
 }
@@ -164,6 +223,32 @@ async fn forget_idle_clients(rate_limit: Arc<api::RateLimit>, shutdown: Cancella
             _ = tick.tick() => rate_limit.retain_recent(),
         }
     }
+}
+
+/// SIGHUP re-reads the reloadable settings (see `settings`).
+fn tasks_reload_on_sighup(live: crate::settings::Live, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot install the SIGHUP handler; use POST /api/v1/reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = hup.recv() => {}
+            }
+            let live = live.clone();
+            match tokio::task::spawn_blocking(move || live.reload()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(reason)) => {
+                    tracing::error!(%reason, "reload rejected; the previous settings stay")
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed"),
+            }
+        }
+    });
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

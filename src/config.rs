@@ -123,7 +123,7 @@ pub struct Config {
     /// Sections of later capabilities (automation, guard, silences, enrichment):
     /// accepted and reported as not yet active.
     #[serde(default)]
-    pub enrich: Option<toml::Value>,
+    pub enrich: EnrichConfig,
     #[serde(default)]
     pub secret: Vec<SecretSet>,
     #[serde(default)]
@@ -133,7 +133,7 @@ pub struct Config {
     #[serde(default)]
     pub guard: GuardConfig,
     #[serde(default)]
-    pub silence: Option<toml::Value>,
+    pub silence: SilenceConfig,
 }
 
 impl Default for Config {
@@ -506,6 +506,93 @@ pub enum WebhookFormat {
     Cloudevents,
 }
 
+/// `[enrich]`: looking up the vCenter event behind an alarm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// On when a `[[vcenter]]` has a `url`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How far before the alarm to look for its triggering event.
+    #[serde(default = "default_enrich_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// Longest one lookup may take; the event then goes on unenriched.
+    #[serde(default = "default_enrich_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// After vCenter failed, skip lookups for this long (events say why).
+    #[serde(default = "default_enrich_cooldown", with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// How long VM-name lookups are cached.
+    #[serde(default = "default_enrich_cache", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_enrich_window() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_enrich_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_enrich_cooldown() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_enrich_cache() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// `[silence]`: holding monitoring traffic back (never automation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceConfig {
+    /// Hold monitoring traffic for hosts in maintenance and what runs or is
+    /// stored on them. Default: on when a `[[vcenter]]` has a `url`.
+    pub maintenance: Option<bool>,
+    /// How often vCenter's maintenance state (and VM/datastore placement) is read.
+    #[serde(default = "default_silence_poll", with = "humantime_serde")]
+    pub poll: Duration,
+    /// Expired silences are kept this long for audit.
+    #[serde(default = "default_silence_retention", with = "humantime_serde")]
+    pub expired_retention: Duration,
+    /// Inhibition rules: while a source alert fires on a host, alerts on its VMs are held.
+    #[serde(default)]
+    pub inhibit: Vec<InhibitRule>,
+}
+
+impl Default for SilenceConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_silence_poll() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_silence_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+/// `[[silence.inhibit]]`: while an alert matching `source_alarm` with a status
+/// matching `source_status` fires on a host, alerts on the VMs on that host are
+/// held from monitoring.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRule {
+    pub name: String,
+    pub source_alarm: String,
+    #[serde(default = "default_inhibit_status")]
+    pub source_status: String,
+}
+
+fn default_inhibit_status() -> String {
+    "red".to_owned()
+}
+
 /// A named set of secrets (`[[secret]]`), given to the functions that list it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -865,19 +952,10 @@ impl Config {
         })
     }
 
-    /// Names of accepted sections this build does not act on yet.
+    /// Names of accepted sections this build does not act on yet: none
+    /// (kept so startup can still report any future ones).
     pub fn inactive_sections(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let sections: [(&'static str, bool); 2] = [
-            ("enrich", self.enrich.is_some()),
-            ("silence", self.silence.is_some()),
-        ];
-        for (name, present) in sections {
-            if present {
-                out.push(name);
-            }
-        }
-        out
+        Vec::new()
     }
 }
 

@@ -40,6 +40,13 @@ enum Command {
         #[command(subcommand)]
         what: GetCommand,
     },
+    /// Manage silences (monitoring only; automation is never silenced).
+    Silence {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: vcgate::cli::SilenceCommand,
+    },
     /// Queue a dead (or failed) run again.
     Retry {
         #[command(flatten)]
@@ -87,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, log_json } => {
             vcgate::telemetry::init_logging("info,async_snmp=warn", log_json);
+            let config_path = config.clone();
             let config = match &config {
                 Some(path) => Config::load(path)?,
                 None => {
@@ -96,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let shutdown = CancellationToken::new();
             vcgate::app::cancel_on_signals(shutdown.clone());
-            vcgate::app::run(config, shutdown).await?;
+            vcgate::app::run(config, config_path, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { path } => match Config::load(&path) {
@@ -111,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Get { client, what } => vcgate::cli::get(&client, what).await,
         Command::Retry { client, id } => vcgate::cli::retry(&client, &id).await,
+        Command::Silence { client, command } => vcgate::cli::silence(&client, command).await,
         Command::Emit {
             client,
             event_type,

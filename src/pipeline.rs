@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
-use crate::route::Router;
+use crate::model::Event;
 use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
 
 /// Events decided per store round trip.
@@ -41,49 +42,69 @@ pub fn monitoring_target_names(config: &Config) -> Vec<String> {
     snmp.chain(webhook).collect()
 }
 
-/// Starts the pipeline and the monitoring forwarders.
+/// What the pipeline shares with the rest of the gateway.
+pub struct Wiring {
+    pub ingestor: Ingestor,
+    pub live: crate::settings::Live,
+    pub run_wakes: crate::automation::Wakes,
+    pub vcenters: crate::vcenters::Vcenters,
+    pub silencer: crate::silence::Silencer,
+    /// Notified when a maintenance event is decided (the guard reconciles at once).
+    pub guard_wake: Arc<Notify>,
+}
+
+/// Starts the pipeline, the automation runners and the monitoring forwarders.
 pub async fn spawn(
     config: &Config,
-    ingestor: Ingestor,
-    run_wakes: crate::automation::Wakes,
-    guard_wake: Arc<Notify>,
+    wiring: Wiring,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Wiring {
+        ingestor,
+        live,
+        run_wakes,
+        vcenters,
+        silencer,
+        guard_wake,
+    } = wiring;
     let forward_wake = Arc::new(Notify::new());
     let wakes = run_wakes.clone();
+    let enricher =
+        crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
     let stage = Stage {
-        registry: crate::automation::Registry::from_config(config),
+        enricher,
+        silencer,
+        live: live.clone(),
         run_wakes: wakes.clone(),
         store: ingestor.store.clone(),
         stats: ingestor.stats.clone(),
-        router: Router::new(config.route.clone()),
         dedup_window: config.dedup.window,
         repeat_interval: config.dedup.repeat_interval,
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
         guard_wake,
     };
-    crate::automation::spawn(
-        config,
+    let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
         ingestor.stats.clone(),
+        live,
         wakes,
-        tasks,
-        shutdown.clone(),
-    )
-    .await?;
+        vcenters,
+    )?;
+    crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
     Ok(())
 }
 
 struct Stage {
-    registry: crate::automation::Registry,
+    enricher: Option<Arc<crate::enrich::Enricher>>,
+    silencer: crate::silence::Silencer,
+    live: crate::settings::Live,
     run_wakes: crate::automation::Wakes,
     store: Store,
     stats: Arc<crate::telemetry::Stats>,
-    router: Router,
     dedup_window: Duration,
     repeat_interval: Duration,
     targets: Vec<String>,
@@ -148,11 +169,58 @@ impl Stage {
             return Ok(None);
         };
         let now = OffsetDateTime::now_utc();
-        let mut outcomes = Vec::with_capacity(pending.len());
+        // Dedup first: the alarm identity does not depend on enrichment, and
+        // duplicates need no vCenter lookup.
+        let mut batch: Vec<(Event, Verdict)> = pending
+            .into_iter()
+            .map(|(_, event)| {
+                let verdict = dedup.observe(&event, event.received_at.min(now));
+                (event, verdict)
+            })
+            .collect();
+        let mut enriched = vec![false; batch.len()];
+        if let Some(enricher) = &self.enricher {
+            // Move the events to look up out of the batch, enrich them
+            // concurrently, and put them back in place.
+            let wanted: Vec<(usize, Event)> = batch
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, (event, verdict))| {
+                    !matches!(verdict, Verdict::Duplicate { .. }) && enricher.wants(event)
+                })
+                .map(|(i, (event, _))| {
+                    (
+                        i,
+                        std::mem::replace(
+                            event,
+                            Event::new(event.source, "", event.event_type.clone()),
+                        ),
+                    )
+                })
+                .collect();
+            let done: Vec<(usize, Event)> =
+                futures::stream::iter(wanted.into_iter().map(|(i, mut event)| {
+                    let enricher = enricher.clone();
+                    async move {
+                        enricher.enrich(&mut event).await;
+                        (i, event)
+                    }
+                }))
+                .buffer_unordered(crate::enrich::CONCURRENT_LOOKUPS)
+                .collect()
+                .await;
+            for (i, event) in done {
+                batch[i].0 = event;
+                enriched[i] = true;
+            }
+        }
+        // One settings snapshot per batch: a reload never splits a batch.
+        let settings = self.live.load();
+        let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
-        for (_, event) in &pending {
-            let verdict = dedup.observe(event, event.received_at.min(now));
-            let outcome = match verdict {
+        for ((event, verdict), enriched) in batch.iter().zip(enriched) {
+            let updated = enriched.then(|| event.clone());
+            let outcome = match *verdict {
                 Verdict::Duplicate { original } => {
                     merged += 1;
                     ProcessedEvent {
@@ -163,25 +231,39 @@ impl Stage {
                             rule: None,
                             forward_to: Vec::new(),
                             subscriptions: Vec::new(),
+                            held_by: None,
                         },
                         merge_into: Some(original),
                         seen_at: event.received_at,
                         runs: Vec::new(),
+                        updated,
                     }
                 }
                 Verdict::New | Verdict::Renotify { .. } => {
-                    let decision = self.router.route(event);
+                    let decision = settings.router.route(event);
                     let runs = if decision.to_automation() {
                         automation += 1;
-                        self.registry.runs_for(event)
+                        settings.registry.runs_for(event)
                     } else {
                         Vec::new()
                     };
-                    let forward_to = if decision.to_monitoring() {
+                    self.silencer.observe(event);
+                    let held = if decision.to_monitoring() {
                         monitoring += 1;
-                        self.targets.clone()
+                        self.silencer.hold(event, now)
                     } else {
-                        Vec::new()
+                        None
+                    };
+                    let forward_to = match &held {
+                        _ if !decision.to_monitoring() => Vec::new(),
+                        Some(hold) => {
+                            self.stats.pipeline(&format!("held.{}", hold.reason()), 1);
+                            if let crate::silence::Hold::Silence { id } = hold {
+                                self.stats.pipeline(&format!("held.silence.{id}"), 1);
+                            }
+                            Vec::new()
+                        }
+                        None => self.targets.clone(),
                     };
                     if matches!(decision.target, crate::config::RouteTarget::Drop) {
                         dropped += 1;
@@ -194,10 +276,12 @@ impl Stage {
                             rule: Some(decision.rule),
                             forward_to,
                             subscriptions: runs.iter().map(|r| r.subscription.clone()).collect(),
+                            held_by: held.map(|h| h.label()),
                         },
                         merge_into: None,
                         seen_at: event.received_at,
                         runs,
+                        updated,
                     }
                 }
             };
@@ -208,16 +292,14 @@ impl Stage {
             .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
             .collect();
         self.store.record_processed(outcomes).await?;
-        if pending
+        if batch
             .iter()
-            .any(|(_, e)| crate::guard::is_maintenance_event(e))
+            .any(|(e, _)| crate::guard::is_maintenance_event(e))
         {
             self.guard_wake.notify_one();
         }
         for function in functions_with_runs {
-            if let Some(wake) = self.run_wakes.get(&function) {
-                wake.notify_one();
-            }
+            self.run_wakes.get(&function).notify_one();
         }
         self.stats.pipeline("dedup.merged", merged);
         self.stats.pipeline("routed.automation", automation);

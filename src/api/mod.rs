@@ -9,6 +9,7 @@ pub mod error;
 mod guard;
 mod read;
 mod runs;
+mod silences;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -114,8 +115,10 @@ pub struct AppState {
     pub open_metrics: bool,
     pub default_vcenter: String,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pub registry: Arc<crate::automation::Registry>,
+    /// Reloadable settings (functions, subscriptions, routes, secrets).
+    pub live: crate::settings::Live,
     pub run_wakes: crate::automation::Wakes,
+    pub silencer: crate::silence::Silencer,
     /// `[guard]` settings for `GET /api/v1/guard`.
     pub guard: Arc<crate::guard::GuardSettings>,
 }
@@ -126,6 +129,8 @@ impl AppState {
         ingestor: Ingestor,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         run_wakes: crate::automation::Wakes,
+        live: crate::settings::Live,
+        silencer: crate::silence::Silencer,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         Ok(Self {
@@ -140,8 +145,9 @@ impl AppState {
             open_metrics: config.http.open_metrics,
             default_vcenter: config.snmp.default_vcenter.clone(),
             metrics,
-            registry: Arc::new(crate::automation::Registry::from_config(config)),
+            live,
             run_wakes,
+            silencer,
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
         })
     }
@@ -190,6 +196,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/retry", post(runs::retry_run))
         .route("/api/v1/functions", get(runs::functions))
         .route("/api/v1/subscriptions", get(runs::subscriptions))
+        .route("/api/v1/reload", post(runs::reload))
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(silences::expire),
+        )
         .route("/api/v1/guard", get(guard::guard))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))

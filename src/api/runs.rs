@@ -96,10 +96,8 @@ pub async fn retry_run(
         None => Err(ApiError::not_found(format!("no run {id}"))),
         Some(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
         Some(Ok(())) => {
-            if let Some(run) = state.ingestor.store.get_run(id.clone()).await?
-                && let Some(wake) = state.run_wakes.get(&run.run.function)
-            {
-                wake.notify_one();
+            if let Some(run) = state.ingestor.store.get_run(id.clone()).await? {
+                state.run_wakes.get(&run.run.function).notify_one();
             }
             Ok((
                 StatusCode::ACCEPTED,
@@ -115,8 +113,9 @@ pub async fn functions(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.admit_read(&headers)?;
-    let list: Vec<Value> = state
-        .registry
+    let settings = state.live.load();
+    let registry = &settings.registry;
+    let list: Vec<Value> = registry
         .functions
         .iter()
         .map(|f| {
@@ -133,7 +132,7 @@ pub async fn functions(
                 "max_attempts": f.max_attempts,
                 "concurrency": f.concurrency,
                 "signed": f.signing_key_file.is_some() || f.signing_key_env.is_some(),
-                "subscriptions": state.registry.subscriptions.iter().filter(|s| s.function == f.name).map(|s| &s.name).collect::<Vec<_>>(),
+                "subscriptions": registry.subscriptions.iter().filter(|s| s.function == f.name).map(|s| &s.name).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -145,5 +144,31 @@ pub async fn subscriptions(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.admit_read(&headers)?;
-    Ok(Json(json!({"subscriptions": state.registry.subscriptions})).into_response())
+    Ok(Json(json!({"subscriptions": state.live.load().registry.subscriptions})).into_response())
+}
+
+/// `POST /api/v1/reload` (ingest token): re-read routes, functions,
+/// subscriptions and secrets; 422 with the reason when the new config is
+/// invalid (the old settings stay).
+pub async fn reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !state.ingest_tokens.allows(&headers) {
+        return Err(ApiError::unauthorized());
+    }
+    let live = state.live.clone();
+    match tokio::task::spawn_blocking(move || live.reload()).await {
+        Ok(Ok(summary)) => Ok(Json(summary).into_response()),
+        Ok(Err(reason)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid config",
+            reason,
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reload failed",
+            e.to_string(),
+        )),
+    }
 }

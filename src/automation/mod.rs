@@ -12,6 +12,7 @@
 //! decision; only events routed to automation get them. A run that was
 //! `running` when the process died is retried after restart.
 
+mod builtin;
 mod command;
 pub mod secrets;
 mod webhook;
@@ -155,17 +156,20 @@ fn jitter() -> f64 {
 }
 
 /// One wake-up signal per function (`notify_one` stores a permit, so a
-/// runner busy claiming does not miss it).
-pub type Wakes = Arc<HashMap<String, Arc<Notify>>>;
+/// runner busy claiming does not miss it). Created on first use, so functions
+/// added by a reload get one too.
+#[derive(Clone, Default)]
+pub struct Wakes(Arc<std::sync::Mutex<HashMap<String, Arc<Notify>>>>);
 
-pub fn wakes_for(config: &Config) -> Wakes {
-    Arc::new(
-        config
-            .function
-            .iter()
-            .map(|f| (f.name.clone(), Arc::new(Notify::new())))
-            .collect(),
-    )
+impl Wakes {
+    pub fn get(&self, function: &str) -> Arc<Notify> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(function.to_owned())
+            .or_default()
+            .clone()
+    }
 }
 
 /// Shared by all runners.
@@ -173,22 +177,41 @@ pub fn wakes_for(config: &Config) -> Wakes {
 pub struct Runtime {
     pub store: Store,
     pub stats: Arc<Stats>,
-    pub secrets: Secrets,
+    /// Reloadable settings (secrets are read from here at each run).
+    pub live: crate::settings::Live,
     /// Per function: woken when the pipeline queued runs or a run finished.
     pub wakes: Wakes,
+    pub vcenters: crate::vcenters::Vcenters,
     http: reqwest::Client,
 }
 
-/// Loads secrets, recovers runs interrupted by a crash, and starts one runner per function.
+impl Runtime {
+    pub fn new(
+        store: Store,
+        stats: Arc<Stats>,
+        live: crate::settings::Live,
+        wakes: Wakes,
+        vcenters: crate::vcenters::Vcenters,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            stats,
+            live,
+            wakes,
+            vcenters,
+            http: reqwest::Client::builder().build()?,
+        })
+    }
+}
+
+/// Recovers runs interrupted by a crash, then keeps one runner per function.
 pub async fn spawn(
     config: &Config,
-    store: Store,
-    stats: Arc<Stats>,
-    wakes: Wakes,
+    runtime: Runtime,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let secrets = Secrets::load(&config.secret)?;
+    let store = &runtime.store;
     let max_attempts: HashMap<String, u32> = config
         .function
         .iter()
@@ -201,29 +224,63 @@ pub async fn spawn(
             "runs interrupted by the last shutdown were re-queued"
         );
     }
-    let runtime = Runtime {
-        store,
-        stats,
-        secrets,
-        wakes,
-        http: reqwest::Client::builder().build()?,
-    };
-    for function in &config.function {
-        let signing_key = resolve_secret(
-            &format!("function {}: signing_key", function.name),
-            &None,
-            &function.signing_key_file,
-            &function.signing_key_env,
-        )?;
-        tasks.spawn(run_function(
-            function.clone(),
-            signing_key.map(|k| k.expose().as_bytes().to_vec()),
-            runtime.clone(),
-            tasks.clone(),
-            shutdown.clone(),
-        ));
-    }
+    tasks.spawn(supervise(runtime, tasks.clone(), shutdown));
     Ok(())
+}
+
+/// Keeps one runner per configured function, restarting a runner whose
+/// function changed in a reload and stopping those that were removed.
+async fn supervise(runtime: Runtime, tasks: TaskTracker, shutdown: CancellationToken) {
+    let mut generations = runtime.live.subscribe();
+    let mut runners: HashMap<String, (String, CancellationToken)> = HashMap::new();
+    loop {
+        let settings = runtime.live.load();
+        for function in &settings.registry.functions {
+            // The config's Debug text is only a change detector; never logged.
+            let fingerprint = format!("{function:?}");
+            if runners
+                .get(&function.name)
+                .is_some_and(|(f, _)| *f == fingerprint)
+            {
+                continue;
+            }
+            if let Some((_, old)) = runners.remove(&function.name) {
+                old.cancel();
+            }
+            let signing_key = match resolve_secret(
+                &format!("function {}: signing_key", function.name),
+                &None,
+                &function.signing_key_file,
+                &function.signing_key_env,
+            ) {
+                Ok(key) => key.map(|k| k.expose().as_bytes().to_vec()),
+                Err(e) => {
+                    tracing::error!(function = %function.name, error = %e, "function not started: signing key unavailable");
+                    continue;
+                }
+            };
+            let token = shutdown.child_token();
+            tasks.spawn(run_function(
+                function.clone(),
+                signing_key,
+                runtime.clone(),
+                tasks.clone(),
+                token.clone(),
+            ));
+            runners.insert(function.name.clone(), (fingerprint, token));
+        }
+        runners.retain(|name, (_, token)| {
+            let keep = settings.registry.function(name).is_some();
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = generations.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 async fn run_function(
@@ -234,11 +291,7 @@ async fn run_function(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(function.concurrency));
-    let wake = runtime
-        .wakes
-        .get(&function.name)
-        .cloned()
-        .unwrap_or_default();
+    let wake = runtime.wakes.get(&function.name);
     let function = Arc::new(function);
     let signing_key = Arc::new(signing_key);
     loop {
@@ -294,7 +347,8 @@ async fn execute(
     claimed: ClaimedRun,
 ) {
     let ClaimedRun { run, event } = claimed;
-    let secret_values = runtime.secrets.for_function(&function.secrets);
+    let settings = runtime.live.load();
+    let secret_values = settings.secrets.for_function(&function.secrets);
     let input = function_input(&event, &run.id, &secret_values);
     tracing::info!(run = %run.id, function = %function.name, event = %event.id, attempt = run.attempt, "run started");
     runtime
@@ -324,16 +378,24 @@ async fn execute(
                 ),
             }
         }
-        FunctionKind::Builtin => Attempt::failed(
-            AttemptError::Permanent(format!(
-                "builtin {:?} needs the vSphere client, which this build does not have yet",
-                function.builtin.as_deref().unwrap_or_default()
-            )),
-            RunLogs::default(),
-            None,
-        ),
+        FunctionKind::Builtin => match tokio::time::timeout(
+            function.timeout,
+            builtin::run(function, &runtime.vcenters, &event),
+        )
+        .await
+        {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::failed(
+                AttemptError::Retryable(format!(
+                    "timed out after {}",
+                    humantime::format_duration(function.timeout)
+                )),
+                RunLogs::default(),
+                None,
+            ),
+        },
     };
-    let secrets = &runtime.secrets;
+    let secrets = &settings.secrets;
     let logs = RunLogs {
         stdout: attempt
             .logs

@@ -224,6 +224,7 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
 pub fn spawn(
     config: &Config,
     settings: &GuardSettings,
+    vcenters: &crate::vcenters::Vcenters,
     ingestor: Ingestor,
     wake: Arc<Notify>,
     tasks: &TaskTracker,
@@ -237,24 +238,9 @@ pub fn spawn(
     }
     let mut wakes = Vec::new();
     for vc in config.vcenter.iter().filter(|vc| vc.url.is_some()) {
-        let client = match crate::vsphere::client_for(vc) {
-            Ok(Some(client)) => client,
-            Ok(None) => continue,
-            Err(e) => {
-                // Config problems (unreadable password file...) are reported,
-                // not fatal: the rest of the gateway keeps running.
-                tracing::error!(vcenter = %vc.name, error = %e, "guard cannot build the vSphere client; this vCenter is not guarded");
-                let mut record = ReconcileRecord::new(&vc.name);
-                record.status = ReconcileStatus::Error;
-                record.error = Some(e.to_string());
-                let store = ingestor.store.clone();
-                tasks.spawn(async move {
-                    if let Err(e) = store.guard_record_reconcile(record).await {
-                        tracing::warn!(error = %e, "guard cannot record its status");
-                    }
-                });
-                continue;
-            }
+        // The shared client (one session with enrichment and the built-ins).
+        let Some(client) = vcenters.get(&vc.name).cloned() else {
+            continue;
         };
         let own_wake = Arc::new(Notify::new());
         wakes.push(own_wake.clone());
@@ -302,7 +288,11 @@ impl Reconciler {
     async fn run(mut self, wake: Arc<Notify>, shutdown: CancellationToken) {
         let store = self.ingestor.store.clone();
         loop {
-            match store.guard_memory(&self.vcenter).await {
+            let loaded = match store.guard_ensure_schema().await {
+                Ok(()) => store.guard_memory(&self.vcenter).await,
+                Err(e) => Err(e),
+            };
+            match loaded {
                 Ok(memory) => {
                     self.memory = memory;
                     break;

@@ -81,6 +81,10 @@ pub struct Disposition {
     /// Subscriptions a run was queued for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<String>,
+    /// What held it back from monitoring (`maintenance:<host>`,
+    /// `silence:<id>`, `inhibit:<rule>`); automation is never held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// An event as stored, with what the pipeline did with it.
@@ -144,6 +148,8 @@ pub struct ProcessedEvent {
     pub seen_at: OffsetDateTime,
     /// Automation runs to queue.
     pub runs: Vec<NewRun>,
+    /// The event as enriched, to replace the stored one.
+    pub updated: Option<Event>,
 }
 
 /// A run to queue for an event.

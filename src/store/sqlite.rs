@@ -87,10 +87,24 @@ CREATE INDEX runs_status ON runs(status, seq);
 "#,
     // 3: the alarm-action guard's memory, reconciles and actions.
     guard::SCHEMA,
+    // 4: reserved for the event-stream checkpoint (branch `events`).
+    "-- reserved",
+    // 5: manual silences (Alertmanager's shape, kept for audit after expiry).
+    r#"
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX silences_ends ON silences(ends_ms);
+"#,
 ];
 
 mod guard;
 mod runs;
+mod silences;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its
@@ -395,6 +409,14 @@ impl Store {
                     conn.execute(
                         "UPDATE events SET duplicates = duplicates + 1, last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
                         params![original.to_string(), seen],
+                    )
+                    .map_err(unavailable)?;
+                }
+                if let Some(event) = &outcome.updated {
+                    let body = serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    conn.execute(
+                        "UPDATE events SET body = ?2, type = ?3 WHERE id = ?1",
+                        params![outcome.id.to_string(), body, event.event_type.as_str()],
                     )
                     .map_err(unavailable)?;
                 }

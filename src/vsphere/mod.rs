@@ -91,44 +91,6 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-/// The client for a `[[vcenter]]` entry: `Ok(None)` when it has no `url`
-/// (no vSphere API configured). No I/O besides reading the password file and
-/// `ca_file`; the first call logs in. Errors never contain the password.
-pub fn client_for(vc: &crate::config::VcenterConfig) -> Result<Option<Client>, VsphereError> {
-    let Some(url) = &vc.url else {
-        return Ok(None);
-    };
-    let username = vc.username.clone().ok_or_else(|| {
-        VsphereError::Config(format!(
-            "vcenter {}: username is required with url",
-            vc.name
-        ))
-    })?;
-    let password = crate::config::resolve_secret(
-        &format!("vcenter {}.password", vc.name),
-        &vc.password,
-        &vc.password_file,
-        &vc.password_env,
-    )
-    .map_err(|e| VsphereError::Config(e.to_string()))?
-    .ok_or_else(|| {
-        VsphereError::Config(format!(
-            "vcenter {}: password, password_file or password_env is required with url",
-            vc.name
-        ))
-    })?;
-    Client::new(ClientConfig {
-        name: vc.name.clone(),
-        url: url.clone(),
-        username,
-        password: password.expose().to_owned(),
-        insecure: vc.insecure,
-        ca_file: vc.ca_file.clone(),
-        timeout: vc.timeout,
-    })
-    .map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,24 +110,5 @@ mod tests {
         assert!(!dbg.contains("s3cr3t-Pa55"), "{dbg}");
         assert!(dbg.contains("<redacted>"));
         assert!(dbg.contains("svc"));
-    }
-
-    #[test]
-    fn client_for_reads_the_vcenter_section() {
-        let parse = |extra: &str| {
-            let c = crate::config::Config::parse(&format!("[[vcenter]]\nname = \"vc1\"\n{extra}"))
-                .unwrap();
-            client_for(&c.vcenter[0])
-        };
-        assert!(parse("").unwrap().is_none(), "no url: no client");
-        let client = parse(
-            "url = \"http://127.0.0.1:9/sdk\"\nusername = \"u\"\npassword = \"pw-secret-1\"\n",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(client.name(), "vc1");
-        assert!(!format!("{client:?}").contains("pw-secret-1"));
-        let err = parse("url = \"http://127.0.0.1:9/sdk\"\npassword = \"pw\"\n").unwrap_err();
-        assert!(err.to_string().contains("username"), "{err}");
     }
 }

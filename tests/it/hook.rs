@@ -655,12 +655,56 @@ async fn refused_token_exits_nonzero_and_spools_nothing() {
     );
     assert!(events_named(&app, "it-bad-token").await.is_empty());
 
-    // Alarms spooled during an outage survive a token problem found on replay.
+    // Alarms spooled during an outage survive a token problem found on
+    // replay, and the refused token still fails (and does not spool) the new one.
     app.kill9();
     assert_eq!(hook.alarm("it-bad-token-spooled").await.code, Some(0));
     app.restart().await;
-    let run = hook.run::<&str, &str>(&[], &["--replay"]).await;
+    let run = hook.alarm("it-bad-token-after").await;
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.lines_starting("replayed").is_empty(),
+        "{}",
+        run.describe()
+    );
     assert_eq!(hook.spooled().len(), 1, "{}", run.describe());
+    let run = hook.run::<&str, &str>(&[], &["--replay"]).await;
+    assert_eq!(
+        run.code,
+        Some(1),
+        "--replay reports the refused token: {}",
+        run.describe()
+    );
+    assert_eq!(hook.spooled().len(), 1, "{}", run.describe());
+}
+
+#[tokio::test]
+async fn spooled_alarm_the_gateway_rejects_is_set_aside() {
+    let app = TestApp::spawn().await;
+    let hook = Hook::new(&app.base_url, &app.ingest_token);
+    std::fs::create_dir(hook.spool()).unwrap();
+    // Oldest in the spool, and not a valid payload: the gateway answers 400.
+    let bad = "00000000000000000001-0c0ffee0-0000-4000-8000-000000000000.json";
+    std::fs::write(
+        hook.spool().join(bad),
+        "{\"delivery_id\": \"x\", \"env\": [",
+    )
+    .unwrap();
+
+    let run = hook.alarm("it-after-poison").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.field("delivered", "event_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert!(hook.spooled().is_empty(), "{}", run.describe());
+    assert!(
+        hook.spool().join("rejected").join(bad).exists(),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(events_named(&app, "it-after-poison").await.len(), 1);
 }
 
 #[tokio::test]

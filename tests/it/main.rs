@@ -2,11 +2,14 @@
 //! (the `vcgate` binary, net-snmp tools, the vCenter simulator) — no mocks at
 //! the edges.
 
+mod automation;
 mod cli;
 mod crash;
+mod enrich;
 mod guard;
 mod hook;
 mod http_ingest;
+mod silence;
 mod snmp;
 mod support;
 mod vcsim_support;

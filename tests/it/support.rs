@@ -151,6 +151,16 @@ impl TestApp {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    /// Sends a signal (e.g. "HUP") to the running server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// SIGKILL: no shutdown work at all.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -31,7 +31,7 @@ fn config(url: &str, user: &str, password: &str) -> ClientConfig {
     }
 }
 
-async fn connected(sim: &Vcsim) -> Client {
+pub(crate) async fn connected(sim: &Vcsim) -> Client {
     let client = Client::new(config(&sim.url, USER, "any-password")).expect("client");
     client.connect().await.expect("connect");
     client
@@ -48,7 +48,7 @@ async fn host_named(client: &Client, name: &str) -> Moref {
         .moref
 }
 
-async fn events_of(client: &Client, entity: &Moref, class: &str) -> Vec<VcEvent> {
+pub(crate) async fn events_of(client: &Client, entity: &Moref, class: &str) -> Vec<VcEvent> {
     client
         .query_events(&EventQuery {
             entity: Some(entity.clone()),
@@ -61,7 +61,7 @@ async fn events_of(client: &Client, entity: &Moref, class: &str) -> Vec<VcEvent>
 }
 
 /// CreateVM_Task through the low-level `invoke`, as a user would create a VM.
-async fn create_vm(client: &Client, name: &str) -> Moref {
+pub(crate) async fn create_vm(client: &Client, name: &str) -> Moref {
     let dcs = client
         .list_objects("Datacenter", &["vmFolder"])
         .await

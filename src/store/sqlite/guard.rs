@@ -14,20 +14,22 @@ use crate::guard::decide::{HostMemory, Memory};
 use crate::guard::{ActionRecord, GuardSnapshot, ReconcileRecord};
 use crate::store::StoreError;
 
-/// Migration 3: the guard's tables.
+/// Migration 3: the guard's tables. Idempotent, because builds of main
+/// before the guard merge ran slot 3 as a no-op placeholder: such databases
+/// get the tables from [`Store::guard_ensure_schema`] instead.
 pub(super) const SCHEMA: &str = r#"
-CREATE TABLE guard_hosts (
+CREATE TABLE IF NOT EXISTS guard_hosts (
     vcenter          TEXT NOT NULL,
     moref            TEXT NOT NULL,
     memory           TEXT NOT NULL,
     updated_ms       INTEGER NOT NULL,
     PRIMARY KEY (vcenter, moref)
 );
-CREATE TABLE guard_reconciles (
+CREATE TABLE IF NOT EXISTS guard_reconciles (
     vcenter          TEXT PRIMARY KEY,
     record           TEXT NOT NULL
 );
-CREATE TABLE guard_actions (
+CREATE TABLE IF NOT EXISTS guard_actions (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms            INTEGER NOT NULL,
     vcenter          TEXT NOT NULL,
@@ -57,6 +59,12 @@ fn save_reconcile(conn: &Connection, record: &ReconcileRecord) -> Result<(), Sto
 }
 
 impl Store {
+    /// Creates the guard's tables if a database skipped migration 3 (see `SCHEMA`).
+    pub async fn guard_ensure_schema(&self) -> Result<(), StoreError> {
+        self.write(|conn| conn.execute_batch(SCHEMA).map_err(unavailable))
+            .await
+    }
+
     /// The guard's memory of one vCenter's hosts (empty on first start).
     pub async fn guard_memory(&self, vcenter: &str) -> Result<Memory, StoreError> {
         let vcenter = vcenter.to_owned();

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# SNMP trap ingest benchmark: vcgate (full pipeline, durable) vs net-snmp snmptrapd.
+#
+# For each offered rate (traps/s) the same pre-encoded, distinct SNMPv2c
+# vpxdAlarmInfo traps (examples/trapgen.rs) are sent over loopback for
+# BENCH_STEP_SECS seconds to
+#   (a) snmptrapd -f -Lf FILE -On -n -C -c CONF   (logs every trap to a file)
+#   (b) vcgate serve, fresh store, [store] sync = "full": decode, commit
+#       (fsync per group commit), dedup, route.
+# and the arrivals are counted: snmptrapd = log lines carrying the run tag;
+# vcgate = sources.snmp.accepted from GET /api/v1/status once the pipeline has
+# drained (store.pending_pipeline == 0), cross-checked with store.events.
+#
+# Prints per rate: offered, sent, received, lost, kernel UDP receive-buffer
+# drops, CPU used by the receiver; then each one's highest lossless rate (the
+# highest step below the first lossy one) and the ratio vcgate/snmptrapd.
+#
+# Environment:
+#   BENCH_RATES       offered rates, traps/s  (default "5000 10000 20000 30000 50000 75000 100000 150000")
+#   BENCH_STEP_SECS   seconds per step        (default 3)
+#   BENCH_ONLY        "snmptrapd" or "vcgate" to run one side only
+#   BENCH_STOP_AFTER  stop a side after this many consecutive lossy steps (default 2)
+#   CARGO_TARGET_DIR  where cargo builds (default <repo>/target)
+#   BENCH_KEEP        1 = keep the temp directory
+# Everything is on 127.0.0.1; every step is bounded in count and time.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RATES=${BENCH_RATES:-"5000 10000 20000 30000 50000 75000 100000 150000"}
+STEP_SECS=${BENCH_STEP_SECS:-3}
+ONLY=${BENCH_ONLY:-}
+STOP_AFTER=${BENCH_STOP_AFTER:-2}
+DRAIN_TIMEOUT=180 # seconds to wait for a receiver to finish what it got
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+    log "bench-snmp: $*"
+    exit 1
+}
+
+need_tools() {
+    local missing=()
+    command -v snmptrapd >/dev/null || missing+=(snmptrapd)
+    command -v snmptrap >/dev/null || missing+=(snmp)
+    command -v jq >/dev/null || missing+=(jq)
+    command -v curl >/dev/null || missing+=(curl)
+    if ((${#missing[@]})); then
+        log "installing: ${missing[*]}"
+        command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+free_port() { # $1 = tcp|udp
+    python3 - "$1" <<'EOF' 2>/dev/null || echo $((20000 + RANDOM % 30000))
+import socket, sys
+kind = socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM
+s = socket.socket(socket.AF_INET, kind)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+EOF
+}
+
+# Kernel UDP counters (whole host): "InDatagrams RcvbufErrors".
+udp_counters() {
+    awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) idx[$i] = i; h = 1 } else { print $(idx["InDatagrams"]), $(idx["RcvbufErrors"]) } }' /proc/net/snmp
+}
+
+# CPU seconds (user+system) used so far by a process.
+cpu_secs() {
+    local tck
+    tck=$(getconf CLK_TCK)
+    awk -v t="$tck" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    if [[ ${BENCH_KEEP:-0} != 1 && -n ${WORK:-} ]]; then
+        rm -rf "$WORK"
+    else
+        [[ -n ${WORK:-} ]] && log "kept $WORK"
+    fi
+}
+trap cleanup EXIT
+
+stop_pid() {
+    local pid=$1 i p
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+run_trapgen() { # port rate tag -> sets SENT ACHIEVED
+    local out
+    out=$("$TRAPGEN" --target "127.0.0.1:$1" --rate "$2" --duration "$STEP_SECS" --tag "$3" 2>>"$WORK/trapgen.err") ||
+        die "trapgen failed: $(tail -3 "$WORK/trapgen.err")"
+    echo "$out" >>"$WORK/trapgen.out"
+    SENT=$(sed -n 's/.* sent=\([0-9]*\) .*/\1/p' <<<"$out")
+    ACHIEVED=$(sed -n 's/.*achieved_rate=\([0-9]*\).*/\1/p' <<<"$out")
+    SENT=${SENT:-0}
+    ACHIEVED=${ACHIEVED:-0}
+}
+
+# ---------------------------------------------------------------- snmptrapd
+snmptrapd_step() { # rate -> sets SENT ACHIEVED GOT KDROP CPU
+    local rate=$1 tag port dir pid
+    tag="s${rate}x$$"
+    dir="$WORK/snmptrapd-$rate"
+    mkdir -p "$dir"
+    printf 'authCommunity log public\ndoNotRetainNotificationLogs yes\n' >"$dir/snmptrapd.conf"
+    port=$(free_port udp)
+    snmptrapd -f -Lf "$dir/traps.log" -On -n -C -c "$dir/snmptrapd.conf" "udp:127.0.0.1:$port" \
+        >"$dir/stdout" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q 'NET-SNMP version' "$dir/traps.log" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || die "snmptrapd exited: $(cat "$dir/stdout")"
+        sleep 0.1
+    done
+    local udp0 cpu0
+    read -r _ udp0 < <(udp_counters)
+    cpu0=$(cpu_secs "$pid")
+    local t0=$SECONDS
+    run_trapgen "$port" "$rate" "$tag"
+    # Wait until the log stops growing (the receiver has worked off its socket buffer).
+    local last=-1 now stable=0
+    while ((SECONDS - t0 < DRAIN_TIMEOUT)); do
+        now=$(grep -c -F "$tag" "$dir/traps.log" || true)
+        if [[ $now == "$last" ]]; then
+            stable=$((stable + 1))
+            ((stable >= 3)) && break
+        else
+            stable=0
+        fi
+        last=$now
+        sleep 0.3
+    done
+    local cpu1 wall udp1
+    cpu1=$(cpu_secs "$pid")
+    wall=$((SECONDS - t0))
+    read -r _ udp1 < <(udp_counters)
+    stop_pid "$pid"
+    GOT=$last
+    KDROP=$((udp1 - udp0))
+    CPU=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$STEP_SECS" 'BEGIN { printf "%.0f", (b - a) / s * 100 }')
+}
+
+# ---------------------------------------------------------------- vcgate
+status_line() { # hport -> "received accepted events pending rejected"
+    curl -sf -m 10 -H 'Authorization: Bearer bench-read-token-0001' \
+        "http://127.0.0.1:$1/api/v1/status" |
+        jq -r '[(.sources.snmp.received // 0), (.sources.snmp.accepted // 0), .store.events,
+                .store.pending_pipeline, ((.sources.snmp.rejected // {}) | [.[]] | add // 0)] | @tsv'
+}
+
+vcgate_step() { # rate -> sets SENT ACHIEVED RECEIVED ACCEPTED EVENTS KDROP CPU DRAIN REJECTED
+    local rate=$1 tag sport hport dir pid
+    tag="v${rate}x$$"
+    dir="$WORK/vcgate-$rate"
+    mkdir -p "$dir"
+    sport=$(free_port udp)
+    hport=$(free_port tcp)
+    cat >"$dir/vcgate.toml" <<EOF
+[store]
+path = "$dir/vcgate.db"
+sync = "full"
+
+[http]
+listen = "127.0.0.1:$hport"
+ingest_tokens = ["bench-ingest-token-0001"]
+read_tokens = ["bench-read-token-0001"]
+rate_limit = 1000000
+rate_burst = 1000000
+
+[snmp]
+listen = "127.0.0.1:$sport"
+communities = ["public"]
+rate_limit = 10000000
+rate_burst = 10000000
+EOF
+    "$VCGATE" serve --config "$dir/vcgate.toml" >"$dir/vcgate.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -sf -m 1 "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break
+        kill -0 "$pid" 2>/dev/null || die "vcgate exited: $(tail -5 "$dir/vcgate.log")"
+        sleep 0.1
+    done
+    local udp0 cpu0
+    read -r _ udp0 < <(udp_counters)
+    cpu0=$(cpu_secs "$pid")
+    run_trapgen "$sport" "$rate" "$tag"
+    local t_sent=$SECONDS
+    # Drained: everything that reached the receiver is committed, the pipeline
+    # has decided every stored event, and nothing moved for three polls.
+    local received=0 accepted=0 events=0 pending=1 rejected=0 last="" stable=0 line
+    while ((SECONDS - t_sent < DRAIN_TIMEOUT)); do
+        line=$(status_line "$hport" || echo "")
+        if [[ -n $line ]]; then
+            read -r received accepted events pending rejected <<<"$line"
+            if [[ $line == "$last" && $pending == 0 && $((accepted + rejected)) -ge $received ]]; then
+                stable=$((stable + 1))
+                ((stable >= 3)) && break
+            else
+                stable=0
+            fi
+            last=$line
+        fi
+        sleep 0.3
+    done
+    local drain=$((SECONDS - t_sent))
+    local cpu1 udp1
+    cpu1=$(cpu_secs "$pid")
+    read -r _ udp1 < <(udp_counters)
+    stop_pid "$pid"
+    RECEIVED=$received ACCEPTED=$accepted EVENTS=$events REJECTED=$rejected DRAIN=$drain
+    KDROP=$((udp1 - udp0))
+    CPU=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$STEP_SECS" 'BEGIN { printf "%.0f", (b - a) / s * 100 }')
+}
+
+# ---------------------------------------------------------------- main
+need_tools
+log "building (release): vcgate + examples/trapgen"
+(cd "$ROOT" && cargo build --release --quiet --bin vcgate --example trapgen)
+VCGATE="$TARGET_DIR/release/vcgate"
+TRAPGEN="$TARGET_DIR/release/examples/trapgen"
+[[ -x $VCGATE && -x $TRAPGEN ]] || die "build products missing in $TARGET_DIR/release"
+WORK=$(mktemp -d /tmp/vcgate-bench-snmp.XXXXXX)
+
+echo "== SNMP trap ingest: vcgate (full pipeline) vs snmptrapd =="
+echo "host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "udp: $(sysctl -n net.core.rmem_default 2>/dev/null | sed 's/^/net.core.rmem_default=/') $(sysctl -n net.core.rmem_max 2>/dev/null | sed 's/^/net.core.rmem_max=/') (both receivers use the default socket buffer)"
+echo "snmptrapd: $(snmptrapd -v 2>&1 | sed -n 's/^NET-SNMP Version: */net-snmp /p' | head -1) -f -Lf FILE -On -n -C -c CONF (authCommunity log public; doNotRetainNotificationLogs yes)"
+echo "vcgate: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')  [store] sync=\"full\" (fsync per group commit), max_batch=default, fresh store per step; rate limits raised"
+echo "step: ${STEP_SECS}s per rate, distinct targets (no dedup merges), loopback"
+echo
+
+declare -A S_RESULT V_RESULT
+S_LOSSY=0
+V_LOSSY=0
+printf '%-8s | %-44s | %-62s\n' "" "snmptrapd" "vcgate"
+printf '%-8s | %8s %8s %8s %6s %6s | %8s %8s %8s %6s %6s %5s %6s\n' \
+    offered sent logged lost kdrop cpu% sent accepted lost kdrop cpu% drain events
+for rate in $RATES; do
+    s_cols=$(printf '%8s %8s %8s %6s %6s' - - - - -)
+    v_cols=$(printf '%8s %8s %8s %6s %6s %5s %6s' - - - - - - -)
+    if [[ $ONLY != vcgate ]] && ((S_LOSSY < STOP_AFTER)); then
+        snmptrapd_step "$rate"
+        lost=$((SENT - GOT))
+        S_RESULT[$rate]="$SENT $ACHIEVED $GOT $lost"
+        if ((lost > 0)); then S_LOSSY=$((S_LOSSY + 1)); else S_LOSSY=0; fi
+        s_cols=$(printf '%8s %8s %8s %6s %5s%%' "$SENT" "$GOT" "$lost" "$KDROP" "$CPU")
+    fi
+    if [[ $ONLY != snmptrapd ]] && ((V_LOSSY < STOP_AFTER)); then
+        vcgate_step "$rate"
+        lost=$((SENT - ACCEPTED))
+        V_RESULT[$rate]="$SENT $ACHIEVED $ACCEPTED $lost"
+        if ((lost > 0)); then V_LOSSY=$((V_LOSSY + 1)); else V_LOSSY=0; fi
+        ((EVENTS == ACCEPTED)) || log "warning: vcgate at $rate/s: store.events=$EVENTS != accepted=$ACCEPTED"
+        ((REJECTED == 0)) || log "warning: vcgate at $rate/s: $REJECTED rejected"
+        v_cols=$(printf '%8s %8s %8s %6s %5s%% %4ss %6s' "$SENT" "$ACCEPTED" "$lost" "$KDROP" "$CPU" "$DRAIN" "$EVENTS")
+    fi
+    printf '%8s | %s | %s\n' "$rate" "$s_cols" "$v_cols"
+done
+
+# Highest offered rate below the first lossy step (lossless all the way up).
+best() { # name of assoc array
+    local -n r=$1
+    local rate best=0
+    for rate in $RATES; do
+        [[ -n ${r[$rate]:-} ]] || break
+        read -r _ _ _ lost <<<"${r[$rate]}"
+        ((lost == 0)) || break
+        best=$rate
+    done
+    echo "$best"
+}
+echo
+echo "columns: sent = traps trapgen put on the wire; logged/accepted = arrivals counted at the receiver;"
+echo "         kdrop = host-wide kernel UDP RcvbufErrors during the step (socket buffer overflow);"
+echo "         cpu% = receiver process CPU over the ${STEP_SECS}s step (100% = one core); drain = s from end of send to fully processed"
+S_BEST=$(best S_RESULT)
+V_BEST=$(best V_RESULT)
+[[ $ONLY == vcgate ]] || echo "snmptrapd highest lossless rate: $S_BEST traps/s"
+[[ $ONLY == snmptrapd ]] || echo "vcgate    highest lossless rate: $V_BEST traps/s (durable, full pipeline)"
+if [[ -z $ONLY ]]; then
+    if ((S_BEST > 0)); then
+        echo "ratio vcgate/snmptrapd: $(awk -v v="$V_BEST" -v s="$S_BEST" 'BEGIN { printf "%.2f", v / s }')"
+    else
+        echo "ratio vcgate/snmptrapd: n/a (snmptrapd lost traps at the lowest rate)"
+    fi
+fi
+echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"
