@@ -442,18 +442,21 @@ impl Reconciler {
                 self.interval
             }
         };
-        let store = &self.ingestor.store;
-        if let Err(e) = store
+        // Events first: each records something that already happened in
+        // vCenter, and an action shown by the API then always has its event.
+        for event in events {
+            if let Err(e) = self.ingestor.accept(event).await {
+                tracing::warn!(vcenter = %self.vcenter, error = %e, "guard action event not stored");
+            }
+        }
+        if let Err(e) = self
+            .ingestor
+            .store
             .guard_commit(self.memory.clone(), self.record.clone(), records)
             .await
         {
             // The memory stays in this task and is committed next time.
             tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot persist its state");
-        }
-        for event in events {
-            if let Err(e) = self.ingestor.accept(event).await {
-                tracing::warn!(vcenter = %self.vcenter, error = %e, "guard action event not stored");
-            }
         }
         delay
     }

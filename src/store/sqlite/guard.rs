@@ -138,6 +138,10 @@ impl Store {
     pub async fn guard_snapshot(&self, limit: usize) -> Result<GuardSnapshot, StoreError> {
         let (hosts, reconciles, actions) = self
             .read(move |conn| {
+                // One read transaction = one WAL snapshot: a reconcile
+                // committing between the queries must not tear the view
+                // (its new action next to the old memory).
+                let conn = conn.unchecked_transaction()?;
                 let hosts = conn
                     .prepare_cached("SELECT vcenter, moref, memory, updated_ms FROM guard_hosts ORDER BY vcenter, moref")?
                     .query_map([], |r| {
@@ -152,6 +156,7 @@ impl Store {
                     .prepare_cached("SELECT record FROM guard_actions ORDER BY seq DESC LIMIT ?1")?
                     .query_map([limit.max(1) as i64], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
+                conn.commit()?;
                 Ok((hosts, reconciles, actions))
             })
             .await?;
