@@ -8,6 +8,7 @@ mod crash;
 mod enrich;
 mod hook;
 mod http_ingest;
+mod reliability;
 mod silence;
 mod snmp;
 mod support;
