@@ -583,11 +583,24 @@ async fn inform_is_not_acknowledged_when_the_store_cannot_commit() {
     let mut refused = 0;
     for i in 0..60 {
         let target = format!("esx-full-store-{i}");
-        let mut inform: Vec<String> = ["-v", "2c", "-c", "public", "-t", "1", "-r", "0"].into_iter().map(String::from).collect();
+        let mut inform: Vec<String> = ["-v", "2c", "-c", "public", "-t", "1", "-r", "0"]
+            .into_iter()
+            .map(String::from)
+            .collect();
         inform.extend([app.snmp_target(), String::new(), format!("{VC}.0.203")]);
-        inform.extend(alarm_info_args(2, "Green", "Red", &"w".repeat(1000), &target));
+        inform.extend(alarm_info_args(
+            2,
+            "Green",
+            "Red",
+            &"w".repeat(1000),
+            &target,
+        ));
         let out = run("snmpinform", &inform);
-        let stored = app.events("limit=1000").await.iter().any(|e| e["entity"]["name"] == target.as_str());
+        let stored = app
+            .events("limit=1000")
+            .await
+            .iter()
+            .any(|e| e["entity"]["name"] == target.as_str());
         if out.status.success() {
             assert!(stored, "inform {i} was acknowledged but not stored");
         } else {
