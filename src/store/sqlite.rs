@@ -85,8 +85,13 @@ CREATE INDEX runs_due ON runs(function, next_ms) WHERE status IN ('queued', 'fai
 CREATE INDEX runs_function ON runs(function, seq);
 CREATE INDEX runs_status ON runs(status, seq);
 "#,
+    // 3: reserved for the guard's state (branch `guard`).
+    "-- reserved",
+    // 4: the vCenter event stream's checkpoints (see `checkpoint.rs`).
+    checkpoint::SCHEMA,
 ];
 
+mod checkpoint;
 mod runs;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
