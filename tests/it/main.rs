@@ -10,6 +10,7 @@ mod hook;
 mod http_ingest;
 mod snmp;
 mod support;
+mod vcenter_events;
 mod vcsim_support;
 mod vsphere;
 mod webhook;
