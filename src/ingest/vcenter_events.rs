@@ -51,6 +51,9 @@ use crate::model::Source;
 use crate::normalize::vcenter_event;
 use crate::store::{StoreError, StreamCheckpoint};
 use crate::vsphere::{self, Client, EventQuery, EventRecursion, VcEvent, VsphereError};
+use plan::{Commit, candidates, plan};
+
+mod plan;
 
 /// Events before the checkpoint read again on every poll (see module doc).
 pub const OVERLAP: time::Duration = time::Duration::minutes(1);
@@ -319,67 +322,31 @@ impl Stream {
 
     async fn poll_once(&mut self, shutdown: &CancellationToken) -> Result<Polled, PollError> {
         let lower = self.lower_bound(OffsetDateTime::now_utc());
-        let events = self.read_collector(lower, shutdown).await?;
-        let mut candidates: Vec<VcEvent> = events
-            .into_iter()
-            .filter(|e| e.created_time >= lower)
-            .collect();
-        // Key order first (wrap-aware), then time: time decides, the key
-        // breaks ties (stable sort).
-        vsphere::events::sort_by_key(&mut candidates);
-        candidates.sort_by_key(|e| e.created_time);
+        let candidates = candidates(self.read_collector(lower, shutdown).await?, lower);
         self.note_key_reset(&candidates);
-
-        let ids: Vec<String> = candidates
+        let ids = candidates
             .iter()
             .map(|e| vcenter_event::delivery_id(&self.vcenter, e))
             .collect();
         let known = self
             .ingestor
             .store
-            .known_deliveries(Source::VcenterEvents, ids.clone())
+            .known_deliveries(Source::VcenterEvents, ids)
             .await?;
-
+        let plan = plan(
+            &self.vcenter,
+            candidates,
+            self.checkpoint,
+            &known,
+            |e| self.is_excluded(e),
+            CHUNK,
+        );
+        if plan.excluded > 0 {
+            self.status(|s| s.excluded += plan.excluded);
+        }
         let mut delivered = 0;
-        let mut excluded = 0u64;
-        let mut chunk = Vec::new();
-        let mut classes: Vec<String> = Vec::new();
-        let mut position: Option<StreamCheckpoint> = None;
-        for (event, id) in candidates.iter().zip(ids) {
-            let newer = self
-                .checkpoint
-                .is_none_or(|cp| event.created_time >= cp.time);
-            if newer {
-                position = Some(StreamCheckpoint {
-                    key: event.key,
-                    time: event.created_time,
-                });
-            }
-            if known.contains(&id) {
-                continue;
-            }
-            if self.is_excluded(event) {
-                excluded += 1;
-                continue;
-            }
-            chunk.push(vcenter_event::normalize(
-                &self.vcenter,
-                event,
-                OffsetDateTime::now_utc(),
-            ));
-            classes.push(event.class.clone());
-            if chunk.len() >= CHUNK {
-                delivered += self
-                    .commit(std::mem::take(&mut chunk), &mut classes, position)
-                    .await?;
-            }
-        }
-        let moved = position.is_some_and(|p| Some(p) != self.checkpoint);
-        if !chunk.is_empty() || moved {
-            delivered += self.commit(chunk, &mut classes, position).await?;
-        }
-        if excluded > 0 {
-            self.status(|s| s.excluded += excluded);
+        for commit in plan.commits {
+            delivered += self.commit(commit).await?;
         }
         Ok(Polled { delivered })
     }
@@ -463,26 +430,23 @@ impl Stream {
         }
     }
 
-    /// Stores `events` with `position` as the new checkpoint, in one commit.
-    async fn commit(
-        &mut self,
-        events: Vec<crate::model::Event>,
-        classes: &mut Vec<String>,
-        position: Option<StreamCheckpoint>,
-    ) -> Result<usize, PollError> {
-        let checkpoint = match (position, self.checkpoint) {
-            (Some(p), _) => p,
-            (None, Some(cp)) => cp,
-            // Nothing newer than nothing: only possible with an empty poll.
-            (None, None) => return Ok(0),
-        };
+    /// Stores one planned commit: its events and checkpoint in one write.
+    async fn commit(&mut self, commit: Commit) -> Result<usize, PollError> {
+        let classes: Vec<String> = commit.events.iter().map(|e| e.class.clone()).collect();
+        let received_at = OffsetDateTime::now_utc();
+        let events = commit
+            .events
+            .iter()
+            .map(|e| vcenter_event::normalize(&self.vcenter, e, received_at))
+            .collect();
+        let checkpoint = commit.checkpoint;
         let outcomes = self
             .ingestor
             .accept_with_checkpoint(events, &self.vcenter, checkpoint)
             .await?;
         self.checkpoint = Some(checkpoint);
         let stored: Vec<String> = classes
-            .drain(..)
+            .into_iter()
             .zip(&outcomes)
             .filter(|(_, o)| matches!(o, crate::store::AcceptOutcome::Accepted(_)))
             .map(|(c, _)| c)
