@@ -291,8 +291,12 @@ impl Stream {
             }
         }
         // Best effort: a real vCenter drops the session's collectors with it.
-        if let Err(e) = tokio::time::timeout(DESTROY_TIMEOUT, self.client.logout()).await {
-            tracing::debug!(vcenter = %self.vcenter, error = %e, "logout at shutdown timed out");
+        match tokio::time::timeout(DESTROY_TIMEOUT, self.client.logout()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(vcenter = %self.vcenter, error = %e, "logout at shutdown failed")
+            }
+            Err(_) => tracing::debug!(vcenter = %self.vcenter, "logout at shutdown timed out"),
         }
         self.status(|s| s.connected = false);
         tracing::info!(vcenter = %self.vcenter, "vCenter event stream stopped");
@@ -358,16 +362,25 @@ impl Stream {
         lower: OffsetDateTime,
         shutdown: &CancellationToken,
     ) -> Result<Vec<VcEvent>, PollError> {
-        let root = self.client.service_content().await?.root_folder.clone();
-        let query = EventQuery {
-            entity: Some(root),
-            recursion: EventRecursion::All,
-            begin_time: Some(lower),
-            event_type_ids: self.include.clone(),
-            max_count: Some(PAGE as usize),
-            ..EventQuery::default()
+        // Connecting and creating may each take up to the vCenter timeout when
+        // it is down; shutdown does not wait for them. (A collector created
+        // while we stopped listening dies with the session we log out.)
+        let create = async {
+            let root = self.client.service_content().await?.root_folder.clone();
+            let query = EventQuery {
+                entity: Some(root),
+                recursion: EventRecursion::All,
+                begin_time: Some(lower),
+                event_type_ids: self.include.clone(),
+                max_count: Some(PAGE as usize),
+                ..EventQuery::default()
+            };
+            self.client.create_event_collector(&query).await
         };
-        let collector = self.client.create_event_collector(&query).await?;
+        let collector = tokio::select! {
+            _ = shutdown.cancelled() => return Err(PollError::Cancelled),
+            r = create => r?,
+        };
         self.status(|s| s.collectors_open += 1);
         let read = tokio::select! {
             _ = shutdown.cancelled() => Err(PollError::Cancelled),
