@@ -206,6 +206,21 @@ async fn vcenter_events_vm_created_cloned_powered_on_have_types_and_metadata() {
         "{status}"
     );
     assert_each_once(&stream_events(&app).await);
+
+    // `vcgate get status` shows the stream too.
+    let out = crate::support::vcgate_cli(
+        &["get", "status"],
+        &[
+            ("VCGATE_TOKEN", crate::support::READ_TOKEN),
+            ("VCGATE_SERVER", app.base_url.as_str()),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("event stream vc1: connected=true last_key="),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
