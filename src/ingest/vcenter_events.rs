@@ -35,7 +35,8 @@
 //!   session lost) back off exponentially up to [`max_error_delay`].
 //!
 //! Status per vCenter (connected, checkpoint, lag, events per class) is kept
-//! in `Stats` and shown under `event_streams` in `GET /api/v1/status`.
+//! in `Stats` and shown under `event_streams` in `GET /api/v1/status`; the
+//! metrics `vcgate_event_stream_{polls_total,connected,lag_seconds}` mirror it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -268,11 +269,20 @@ impl Stream {
                         error_delay = (error_delay * 2).min(max_error_delay(self.poll));
                     }
                 }
+                let lag = caught_up_at.map(|t| (now - t).as_seconds_f64().max(0.0));
+                let vc = self.vcenter.clone();
+                let outcome = if result.is_ok() { "ok" } else { "error" };
+                metrics::counter!("vcgate_event_stream_polls_total", "vcenter" => vc.clone(), "outcome" => outcome).increment(1);
+                metrics::gauge!("vcgate_event_stream_connected", "vcenter" => vc.clone())
+                    .set(if result.is_ok() { 1.0 } else { 0.0 });
+                if let Some(lag) = lag {
+                    metrics::gauge!("vcgate_event_stream_lag_seconds", "vcenter" => vc).set(lag);
+                }
                 self.status(|s| {
                     s.polls += 1;
                     s.last_poll_at = Some(now);
                     s.connected = result.is_ok();
-                    s.lag_seconds = caught_up_at.map(|t| (now - t).as_seconds_f64().max(0.0));
+                    s.lag_seconds = lag;
                     match &result {
                         Ok(_) => s.last_error = None,
                         Err(e) => {

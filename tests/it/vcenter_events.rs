@@ -302,6 +302,14 @@ async fn vcenter_events_resume_after_simulator_restart_and_session_loss() {
     post_vm_event(&sim, "VmPoweredOffEvent", &vm, "phase-a").await;
     wait_event(&app, "phase-a", |e| e["user"] == "phase-a").await;
 
+    // vCenter down: the stream notices and backs off ...
+    sim.stop();
+    app.wait_for("the stream to notice vCenter is down", WAIT, || async {
+        let s = stream_status(&app).await;
+        (s["connected"] == false && s["last_error"].is_string()).then_some(())
+    })
+    .await;
+    // ... and comes back by itself when vCenter does.
     sim.restart();
     // Same MOIDs after a restart (deterministic model); event keys start over.
     post_vm_event(&sim, "VmSuspendedEvent", &vm, "phase-b").await;
