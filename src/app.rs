@@ -43,6 +43,9 @@ pub async fn run(
         pipeline_wake: Arc::new(Notify::new()),
     };
     let metrics = crate::telemetry::init_metrics();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let vcenters = crate::vcenters::Vcenters::from_config(&config)?;
+    let silencer = start_silencer(&config, &store, &vcenters, &tasks, shutdown.clone()).await?;
     let run_wakes = crate::automation::Wakes::default();
     let settings = crate::settings::Settings::from_config(&config).map_err(anyhow::Error::msg)?;
     let live = crate::settings::Live::new(settings, config_path);
@@ -53,25 +56,24 @@ pub async fn run(
         metrics,
         run_wakes.clone(),
         live.clone(),
+        silencer.clone(),
     )
     .context("loading tokens")?;
 
-    let tasks = tokio_util::task::TaskTracker::new();
-    tasks.spawn(prune_loop(
-        store.clone(),
-        config.store.max_age,
-        config.store.max_events,
-        shutdown.clone(),
-    ));
+    tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
     tasks.spawn(forget_idle_clients(
         state.rate_limit.clone(),
         shutdown.clone(),
     ));
     crate::pipeline::spawn(
         &config,
-        ingestor.clone(),
-        live,
-        run_wakes,
+        crate::pipeline::Wiring {
+            ingestor: ingestor.clone(),
+            live,
+            run_wakes,
+            vcenters,
+            silencer: silencer.clone(),
+        },
         &tasks,
         shutdown.clone(),
     )
@@ -142,12 +144,48 @@ async fn serve_http(
     }
 }
 
-async fn prune_loop(
-    store: crate::store::Store,
-    max_age: Duration,
-    max_events: u64,
+/// Loads the stored silences and, when maintenance silencing is on, starts the
+/// maintenance poller.
+async fn start_silencer(
+    config: &Config,
+    store: &crate::store::Store,
+    vcenters: &crate::vcenters::Vcenters,
+    tasks: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
-) {
+) -> anyhow::Result<crate::silence::Silencer> {
+    let retention = time::Duration::try_from(config.silence.expired_retention)
+        .unwrap_or(time::Duration::days(7));
+    let silences = store
+        .list_silences(time::OffsetDateTime::now_utc() - retention)
+        .await
+        .context("loading silences")?;
+    let maintenance_on = config.silence.maintenance.unwrap_or(!vcenters.is_empty());
+    let maintenance =
+        (maintenance_on && !vcenters.is_empty()).then(crate::silence::SharedMaintenance::default);
+    if maintenance_on && vcenters.is_empty() {
+        tracing::warn!(
+            "[silence] maintenance = true needs a [[vcenter]] with a url; maintenance silencing is off"
+        );
+    }
+    if let Some(shared) = &maintenance {
+        tasks.spawn(crate::silence::maintenance::poll_loop(
+            shared.clone(),
+            vcenters.clone(),
+            config.silence.poll,
+            shutdown,
+        ));
+    }
+    Ok(crate::silence::Silencer::new(
+        silences,
+        maintenance,
+        config.silence.inhibit.clone(),
+    ))
+}
+
+async fn prune_loop(store: crate::store::Store, config: Config, shutdown: CancellationToken) {
+    let (max_age, max_events) = (config.store.max_age, config.store.max_events);
+    let retention = time::Duration::try_from(config.silence.expired_retention)
+        .unwrap_or(time::Duration::days(7));
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -158,6 +196,12 @@ async fn prune_loop(
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "pruned old events"),
             Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        if let Err(e) = store
+            .prune_silences(time::OffsetDateTime::now_utc() - retention)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning silences failed");
         }
     }
 }

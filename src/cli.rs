@@ -216,6 +216,130 @@ pub async fn retry(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vcgate silence …`
+#[derive(Subcommand, Debug, Clone)]
+pub enum SilenceCommand {
+    /// Create a silence: `vcgate silence add alarm='alarm.Datastore*' entity='esx0?' --duration 2h`.
+    Add {
+        /// Matchers NAME=GLOB (names: vcenter, type, alarm, entity, status, source).
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long from now (humantime: 30m, 2h, 1d).
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long, env = "USER", default_value = "vcgate-cli")]
+        created_by: String,
+    },
+    /// List silences (active, pending, and expired ones kept for audit).
+    List,
+    /// End a silence now.
+    Expire { id: String },
+}
+
+pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Result<ExitCode> {
+    let base = args.server.trim_end_matches('/').to_owned();
+    let body = match command {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            created_by,
+        } => {
+            let duration =
+                humantime::parse_duration(&duration).context("--duration: e.g. 30m, 2h, 1d")?;
+            let matchers: Vec<Value> = matchers
+                .iter()
+                .map(|m| {
+                    let (name, value) = m
+                        .split_once('=')
+                        .with_context(|| format!("matcher {m:?} must be NAME=GLOB"))?;
+                    Ok(serde_json::json!({"name": name, "value": value}))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let now = time::OffsetDateTime::now_utc();
+            let ends = now + time::Duration::try_from(duration)?;
+            let fmt = &time::format_description::well_known::Rfc3339;
+            let request = serde_json::json!({
+                "matchers": matchers,
+                "startsAt": now.format(fmt)?,
+                "endsAt": ends.format(fmt)?,
+                "createdBy": created_by,
+                "comment": comment,
+            });
+            let response = with_token(
+                client()?
+                    .post(format!("{base}/api/v1/silences"))
+                    .json(&request),
+            )
+            .send()
+            .await?;
+            let body = decode(response).await?;
+            if !args.json {
+                println!(
+                    "silence {} active until {}",
+                    text(&body["silenceID"]),
+                    ends.format(fmt)?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            body
+        }
+        SilenceCommand::List => {
+            let body = get_json(args, "/api/v1/silences").await?;
+            if !args.json {
+                let rows: Vec<Vec<String>> = body["silences"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|s| {
+                        let matchers: Vec<String> = s["matchers"]
+                            .as_array()
+                            .map(Vec::as_slice)
+                            .unwrap_or(&[])
+                            .iter()
+                            .map(|m| format!("{}={}", text(&m["name"]), text(&m["value"])))
+                            .collect();
+                        vec![
+                            text(&s["id"]),
+                            text(&s["status"]["state"]),
+                            matchers.join(","),
+                            text(&s["endsAt"]),
+                            text(&s["createdBy"]),
+                            text(&s["comment"]),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &["ID", "STATE", "MATCHERS", "ENDS", "CREATED BY", "COMMENT"],
+                        &rows
+                    )
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            body
+        }
+        SilenceCommand::Expire { id } => {
+            let response =
+                with_token(client()?.delete(format!("{base}/api/v1/silences/{}", encode(&id))))
+                    .send()
+                    .await?;
+            let body = decode(response).await?;
+            if !args.json {
+                println!("silence {id} expired");
+                return Ok(ExitCode::SUCCESS);
+            }
+            body
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_runs(runs: &[Value]) {
     let rows: Vec<Vec<String>> = runs
         .iter()

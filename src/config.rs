@@ -133,7 +133,7 @@ pub struct Config {
     #[serde(default)]
     pub guard: Option<toml::Value>,
     #[serde(default)]
-    pub silence: Option<toml::Value>,
+    pub silence: SilenceConfig,
 }
 
 impl Default for Config {
@@ -514,6 +514,53 @@ fn default_enrich_cache() -> Duration {
     Duration::from_secs(300)
 }
 
+/// `[silence]`: holding monitoring traffic back (never automation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceConfig {
+    /// Hold monitoring traffic for hosts in maintenance and what runs or is
+    /// stored on them. Default: on when a `[[vcenter]]` has a `url`.
+    pub maintenance: Option<bool>,
+    /// How often vCenter's maintenance state (and VM/datastore placement) is read.
+    #[serde(default = "default_silence_poll", with = "humantime_serde")]
+    pub poll: Duration,
+    /// Expired silences are kept this long for audit.
+    #[serde(default = "default_silence_retention", with = "humantime_serde")]
+    pub expired_retention: Duration,
+    /// Inhibition rules: while a source alert fires on a host, alerts on its VMs are held.
+    #[serde(default)]
+    pub inhibit: Vec<InhibitRule>,
+}
+
+impl Default for SilenceConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn default_silence_poll() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_silence_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+/// `[[silence.inhibit]]`: while an alert matching `source_alarm` with a status
+/// matching `source_status` fires on a host, alerts on the VMs on that host are
+/// held from monitoring.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRule {
+    pub name: String,
+    pub source_alarm: String,
+    #[serde(default = "default_inhibit_status")]
+    pub source_status: String,
+}
+
+fn default_inhibit_status() -> String {
+    "red".to_owned()
+}
+
 /// A named set of secrets (`[[secret]]`), given to the functions that list it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -872,10 +919,7 @@ impl Config {
     /// Names of accepted sections this build does not act on yet.
     pub fn inactive_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let sections: [(&'static str, bool); 2] = [
-            ("guard", self.guard.is_some()),
-            ("silence", self.silence.is_some()),
-        ];
+        let sections: [(&'static str, bool); 1] = [("guard", self.guard.is_some())];
         for (name, present) in sections {
             if present {
                 out.push(name);

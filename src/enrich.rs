@@ -131,12 +131,15 @@ pub fn vsphere_kind(kind: EntityKind) -> &'static str {
     }
 }
 
+/// (vcenter, VM name) → (looked up at, moref).
+type VmCache = HashMap<(String, String), (Instant, Option<String>)>;
+
 /// The edge that talks to vCenter.
 pub struct Enricher {
     vcenters: Vcenters,
     config: EnrichConfig,
     /// (vcenter, VM name) → moref, with when it was looked up.
-    vm_cache: Mutex<HashMap<(String, String), (Instant, Option<String>)>>,
+    vm_cache: Mutex<VmCache>,
     /// vcenter → until when lookups are skipped, and why.
     cooling: Mutex<HashMap<String, (Instant, String)>>,
 }

@@ -40,6 +40,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod route;
 pub mod settings;
+pub mod silence;
 pub mod snmp_values;
 pub mod store;
 pub mod telemetry;

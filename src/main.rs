@@ -40,6 +40,13 @@ enum Command {
         #[command(subcommand)]
         what: GetCommand,
     },
+    /// Manage silences (monitoring only; automation is never silenced).
+    Silence {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: vcgate::cli::SilenceCommand,
+    },
     /// Queue a dead (or failed) run again.
     Retry {
         #[command(flatten)]
@@ -112,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Get { client, what } => vcgate::cli::get(&client, what).await,
         Command::Retry { client, id } => vcgate::cli::retry(&client, &id).await,
+        Command::Silence { client, command } => vcgate::cli::silence(&client, command).await,
         Command::Emit {
             client,
             event_type,

@@ -42,22 +42,36 @@ pub fn monitoring_target_names(config: &Config) -> Vec<String> {
     snmp.chain(webhook).collect()
 }
 
-/// Starts the pipeline and the monitoring forwarders.
+/// What the pipeline shares with the rest of the gateway.
+pub struct Wiring {
+    pub ingestor: Ingestor,
+    pub live: crate::settings::Live,
+    pub run_wakes: crate::automation::Wakes,
+    pub vcenters: crate::vcenters::Vcenters,
+    pub silencer: crate::silence::Silencer,
+}
+
+/// Starts the pipeline, the automation runners and the monitoring forwarders.
 pub async fn spawn(
     config: &Config,
-    ingestor: Ingestor,
-    live: crate::settings::Live,
-    run_wakes: crate::automation::Wakes,
+    wiring: Wiring,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Wiring {
+        ingestor,
+        live,
+        run_wakes,
+        vcenters,
+        silencer,
+    } = wiring;
     let forward_wake = Arc::new(Notify::new());
     let wakes = run_wakes.clone();
-    let vcenters = crate::vcenters::Vcenters::from_config(config)?;
     let enricher =
         crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
     let stage = Stage {
         enricher,
+        silencer,
         live: live.clone(),
         run_wakes: wakes.clone(),
         store: ingestor.store.clone(),
@@ -67,17 +81,14 @@ pub async fn spawn(
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
     };
-    crate::automation::spawn(
-        config,
-        live,
+    let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
         ingestor.stats.clone(),
+        live,
         wakes,
         vcenters,
-        tasks,
-        shutdown.clone(),
-    )
-    .await?;
+    )?;
+    crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
     Ok(())
@@ -85,6 +96,7 @@ pub async fn spawn(
 
 struct Stage {
     enricher: Option<Arc<crate::enrich::Enricher>>,
+    silencer: crate::silence::Silencer,
     live: crate::settings::Live,
     run_wakes: crate::automation::Wakes,
     store: Store,
@@ -201,7 +213,6 @@ impl Stage {
         let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
         for ((event, verdict), enriched) in batch.iter().zip(enriched) {
-            let event = &*event;
             let updated = enriched.then(|| event.clone());
             let outcome = match *verdict {
                 Verdict::Duplicate { original } => {
@@ -214,6 +225,7 @@ impl Stage {
                             rule: None,
                             forward_to: Vec::new(),
                             subscriptions: Vec::new(),
+                            held_by: None,
                         },
                         merge_into: Some(original),
                         seen_at: event.received_at,
@@ -229,11 +241,23 @@ impl Stage {
                     } else {
                         Vec::new()
                     };
-                    let forward_to = if decision.to_monitoring() {
+                    self.silencer.observe(event);
+                    let held = if decision.to_monitoring() {
                         monitoring += 1;
-                        self.targets.clone()
+                        self.silencer.hold(event, now)
                     } else {
-                        Vec::new()
+                        None
+                    };
+                    let forward_to = match &held {
+                        _ if !decision.to_monitoring() => Vec::new(),
+                        Some(hold) => {
+                            self.stats.pipeline(&format!("held.{}", hold.reason()), 1);
+                            if let crate::silence::Hold::Silence { id } = hold {
+                                self.stats.pipeline(&format!("held.silence.{id}"), 1);
+                            }
+                            Vec::new()
+                        }
+                        None => self.targets.clone(),
                     };
                     if matches!(decision.target, crate::config::RouteTarget::Drop) {
                         dropped += 1;
@@ -246,6 +270,7 @@ impl Stage {
                             rule: Some(decision.rule),
                             forward_to,
                             subscriptions: runs.iter().map(|r| r.subscription.clone()).collect(),
+                            held_by: held.map(|h| h.label()),
                         },
                         merge_into: None,
                         seen_at: event.received_at,

@@ -8,6 +8,7 @@
 pub mod error;
 mod read;
 mod runs;
+mod silences;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -116,6 +117,7 @@ pub struct AppState {
     /// Reloadable settings (functions, subscriptions, routes, secrets).
     pub live: crate::settings::Live,
     pub run_wakes: crate::automation::Wakes,
+    pub silencer: crate::silence::Silencer,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ impl AppState {
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         run_wakes: crate::automation::Wakes,
         live: crate::settings::Live,
+        silencer: crate::silence::Silencer,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         Ok(Self {
@@ -141,6 +144,7 @@ impl AppState {
             metrics,
             live,
             run_wakes,
+            silencer,
         })
     }
 
@@ -189,6 +193,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/functions", get(runs::functions))
         .route("/api/v1/subscriptions", get(runs::subscriptions))
         .route("/api/v1/reload", post(runs::reload))
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(silences::expire),
+        )
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz))

@@ -38,8 +38,31 @@ pub async fn status(
         "pipeline": snapshot.pipeline,
         "event_streams": snapshot.event_streams,
         "runs": runs,
+        "silences": silence_status(&state),
     }))
     .into_response())
+}
+
+fn silence_status(state: &AppState) -> serde_json::Value {
+    let now = OffsetDateTime::now_utc();
+    let silences = state.silencer.silences();
+    let active = silences
+        .iter()
+        .filter(|s| s.state(now) == crate::silence::SilenceState::Active)
+        .count();
+    let in_maintenance: Vec<serde_json::Value> = state
+        .silencer
+        .maintenance()
+        .map(|m| m.snapshot().hosts_in_maintenance())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(vcenter, host)| json!({"vcenter": vcenter, "host": host}))
+        .collect();
+    json!({
+        "active": active,
+        "maintenance_silencing": state.silencer.maintenance().is_some(),
+        "hosts_in_maintenance": in_maintenance,
+    })
 }
 
 #[derive(Debug, Deserialize)]

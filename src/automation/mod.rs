@@ -185,17 +185,33 @@ pub struct Runtime {
     http: reqwest::Client,
 }
 
-/// Loads secrets, recovers runs interrupted by a crash, and starts one runner per function.
+impl Runtime {
+    pub fn new(
+        store: Store,
+        stats: Arc<Stats>,
+        live: crate::settings::Live,
+        wakes: Wakes,
+        vcenters: crate::vcenters::Vcenters,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            stats,
+            live,
+            wakes,
+            vcenters,
+            http: reqwest::Client::builder().build()?,
+        })
+    }
+}
+
+/// Recovers runs interrupted by a crash, then keeps one runner per function.
 pub async fn spawn(
     config: &Config,
-    live: crate::settings::Live,
-    store: Store,
-    stats: Arc<Stats>,
-    wakes: Wakes,
-    vcenters: crate::vcenters::Vcenters,
+    runtime: Runtime,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let store = &runtime.store;
     let max_attempts: HashMap<String, u32> = config
         .function
         .iter()
@@ -208,14 +224,6 @@ pub async fn spawn(
             "runs interrupted by the last shutdown were re-queued"
         );
     }
-    let runtime = Runtime {
-        store,
-        stats,
-        live,
-        wakes,
-        vcenters,
-        http: reqwest::Client::builder().build()?,
-    };
     tasks.spawn(supervise(runtime, tasks.clone(), shutdown));
     Ok(())
 }

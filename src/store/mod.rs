@@ -90,6 +90,10 @@ pub struct Disposition {
     /// Subscriptions a run was queued for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<String>,
+    /// What held it back from monitoring (`maintenance:<host>`,
+    /// `silence:<id>`, `inhibit:<rule>`); automation is never held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// An event as stored, with what the pipeline did with it.

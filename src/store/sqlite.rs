@@ -89,10 +89,22 @@ CREATE INDEX runs_status ON runs(status, seq);
     "-- reserved",
     // 4: the vCenter event stream's checkpoints (see `checkpoint.rs`).
     checkpoint::SCHEMA,
+    // 5: manual silences (Alertmanager's shape, kept for audit after expiry).
+    r#"
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX silences_ends ON silences(ends_ms);
+"#,
 ];
 
 mod checkpoint;
 mod runs;
+mod silences;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its

@@ -8,6 +8,8 @@ mod crash;
 mod enrich;
 mod hook;
 mod http_ingest;
+mod reliability;
+mod silence;
 mod snmp;
 mod support;
 mod vcenter_events;

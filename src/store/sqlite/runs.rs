@@ -79,12 +79,12 @@ impl Store {
             .write(move |conn| {
                 let now = now_ms();
                 let mut stmt = conn
-                    .prepare_cached(&format!(
+                    .prepare_cached(
                         "UPDATE runs SET status = 'running', attempt = attempt + 1, started_ms = ?1, finished_ms = NULL \
                          WHERE id IN (SELECT id FROM runs WHERE function = ?2 AND status IN ('queued', 'failed') AND next_ms <= ?1 \
                          ORDER BY next_ms, seq LIMIT ?3) \
                          RETURNING seq, id, event_id, subscription, function, status, attempt, next_ms, queued_ms, started_ms, finished_ms, reason, input, output, logs, secrets"
-                    ))
+                    )
                     .map_err(unavailable)?;
                 let runs = stmt
                     .query_map(params![now, function, limit as i64], row_to_run)

@@ -1,0 +1,423 @@
+//! Which hosts are in maintenance, and what runs on or is stored on them.
+//!
+//! Known from maintenance events of any source (applied at once) and
+//! confirmed by polling vCenter (`runtime.inMaintenanceMode`, each VM's
+//! `runtime.host`, each datastore's host mounts) every `[silence] poll` and
+//! right after a maintenance event. A poll replaces the vCenter's picture;
+//! event-driven changes newer than the poll's start survive it, so a poll that
+//! raced an "entered maintenance" event does not un-silence the host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{EntityKind, Event};
+use crate::vcenters::Vcenters;
+use crate::vsphere::{Client, VsphereError};
+
+#[derive(Debug, Clone)]
+struct Host {
+    name: String,
+    in_maintenance: bool,
+}
+
+/// A point-in-time picture per vCenter.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceView {
+    /// vcenter → host moref → host.
+    hosts: HashMap<String, HashMap<String, Host>>,
+    /// vcenter → VM moref → (name, host moref).
+    vms: HashMap<String, HashMap<String, (String, String)>>,
+    /// vcenter → datastore moref → (name, mounting host morefs).
+    datastores: HashMap<String, HashMap<String, (String, Vec<String>)>>,
+    /// (vcenter, lowercase host name) → in maintenance, from events, with when.
+    overrides: HashMap<(String, String), (bool, Instant)>,
+}
+
+/// Maintenance state from an event type, if it is a maintenance event.
+pub fn maintenance_change(event: &Event) -> Option<bool> {
+    match event.event_type.as_str() {
+        "entered.maintenance.mode" | "entering.maintenance.mode" => Some(true),
+        "exit.maintenance.mode" | "exited.maintenance.mode" => Some(false),
+        _ => None,
+    }
+}
+
+impl MaintenanceView {
+    pub fn set_host(&mut self, vc: &str, moref: &str, name: &str, in_maintenance: bool) {
+        self.hosts.entry(vc.into()).or_default().insert(
+            moref.into(),
+            Host {
+                name: name.into(),
+                in_maintenance,
+            },
+        );
+    }
+
+    pub fn set_vm(&mut self, vc: &str, moref: &str, name: &str, host: &str) {
+        self.vms
+            .entry(vc.into())
+            .or_default()
+            .insert(moref.into(), (name.into(), host.into()));
+    }
+
+    pub fn set_datastore(&mut self, vc: &str, moref: &str, name: &str, hosts: Vec<String>) {
+        self.datastores
+            .entry(vc.into())
+            .or_default()
+            .insert(moref.into(), (name.into(), hosts));
+    }
+
+    /// Hosts currently in maintenance, as (vcenter, host name).
+    pub fn hosts_in_maintenance(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (vc, hosts) in &self.hosts {
+            for host in hosts.values() {
+                if self.host_state(vc, host) {
+                    out.push((vc.clone(), host.name.clone()));
+                }
+            }
+        }
+        for ((vc, name), (in_maintenance, _)) in &self.overrides {
+            let known = self
+                .hosts
+                .get(vc)
+                .is_some_and(|h| h.values().any(|h| h.name.eq_ignore_ascii_case(name)));
+            if *in_maintenance && !known {
+                out.push((vc.clone(), name.clone()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn host_state(&self, vc: &str, host: &Host) -> bool {
+        match self
+            .overrides
+            .get(&(vc.to_owned(), host.name.to_lowercase()))
+        {
+            Some((state, _)) => *state,
+            None => host.in_maintenance,
+        }
+    }
+
+    /// (name, in maintenance) of a host by moref.
+    fn host_by_moref(&self, vc: &str, moref: &str) -> Option<(String, bool)> {
+        let host = self.hosts.get(vc)?.get(moref)?;
+        Some((host.name.clone(), self.host_state(vc, host)))
+    }
+
+    fn host_by_name(&self, vc: &str, name: &str) -> Option<(String, bool)> {
+        if let Some(host) = self
+            .hosts
+            .get(vc)
+            .and_then(|h| h.values().find(|h| h.name.eq_ignore_ascii_case(name)))
+        {
+            return Some((host.name.clone(), self.host_state(vc, host)));
+        }
+        self.overrides
+            .get(&(vc.to_owned(), name.to_lowercase()))
+            .map(|(state, _)| (name.to_owned(), *state))
+    }
+
+    /// The VM's host moref, by the event's moref or name.
+    fn vm_host(&self, event: &Event) -> Option<String> {
+        let vms = self.vms.get(&event.vcenter)?;
+        let by_moref = event
+            .entity
+            .moref
+            .as_ref()
+            .and_then(|m| vms.get(m.as_str()));
+        let by_name = || {
+            let name = event.entity.name.as_deref()?;
+            vms.values().find(|(n, _)| n == name)
+        };
+        by_moref.or_else(by_name).map(|(_, host)| host.clone())
+    }
+
+    /// Name of the host the event's VM runs on.
+    pub fn host_of_vm(&self, event: &Event) -> Option<String> {
+        let host = self.vm_host(event)?;
+        self.host_by_moref(&event.vcenter, &host)
+            .map(|(name, _)| name)
+    }
+
+    /// The host in maintenance that makes this event's entity "in maintenance".
+    pub fn host_in_maintenance_for(&self, event: &Event) -> Option<String> {
+        let vc = event.vcenter.as_str();
+        match event.entity.kind {
+            Some(EntityKind::HostSystem) => {
+                let found = event
+                    .entity
+                    .moref
+                    .as_ref()
+                    .and_then(|m| self.host_by_moref(vc, m.as_str()))
+                    .or_else(|| {
+                        event
+                            .entity
+                            .name
+                            .as_deref()
+                            .and_then(|n| self.host_by_name(vc, n))
+                    });
+                found
+                    .filter(|(_, in_maintenance)| *in_maintenance)
+                    .map(|(name, _)| name)
+            }
+            Some(EntityKind::VirtualMachine) => {
+                let host = self.vm_host(event)?;
+                self.host_by_moref(vc, &host)
+                    .filter(|(_, m)| *m)
+                    .map(|(name, _)| name)
+            }
+            Some(EntityKind::Datastore) => {
+                let datastores = self.datastores.get(vc)?;
+                let by_moref = event
+                    .entity
+                    .moref
+                    .as_ref()
+                    .and_then(|m| datastores.get(m.as_str()));
+                let (_, hosts) = by_moref.or_else(|| {
+                    let name = event.entity.name.as_deref()?;
+                    datastores.values().find(|(n, _)| n == name)
+                })?;
+                // Only when every host that mounts it is in maintenance.
+                let states: Vec<(String, bool)> = hosts
+                    .iter()
+                    .filter_map(|h| self.host_by_moref(vc, h))
+                    .collect();
+                (!states.is_empty() && states.iter().all(|(_, m)| *m)).then(|| states[0].0.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The view shared between the poller, the pipeline and the API.
+#[derive(Clone, Default)]
+pub struct SharedMaintenance {
+    view: Arc<RwLock<Arc<MaintenanceView>>>,
+    /// Poll now (a maintenance event arrived).
+    pub poke: Arc<Notify>,
+}
+
+impl SharedMaintenance {
+    pub fn snapshot(&self) -> Arc<MaintenanceView> {
+        self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut MaintenanceView)) {
+        let mut guard = self.view.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = (**guard).clone();
+        f(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// Applies a maintenance event at once and asks for a confirming poll.
+    pub fn observe_event(&self, event: &Event) {
+        let Some(state) = maintenance_change(event) else {
+            return;
+        };
+        let Some(host) = event.entity.name.clone().or_else(|| {
+            event
+                .metadata
+                .get("host")
+                .and_then(|h| h.as_str())
+                .map(str::to_owned)
+        }) else {
+            return;
+        };
+        let vc = event.vcenter.clone();
+        self.update(|view| {
+            view.overrides
+                .insert((vc, host.to_lowercase()), (state, Instant::now()));
+        });
+        self.poke.notify_one();
+    }
+
+    /// Replaces one vCenter's picture with a poll that started at `started`.
+    fn replace(&self, vc: &str, polled: MaintenanceView, started: Instant) {
+        self.update(|view| {
+            view.hosts.insert(
+                vc.to_owned(),
+                polled.hosts.get(vc).cloned().unwrap_or_default(),
+            );
+            view.vms.insert(
+                vc.to_owned(),
+                polled.vms.get(vc).cloned().unwrap_or_default(),
+            );
+            view.datastores.insert(
+                vc.to_owned(),
+                polled.datastores.get(vc).cloned().unwrap_or_default(),
+            );
+            view.overrides
+                .retain(|(v, _), (_, at)| v != vc || *at > started);
+        });
+    }
+}
+
+async fn poll_one(client: &Client, vc: &str) -> Result<MaintenanceView, VsphereError> {
+    let mut view = MaintenanceView::default();
+    for host in client.hosts().await? {
+        view.set_host(vc, &host.moref.value, &host.name, host.in_maintenance);
+    }
+    for vm in client
+        .list_objects("VirtualMachine", &["name", "runtime.host"])
+        .await?
+    {
+        let name = vm.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+        if let Some(host) = vm.get("runtime.host").and_then(|v| v.as_moref()) {
+            view.set_vm(vc, &vm.moref.value, name, &host.value);
+        }
+    }
+    for ds in client.list_objects("Datastore", &["name", "host"]).await? {
+        let name = ds.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+        let hosts = ds
+            .get("host")
+            .and_then(|v| v.as_element())
+            .map(|e| {
+                e.children_named("DatastoreHostMount")
+                    .filter_map(|m| m.child("key").and_then(|k| k.as_moref()))
+                    .map(|m| m.value)
+                    .collect()
+            })
+            .unwrap_or_default();
+        view.set_datastore(vc, &ds.moref.value, name, hosts);
+    }
+    Ok(view)
+}
+
+/// Polls every vCenter every `interval`, and at once when poked.
+pub async fn poll_loop(
+    shared: SharedMaintenance,
+    vcenters: Vcenters,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        for (vc, client) in vcenters.iter() {
+            let started = Instant::now();
+            match poll_one(client, vc).await {
+                Ok(view) => shared.replace(vc, view, started),
+                Err(e) => {
+                    tracing::warn!(vcenter = %vc, error = %e, "maintenance poll failed; keeping the last picture")
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.poke.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, Moref, Source};
+
+    fn event(kind: EntityKind, name: &str, moref: Option<&str>) -> Event {
+        let mut e = Event::new(Source::Snmp, "vc1", EventType::alarm_status_changed());
+        e.entity.kind = Some(kind);
+        e.entity.name = Some(name.into());
+        e.entity.moref = moref.and_then(Moref::parse);
+        e
+    }
+
+    fn view() -> MaintenanceView {
+        let mut v = MaintenanceView::default();
+        v.set_host("vc1", "host-1", "esx01", true);
+        v.set_host("vc1", "host-2", "esx02", false);
+        v.set_vm("vc1", "vm-1", "web01", "host-1");
+        v.set_vm("vc1", "vm-2", "db01", "host-2");
+        v.set_datastore("vc1", "datastore-1", "local-esx01", vec!["host-1".into()]);
+        v.set_datastore(
+            "vc1",
+            "datastore-2",
+            "shared",
+            vec!["host-1".into(), "host-2".into()],
+        );
+        v
+    }
+
+    #[test]
+    fn entities_on_a_host_in_maintenance() {
+        let v = view();
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::HostSystem, "ESX01", None))
+                .as_deref(),
+            Some("esx01")
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::HostSystem, "x", Some("host-1")))
+                .as_deref(),
+            Some("esx01")
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::HostSystem, "esx02", None)),
+            None
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::VirtualMachine, "web01", None))
+                .as_deref(),
+            Some("esx01")
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::VirtualMachine, "db01", Some("vm-2"))),
+            None
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::Datastore, "local-esx01", None))
+                .as_deref(),
+            Some("esx01")
+        );
+        assert_eq!(
+            v.host_in_maintenance_for(&event(EntityKind::Datastore, "shared", None)),
+            None,
+            "still mounted by a host in service"
+        );
+        assert_eq!(
+            v.hosts_in_maintenance(),
+            vec![("vc1".to_owned(), "esx01".to_owned())]
+        );
+    }
+
+    #[test]
+    fn events_override_until_a_newer_poll() {
+        let shared = SharedMaintenance::default();
+        shared.update(|v| *v = view());
+        let mut exit = event(EntityKind::HostSystem, "esx01", None);
+        exit.event_type = EventType::parse("exit.maintenance.mode").unwrap();
+        shared.observe_event(&exit);
+        assert_eq!(
+            shared.snapshot().host_in_maintenance_for(&event(
+                EntityKind::HostSystem,
+                "esx01",
+                None
+            )),
+            None
+        );
+        // A poll that started before the event keeps the event's state…
+        let before = Instant::now() - Duration::from_secs(5);
+        shared.replace("vc1", view(), before);
+        assert_eq!(
+            shared.snapshot().host_in_maintenance_for(&event(
+                EntityKind::HostSystem,
+                "esx01",
+                None
+            )),
+            None
+        );
+        // …a newer poll is the truth.
+        shared.replace("vc1", view(), Instant::now());
+        assert!(
+            shared
+                .snapshot()
+                .host_in_maintenance_for(&event(EntityKind::HostSystem, "esx01", None))
+                .is_some()
+        );
+    }
+}

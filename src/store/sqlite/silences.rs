@@ -1,0 +1,90 @@
+//! SQLite side of manual silences: stored as JSON in Alertmanager's shape,
+//! indexed by end time so expired ones can be kept for audit and pruned later.
+
+use rusqlite::params;
+use time::OffsetDateTime;
+
+use super::{Store, now_ms, unavailable};
+use crate::silence::Silence;
+use crate::store::StoreError;
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Store {
+    pub async fn insert_silence(&self, silence: Silence) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let body = serde_json::to_string(&silence).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            conn.execute(
+                "INSERT INTO silences (id, body, starts_ms, ends_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![silence.id, body, ms(silence.starts_at), ms(silence.ends_at), now_ms()],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ends a silence now; `Ok(None)` when there is no such silence.
+    pub async fn expire_silence(
+        &self,
+        id: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<Silence>, StoreError> {
+        self.write(move |conn| {
+            let body: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+                "SELECT body FROM silences WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            ))
+            .map_err(unavailable)?;
+            let Some(body) = body else { return Ok(None) };
+            let mut silence: Silence = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("silence {id}: {e}")))?;
+            if silence.ends_at > now {
+                silence.ends_at = now.max(silence.starts_at);
+            }
+            let body = serde_json::to_string(&silence)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            conn.execute(
+                "UPDATE silences SET body = ?2, ends_ms = ?3 WHERE id = ?1",
+                params![id, body, ms(silence.ends_at)],
+            )
+            .map_err(unavailable)?;
+            Ok(Some(silence))
+        })
+        .await
+    }
+
+    /// Silences that end after `since` (active, pending, and recently expired).
+    pub async fn list_silences(&self, since: OffsetDateTime) -> Result<Vec<Silence>, StoreError> {
+        let since = ms(since);
+        let bodies = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT body FROM silences WHERE ends_ms > ?1 ORDER BY starts_ms",
+                )?;
+                let rows = stmt.query_map([since], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        bodies
+            .into_iter()
+            .map(|b| {
+                serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("silence: {e}")))
+            })
+            .collect()
+    }
+
+    /// Deletes silences that ended before `before` (audit retention).
+    pub async fn prune_silences(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = ms(before);
+        self.write(move |conn| {
+            Ok(conn
+                .execute("DELETE FROM silences WHERE ends_ms < ?1", [before])
+                .map_err(unavailable)? as u64)
+        })
+        .await
+    }
+}
