@@ -78,6 +78,8 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
+    crate::ingest::vcenter_events::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
+        .context("starting the vCenter event streams")?;
     if config.snmp.enabled {
         crate::ingest::snmp::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
             .await

@@ -12,6 +12,7 @@ mod reliability;
 mod silence;
 mod snmp;
 mod support;
+mod vcenter_events;
 mod vcsim_support;
 mod vsphere;
 mod webhook;
