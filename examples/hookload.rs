@@ -188,6 +188,19 @@ async fn worker(
     result
 }
 
+/// CPU seconds (user + system) this process has used, from /proc (Linux);
+/// `None` elsewhere.
+fn own_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -253,7 +266,8 @@ fn main() -> ExitCode {
     };
     println!(
         "hookload tag={} concurrency={} requests={} accepted={} duplicate={} other={} errors={} \
-         elapsed_s={:.3} rate={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_ms={:.2}",
+         elapsed_s={:.3} rate={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_ms={:.2} \
+         client_cpu_pct={:.0}",
         args.tag,
         args.concurrency,
         accepted + duplicate + other + errors,
@@ -268,6 +282,7 @@ fn main() -> ExitCode {
         percentile(&latencies, 99.0),
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
         mean,
+        own_cpu_secs().map_or(0.0, |c| c / secs * 100.0),
     );
     if accepted == 0 || other > 0 || errors > 0 {
         ExitCode::FAILURE

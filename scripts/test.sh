@@ -19,6 +19,7 @@ have curl || missing+=(curl)
 have python3 || missing+=(python3)
 have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
+have openssl || missing+=(openssl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"

@@ -89,6 +89,8 @@ pub async fn run(
         &tasks,
         shutdown.clone(),
     );
+    crate::ingest::vcenter_events::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
+        .context("starting the vCenter event streams")?;
     if config.snmp.enabled {
         crate::ingest::snmp::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
             .await

@@ -655,6 +655,23 @@ fn print_status(body: &Value) {
         let parts: Vec<String> = pipeline.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("pipeline: {}", parts.join(" "));
     }
+    for (name, s) in body["event_streams"].as_object().into_iter().flatten() {
+        println!(
+            "event stream {name}: connected={} last_key={} last_time={} lag={}s delivered={} errors={}{}",
+            text(&s["connected"]),
+            text(&s["last_event_key"]),
+            text(&s["last_event_time"]),
+            s["lag_seconds"]
+                .as_f64()
+                .map_or_else(|| "-".into(), |l| format!("{l:.1}")),
+            text(&s["delivered"]),
+            text(&s["errors"]),
+            s["last_error"]
+                .as_str()
+                .map(|e| format!(" last_error={e}"))
+                .unwrap_or_default(),
+        );
+    }
 }
 
 fn print_events(events: &[Value]) {

@@ -341,6 +341,27 @@ pub struct VcenterConfig {
     /// Tail this vCenter's event history (event-stream source).
     #[serde(default)]
     pub events: bool,
+    /// Event-stream: only these classes (sent to vCenter as `eventTypeId`;
+    /// base classes such as `VmEvent` match their subclasses). Empty = all.
+    #[serde(default)]
+    pub events_include: Vec<String>,
+    /// Event-stream: drop these classes (exact class or EventEx `eventTypeId`).
+    #[serde(default)]
+    pub events_exclude: Vec<String>,
+    /// Event-stream poll interval (grows up to 4x while idle).
+    #[serde(default = "default_events_poll", with = "humantime_serde")]
+    pub events_poll: Duration,
+    /// Event-stream look-back when there is no checkpoint or it is older.
+    #[serde(default = "default_events_lookback", with = "humantime_serde")]
+    pub events_lookback: Duration,
+}
+
+fn default_events_poll() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_events_lookback() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_vc_timeout() -> Duration {
@@ -766,6 +787,7 @@ impl Config {
                     "a vCenter with a url needs password_file or password_env",
                 ));
             }
+            crate::ingest::vcenter_events::validate(i, vc)?;
         }
         for (i, user) in self.snmp.user.iter().enumerate() {
             let key = format!("snmp.user[{i}]");

@@ -155,9 +155,12 @@ impl Enricher {
     }
 
     /// Whether this event is one we look up: an alarm from the hook or SNMP
-    /// whose vCenter has an API client.
+    /// (not the event stream) whose vCenter has an API client.
     pub fn wants(&self, event: &Event) -> bool {
-        event.alarm.is_some() && self.vcenters.get(&event.vcenter).is_some()
+        // Stream events are vCenter events already: nothing to look up.
+        event.source != crate::model::Source::VcenterEvents
+            && event.alarm.is_some()
+            && self.vcenters.get(&event.vcenter).is_some()
     }
 
     /// Enriches `event` in place; never fails, records the outcome on the event.

@@ -13,7 +13,8 @@
 //! - [`model`]: the `Event` every source produces, its newtypes, CloudEvents rendering.
 //! - [`config`]: the TOML contract, embedded defaults, validation.
 //! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification → `Event`).
-//! - [`ingest`]: the edges where events enter; `Ingestor` is the one path to "accepted".
+//! - [`ingest`]: the edges where events enter (HTTP, SNMP, the vCenter event stream);
+//!   `Ingestor` is the one path to "accepted".
 //! - [`store`]: durable store (SQLite, one writer, group commit) behind a backend-neutral API.
 //! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
 //!   records the decision and queues deliveries in one commit.

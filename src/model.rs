@@ -432,8 +432,9 @@ impl Event {
     /// merge: vcenter, entity *name* (case-insensitive), alarm *name*; the status
     /// is the normalized colour (raw text when unrecognized). Morefs are left out
     /// because traps do not carry them, and the type because enrichment may
-    /// refine it. Other events: vcenter, type, entity (moref, else name), event
-    /// key and message, with an empty status.
+    /// refine it. Other events: vcenter, type, entity (moref, else name), and
+    /// the vCenter event key — or, without one, the sender's delivery id (two
+    /// distinct CloudEvents are two events) — and message, with an empty status.
     pub fn dedup_identity(&self) -> (Fingerprint, String) {
         match &self.alarm {
             Some(alarm) => {
@@ -453,7 +454,11 @@ impl Event {
             }
             None => {
                 let entity = self.entity.moref.as_ref().map(Moref::as_str);
-                let key = self.event_key.map(|k| k.to_string()).unwrap_or_default();
+                let key = match (self.event_key, &self.delivery_id) {
+                    (Some(k), _) => k.to_string(),
+                    (None, Some(delivery)) => format!("delivery:{delivery}"),
+                    (None, None) => String::new(),
+                };
                 let identity = hash_fields(&[
                     &self.vcenter,
                     self.event_type.as_str(),
@@ -626,6 +631,19 @@ mod tests {
         assert_eq!(hook.compute_fingerprint(), trap.compute_fingerprint());
         let green = alarm_event("testvm01", "alarm.VmMemoryUsageAlarm", "Green");
         assert_ne!(hook.compute_fingerprint(), green.compute_fingerprint());
+    }
+
+    #[test]
+    fn distinct_deliveries_of_plain_events_are_distinct() {
+        let mut a = Event::new(Source::Api, "vc1", EventType::parse("vm.created").unwrap());
+        let mut b = a.clone();
+        a.delivery_id = Some("api|1".into());
+        b.delivery_id = Some("api|2".into());
+        assert_ne!(a.dedup_identity(), b.dedup_identity());
+        // The same vCenter event (same key) is one event whoever delivers it.
+        a.event_key = Some(7);
+        b.event_key = Some(7);
+        assert_eq!(a.dedup_identity(), b.dedup_identity());
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub struct StatsSnapshot {
     pub vcenters: BTreeMap<String, VcenterCounters>,
     /// Pipeline counters: dedup merges, routed per destination, forwards per target.
     pub pipeline: BTreeMap<String, u64>,
+    /// vCenter event streams by vCenter name (see `ingest::vcenter_events`).
+    pub event_streams: BTreeMap<String, crate::ingest::vcenter_events::StreamStatus>,
 }
 
 #[derive(Debug, Default)]
@@ -214,6 +216,15 @@ impl Stats {
                 .or_default()
                 .last_diagnostic_at = Some(now)
         });
+    }
+
+    /// Updates the status of `vcenter`'s event stream (created on first use).
+    pub fn event_stream(
+        &self,
+        vcenter: &str,
+        f: impl FnOnce(&mut crate::ingest::vcenter_events::StreamStatus),
+    ) {
+        self.with(|s| f(s.event_streams.entry(vcenter.to_owned()).or_default()));
     }
 
     /// A pipeline counter (e.g. `dedup.merged`, `routed.automation`, `forward.nms1.sent`).

@@ -36,6 +36,7 @@ pub async fn status(
         "sources": snapshot.sources,
         "vcenters": snapshot.vcenters,
         "pipeline": snapshot.pipeline,
+        "event_streams": snapshot.event_streams,
         "runs": runs,
         "silences": silence_status(&state),
     }))

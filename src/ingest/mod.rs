@@ -1,5 +1,5 @@
 //! Sources: the edges where events enter (HTTP alarm hook and CloudEvent
-//! emit, SNMP notifications).
+//! emit, SNMP notifications, the vCenter event stream).
 //!
 //! Owns: `Ingestor`, the single path from a normalized event to "accepted":
 //! commit to the store, count it, wake the pipeline. Sources never call a
@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod snmp;
+pub mod vcenter_events;
 
 use std::sync::Arc;
 
@@ -43,6 +44,25 @@ impl Ingestor {
             .collect();
         let outcomes = self.store.accept_many(events).await?;
         for ((source, vcenter), outcome) in labels.iter().zip(&outcomes) {
+            self.count(*source, vcenter, *outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Commits events of a vCenter's event stream together with the stream's
+    /// checkpoint, in one write (see `Store::accept_with_checkpoint`).
+    pub async fn accept_with_checkpoint(
+        &self,
+        events: Vec<Event>,
+        vcenter: &str,
+        checkpoint: crate::store::StreamCheckpoint,
+    ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let sources: Vec<_> = events.iter().map(|e| e.source).collect();
+        let outcomes = self
+            .store
+            .accept_with_checkpoint(events, vcenter.to_owned(), checkpoint)
+            .await?;
+        for (source, outcome) in sources.iter().zip(&outcomes) {
             self.count(*source, vcenter, *outcome);
         }
         Ok(outcomes)

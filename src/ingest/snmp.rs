@@ -191,6 +191,55 @@ pub fn decode(notification: &Notification, source: IpAddr) -> Option<TrapNotific
     })
 }
 
+/// Offline decode of one v1/v2c datagram into our notification model, for
+/// fixtures and fuzzing (`fuzz/`): the same library decoder and the same
+/// varbind mapping the live receiver uses, without its socket and checks
+/// (community, USM). `None` for anything that is not a notification.
+pub fn decode_community_datagram(bytes: &[u8], source: IpAddr) -> Option<TrapNotification> {
+    use async_snmp::message::{CommunityPdu, Message};
+    let decoded = Message::decode(
+        bytes::Bytes::copy_from_slice(bytes),
+        async_snmp::DecodeConfig::default(),
+    )
+    .ok()?;
+    let Message::Community(message) = decoded.value else {
+        return None;
+    };
+    match message.pdu() {
+        CommunityPdu::TrapV1(trap) => Some(TrapNotification {
+            version: SnmpVersion::V1,
+            inform: false,
+            source,
+            agent_address: Some(Ipv4Addr::from(trap.agent_addr()).to_string()),
+            trap_oid: oid_text(&trap.v2_trap_oid().ok()?),
+            uptime: trap.time_stamp(),
+            varbinds: trap.varbinds().iter().map(from_wire).collect(),
+            security_name: None,
+        }),
+        CommunityPdu::Standard(pdu) => {
+            let varbinds = pdu.varbinds();
+            let uptime = match varbinds.first().map(|vb| &vb.value) {
+                Some(async_snmp::Value::TimeTicks(t)) => *t,
+                _ => return None,
+            };
+            let trap_oid = match varbinds.get(1).map(|vb| &vb.value) {
+                Some(async_snmp::Value::ObjectIdentifier(oid)) => oid_text(oid),
+                _ => return None,
+            };
+            Some(TrapNotification {
+                version: SnmpVersion::V2c,
+                inform: pdu.pdu_type() == async_snmp::PduType::InformRequest,
+                source,
+                agent_address: None,
+                trap_oid,
+                uptime,
+                varbinds: varbinds[2..].iter().map(from_wire).collect(),
+                security_name: None,
+            })
+        }
+    }
+}
+
 /// Starts the receiver, the trap batcher and the rejection-counter task.
 pub async fn spawn(
     config: &Config,
@@ -438,4 +487,66 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/traps/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn captured_net_snmp_packets_decode_and_normalize() {
+        let source: IpAddr = "10.1.2.3".parse().unwrap();
+        let v2c = decode_community_datagram(&fixture("v2c-alarminfo-vm-red.bin"), source).unwrap();
+        let e = crate::normalize::trap::normalize(&v2c, "vc1", OffsetDateTime::now_utc());
+        assert_eq!(e.entity.name.as_deref(), Some("testvm01"));
+        assert_eq!(
+            e.alarm.as_ref().unwrap().name.as_deref(),
+            Some("alarm.VmMemoryUsageAlarm")
+        );
+        let v1 =
+            decode_community_datagram(&fixture("v1-alarminfo-host-yellow.bin"), source).unwrap();
+        assert_eq!(
+            v1.trap_oid,
+            crate::normalize::trap::VPXD_ALARM_INFO,
+            "RFC 3584 mapping"
+        );
+        assert_eq!(v1.agent_address.as_deref(), Some("127.0.0.1"));
+        let inform =
+            decode_community_datagram(&fixture("v2c-inform-alarminfo.bin"), source).unwrap();
+        assert!(inform.inform);
+        let diag = decode_community_datagram(&fixture("v2c-diagnostic.bin"), source).unwrap();
+        assert_eq!(diag.trap_oid, crate::normalize::trap::VPXD_DIAGNOSTIC);
+        assert!(
+            decode_community_datagram(&fixture("v3-authpriv-sha-aes.bin"), source).is_none(),
+            "v3 needs USM"
+        );
+    }
+
+    proptest! {
+        /// Arbitrary bytes, and every truncation or single-byte corruption of a
+        /// real packet, go through decode → normalize without panicking.
+        #[test]
+        fn decode_normalize_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..200, flip in 0usize..200, value in any::<u8>()) {
+            let source: IpAddr = "10.0.0.1".parse().unwrap();
+            if let Some(n) = decode_community_datagram(&bytes, source) {
+                crate::normalize::trap::normalize(&n, "vc1", OffsetDateTime::now_utc());
+            }
+            let mut packet = fixture("v2c-alarminfo-vm-red.bin");
+            let i = flip % packet.len();
+            packet[i] = value;
+            packet.truncate(packet.len() - cut % packet.len());
+            if let Some(n) = decode_community_datagram(&packet, source) {
+                crate::normalize::trap::normalize(&n, "vc1", OffsetDateTime::now_utc());
+            }
+        }
+    }
 }

@@ -165,7 +165,7 @@ pub fn parse_event_key(summary: &str) -> Option<i64> {
 }
 
 /// Dispatch-style category from an alarm colour.
-fn category_for(status: &StatusText) -> &'static str {
+pub(crate) fn category_for(status: &StatusText) -> &'static str {
     use crate::model::AlarmStatus::*;
     match status.status {
         Red => "error",

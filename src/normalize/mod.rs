@@ -1,12 +1,14 @@
 //! Pure mappers from what a source received to the `Event` model.
 //!
 //! Owns: the alarm-hook payload (`alarm_hook`), CloudEvent input from the API
-//! (`cloudevent`) and SNMP notifications (`trap`). Must not do I/O; every
+//! (`cloudevent`), SNMP notifications (`trap`) and vCenter events from the
+//! event stream (`vcenter_event`). Must not do I/O; every
 //! function here is deterministic given its input and `received_at`.
 
 pub mod alarm_hook;
 pub mod cloudevent;
 pub mod trap;
+pub mod vcenter_event;
 
 /// Why an input could not become an event; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

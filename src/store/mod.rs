@@ -52,6 +52,15 @@ impl AcceptOutcome {
     }
 }
 
+/// Where a vCenter event stream stands: the last delivered event's key and
+/// vCenter `createdTime` (committed with the events it covers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StreamCheckpoint {
+    pub key: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
 /// Filter for listing events, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {

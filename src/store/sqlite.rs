@@ -87,8 +87,8 @@ CREATE INDEX runs_status ON runs(status, seq);
 "#,
     // 3: the alarm-action guard's memory, reconciles and actions.
     guard::SCHEMA,
-    // 4: reserved for the event-stream checkpoint (branch `events`).
-    "-- reserved",
+    // 4: the vCenter event stream's checkpoints (see `checkpoint.rs`).
+    checkpoint::SCHEMA,
     // 5: manual silences (Alertmanager's shape, kept for audit after expiry).
     r#"
 CREATE TABLE silences (
@@ -102,6 +102,7 @@ CREATE INDEX silences_ends ON silences(ends_ms);
 "#,
 ];
 
+mod checkpoint;
 mod guard;
 mod runs;
 mod silences;

@@ -24,16 +24,24 @@ struct Setup {
     admin: Client,
 }
 
-/// Simulator + gateway with `[guard]` set to `guard` (TOML lines).
+/// Simulator + gateway with `[guard]` set to `guard` (TOML lines). The exit
+/// event is suppressed (and the event stream is off anyway), so nothing but
+/// the guard's own reading re-enables hosts.
 async fn setup(guard: &str) -> Setup {
+    setup_with(guard, "events = false", true).await
+}
+
+/// Like [`setup`], with extra `[[vcenter]]` lines and a choice about the
+/// simulator's ExitMaintenanceModeEvent.
+async fn setup_with(guard: &str, vcenter: &str, suppress_exit: bool) -> Setup {
     let sim = Vcsim::start();
-    // The gateway does not tail vCenter's event stream; suppressing the exit
-    // event makes sure nothing but the guard's own reading re-enables hosts.
-    sim.control_post("/vcsim/maintenance/exit-events?suppress=true")
-        .await;
+    sim.control_post(&format!(
+        "/vcsim/maintenance/exit-events?suppress={suppress_exit}"
+    ))
+    .await;
     let app = TestApp::spawn_config(TestConfig {
         extra: format!(
-            "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"vcgate-it\"\npassword = \"any-password\"\ntimeout = \"3s\"\n\n[guard]\n{guard}\n",
+            "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"vcgate-it\"\npassword = \"any-password\"\ntimeout = \"3s\"\n{vcenter}\n\n[guard]\n{guard}\n",
             sim.url
         ),
         ..TestConfig::default()
@@ -328,6 +336,33 @@ async fn exit_event_reenables_at_once() {
         s.reconciles().await,
         3,
         "startup + two event-driven reconciles (the guard's own events must not wake it)"
+    );
+}
+
+#[tokio::test]
+async fn vcenter_event_stream_maintenance_events_make_the_guard_act_at_once() {
+    // The real path: the simulator posts Entered/ExitMaintenanceModeEvent,
+    // the gateway's event stream turns them into events, the pipeline wakes
+    // the guard. The interval (1 h) cannot be what acts.
+    let s = setup_with(
+        "interval = \"1h\"\ndisable_on_enter = true",
+        "events = true\nevents_poll = \"200ms\"",
+        false,
+    )
+    .await;
+    s.enter("DC0_C0_H2").await;
+    s.wait_actions("DC0_C0_H2", false, Duration::from_secs(10))
+        .await;
+    let started = Instant::now();
+    s.exit("DC0_C0_H2").await;
+    s.wait_actions("DC0_C0_H2", true, Duration::from_secs(10))
+        .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let streamed = s.app.events("type=exit.maintenance.mode").await;
+    assert!(
+        streamed.iter().any(|e| e["source"] == "vcenter-events"),
+        "{streamed:?}"
     );
 }
 

@@ -781,3 +781,34 @@ async fn installer_sets_permissions_and_its_test_alarm_reaches_the_gateway() {
         .collect();
     assert!(left.is_empty(), "test alarm left in the spool: {left:?}");
 }
+
+#[tokio::test]
+async fn hook_verifies_the_gateway_certificate() {
+    let app = TestApp::spawn_config(crate::support::TestConfig {
+        tls: true,
+        ..Default::default()
+    })
+    .await;
+    let ca = app.ca_file.clone().expect("TLS test app has a CA");
+    // Trusting the gateway's CA: delivered over HTTPS.
+    let hook = Hook::with_conf(
+        &app.base_url,
+        &app.ingest_token,
+        &format!("VCGATE_CA_FILE={}\n", ca.display()),
+    );
+    let run = hook.alarm("tls-trusted").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(
+        run.field("delivered", "http").as_deref(),
+        Some("202"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(events_named(&app, "tls-trusted").await.len(), 1);
+    // Without the CA the certificate is refused: spooled, nothing stored.
+    let untrusting = Hook::new(&app.base_url, &app.ingest_token);
+    let run = untrusting.alarm("tls-untrusted").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(untrusting.spooled().len(), 1, "{}", run.describe());
+    assert!(events_named(&app, "tls-untrusted").await.is_empty());
+}

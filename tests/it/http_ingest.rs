@@ -407,3 +407,38 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
     assert_eq!(app.event(&id).await["id"], id.as_str());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn tls_listener_serves_https_only() {
+    let app = TestApp::spawn_config(TestConfig {
+        tls: true,
+        ..TestConfig::default()
+    })
+    .await;
+    assert!(app.base_url.starts_with("https://"));
+    let r = app
+        .post_json("/api/v1/alarms", &alarm_body("tls-1", "A", "vm-tls", "Red"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(app.events("limit=5").await.len(), 1);
+    // Without trusting the CA the handshake fails; plain HTTP gets no answer.
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!("{}/healthz", app.base_url))
+            .send()
+            .await
+            .is_err()
+    );
+    let plain = app.base_url.replace("https://", "http://");
+    let answer = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+        .get(format!("{plain}/healthz"))
+        .send()
+        .await;
+    assert!(answer.map(|r| !r.status().is_success()).unwrap_or(true));
+}

@@ -38,6 +38,80 @@ pub struct TestConfig {
     pub http: String,
     pub snmp: String,
     pub extra: String,
+    /// Serve HTTPS with a fresh CA and certificate (made with the `openssl` CLI).
+    pub tls: bool,
+}
+
+/// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns
+/// (ca.pem, cert.pem, key.pem).
+pub fn make_tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = require_tool("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vcgate test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
 
 pub struct TestApp {
@@ -48,6 +122,8 @@ pub struct TestApp {
     pub read_token: String,
     /// Data directory: database, config file (`vcgate.toml`), server log.
     pub dir: tempfile::TempDir,
+    /// CA that signed the server certificate, when serving HTTPS.
+    pub ca_file: Option<PathBuf>,
     child: Option<Child>,
     client: reqwest::Client,
 }
@@ -69,24 +145,42 @@ impl TestApp {
     pub async fn spawn_config(cfg: TestConfig) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let http_port = free_tcp_port();
+        let mut http_extra = cfg.http.clone();
+        let mut ca_file = None;
+        if cfg.tls {
+            let (ca, cert, key) = make_tls_files(dir.path());
+            http_extra.push_str(&format!(
+                "\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ));
+            ca_file = Some(ca);
+        }
         let snmp_port = free_udp_port();
         let config = format!(
             "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
             db = dir.path().join("vcgate.db").display(),
             store = cfg.store,
-            http = cfg.http,
+            http = http_extra,
             snmp = cfg.snmp,
             extra = cfg.extra,
         );
         std::fs::write(dir.path().join("vcgate.toml"), config).unwrap();
+        let scheme = if cfg.tls { "https" } else { "http" };
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = &ca_file {
+            let pem = std::fs::read(ca).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
         let mut app = TestApp {
-            base_url: format!("http://127.0.0.1:{http_port}"),
+            base_url: format!("{scheme}://127.0.0.1:{http_port}"),
+            ca_file,
             snmp_port,
             ingest_token: INGEST_TOKEN.to_owned(),
             read_token: READ_TOKEN.to_owned(),
             dir,
             child: None,
-            client: reqwest::Client::new(),
+            client: client.build().unwrap(),
         };
         app.start().await;
         app

@@ -1,0 +1,371 @@
+//! Reliability: every endpoint refuses the wrong token, a flood from one
+//! address leaves others unaffected (HTTP and SNMP), a hanging webhook
+//! function times out, and `kill -9` under mixed load (hook POSTs, traps,
+//! informs, running functions, forwards) loses nothing acknowledged.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http_ingest::alarm_body;
+use crate::support::{INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, require_tool};
+
+#[tokio::test]
+async fn every_endpoint_refuses_a_missing_or_wrong_token() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let id = "01a21291-7a63-7008-a46e-a4c97f265960";
+    let endpoints: Vec<(&str, String, Option<&str>)> = vec![
+        ("POST", "/api/v1/alarms".into(), Some(READ_TOKEN)),
+        ("POST", "/api/v1/events".into(), Some(READ_TOKEN)),
+        ("POST", format!("/api/v1/runs/{id}/retry"), Some(READ_TOKEN)),
+        ("POST", "/api/v1/reload".into(), Some(READ_TOKEN)),
+        ("POST", "/api/v1/silences".into(), Some(READ_TOKEN)),
+        ("DELETE", format!("/api/v1/silences/{id}"), Some(READ_TOKEN)),
+        ("GET", "/api/v1/status".into(), Some(INGEST_TOKEN)),
+        ("GET", "/api/v1/events".into(), Some(INGEST_TOKEN)),
+        ("GET", format!("/api/v1/events/{id}"), Some(INGEST_TOKEN)),
+        ("GET", "/api/v1/runs".into(), Some(INGEST_TOKEN)),
+        ("GET", format!("/api/v1/runs/{id}"), Some(INGEST_TOKEN)),
+        ("GET", "/api/v1/functions".into(), Some(INGEST_TOKEN)),
+        ("GET", "/api/v1/subscriptions".into(), Some(INGEST_TOKEN)),
+        ("GET", "/api/v1/silences".into(), Some(INGEST_TOKEN)),
+    ];
+    for (method, path, wrong) in endpoints {
+        let url = format!("{}{path}", app.base_url);
+        let build = |token: Option<&str>| {
+            let request = match method {
+                "GET" => client.get(&url),
+                "DELETE" => client.delete(&url),
+                _ => client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body("{}"),
+            };
+            match token {
+                Some(t) => request.bearer_auth(t),
+                None => request,
+            }
+        };
+        for token in [None, Some("not-a-token-at-all"), wrong] {
+            let r = build(token).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with {token:?}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            client
+                .get(format!("{}{open}", app.base_url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{open}"
+        );
+    }
+    assert!(!app.log().contains("not-a-token-at-all"));
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_leaves_other_senders_unaffected() {
+    let app = TestApp::spawn_config(TestConfig {
+        http: "rate_limit = 5\nrate_burst = 5".into(),
+        snmp: "rate_limit = 5\nrate_burst = 5".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    // HTTP: one client address floods, another is served.
+    let flooder = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let url = format!("{}/api/v1/alarms", app.base_url);
+    let mut limited = 0;
+    for i in 0..40 {
+        let r = flooder
+            .post(&url)
+            .bearer_auth(INGEST_TOKEN)
+            .json(&alarm_body(&format!("f{i}"), "A", "vm", "Red"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 30, "the flood was limited ({limited} of 40)");
+    let polite = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 3]))
+        .build()
+        .unwrap();
+    let r = polite
+        .post(&url)
+        .bearer_auth(INGEST_TOKEN)
+        .json(&alarm_body("polite", "A", "vm", "Red"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "another address is unaffected");
+
+    // SNMP: the same with real packets from two source addresses.
+    let packet = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traps/v2c-alarminfo-vm-red.bin"
+    ))
+    .unwrap();
+    let noisy = UdpSocket::bind("127.0.0.2:0").unwrap();
+    for _ in 0..200 {
+        noisy.send_to(&packet, app.snmp_target()).unwrap();
+    }
+    let quiet = UdpSocket::bind("127.0.0.3:0").unwrap();
+    app.wait_for("flood counted", Duration::from_secs(10), || async {
+        (app.rejected("snmp", "rate_limited").await >= 150).then_some(())
+    })
+    .await;
+    quiet.send_to(&packet, app.snmp_target()).unwrap();
+    app.wait_for("quiet sender served", Duration::from_secs(10), || async {
+        app.events("source=snmp&limit=100")
+            .await
+            .into_iter()
+            .any(|e| e["metadata"]["agent_address"] == "127.0.0.3")
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hanging_webhook_function_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hang", listener.local_addr().unwrap());
+    // Accepts connections and never answers.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = TestApp::spawn_config(TestConfig {
+        extra: format!(
+            "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"hang\"\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"500ms\"\nmax_attempts = 2\nbackoff = \"100ms\"\n\n[[subscription]]\nname = \"s\"\nevent_type = \"vm.*\"\nfunction = \"hang\"\n"
+        ),
+        ..TestConfig::default()
+    })
+    .await;
+    let ce = json!({"specversion": "1.0", "id": "hang-1", "source": "t", "type": "vm.created"});
+    app.post_json("/api/v1/events", &ce).send().await.unwrap();
+    let run = app
+        .wait_for("dead run", Duration::from_secs(15), || async {
+            let runs = app.get_json("/api/v1/runs?function=hang").await["runs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            runs.into_iter().find(|r| r["status"] == "dead")
+        })
+        .await;
+    assert_eq!(run["attempt"], 2);
+    assert!(
+        run["reason"].as_str().unwrap().contains("timed out"),
+        "{run}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
+    // A monitoring webhook that records every event id it receives.
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let receiver = axum::Router::new().route(
+        "/am",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(body["id"].as_str().unwrap_or_default().to_owned());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let am = format!("http://{}/am", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("work.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/bash\ncat >/dev/null; sleep 0.2; echo done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut app = TestApp::spawn_config(TestConfig {
+        extra: format!(
+            "[[route]]\ntype = \"alarm.*\"\nto = \"both\"\n\n[[monitoring.webhook]]\nname = \"am\"\nurl = \"{am}\"\nformat = \"cloudevents\"\n\n[[function]]\nname = \"work\"\nkind = \"command\"\ncommand = [\"{}\"]\nconcurrency = 4\nbackoff = \"100ms\"\n\n[[subscription]]\nname = \"s\"\nevent_type = \"alarm.*\"\nfunction = \"work\"\n",
+            script.display()
+        ),
+        ..TestConfig::default()
+    })
+    .await;
+    let acked_http: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut acked_informs = Vec::new();
+    let snmpinform = require_tool("snmpinform", "snmp");
+    let vc = "1.3.6.1.4.1.6876.4.3";
+    for round in 0..3 {
+        let mut writers = Vec::new();
+        for w in 0..2 {
+            let (url, acked) = (
+                format!("{}/api/v1/alarms", app.base_url),
+                acked_http.clone(),
+            );
+            writers.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0.. {
+                    let body = alarm_body(
+                        &format!("m{round}-{w}-{i}"),
+                        "Mixed",
+                        &format!("vm-{round}-{w}-{i}"),
+                        "Red",
+                    );
+                    match client
+                        .post(&url)
+                        .bearer_auth(INGEST_TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 202 => {
+                            let id = r.json::<Value>().await.unwrap()["id"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned();
+                            acked.lock().unwrap().push(id);
+                        }
+                        Ok(r) => panic!("unexpected {}", r.status()),
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        // Traps and informs from net-snmp while the HTTP load runs.
+        for i in 0..4 {
+            let target = format!("esx-inform-{round}-{i}");
+            let out = std::process::Command::new(&snmpinform)
+                .args([
+                    "-v",
+                    "2c",
+                    "-c",
+                    "public",
+                    "-t",
+                    "1",
+                    "-r",
+                    "0",
+                    &app.snmp_target(),
+                    "",
+                    &format!("{vc}.0.203"),
+                    &format!("{vc}.305.0"),
+                    "s",
+                    "Red",
+                    &format!("{vc}.306.0"),
+                    "s",
+                    "alarm.Mixed",
+                    &format!("{vc}.307.0"),
+                    "s",
+                    &target,
+                ])
+                .env("MIBS", "")
+                .output()
+                .unwrap();
+            if out.status.success() {
+                acked_informs.push(target);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.kill9();
+        for w in writers {
+            w.await.unwrap();
+        }
+        app.restart().await;
+    }
+    let acked_http = acked_http.lock().unwrap().clone();
+    assert!(
+        acked_http.len() > 20 && !acked_informs.is_empty(),
+        "load produced acknowledgements"
+    );
+    // Everything settles: pipeline drained, every run final, every forward sent.
+    app.wait_processed().await;
+    let all_events = app
+        .wait_for(
+            "runs and forwards settled",
+            Duration::from_secs(120),
+            || async {
+                let mut events = Vec::new();
+                let mut before = None;
+                loop {
+                    let q = match before {
+                        Some(b) => format!("limit=1000&before={b}"),
+                        None => "limit=1000".into(),
+                    };
+                    let page = app.events(&q).await;
+                    let n = page.len();
+                    before = page.last().and_then(|e| e["seq"].as_i64());
+                    events.extend(page);
+                    if n < 1000 {
+                        break;
+                    }
+                }
+                let settled = events.iter().all(|e| {
+                    e["stage"] == "processed"
+                        && e["deliveries"]
+                            .as_array()
+                            .is_some_and(|d| d.iter().all(|d| d["state"] == "sent"))
+                });
+                let runs = app.status().await["runs"].clone();
+                let unfinished = ["queued", "running", "failed"]
+                    .iter()
+                    .map(|s| runs[s].as_u64().unwrap_or(0))
+                    .sum::<u64>();
+                (settled && unfinished == 0).then_some(events)
+            },
+        )
+        .await;
+    let ids: HashSet<&str> = all_events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), all_events.len(), "no event stored twice");
+    for id in &acked_http {
+        assert!(ids.contains(id.as_str()), "acknowledged alarm {id} lost");
+    }
+    for target in &acked_informs {
+        assert!(
+            all_events
+                .iter()
+                .any(|e| e["entity"]["name"] == target.as_str()),
+            "acknowledged inform {target} lost"
+        );
+    }
+    // Each event got exactly one run, and it succeeded.
+    let runs = app.get_json("/api/v1/runs?limit=1000").await["runs"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let mut per_event = std::collections::HashMap::new();
+    for r in &runs {
+        assert_eq!(r["status"], "succeeded", "{r}");
+        *per_event
+            .entry(r["event_id"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert!(per_event.values().all(|n| *n == 1), "one run per event");
+    assert_eq!(per_event.len(), all_events.len(), "every event got its run");
+    // Every event reached the NMS webhook at least once (at-least-once delivery).
+    let received: HashSet<String> = received.lock().unwrap().iter().cloned().collect();
+    for id in &ids {
+        assert!(received.contains(*id), "event {id} never forwarded");
+    }
+}
