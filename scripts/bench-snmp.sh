@@ -17,7 +17,8 @@
 #
 # Environment:
 #   BENCH_RATES       offered rates, traps/s  (default "5000 10000 15000 20000 25000 30000 40000 50000 75000 100000 150000")
-#   BENCH_STEP_SECS   seconds per step        (default 3)
+#   BENCH_STEP_SECS   seconds per step        (default 10; short steps flatter vcgate, whose
+#                     in-process trap queue (65 536) absorbs a few seconds of overload)
 #   BENCH_ONLY        "snmptrapd" or "vcgate" to run one side only
 #   BENCH_STOP_AFTER  stop a side after this many consecutive lossy steps (default 2)
 #   BENCH_RCVBUF      bytes: give snmptrapd a bigger socket receive buffer (serverRecvBuf);
@@ -33,7 +34,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RATES=${BENCH_RATES:-"5000 10000 15000 20000 25000 30000 40000 50000 75000 100000 150000"}
-STEP_SECS=${BENCH_STEP_SECS:-3}
+STEP_SECS=${BENCH_STEP_SECS:-10}
 ONLY=${BENCH_ONLY:-}
 STOP_AFTER=${BENCH_STOP_AFTER:-2}
 DRAIN_TIMEOUT=180 # seconds to wait for a receiver to finish what it got
@@ -282,12 +283,12 @@ S_RB="" V_RB=""
 S_LOSSY=0
 V_LOSSY=0
 printf '%-8s | %-44s | %-62s | %s\n' "" "snmptrapd" "vcgate" "host"
-printf '%-8s | %8s %8s %8s %6s %6s | %8s %8s %8s %6s %6s %5s %6s | %s\n' \
-    offered sent logged lost kdrop cpu% sent accepted lost kdrop cpu% drain events load1
+printf '%-8s | %8s %8s %8s %6s %6s | %8s %8s %8s %6s %6s %5s %7s | %s\n' \
+    offered sent logged lost kdrop cpu% sent accepted lost kdrop cpu% drain done/s load1
 for rate in $RATES; do
     load1=$(cut -d' ' -f1 /proc/loadavg)
     s_cols=$(printf '%8s %8s %8s %6s %6s' - - - - -)
-    v_cols=$(printf '%8s %8s %8s %6s %6s %5s %6s' - - - - - - -)
+    v_cols=$(printf '%8s %8s %8s %6s %6s %5s %7s' - - - - - - -)
     if [[ $ONLY != vcgate ]] && ((S_LOSSY < STOP_AFTER)); then
         snmptrapd_step "$rate"
         lost=$((SENT - GOT))
@@ -302,32 +303,37 @@ for rate in $RATES; do
         if ((lost > 0)); then V_LOSSY=$((V_LOSSY + 1)); else V_LOSSY=0; fi
         ((EVENTS == ACCEPTED)) || log "warning: vcgate at $rate/s: store.events=$EVENTS != accepted=$ACCEPTED"
         ((REJECTED == 0)) || log "warning: vcgate at $rate/s: $REJECTED rejected"
-        v_cols=$(printf '%8s %8s %8s %6s %5s%% %4ss %6s' "$SENT" "$ACCEPTED" "$lost" "$KDROP" "$CPU" "$DRAIN" "$EVENTS")
+        v_cols=$(printf '%8s %8s %8s %6s %5s%% %4ss %7s' "$SENT" "$ACCEPTED" "$lost" "$KDROP" "$CPU" "$DRAIN" \
+            "$(awk -v n="$ACCEPTED" -v s="$STEP_SECS" -v d="$DRAIN" 'BEGIN { printf "%.0f", n / (s + d) }')")
     fi
     printf '%8s | %s | %s | %s\n' "$rate" "$s_cols" "$v_cols" "$load1"
 done
 
-# Highest offered rate below the first lossy step (lossless all the way up).
+# Highest offered rate with zero loss. A lossy step below it is reported: on
+# a shared host an isolated blip happens (one side, one step), and it should
+# be seen, not silently decide the result.
 best() { # name of assoc array
     local -n r=$1
-    local rate best=0
+    local rate best=0 blips=""
     for rate in $RATES; do
         [[ -n ${r[$rate]:-} ]] || break
         read -r _ _ _ lost <<<"${r[$rate]}"
-        ((lost == 0)) || break
-        best=$rate
+        if ((lost == 0)); then best=$rate; else blips+=" $rate"; fi
     done
-    echo "$best"
+    local below=""
+    for rate in $blips; do ((rate < best)) && below+=" $rate"; done
+    echo "$best|${below:+; but lost traps at:$below traps/s}"
 }
 echo
 echo "columns: sent = traps trapgen put on the wire; logged/accepted = arrivals counted at the receiver;"
 echo "         kdrop = host-wide kernel UDP RcvbufErrors during the step (socket buffer overflow);"
 echo "         cpu% = receiver process CPU from start of send until drained, per wall second (100% = one core);"
-echo "         drain = s from end of send until fully processed (vcgate: committed and decided by the pipeline)"
-S_BEST=$(best S_RESULT)
-V_BEST=$(best V_RESULT)
-[[ $ONLY == vcgate ]] || echo "snmptrapd highest lossless rate: $S_BEST traps/s"
-[[ $ONLY == snmptrapd ]] || echo "vcgate    highest lossless rate: $V_BEST traps/s (durable, full pipeline)"
+echo "         drain = s from end of send until fully processed (vcgate: committed and decided by the pipeline);"
+echo "         done/s = vcgate accepted / (step + drain): the end-to-end rate it really sustained"
+IFS='|' read -r S_BEST S_NOTE < <(best S_RESULT)
+IFS='|' read -r V_BEST V_NOTE < <(best V_RESULT)
+[[ $ONLY == vcgate ]] || echo "snmptrapd highest lossless rate: $S_BEST traps/s$S_NOTE"
+[[ $ONLY == snmptrapd ]] || echo "vcgate    highest lossless rate: $V_BEST traps/s (durable, full pipeline)$V_NOTE"
 if [[ -z $ONLY ]]; then
     if ((S_BEST > 0)); then
         echo "ratio vcgate/snmptrapd: $(awk -v v="$V_BEST" -v s="$S_BEST" 'BEGIN { printf "%.2f", v / s }')"
