@@ -155,20 +155,32 @@ impl Stats {
 
     /// Something arrived (before any check).
     pub fn received(&self, source: Source) {
-        metrics::counter!("vcgate_received_total", "source" => source.as_str()).increment(1);
-        self.with(|s| s.sources.entry(source.as_str()).or_default().received += 1);
+        self.received_n(source, 1);
+    }
+
+    pub fn received_n(&self, source: Source, n: u64) {
+        if n == 0 {
+            return;
+        }
+        metrics::counter!("vcgate_received_total", "source" => source.as_str()).increment(n);
+        self.with(|s| s.sources.entry(source.as_str()).or_default().received += n);
     }
 
     /// An event was committed to the store.
     pub fn accepted(&self, source: Source, vcenter: &str) {
-        metrics::counter!("vcgate_accepted_total", "source" => source.as_str()).increment(1);
+        self.accepted_n(source, vcenter, 1);
+    }
+
+    /// `n` events of one source and vCenter were committed.
+    pub fn accepted_n(&self, source: Source, vcenter: &str, n: u64) {
+        metrics::counter!("vcgate_accepted_total", "source" => source.as_str()).increment(n);
         let now = OffsetDateTime::now_utc();
         self.with(|s| {
             let c = s.sources.entry(source.as_str()).or_default();
-            c.accepted += 1;
+            c.accepted += n;
             c.last_at = Some(now);
             let vc = s.vcenters.entry(vcenter.to_owned()).or_default();
-            vc.accepted += 1;
+            vc.accepted += n;
             vc.last_event_at = Some(now);
         });
     }

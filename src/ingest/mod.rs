@@ -32,7 +32,7 @@ impl Ingestor {
         let source = event.source;
         let vcenter = event.vcenter.clone();
         let outcome = self.store.accept(event).await?;
-        self.count(source, &vcenter, outcome);
+        self.count(&[(source, vcenter)], &[outcome]);
         Ok(outcome)
     }
 
@@ -43,9 +43,7 @@ impl Ingestor {
             .map(|e| (e.source, e.vcenter.clone()))
             .collect();
         let outcomes = self.store.accept_many(events).await?;
-        for ((source, vcenter), outcome) in labels.iter().zip(&outcomes) {
-            self.count(*source, vcenter, *outcome);
-        }
+        self.count(&labels, &outcomes);
         Ok(outcomes)
     }
 
@@ -57,24 +55,43 @@ impl Ingestor {
         vcenter: &str,
         checkpoint: crate::store::StreamCheckpoint,
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
-        let sources: Vec<_> = events.iter().map(|e| e.source).collect();
+        let labels: Vec<_> = events
+            .iter()
+            .map(|e| (e.source, vcenter.to_owned()))
+            .collect();
         let outcomes = self
             .store
             .accept_with_checkpoint(events, vcenter.to_owned(), checkpoint)
             .await?;
-        for (source, outcome) in sources.iter().zip(&outcomes) {
-            self.count(*source, vcenter, *outcome);
-        }
+        self.count(&labels, &outcomes);
         Ok(outcomes)
     }
 
-    fn count(&self, source: crate::model::Source, vcenter: &str, outcome: AcceptOutcome) {
-        match outcome {
-            AcceptOutcome::Accepted(_) => {
-                self.stats.accepted(source, vcenter);
-                self.pipeline_wake.notify_one();
+    /// Books a commit's outcomes: one stats update per (source, vCenter) and
+    /// one pipeline wake per batch, not per event (the trap path is hot).
+    fn count(&self, labels: &[(crate::model::Source, String)], outcomes: &[AcceptOutcome]) {
+        let mut accepted: Vec<((crate::model::Source, &str), u64)> = Vec::new();
+        let mut any_new = false;
+        for ((source, vcenter), outcome) in labels.iter().zip(outcomes) {
+            match outcome {
+                AcceptOutcome::Accepted(_) => {
+                    any_new = true;
+                    match accepted
+                        .iter_mut()
+                        .find(|(k, _)| *k == (*source, vcenter.as_str()))
+                    {
+                        Some((_, n)) => *n += 1,
+                        None => accepted.push(((*source, vcenter.as_str()), 1)),
+                    }
+                }
+                AcceptOutcome::AlreadyAccepted(_) => self.stats.duplicate_delivery(*source),
             }
-            AcceptOutcome::AlreadyAccepted(_) => self.stats.duplicate_delivery(source),
+        }
+        for ((source, vcenter), n) in accepted {
+            self.stats.accepted_n(source, vcenter, n);
+        }
+        if any_new {
+            self.pipeline_wake.notify_one();
         }
     }
 }

@@ -75,6 +75,8 @@ pub fn priv_protocol(p: config::PrivProtocol) -> async_snmp::PrivProtocol {
 
 /// Everything the acceptance hook needs, shared with the receive loop.
 struct Gate {
+    /// Datagrams that reached the acceptance hook, not yet booked into stats.
+    received: AtomicU64,
     community_digests: Vec<[u8; 32]>,
     allowed_sources: Vec<IpNet>,
     rate_limit: RateLimit,
@@ -104,7 +106,9 @@ impl Gate {
     fn evaluate(&self, envelope: &NotificationEnvelope<'_>) -> NotificationAcceptance {
         let stats = &self.ingestor.stats;
         let source = envelope.source.ip();
-        stats.received(Source::Snmp);
+        // Counted in an atomic and booked into the stats by the counter task:
+        // no lock per datagram on the receive path.
+        self.received.fetch_add(1, Ordering::Relaxed);
         let reject = |reason| {
             stats.rejected(Source::Snmp, reason);
             NotificationAcceptance::Reject
@@ -294,6 +298,7 @@ pub async fn spawn(
         }
     }
     let gate = Arc::new(Gate {
+        received: AtomicU64::new(0),
         community_digests: snmp
             .communities
             .iter()
@@ -314,22 +319,18 @@ pub async fn spawn(
         .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))?;
     tracing::info!(addr = %receiver.local_addr(), users = snmp.user.len(), "SNMP listening");
 
-    let (trap_tx, trap_rx) = mpsc::channel::<Event>(TRAP_QUEUE);
-    tasks.spawn(receive_loop(
-        receiver.clone(),
-        gate.clone(),
-        trap_tx,
-        shutdown.clone(),
-    ));
-    tasks.spawn(commit_traps(trap_rx, ingestor.clone()));
+    let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
+    tasks.spawn(receive_loop(receiver.clone(), trap_tx, shutdown.clone()));
+    tasks.spawn(commit_traps(trap_rx, gate.clone()));
     tasks.spawn(count_library_rejections(receiver, ingestor, gate, shutdown));
     Ok(())
 }
 
+/// Only receives: normalizing happens in `commit_traps`, so the task that
+/// must keep up with the socket does as little as possible per datagram.
 async fn receive_loop(
     receiver: NotificationReceiver,
-    gate: Arc<Gate>,
-    traps: mpsc::Sender<Event>,
+    traps: mpsc::Sender<(Notification, IpAddr)>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -341,14 +342,15 @@ async fn receive_loop(
             Ok(received) if received.notification.is_confirmed() => {
                 // Already committed in the acceptance hook.
             }
-            Ok(received) => match gate.to_event(&received.notification, received.source.ip()) {
-                Some(event) => {
-                    if traps.send(event).await.is_err() {
-                        return;
-                    }
+            Ok(received) => {
+                if traps
+                    .send((received.notification, received.source.ip()))
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
-                None => gate.ingestor.stats.rejected(Source::Snmp, "malformed"),
-            },
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "SNMP receive error");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -357,13 +359,23 @@ async fn receive_loop(
     }
 }
 
-/// Commits queued traps in batches; exits when the receive loop has stopped
-/// and the queue is drained, so shutdown loses nothing that was queued.
-async fn commit_traps(mut rx: mpsc::Receiver<Event>, ingestor: Ingestor) {
+/// Normalizes and commits queued traps in batches; exits when the receive
+/// loop has stopped and the queue is drained, so shutdown loses nothing that
+/// was queued.
+async fn commit_traps(mut rx: mpsc::Receiver<(Notification, IpAddr)>, gate: Arc<Gate>) {
+    let ingestor = &gate.ingestor;
     let mut batch = Vec::with_capacity(TRAP_BATCH);
     while rx.recv_many(&mut batch, TRAP_BATCH).await > 0 {
-        let n = batch.len() as u64;
-        if let Err(e) = ingestor.accept_many(std::mem::take(&mut batch)).await {
+        let queued = batch.len();
+        let events: Vec<Event> = batch
+            .drain(..)
+            .filter_map(|(n, source)| gate.to_event(&n, source))
+            .collect();
+        ingestor
+            .stats
+            .rejected_n(Source::Snmp, "malformed", (queued - events.len()) as u64);
+        let n = events.len() as u64;
+        if let Err(e) = ingestor.accept_many(events).await {
             tracing::warn!(error = %e, dropped = n, "traps not stored: store unavailable");
             ingestor
                 .stats
@@ -377,7 +389,7 @@ async fn commit_traps(mut rx: mpsc::Receiver<Event>, ingestor: Ingestor) {
 async fn count_library_rejections(
     receiver: NotificationReceiver,
     ingestor: Ingestor,
-    _gate: Arc<Gate>,
+    gate: Arc<Gate>,
     shutdown: CancellationToken,
 ) {
     // usmStatsUnknownEngineIDs is left out on purpose: that report is the
@@ -409,6 +421,9 @@ async fn count_library_rejections(
                 .rejected_n(Source::Snmp, reason, now.saturating_sub(*last));
         }
         last = now;
+        ingestor
+            .stats
+            .received_n(Source::Snmp, gate.received.swap(0, Ordering::Relaxed));
         let malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
         ingestor.stats.rejected_n(
             Source::Snmp,

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::{Store, insert_event, now_ms, unavailable};
+use super::{Store, encode_all, insert_event, now_ms, unavailable};
 use crate::model::{Event, Source};
 use crate::store::{AcceptOutcome, StoreError, StreamCheckpoint};
 
@@ -42,10 +42,11 @@ impl Store {
         vcenter: String,
         checkpoint: StreamCheckpoint,
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let encoded = encode_all(events)?;
         self.write(move |conn| {
-            let outcomes = events
+            let outcomes = encoded
                 .iter()
-                .map(|e| insert_event(conn, e))
+                .map(|(e, body)| insert_event(conn, e, body))
                 .collect::<Result<Vec<_>, _>>()?;
             conn.execute(
                 "INSERT INTO stream_checkpoints (vcenter, event_key, created_ns, updated_ms) VALUES (?1, ?2, ?3, ?4) \
