@@ -18,8 +18,8 @@ for target in snmp_decode alarm_hook cloudevent soap_response; do
   else
     result="CRASH (see fuzz/artifacts/$target)"
   fi
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  [ -n "$execs" ] || execs=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#')
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+  [ -n "$execs" ] || execs=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#' || true)
   printf '%-14s %-6s %12s executions in %ss\n' "$target" "$result" "${execs:-?}" "$seconds"
   rm -rf "$work" "$log"
   [ "$result" = ok ] || exit 1

@@ -107,13 +107,10 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
             source,
             limit,
         } => {
-            let mut query = format!("/api/v1/events?limit={limit}");
-            if let Some(t) = event_type {
-                query.push_str(&format!("&type={}", encode(t)));
-            }
-            if let Some(s) = source {
-                query.push_str(&format!("&source={}", encode(s)));
-            }
+            let query = with_params(
+                &format!("/api/v1/events?limit={limit}"),
+                &[("type", event_type), ("source", source)],
+            );
             get_json(args, &query).await?
         }
         GetCommand::Event { id } => {
@@ -124,13 +121,10 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
             status,
             limit,
         } => {
-            let mut query = format!("/api/v1/runs?limit={limit}");
-            if let Some(f) = function {
-                query.push_str(&format!("&function={}", encode(f)));
-            }
-            if let Some(s) = status {
-                query.push_str(&format!("&status={}", encode(s)));
-            }
+            let query = with_params(
+                &format!("/api/v1/runs?limit={limit}"),
+                &[("function", function), ("status", status)],
+            );
             get_json(args, &query).await?
         }
         GetCommand::Run { id } => get_json(args, &format!("/api/v1/runs/{}", encode(id))).await?,
@@ -548,6 +542,17 @@ fn render_guard(body: &Value) -> String {
         &["TIME", "VCENTER", "HOST", "ACTION", "OUTCOME", "REASON"],
         &actions,
     ));
+    out
+}
+
+/// Appends `&name=value` (encoded) for every parameter that is set.
+fn with_params(path: &str, params: &[(&str, &Option<String>)]) -> String {
+    let mut out = path.to_owned();
+    for (name, value) in params {
+        if let Some(v) = value {
+            out.push_str(&format!("&{name}={}", encode(v)));
+        }
+    }
     out
 }
 

@@ -26,11 +26,13 @@ pub fn parse_oid(text: &str) -> Option<Oid> {
     arcs.ok().filter(|a| !a.is_empty()).map(Oid::new)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+/// Bytes of a hex string (`None` when it is not hex).
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

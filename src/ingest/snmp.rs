@@ -39,7 +39,7 @@ use crate::api::RateLimit;
 use crate::config::{self, Config, resolve_secret};
 use crate::model::{Event, Source};
 use crate::normalize::trap::{self, SnmpVersion, TrapNotification, VPXD_DIAGNOSTIC};
-use crate::snmp_values::{from_wire, oid_text};
+use crate::snmp_values::{from_wire, hex, oid_text, unhex};
 
 /// Datagrams the library reported as unparseable (bumped by the tracing layer
 /// in `telemetry`, booked into the stats by the counter task here).
@@ -488,20 +488,6 @@ pub fn load_engine(
         }
     };
     Ok(engine)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
