@@ -436,7 +436,7 @@ fn print_functions(functions: &[Value]) {
     print!(
         "{}",
         table(
-            &["NAME", "KIND", "RUNS", "SECRETS", "TIMEOUT", "ATTEMPTS"],
+            &["NAME", "KIND", "EXECUTES", "SECRETS", "TIMEOUT", "ATTEMPTS"],
             &rows
         )
     );
