@@ -410,7 +410,7 @@ impl Store {
     /// and never loses a queued forward).
     pub async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError> {
         // Encode outside the writer thread: it is the bottleneck.
-        let encoded: Vec<(String, String, Option<(String, String)>)> = outcomes
+        let encoded: Vec<EncodedDecision> = outcomes
             .iter()
             .map(|o| {
                 let updated = o.updated.as_ref().and_then(|e| {
@@ -613,6 +613,9 @@ impl Store {
 }
 
 /// Events paired with their encoded bodies.
+/// (event id, disposition JSON, enriched (body, type) when the event changed).
+type EncodedDecision = (String, String, Option<(String, String)>);
+
 pub(super) fn encode_all(events: Vec<Event>) -> Result<Vec<(Event, String)>, StoreError> {
     events
         .into_iter()
