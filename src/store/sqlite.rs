@@ -145,7 +145,7 @@ fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, Stor
         SyncMode::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192; PRAGMA cache_size=-16384;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192;"
     ))
     .map_err(|e| StoreError::Open(e.to_string()))?;
     if let Some(max) = config.max_size {
@@ -190,6 +190,11 @@ impl Store {
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
         let mut writer_conn = open_connection(&config.path, config)?;
+        // The writer touches the hot index pages on every commit: give it a
+        // 16 MiB page cache; readers keep SQLite's default 2 MiB.
+        writer_conn
+            .execute_batch("PRAGMA cache_size=-16384;")
+            .map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&mut writer_conn)?;
         let mut readers = Vec::new();
         for _ in 0..4 {
