@@ -176,16 +176,6 @@ pub struct GuardSnapshot {
     pub actions: Vec<ActionRecord>,
 }
 
-/// Event types that mean a host's maintenance state changed (Dispatch names
-/// of `EnteringMaintenanceModeEvent`, `EnteredMaintenanceModeEvent`,
-/// `ExitMaintenanceModeEvent`, and the past-tense variant some sources use).
-const MAINTENANCE_TYPES: &[&str] = &[
-    "entering.maintenance.mode",
-    "entered.maintenance.mode",
-    "exit.maintenance.mode",
-    "exited.maintenance.mode",
-];
-
 /// True for an event that should make the guard reconcile at once: a
 /// maintenance-mode event type, or an alarm/message mentioning maintenance
 /// mode. The guard's own events never count (they would re-trigger it).
@@ -193,8 +183,11 @@ pub fn is_maintenance_event(event: &Event) -> bool {
     if event.source == Source::Guard {
         return false;
     }
-    let t = event.event_type.as_str();
-    if MAINTENANCE_TYPES.contains(&t) || t.contains("maintenance.mode") {
+    // The state-changing types are `silence::maintenance::maintenance_change`'s;
+    // any other `*.maintenance.mode` type (e.g. a failed entry) is worth a look too.
+    if crate::silence::maintenance::maintenance_change(event).is_some()
+        || event.event_type.as_str().contains("maintenance.mode")
+    {
         return true;
     }
     let mentions = |text: &str| {
