@@ -32,4 +32,13 @@ if [ -x scripts/build-vcsim.sh ]; then
   scripts/build-vcsim.sh
 fi
 
-cargo test --locked --all-targets "$@"
+# cargo prints one "test result" line per test binary, the last often a
+# binary with no tests; finish with one plain total so the summary is clear.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked --all-targets "$@" 2>&1 | tee "$log" || status=$?
+passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
+exit "$status"
