@@ -24,12 +24,6 @@ pub async fn run(
     config_path: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    for section in config.inactive_sections() {
-        tracing::warn!(
-            section,
-            "config section [{section}] is accepted but not active in this version"
-        );
-    }
     if config.vcenter.iter().all(|vc| vc.url.is_none()) {
         tracing::info!("no vCenter API configured: enrichment and guard are off");
     }

@@ -973,12 +973,6 @@ impl Config {
             )?,
         })
     }
-
-    /// Names of accepted sections this build does not act on yet: none
-    /// (kept so startup can still report any future ones).
-    pub fn inactive_sections(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
 }
 
 /// A secret given inline, in a file (trailing newline trimmed) or in an env var.

@@ -117,7 +117,7 @@ impl Stage {
     async fn rebuild_dedup(&self) -> Result<Dedup, StoreError> {
         let mut dedup = Dedup::new(self.dedup_window, self.repeat_interval);
         let since = OffsetDateTime::now_utc() - self.dedup_window;
-        for (event, _) in self.store.recent_originals(since).await? {
+        for event in self.store.recent_originals(since).await? {
             let seen = event.received_at;
             dedup.remember(&event, seen);
         }

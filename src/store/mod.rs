@@ -131,7 +131,6 @@ pub struct DeliveryState {
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub event: Event,
-    pub target: String,
     pub attempts: u32,
 }
 

@@ -382,10 +382,7 @@ impl Store {
     }
 
     /// Recently processed, non-duplicate events (for rebuilding dedup state at start).
-    pub async fn recent_originals(
-        &self,
-        since: OffsetDateTime,
-    ) -> Result<Vec<(Event, u64)>, StoreError> {
+    pub async fn recent_originals(&self, since: OffsetDateTime) -> Result<Vec<Event>, StoreError> {
         let since_ms = (since.unix_timestamp_nanos() / 1_000_000) as i64;
         let raw = self
             .read(move |conn| {
@@ -404,7 +401,7 @@ impl Store {
                 .as_ref()
                 .is_some_and(|d| d.duplicate_of.is_none())
             {
-                out.push((stored.event, stored.duplicates));
+                out.push(stored.event);
             }
         }
         Ok(out)
@@ -487,7 +484,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let now = now_ms();
-        let target_name = target.clone();
         let raw = self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -505,7 +501,6 @@ impl Store {
             .map(|(r, attempts)| {
                 Ok(DueDelivery {
                     event: r.decode(Vec::new())?.event,
-                    target: target_name.clone(),
                     attempts: attempts as u32,
                 })
             })
