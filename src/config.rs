@@ -259,6 +259,11 @@ pub struct SnmpConfig {
     /// vCenter name for traps whose source matches no `[[vcenter]] snmp_sources`.
     #[serde(default = "default_vcenter_name")]
     pub default_vcenter: String,
+    /// Requested socket receive buffer (`SO_RCVBUF`). Bursts beyond what the
+    /// buffer holds are dropped by the kernel before vcgate sees them; the
+    /// kernel caps the request at `net.core.rmem_max` (see README).
+    #[serde(default = "default_snmp_recv_buffer")]
+    pub recv_buffer: ByteSize,
     /// Local SNMPv3 engine id (hex) used for informs; generated and persisted when absent.
     pub engine_id: Option<String>,
     #[serde(default)]
@@ -276,6 +281,9 @@ fn default_snmp_listen() -> SocketAddr {
 }
 fn default_communities() -> Vec<Secret> {
     vec![Secret::new("public")]
+}
+fn default_snmp_recv_buffer() -> ByteSize {
+    ByteSize(8 << 20)
 }
 fn default_snmp_rate() -> u32 {
     50_000

@@ -116,6 +116,17 @@ pub struct StatsSnapshot {
     pub pipeline: BTreeMap<String, u64>,
     /// vCenter event streams by vCenter name (see `ingest::vcenter_events`).
     pub event_streams: BTreeMap<String, crate::ingest::vcenter_events::StreamStatus>,
+    /// The SNMP listener, once bound (absent when `[snmp] enabled = false`).
+    pub snmp: Option<SnmpListener>,
+}
+
+/// What the kernel granted the SNMP socket; shown in status.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnmpListener {
+    pub listen: std::net::SocketAddr,
+    /// `SO_RCVBUF` as the kernel reports it (Linux reports twice the
+    /// accepted request, the extra being its bookkeeping allowance).
+    pub recv_buffer_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -151,6 +162,11 @@ impl Stats {
 
     pub fn snapshot(&self) -> StatsSnapshot {
         self.with(|s| s.clone())
+    }
+
+    pub fn snmp_listening(&self, listener: SnmpListener) {
+        metrics::gauge!("vcgate_snmp_recv_buffer_bytes").set(listener.recv_buffer_bytes as f64);
+        self.with(|s| s.snmp = Some(listener));
     }
 
     /// Something arrived (before any check).

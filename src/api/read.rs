@@ -37,6 +37,7 @@ pub async fn status(
         "vcenters": snapshot.vcenters,
         "pipeline": snapshot.pipeline,
         "event_streams": snapshot.event_streams,
+        "snmp": snapshot.snmp,
         "runs": runs,
         "silences": silence_status(&state),
     }))

@@ -252,7 +252,10 @@ pub async fn spawn(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let snmp = &config.snmp;
-    let mut builder = NotificationReceiver::builder().bind(snmp.listen.to_string());
+    let requested_buffer = usize::try_from(snmp.recv_buffer.0).unwrap_or(usize::MAX);
+    let mut builder = NotificationReceiver::builder()
+        .bind(snmp.listen.to_string())
+        .recv_buffer_size(Some(requested_buffer));
     if !snmp.user.is_empty() {
         let engine_file = config.store.path.with_file_name("snmp-engine.json");
         builder =
@@ -317,7 +320,24 @@ pub async fn spawn(
         .build()
         .await
         .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))?;
-    tracing::info!(addr = %receiver.local_addr(), users = snmp.user.len(), "SNMP listening");
+    let granted_buffer = receiver
+        .recv_buffer_size()
+        .context("reading the SNMP socket's receive buffer size")?;
+    tracing::info!(addr = %receiver.local_addr(), users = snmp.user.len(), recv_buffer = granted_buffer, "SNMP listening");
+    if granted_buffer < requested_buffer {
+        tracing::warn!(
+            requested = requested_buffer,
+            granted = granted_buffer,
+            "the kernel capped the SNMP receive buffer; trap bursts beyond it are dropped \
+             before vcgate sees them; raise net.core.rmem_max (see README, SNMP setup)"
+        );
+    }
+    ingestor
+        .stats
+        .snmp_listening(crate::telemetry::SnmpListener {
+            listen: receiver.local_addr(),
+            recv_buffer_bytes: granted_buffer,
+        });
 
     let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
     tasks.spawn(receive_loop(receiver.clone(), trap_tx, shutdown.clone()));

@@ -230,6 +230,33 @@ fn v2c_diag(app: &TestApp) {
     assert!(out.status.success());
 }
 
+/// The trap socket gets the configured receive buffer (where a trap burst
+/// waits while vcgate is busy), and status reports what the kernel granted.
+#[tokio::test]
+async fn trap_socket_gets_the_configured_receive_buffer() {
+    let requested: u64 = 1 << 20;
+    let app = TestApp::spawn_config(TestConfig {
+        snmp: "recv_buffer = \"1MiB\"".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let rmem_max: u64 = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .expect("Linux exposes net.core.rmem_max")
+        .trim()
+        .parse()
+        .expect("rmem_max is a number");
+    let status = app.status().await;
+    // Linux accepts min(request, rmem_max) and reports twice that (the second
+    // half is its allowance for bookkeeping). The OS default would be
+    // net.core.rmem_default, reported undoubled.
+    assert_eq!(
+        status["snmp"]["recv_buffer_bytes"].as_u64(),
+        Some(2 * requested.min(rmem_max)),
+        "{status}"
+    );
+    assert_eq!(status["snmp"]["listen"], app.snmp_target());
+}
+
 #[tokio::test]
 async fn v3_auth_priv_trap_and_inform() {
     let app = TestApp::spawn_config(TestConfig {
