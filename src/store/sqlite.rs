@@ -393,18 +393,23 @@ impl Store {
                 rows.collect::<Result<Vec<_>, _>>()
             })
             .await?;
-        let mut out = Vec::new();
-        for r in raw {
-            let stored = r.decode(Vec::new())?;
-            if stored
-                .disposition
-                .as_ref()
-                .is_some_and(|d| d.duplicate_of.is_none())
-            {
-                out.push(stored.event);
+        // Decoding a window of events is CPU work: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for r in raw {
+                let stored = r.decode(Vec::new())?;
+                if stored
+                    .disposition
+                    .as_ref()
+                    .is_some_and(|d| d.duplicate_of.is_none())
+                {
+                    out.push(stored.event);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
     /// Records the pipeline's decision for several events and queues their
@@ -563,9 +568,16 @@ impl Store {
             let mut deleted = conn
                 .execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_ms < ?1 LIMIT 50000)", [cutoff])
                 .map_err(unavailable)? as u64;
+            // Keep the newest `max_events`. `seq` is AUTOINCREMENT and rows
+            // leave only here, from the old end, so the kept range is
+            // contiguous and `max(seq) - max_events` is the exact cut-off: one
+            // index look-up, where an `OFFSET max_events` scan read up to a
+            // million rows every minute (and delayed start-up). (Should the
+            // clock jump back, the age rule can leave a gap; this then keeps
+            // a few fewer than `max_events`, never more.)
             deleted += conn
                 .execute(
-                    "DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+                    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1",
                     [max_events as i64],
                 )
                 .map_err(unavailable)? as u64;
@@ -770,4 +782,63 @@ fn writer_loop(
         batch.clear();
     }
     tracing::info!("store writer stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, Source};
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open(&StoreConfig {
+            path: dir.path().join("t.db"),
+            ..StoreConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn event(age: time::Duration) -> Event {
+        let mut e = Event::new(
+            Source::AlarmHook,
+            "vc1",
+            EventType::parse("test.prune").unwrap(),
+        );
+        e.received_at = OffsetDateTime::now_utc() - age;
+        e
+    }
+
+    async fn stored_seqs(store: &Store) -> Vec<i64> {
+        store
+            .read(|conn| {
+                conn.prepare("SELECT seq FROM events ORDER BY seq")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_the_newest_max_events_and_drops_what_is_too_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let day = time::Duration::days(1);
+        // Two events older than the 2-day limit, then eight recent ones.
+        let mut events = vec![event(day * 3), event(day * 3)];
+        events.extend((0..8).map(|_| event(time::Duration::ZERO)));
+        store.accept_many(events).await.unwrap();
+        let all = stored_seqs(&store).await;
+        assert_eq!(all.len(), 10);
+
+        let max_age = Duration::from_secs(2 * 86_400);
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 5);
+        assert_eq!(stored_seqs(&store).await, all[5..].to_vec());
+        // Nothing more to do; a larger cap deletes nothing.
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 0);
+        assert_eq!(store.prune(max_age, 100).await.unwrap(), 0);
+        // The cap follows new arrivals.
+        store.accept(event(time::Duration::ZERO)).await.unwrap();
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 1);
+        assert_eq!(stored_seqs(&store).await.len(), 5);
+    }
 }
