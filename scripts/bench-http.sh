@@ -150,6 +150,8 @@ EOF
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v s="${elapsed:-1}" 'BEGIN { printf "%.0f", (b - a) / s * 100 }')
     printf '%5s %9s %9s %11s %8s %8s %8s %8s %6s%% %6s%% %9s\n' "$c" "$(field requests)" "$accepted" "$(field rate)" \
         "$(field p50_ms)" "$(field p90_ms)" "$(field p99_ms)" "$(field max_ms)" "$cpu" "$(field client_cpu_pct)" "$stored"
+    [[ -z ${BENCH_SUMMARY:-} ]] || printf 'HTTP hook durable accepts, concurrency %s|%s/s, p50 %s ms, p99 %s ms|target >= 10000/s, p99 < 20 ms\n' \
+        "$c" "$(field rate)" "$(field p50_ms)" "$(field p99_ms)" >>"$BENCH_SUMMARY"
     if [[ $stored != "$accepted" || $hook_accepted != "$accepted" ]]; then
         log "MISMATCH at concurrency $c: 202 answers=$accepted, store.events=$stored, alarm-hook accepted=$hook_accepted"
         fail=1

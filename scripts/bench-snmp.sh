@@ -21,8 +21,12 @@
 #                     in-process trap queue (65 536) absorbs a few seconds of overload)
 #   BENCH_ONLY        "snmptrapd" or "vcgate" to run one side only
 #   BENCH_STOP_AFTER  stop a side after this many consecutive lossy steps (default 2)
-#   BENCH_RCVBUF      bytes: give snmptrapd a bigger socket receive buffer (serverRecvBuf);
-#                     vcgate has no such setting yet, so leave unset for a like-for-like run
+#   BENCH_RCVBUF      bytes: give snmptrapd a bigger socket receive buffer (serverRecvBuf, which
+#                     Linux doubles like any SO_RCVBUF); unset = the host default (rmem_default),
+#                     which is what snmptrapd gets out of the box. 4194304 matches vcgate's default.
+#   BENCH_VCGATE_RCVBUF  vcgate's [snmp] recv_buffer (default: vcgate's default, "8MiB"; the kernel
+#                     caps it at net.core.rmem_max, see the "udp:" header line)
+#   BENCH_SUMMARY     a file: "measure|result|anchor" lines are appended for scripts/bench.sh
 #   CARGO_TARGET_DIR  where cargo builds (default <repo>/target)
 #   BENCH_SCHED       how receivers and load generator are scheduled, the same for both sides:
 #                     "fifo" (default as root: chrt -f 10, so compiles and tests running on a
@@ -212,6 +216,7 @@ rate_burst = 1000000
 
 [snmp]
 listen = "127.0.0.1:$sport"
+${BENCH_VCGATE_RCVBUF:+recv_buffer = \"$BENCH_VCGATE_RCVBUF\"}
 communities = ["public"]
 rate_limit = 10000000
 rate_burst = 10000000
@@ -336,10 +341,14 @@ IFS='|' read -r V_BEST V_NOTE < <(best V_RESULT)
 [[ $ONLY == snmptrapd ]] || echo "vcgate    highest lossless rate: $V_BEST traps/s (durable, full pipeline)$V_NOTE"
 if [[ -z $ONLY ]]; then
     if ((S_BEST > 0)); then
-        echo "ratio vcgate/snmptrapd: $(awk -v v="$V_BEST" -v s="$S_BEST" 'BEGIN { printf "%.2f", v / s }')"
+        RATIO=$(awk -v v="$V_BEST" -v s="$S_BEST" 'BEGIN { printf "%.2f", v / s }')
     else
-        echo "ratio vcgate/snmptrapd: n/a (snmptrapd lost traps at the lowest rate)"
+        RATIO="n/a (snmptrapd lost traps at the lowest rate)"
     fi
+    echo "ratio vcgate/snmptrapd: $RATIO"
+    [[ -z ${BENCH_SUMMARY:-} ]] || printf '%s|%s|%s\n' \
+        "SNMP highest lossless rate (${STEP_SECS} s steps; rcvbuf vcgate ${V_RB:-?} B, snmptrapd ${S_RB:-?} B)" \
+        "$V_BEST/s (ratio $RATIO)" "snmptrapd $S_BEST/s; target ratio >= 5" >>"$BENCH_SUMMARY"
 fi
 echo "socket receive buffers seen (ss skmem rb): snmptrapd ${S_RB:-?} bytes, vcgate ${V_RB:-?} bytes"
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"
