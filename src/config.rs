@@ -437,6 +437,10 @@ pub struct DedupConfig {
     /// A still-active condition is notified again after this long.
     #[serde(default = "default_repeat_interval", with = "humantime_serde")]
     pub repeat_interval: Duration,
+    /// Most identities remembered at once (about 200 bytes each); beyond it
+    /// the least recently seen are forgotten early (counted).
+    #[serde(default = "default_dedup_max_entries")]
+    pub max_entries: usize,
 }
 
 impl Default for DedupConfig {
@@ -447,6 +451,9 @@ impl Default for DedupConfig {
 
 fn default_dedup_window() -> Duration {
     Duration::from_secs(300)
+}
+fn default_dedup_max_entries() -> usize {
+    100_000
 }
 fn default_repeat_interval() -> Duration {
     Duration::from_secs(4 * 3600)

@@ -7,6 +7,11 @@
 //! duplicate; a different status is a new transition and replaces the entry.
 //! The window slides with every sighting, and a condition still repeating after
 //! `repeat_interval` is notified again (like Alertmanager's repeat_interval).
+//!
+//! Memory is bounded: at most `max_entries` identities are remembered (about
+//! 200 bytes each). A storm of distinct alarms beyond that evicts the least
+//! recently seen first, so dedup's horizon shrinks instead of memory growing;
+//! `evicted()` counts them.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,16 +44,25 @@ pub struct Dedup {
     repeat_interval: Duration,
     active: HashMap<Fingerprint, Sighting>,
     observed_since_sweep: usize,
+    max_entries: usize,
+    evicted: u64,
 }
 
 impl Dedup {
-    pub fn new(window: Duration, repeat_interval: Duration) -> Self {
+    pub fn new(window: Duration, repeat_interval: Duration, max_entries: usize) -> Self {
         Self {
             window,
             repeat_interval,
             active: HashMap::new(),
             observed_since_sweep: 0,
+            max_entries: max_entries.max(1),
+            evicted: 0,
         }
+    }
+
+    /// Identities forgotten early because `max_entries` was reached (total).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Number of identities currently remembered.
@@ -64,6 +78,7 @@ impl Dedup {
     /// (used after a restart), last seen at `last_seen`.
     pub fn remember(&mut self, event: &Event, last_seen: OffsetDateTime) {
         let (identity, status) = event.dedup_identity();
+        self.make_room(last_seen);
         self.active.insert(
             identity,
             Sighting {
@@ -99,6 +114,7 @@ impl Dedup {
                 original: s.original,
             };
         }
+        self.make_room(now);
         self.active.insert(
             identity,
             Sighting {
@@ -109,6 +125,39 @@ impl Dedup {
             },
         );
         Verdict::New
+    }
+
+    /// Called before recording an identity. At the limit: drop what the
+    /// window already expired, then the least recently seen down to 90 % of
+    /// the limit, so the O(n) work is paid once per `max_entries / 10` new
+    /// identities, not per event.
+    fn make_room(&mut self, now: OffsetDateTime) {
+        if self.active.len() < self.max_entries {
+            return;
+        }
+        self.sweep(now);
+        if self.active.len() < self.max_entries {
+            return;
+        }
+        let keep = (self.max_entries - self.max_entries / 10).saturating_sub(1);
+        let drop = self.active.len() - keep;
+        let mut seen: Vec<OffsetDateTime> = self.active.values().map(|s| s.last_seen).collect();
+        // The `drop`-th oldest sighting is the cut-off; ties at the cut-off
+        // are counted so exactly `drop` entries go.
+        let (_, cutoff, _) = seen.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        let mut ties_to_drop = drop - seen.iter().filter(|t| **t < cutoff).count();
+        self.active.retain(|_, s| {
+            if s.last_seen != cutoff {
+                s.last_seen > cutoff
+            } else if ties_to_drop > 0 {
+                ties_to_drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.evicted += drop as u64;
     }
 
     /// Forgets identities not seen within the window.
@@ -141,7 +190,11 @@ mod tests {
     }
 
     fn dedup() -> Dedup {
-        Dedup::new(Duration::from_secs(300), Duration::from_secs(4 * 3600))
+        Dedup::new(
+            Duration::from_secs(300),
+            Duration::from_secs(4 * 3600),
+            100_000,
+        )
     }
 
     #[test]
@@ -189,7 +242,7 @@ mod tests {
 
     #[test]
     fn repeats_are_renotified_after_repeat_interval() {
-        let mut d = Dedup::new(Duration::from_secs(300), Duration::from_secs(600));
+        let mut d = Dedup::new(Duration::from_secs(300), Duration::from_secs(600), 100_000);
         let first = alarm(Source::Snmp, "vm1", "Red");
         assert_eq!(d.observe(&first, at(0)), Verdict::New);
         for t in (200..600).step_by(200) {
@@ -232,5 +285,58 @@ mod tests {
                 seen.push(e.id);
             }
         }
+
+        /// However many distinct identities arrive, memory stays within the
+        /// limit, every identity is either remembered or counted as evicted,
+        /// and the one just seen is always remembered.
+        #[test]
+        fn the_limit_holds_and_the_latest_is_kept(
+            limit in 1usize..12,
+            arrivals in proptest::collection::vec((0u8..40, 0i64..3), 1..120),
+        ) {
+            let mut d = Dedup::new(Duration::from_secs(300), Duration::from_secs(4 * 3600), limit);
+            let mut distinct = std::collections::HashSet::new();
+            let mut t = 0;
+            for (entity, gap) in arrivals {
+                t += gap;
+                let e = alarm(Source::Snmp, &format!("e{entity}"), "Red");
+                let first_time = distinct.insert(entity);
+                let verdict = d.observe(&e, at(t));
+                prop_assert!(d.len() <= limit);
+                if first_time {
+                    prop_assert_eq!(verdict, Verdict::New);
+                }
+                prop_assert!(
+                    matches!(d.observe(&alarm(Source::Snmp, &format!("e{entity}"), "Red"), at(t)), Verdict::Duplicate { .. }),
+                    "the identity just seen must be remembered"
+                );
+            }
+            // Nothing expired (t < window), so every distinct identity is
+            // either still remembered or was evicted, exactly once each
+            // (an evicted one seen again is new again and may go twice).
+            prop_assert!(d.len() as u64 + d.evicted() >= distinct.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_storm_of_distinct_alarms_evicts_the_least_recently_seen() {
+        let mut d = Dedup::new(Duration::from_secs(300), Duration::from_secs(4 * 3600), 10);
+        let storm: Vec<Event> = (0..25)
+            .map(|i| alarm(Source::Snmp, &format!("vm{i}"), "Red"))
+            .collect();
+        for (i, e) in storm.iter().enumerate() {
+            assert_eq!(d.observe(e, at(i as i64)), Verdict::New);
+            assert!(d.len() <= 10);
+        }
+        assert_eq!(d.evicted() + d.len() as u64, 25);
+        // The newest are still deduplicated; the oldest were forgotten.
+        assert!(matches!(
+            d.observe(&alarm(Source::Snmp, "vm24", "Red"), at(30)),
+            Verdict::Duplicate { .. }
+        ));
+        assert_eq!(
+            d.observe(&alarm(Source::Snmp, "vm0", "Red"), at(30)),
+            Verdict::New
+        );
     }
 }

@@ -80,6 +80,7 @@ pub async fn spawn(
         store: ingestor.store.clone(),
         stats: ingestor.stats.clone(),
         dedup_window: config.dedup.window,
+        dedup_max_entries: config.dedup.max_entries,
         repeat_interval: config.dedup.repeat_interval,
         targets: monitoring_target_names(config),
         forward_wake: forward_wake.clone(),
@@ -106,6 +107,7 @@ struct Stage {
     store: Store,
     stats: Arc<crate::telemetry::Stats>,
     dedup_window: Duration,
+    dedup_max_entries: usize,
     repeat_interval: Duration,
     targets: Vec<String>,
     forward_wake: Arc<Notify>,
@@ -115,7 +117,11 @@ struct Stage {
 
 impl Stage {
     async fn rebuild_dedup(&self) -> Result<Dedup, StoreError> {
-        let mut dedup = Dedup::new(self.dedup_window, self.repeat_interval);
+        let mut dedup = Dedup::new(
+            self.dedup_window,
+            self.repeat_interval,
+            self.dedup_max_entries,
+        );
         let since = OffsetDateTime::now_utc() - self.dedup_window;
         for event in self.store.recent_originals(since).await? {
             let seen = event.received_at;
@@ -171,6 +177,7 @@ impl Stage {
         let now = OffsetDateTime::now_utc();
         // Dedup first: the alarm identity does not depend on enrichment, and
         // duplicates need no vCenter lookup.
+        let evicted_before = dedup.evicted();
         let mut batch: Vec<(Event, Verdict)> = pending
             .into_iter()
             .map(|(_, event)| {
@@ -178,6 +185,10 @@ impl Stage {
                 (event, verdict)
             })
             .collect();
+        let evicted = dedup.evicted() - evicted_before;
+        if evicted > 0 {
+            self.stats.pipeline("dedup.evicted", evicted);
+        }
         let mut enriched = vec![false; batch.len()];
         if let Some(enricher) = &self.enricher {
             // Move the events to look up out of the batch, enrich them
