@@ -107,6 +107,26 @@ impl Store {
             .collect()
     }
 
+    /// How long until this function's next queued or failed run is due
+    /// (zero if one is due now); `None` when it has none waiting. A read on
+    /// the `runs_due` index, so idle runners cost no writer round trip.
+    pub async fn next_run_due(
+        &self,
+        function: String,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        let next: Option<i64> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT min(next_ms) FROM runs WHERE function = ?1 AND status IN ('queued', 'failed')",
+                )?
+                .query_row([function], |r| r.get(0))
+            })
+            .await?;
+        Ok(next.map(|due| {
+            std::time::Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
+        }))
+    }
+
     /// Records how an attempt ended.
     pub async fn settle_run(&self, id: String, outcome: RunOutcome) -> Result<(), StoreError> {
         self.write(move |conn| {
