@@ -114,6 +114,10 @@ type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// own savepoint) and returns what to tell its caller once the commit is known.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
 
+/// Read connections kept open in the pool. A read finding none idle opens a
+/// temporary one, closed afterwards.
+const READERS: usize = 4;
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -197,7 +201,7 @@ impl Store {
             .map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&mut writer_conn)?;
         let mut readers = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..READERS {
             readers.push(open_connection(&config.path, config)?);
         }
         let (tx, rx) = mpsc::channel::<Job>(config.max_batch * 8);
@@ -257,7 +261,13 @@ impl Store {
                 None => Connection::open(path.as_path()).map_err(unavailable)?,
             };
             let result = f(&conn).map_err(unavailable);
-            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            // Keep at most `READERS` idle connections: the extras opened while
+            // the pool was empty are closed here, so bursts of slow reads do not
+            // grow the pool (and its open files and page caches) for good.
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
             result
         })
         .await
@@ -840,5 +850,31 @@ mod tests {
         store.accept(event(time::Duration::ZERO)).await.unwrap();
         assert_eq!(store.prune(max_age, 5).await.unwrap(), 1);
         assert_eq!(stored_seqs(&store).await.len(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_beyond_the_pool_do_not_grow_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        // READERS + 2 reads all holding a connection at the same time (the
+        // barrier lets none finish before all started): two must open extras.
+        let n = READERS + 2;
+        let barrier = Arc::new(std::sync::Barrier::new(n));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tasks.spawn(async move {
+                store
+                    .read(move |conn| {
+                        barrier.wait();
+                        conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                    })
+                    .await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap(), 0);
+        }
+        assert_eq!(store.readers.lock().unwrap().len(), READERS);
     }
 }
