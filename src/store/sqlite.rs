@@ -311,7 +311,7 @@ impl Store {
 
     pub async fn list_events(&self, query: EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let raw = self
-            .read(move |conn| list_events(conn, &query, SINCE_PROBE))
+            .read(move |conn| list_events(conn, &query, PROBE))
             .await?;
         self.decode_events(raw).await
     }
@@ -671,9 +671,11 @@ pub(super) fn insert_event(
         })
 }
 
-/// How many `events_received` entries `since` reads to bound the seq range
-/// (see `list_events`).
-const SINCE_PROBE: i64 = 4096;
+/// How many index entries `list_events` reads to size a filter up front: the
+/// `since` bound (`events_received`), a source's row count (`events_source_seq`).
+/// At least `MAX_LIMIT` (1000) of the API, so a first page never needs the
+/// second `since` pass.
+const PROBE: i64 = 4096;
 
 /// `GET /api/v1/events`: events matching `query`, newest (highest seq) first,
 /// at most `query.limit`. Each filter costs about log n + limit (glob types:
@@ -687,6 +689,11 @@ const SINCE_PROBE: i64 = 4096;
 /// - A type glob becomes the exact types it matches (`matching_types`), one
 ///   run each, merged by seq in Rust: `type GLOB ?` used the index only as a
 ///   range and sorted every matching row (4.3 s at 1M events).
+/// - Type and source: with a rare source (fewer than `probe` rows) one run
+///   walks the source's rows and checks the type (`+type GLOB ?`); otherwise
+///   each type's run walks the type and checks the source, as before. (A
+///   common type with a common source they rarely share still walks far:
+///   that would take an index on (source, type, seq).)
 /// - `since` adds `seq >= lo`, a lower bound on the seq of any row received
 ///   since then. Without it, when few rows match, SQLite walked the rowids
 ///   down to the oldest (0.9 s at 1M). `received_ms` is only nearly
@@ -695,13 +702,18 @@ const SINCE_PROBE: i64 = 4096;
 fn list_events(
     conn: &Connection,
     query: &EventQuery,
-    since_probe: i64,
+    probe: i64,
 ) -> Result<Vec<RawEvent>, rusqlite::Error> {
     let limit = query.limit.max(1);
-    let types = match &query.event_type {
-        None => vec![None],
-        Some(t) if t.contains('*') => matching_types(conn, t)?.into_iter().map(Some).collect(),
-        Some(t) => vec![Some(t.clone())],
+    let mut type_check = None;
+    let types = match (&query.event_type, &query.source) {
+        (None, _) => vec![None],
+        (Some(t), Some(source)) if source_rows(conn, source, probe)? < probe => {
+            type_check = Some(t.as_str());
+            vec![None]
+        }
+        (Some(t), _) if t.contains('*') => matching_types(conn, t)?.into_iter().map(Some).collect(),
+        (Some(t), _) => vec![Some(t.clone())],
     };
     if types.is_empty() {
         return Ok(Vec::new());
@@ -711,13 +723,14 @@ fn list_events(
         .map(|since| (since.unix_timestamp_nanos() / 1_000_000) as i64);
     let filter = RangeFilter {
         types: &types,
+        type_check,
         source: query.source.as_deref(),
         since_ms,
     };
     let Some(since_ms) = since_ms else {
         return list_range(conn, &filter, None, query.before_seq, limit);
     };
-    match since_bound(conn, since_ms, since_probe)? {
+    match since_bound(conn, since_ms, probe)? {
         SinceBound::Nothing => Ok(Vec::new()),
         SinceBound::Exact(lo) => list_range(conn, &filter, Some(lo), query.before_seq, limit),
         SinceBound::Probed(probed) => {
@@ -725,13 +738,19 @@ fn list_events(
             // row below `probed` is older than all of them and not needed.
             let mut out = list_range(conn, &filter, Some(probed), query.before_seq, limit)?;
             if out.len() < limit {
-                // The page ran out: look below `probed` too, from the exact
-                // bound (reads every matching `events_received` entry once;
-                // only the last page of a long `since` listing gets here).
-                let lo: Option<i64> =
-                    conn.query_row(SINCE_BELOW_SQL, params![since_ms, probed], |r| r.get(0))?;
+                // The page ran out: look below `probed` too. From the oldest
+                // row when at most `probe` rows are left below; else from the
+                // exact bound, which reads every matching `events_received`
+                // entry once (the last page of a long `since` listing, or a
+                // since matching much combined with a rarer filter).
+                let hi = query.before_seq.map_or(probed, |b| b.min(probed));
+                let oldest: Option<i64> =
+                    conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0))?;
+                let lo = match oldest {
+                    Some(oldest) if hi - oldest <= probe => Some(oldest),
+                    _ => conn.query_row(SINCE_BELOW_SQL, params![since_ms, hi], |r| r.get(0))?,
+                };
                 if let Some(lo) = lo {
-                    let hi = query.before_seq.map_or(probed, |b| b.min(probed));
                     out.extend(list_range(
                         conn,
                         &filter,
@@ -798,6 +817,15 @@ const MATCHING_TYPES_SQL: &str = "WITH RECURSIVE t(type) AS ( \
      ) \
      SELECT type FROM t WHERE type GLOB ?2";
 
+/// How many rows `source` has, counting at most `probe`.
+fn source_rows(conn: &Connection, source: &str, probe: i64) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached(SOURCE_ROWS_SQL)?
+        .query_row(params![source, probe], |r| r.get(0))
+}
+
+const SOURCE_ROWS_SQL: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM events WHERE source = ?1 LIMIT ?2)";
+
 /// The distinct stored types matching `glob` (SQLite GLOB), in order.
 ///
 /// A loose index scan over `events_type_seq`: each step is one `min(type)`
@@ -813,22 +841,39 @@ fn matching_types(conn: &Connection, glob: &str) -> Result<Vec<String>, rusqlite
 }
 
 /// Filters of one `list_range`: each of `types` is one exact-type run
-/// (`None`: no type filter).
+/// (`None`: no type filter, or `type_check`).
 struct RangeFilter<'a> {
     types: &'a [Option<String>],
+    /// The `type` parameter, checked on each row the run walks (when the
+    /// run walks a rare source instead of the types).
+    type_check: Option<&'a str>,
     source: Option<&'a str>,
     since_ms: Option<i64>,
 }
 
+/// How a `list_range` run filters on type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TypeTerm {
+    Any,
+    /// `type = ?`: walk `events_type_seq`.
+    Index,
+    /// `+type = ?` / `+type GLOB ?`: checked on each row walked (the `+`
+    /// keeps SQLite off `events_type_seq`, so it walks the source).
+    Exact,
+    Glob,
+}
+
 /// The one query shape of `list_range`; parameters in this order: type,
-/// source, since (ms), lo, hi, limit (each only when its flag is set).
-fn range_sql(typed: bool, source: bool, since: bool, lo: bool, hi: bool) -> String {
+/// source, since (ms), lo, hi, limit (each only when present).
+fn range_sql(ty: TypeTerm, source: bool, since: bool, lo: bool, hi: bool) -> String {
     let mut sql = format!("{SELECT_EVENT} WHERE 1=1");
+    let typed = ty == TypeTerm::Index;
     for (on, term) in [
         (typed, " AND type = ?"),
-        // With a type too, walk `events_type_seq` as before this index
-        // existed (`+`: not `events_source_seq`); either can be the long walk
-        // (common type, rare source or the reverse) and SQLite has no stats.
+        (ty == TypeTerm::Exact, " AND +type = ?"),
+        (ty == TypeTerm::Glob, " AND +type GLOB ?"),
+        // With a type index run, walk `events_type_seq` (`+`: not
+        // `events_source_seq`); `list_events` chose the type as the walk.
         (source && typed, " AND +source = ?"),
         (source && !typed, " AND source = ?"),
         (since, " AND +received_ms >= ?"),
@@ -871,16 +916,21 @@ fn list_range(
     shared.extend(lo.map(Into::into));
     shared.extend(hi.map(Into::into));
     shared.push((limit as i64).into());
-    let shape = |typed| {
+    let shape = |ty| {
         range_sql(
-            typed,
+            ty,
             filter.source.is_some(),
             filter.since_ms.is_some(),
             lo.is_some(),
             hi.is_some(),
         )
     };
-    let (sql, typed_sql) = (shape(false), shape(true));
+    let untyped = match filter.type_check {
+        None => TypeTerm::Any,
+        Some(t) if t.contains('*') => TypeTerm::Glob,
+        Some(_) => TypeTerm::Exact,
+    };
+    let (sql, typed_sql) = (shape(untyped), shape(TypeTerm::Index));
 
     let mut stmts = Vec::with_capacity(filter.types.len());
     for t in filter.types {
@@ -888,9 +938,10 @@ fn list_range(
     }
     let mut runs = Vec::with_capacity(stmts.len());
     for (stmt, t) in stmts.iter_mut().zip(filter.types) {
-        let args = t
-            .iter()
-            .map(|t| t.clone().into())
+        let pattern = t.as_deref().or(filter.type_check);
+        let args = pattern
+            .map(|t| t.to_owned().into())
+            .into_iter()
             .chain(shared.iter().cloned());
         runs.push(stmt.query(rusqlite::params_from_iter(args))?);
     }
@@ -1227,10 +1278,18 @@ mod tests {
         // The API's source is the wire name: also a rare one at the oldest end.
         fill(&store, &[(5, 3, -1000), (5, 3, -999)]).await;
 
+        // And a rare source with a common type, to walk the source.
+        fill(&store, &[(4, 4, 2995)]).await;
         let mut checked = 0;
         let mut nonempty = 0;
         for type_filter in [None].into_iter().chain(TYPE_FILTERS.map(Some)) {
-            for source in [None, Some("alarm-hook"), Some("snmp"), Some("api")] {
+            for source in [
+                None,
+                Some("alarm-hook"),
+                Some("snmp"),
+                Some("api"),
+                Some("guard"),
+            ] {
                 for since in [
                     None,
                     Some(-5000),
@@ -1250,7 +1309,7 @@ mod tests {
                             };
                             let want = reference(&store, &q).await;
                             // The real probe, and tiny ones forcing the two-pass path.
-                            for probe in [SINCE_PROBE, 1, 3] {
+                            for probe in [PROBE, 1, 3] {
                                 assert_eq!(
                                     listed(&store, &q, probe).await,
                                     want,
@@ -1288,7 +1347,7 @@ mod tests {
         };
         let want = reference(&store, &q).await;
         assert_eq!(want.len(), 6);
-        for probe in [1, 2, 5, 6, SINCE_PROBE] {
+        for probe in [1, 2, 5, 6, PROBE] {
             assert_eq!(listed(&store, &q, probe).await, want, "probe {probe}");
             // Paged, two at a time, through the same rows.
             let mut paged = Vec::new();
@@ -1377,23 +1436,33 @@ mod tests {
                     Ok(rows.collect::<Result<Vec<_>, _>>()?.join(" | "))
                 };
                 let mut plans = Vec::new();
-                for bits in 0..32u32 {
+                for (ty, bits) in [
+                    TypeTerm::Any,
+                    TypeTerm::Index,
+                    TypeTerm::Exact,
+                    TypeTerm::Glob,
+                ]
+                .into_iter()
+                .flat_map(|ty| (0..16u32).map(move |bits| (ty, bits)))
+                {
                     let f = |b: u32| bits & (1 << b) != 0;
-                    let (typed, source, since, lo, hi) = (f(0), f(1), f(2), f(3), f(4));
-                    // `since` always comes with its seq bound.
-                    if since && !lo {
+                    let (source, since, lo, hi) = (f(0), f(1), f(2), f(3));
+                    // `since` always comes with its seq bound; a type check
+                    // only with a source to walk.
+                    if since && !lo || matches!(ty, TypeTerm::Exact | TypeTerm::Glob) && !source {
                         continue;
                     }
-                    let sql = range_sql(typed, source, since, lo, hi);
+                    let sql = range_sql(ty, source, since, lo, hi);
                     let n = sql.matches('?').count();
                     plans.push((
-                        format!("type={typed} source={source} since={since} lo={lo} hi={hi}"),
+                        format!("type={ty:?} source={source} since={since} lo={lo} hi={hi}"),
                         plan(&sql, n)?,
                     ));
                 }
                 plans.push(("since probe".into(), plan(SINCE_PROBE_SQL, 2)?));
                 plans.push(("since below".into(), plan(SINCE_BELOW_SQL, 2)?));
                 plans.push(("matching types".into(), plan(MATCHING_TYPES_SQL, 2)?));
+                plans.push(("source rows".into(), plan(SOURCE_ROWS_SQL, 2)?));
                 Ok(plans)
             })
             .await
@@ -1403,18 +1472,18 @@ mod tests {
         }
         for (shape, plan) in &plans {
             assert!(!plan.contains("TEMP B-TREE"), "{shape}: {plan}");
-            if shape == "type=false source=false since=false lo=false hi=false" {
+            if shape == "type=Any source=false since=false lo=false hi=false" {
                 // The plain list: the rowid newest first, stopping at the limit.
                 assert_eq!(plan, "SCAN events", "{shape}");
                 continue;
             }
             assert!(!plan.contains("SCAN events"), "{shape}: {plan}");
-            if shape.starts_with("type=true") {
+            if shape.starts_with("type=Index") {
                 assert!(
                     plan.contains("USING INDEX events_type_seq (type=?"),
                     "{shape}: {plan}"
                 );
-            } else if shape.starts_with("type=false source=true") {
+            } else if shape.contains("source=true") && shape.starts_with("type=") {
                 assert!(
                     plan.contains("USING INDEX events_source_seq (source=?"),
                     "{shape}: {plan}"
