@@ -102,6 +102,9 @@ CREATE INDEX silences_ends ON silences(ends_ms);
 "#,
     // 6: no query uses it, and its random keys cost a page write per event.
     "DROP INDEX IF EXISTS events_fingerprint;",
+    // 7: `GET /api/v1/events?source=` newest first without a full scan. Cheap
+    // to maintain: a source's new keys append at the end of its range.
+    "CREATE INDEX events_source_seq ON events(source, seq);",
 ];
 
 mod checkpoint;
@@ -113,6 +116,10 @@ type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its
 /// own savepoint) and returns what to tell its caller once the commit is known.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// Read connections kept open in the pool. A read finding none idle opens a
+/// temporary one, closed afterwards.
+const READERS: usize = 4;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -197,7 +204,7 @@ impl Store {
             .map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&mut writer_conn)?;
         let mut readers = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..READERS {
             readers.push(open_connection(&config.path, config)?);
         }
         let (tx, rx) = mpsc::channel::<Job>(config.max_batch * 8);
@@ -257,7 +264,13 @@ impl Store {
                 None => Connection::open(path.as_path()).map_err(unavailable)?,
             };
             let result = f(&conn).map_err(unavailable);
-            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            // Keep at most `READERS` idle connections: the extras opened while
+            // the pool was empty are closed here, so bursts of slow reads do not
+            // grow the pool (and its open files and page caches) for good.
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
             result
         })
         .await
@@ -298,35 +311,7 @@ impl Store {
 
     pub async fn list_events(&self, query: EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let raw = self
-            .read(move |conn| {
-                let mut sql = format!("{SELECT_EVENT} WHERE 1=1");
-                let mut args: Vec<rusqlite::types::Value> = Vec::new();
-                if let Some(t) = &query.event_type {
-                    if t.contains('*') {
-                        sql.push_str(" AND type GLOB ?");
-                    } else {
-                        sql.push_str(" AND type = ?");
-                    }
-                    args.push(t.clone().into());
-                }
-                if let Some(s) = &query.source {
-                    sql.push_str(" AND source = ?");
-                    args.push(s.clone().into());
-                }
-                if let Some(since) = query.since {
-                    sql.push_str(" AND received_ms >= ?");
-                    args.push(((since.unix_timestamp_nanos() / 1_000_000) as i64).into());
-                }
-                if let Some(before) = query.before_seq {
-                    sql.push_str(" AND seq < ?");
-                    args.push(before.into());
-                }
-                sql.push_str(" ORDER BY seq DESC LIMIT ?");
-                args.push((query.limit.max(1) as i64).into());
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_raw)?;
-                rows.collect::<Result<Vec<_>, _>>()
-            })
+            .read(move |conn| list_events(conn, &query, PROBE))
             .await?;
         self.decode_events(raw).await
     }
@@ -686,6 +671,304 @@ pub(super) fn insert_event(
         })
 }
 
+/// How many index entries `list_events` reads to size a filter up front: the
+/// `since` bound (`events_received`), a source's row count (`events_source_seq`).
+/// At least `MAX_LIMIT` (1000) of the API, so a first page never needs the
+/// second `since` pass.
+const PROBE: i64 = 4096;
+
+/// `GET /api/v1/events`: events matching `query`, newest (highest seq) first,
+/// at most `query.limit`. Each filter costs about log n + limit (glob types:
+/// times the distinct types its literal prefix admits), not the store size:
+///
+/// - Every answer is one or more runs of the same ordered shape
+///   (`list_range`): `[type = ?] [source = ?] [+received_ms >= ?] [seq >= lo]
+///   [seq < hi] ORDER BY seq DESC LIMIT ?`, which SQLite answers by walking
+///   an index already in seq order (`events_type_seq`, `events_source_seq`
+///   or the rowid) and stopping after `limit` rows, with no sort.
+/// - A type glob becomes the exact types it matches (`matching_types`), one
+///   run each, merged by seq in Rust: `type GLOB ?` used the index only as a
+///   range and sorted every matching row (4.3 s at 1M events).
+/// - Type and source: with a rare source (fewer than `probe` rows) one run
+///   walks the source's rows and checks the type (`+type GLOB ?`); otherwise
+///   each type's run walks the type and checks the source, as before. (A
+///   common type with a common source they rarely share still walks far:
+///   that would take an index on (source, type, seq).)
+/// - `since` adds `seq >= lo`, a lower bound on the seq of any row received
+///   since then. Without it, when few rows match, SQLite walked the rowids
+///   down to the oldest (0.9 s at 1M). `received_ms` is only nearly
+///   monotonic in seq, so the row filter stays and `lo` must be a true
+///   bound; see `since_bound`.
+fn list_events(
+    conn: &Connection,
+    query: &EventQuery,
+    probe: i64,
+) -> Result<Vec<RawEvent>, rusqlite::Error> {
+    let limit = query.limit.max(1);
+    let mut type_check = None;
+    let types = match (&query.event_type, &query.source) {
+        (None, _) => vec![None],
+        (Some(t), Some(source)) if source_rows(conn, source, probe)? < probe => {
+            type_check = Some(t.as_str());
+            vec![None]
+        }
+        (Some(t), _) if t.contains('*') => matching_types(conn, t)?.into_iter().map(Some).collect(),
+        (Some(t), _) => vec![Some(t.clone())],
+    };
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let since_ms = query
+        .since
+        .map(|since| (since.unix_timestamp_nanos() / 1_000_000) as i64);
+    let filter = RangeFilter {
+        types: &types,
+        type_check,
+        source: query.source.as_deref(),
+        since_ms,
+    };
+    let Some(since_ms) = since_ms else {
+        return list_range(conn, &filter, None, query.before_seq, limit);
+    };
+    match since_bound(conn, since_ms, probe)? {
+        SinceBound::Nothing => Ok(Vec::new()),
+        SinceBound::Exact(lo) => list_range(conn, &filter, Some(lo), query.before_seq, limit),
+        SinceBound::Probed(probed) => {
+            // Rows at or above `probed` first: if they fill the page, any
+            // row below `probed` is older than all of them and not needed.
+            let mut out = list_range(conn, &filter, Some(probed), query.before_seq, limit)?;
+            if out.len() < limit {
+                // The page ran out: look below `probed` too. From the oldest
+                // row when at most `probe` rows are left below; else from the
+                // exact bound, which reads every matching `events_received`
+                // entry once (the last page of a long `since` listing, or a
+                // since matching much combined with a rarer filter).
+                let hi = query.before_seq.map_or(probed, |b| b.min(probed));
+                let oldest: Option<i64> =
+                    conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0))?;
+                let lo = match oldest {
+                    Some(oldest) if hi - oldest <= probe => Some(oldest),
+                    _ => conn.query_row(SINCE_BELOW_SQL, params![since_ms, hi], |r| r.get(0))?,
+                };
+                if let Some(lo) = lo {
+                    out.extend(list_range(
+                        conn,
+                        &filter,
+                        Some(lo),
+                        Some(hi),
+                        limit - out.len(),
+                    )?);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The smallest seq among at most ?2 rows with `received_ms >= ?1` (the
+/// first by received_ms), and how many there were.
+const SINCE_PROBE_SQL: &str = "SELECT min(seq), count(*) FROM \
+     (SELECT seq FROM events WHERE received_ms >= ?1 ORDER BY received_ms LIMIT ?2)";
+/// The smallest seq below ?2 with `received_ms >= ?1`: reads every index
+/// entry from ?1 up (`INDEXED BY`: planned on the rowid, `min(seq)` would
+/// walk the table from its oldest row).
+const SINCE_BELOW_SQL: &str = "SELECT min(seq) FROM events INDEXED BY events_received \
+     WHERE received_ms >= ?1 AND seq < ?2";
+
+/// A lower bound on the seq of the rows with `received_ms >= since_ms`.
+enum SinceBound {
+    /// No row matches.
+    Nothing,
+    /// The smallest such seq.
+    Exact(i64),
+    /// More than the probe matched: the smallest seq among the first
+    /// `SINCE_PROBE` of them by `received_ms`. Rows below it may match too
+    /// (received later but stored earlier), but they are older than
+    /// every row at or above it.
+    Probed(i64),
+}
+
+/// Reads at most `probe` entries of `events_received` from `since_ms` up.
+/// The exact `min(seq) ... WHERE received_ms >= ?` costs one index entry per
+/// matching row (50 ms at 1M when everything matches) or, planned on the
+/// rowid, one table row per older row (0.3 s at 1M when nothing matches);
+/// this costs at most `probe` index entries whatever the store holds.
+fn since_bound(
+    conn: &Connection,
+    since_ms: i64,
+    probe: i64,
+) -> Result<SinceBound, rusqlite::Error> {
+    let (min, count): (Option<i64>, i64) =
+        conn.query_row(SINCE_PROBE_SQL, params![since_ms, probe], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(match min {
+        None => SinceBound::Nothing,
+        Some(seq) if count < probe => SinceBound::Exact(seq),
+        Some(seq) => SinceBound::Probed(seq),
+    })
+}
+
+const MATCHING_TYPES_SQL: &str = "WITH RECURSIVE t(type) AS ( \
+         SELECT min(type) FROM events WHERE type >= ?1 \
+         UNION ALL \
+         SELECT (SELECT min(type) FROM events WHERE type > t.type) FROM t \
+         WHERE substr(t.type, 1, length(?1)) = ?1 \
+     ) \
+     SELECT type FROM t WHERE type GLOB ?2";
+
+/// How many rows `source` has, counting at most `probe`.
+fn source_rows(conn: &Connection, source: &str, probe: i64) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached(SOURCE_ROWS_SQL)?
+        .query_row(params![source, probe], |r| r.get(0))
+}
+
+const SOURCE_ROWS_SQL: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM events WHERE source = ?1 LIMIT ?2)";
+
+/// The distinct stored types matching `glob` (SQLite GLOB), in order.
+///
+/// A loose index scan over `events_type_seq`: each step is one `min(type)`
+/// look-up for the next distinct type, so the cost is distinct types times
+/// log n, not rows. It starts at the glob's literal prefix (the text before
+/// its first `*`, `?` or `[`) and stops at the first type past it: types
+/// sharing a prefix are contiguous in the index (BINARY collation).
+fn matching_types(conn: &Connection, glob: &str) -> Result<Vec<String>, rusqlite::Error> {
+    let prefix = &glob[..glob.find(['*', '?', '[']).unwrap_or(glob.len())];
+    let mut stmt = conn.prepare_cached(MATCHING_TYPES_SQL)?;
+    let types = stmt.query_map(params![prefix, glob], |r| r.get(0))?;
+    types.collect()
+}
+
+/// Filters of one `list_range`: each of `types` is one exact-type run
+/// (`None`: no type filter, or `type_check`).
+struct RangeFilter<'a> {
+    types: &'a [Option<String>],
+    /// The `type` parameter, checked on each row the run walks (when the
+    /// run walks a rare source instead of the types).
+    type_check: Option<&'a str>,
+    source: Option<&'a str>,
+    since_ms: Option<i64>,
+}
+
+/// How a `list_range` run filters on type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TypeTerm {
+    Any,
+    /// `type = ?`: walk `events_type_seq`.
+    Index,
+    /// `+type = ?` / `+type GLOB ?`: checked on each row walked (the `+`
+    /// keeps SQLite off `events_type_seq`, so it walks the source).
+    Exact,
+    Glob,
+}
+
+/// The one query shape of `list_range`; parameters in this order: type,
+/// source, since (ms), lo, hi, limit (each only when present).
+fn range_sql(ty: TypeTerm, source: bool, since: bool, lo: bool, hi: bool) -> String {
+    let mut sql = format!("{SELECT_EVENT} WHERE 1=1");
+    let typed = ty == TypeTerm::Index;
+    for (on, term) in [
+        (typed, " AND type = ?"),
+        (ty == TypeTerm::Exact, " AND +type = ?"),
+        (ty == TypeTerm::Glob, " AND +type GLOB ?"),
+        // With a type index run, walk `events_type_seq` (`+`: not
+        // `events_source_seq`); `list_events` chose the type as the walk.
+        (source && typed, " AND +source = ?"),
+        (source && !typed, " AND source = ?"),
+        (since, " AND +received_ms >= ?"),
+        (lo, " AND seq >= ?"),
+        (hi, " AND seq < ?"),
+    ] {
+        if on {
+            sql.push_str(term);
+        }
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    sql
+}
+
+/// Rows matching `filter` with `lo <= seq < hi`, newest first, at most
+/// `limit`: one ordered query per type, merged lazily (a k-way merge on seq;
+/// the types are disjoint, so seqs never tie).
+///
+/// Shape: `[type = ?] [source = ?] [+received_ms >= ?] [seq >= ?] [seq < ?]
+/// ORDER BY seq DESC LIMIT ?`. The equality plus the seq range is a range of
+/// `events_type_seq` / `events_source_seq` (or of the rowid) already in seq
+/// order, so SQLite stops after `limit` rows. `since` is served by the seq
+/// bound; the unary `+` on received_ms is insurance that SQLite never plans
+/// on `events_received` instead (a range on received_ms, then a sort of all
+/// of it): it does not today, without statistics (`ANALYZE` could change that).
+fn list_range(
+    conn: &Connection,
+    filter: &RangeFilter<'_>,
+    lo: Option<i64>,
+    hi: Option<i64>,
+    limit: usize,
+) -> Result<Vec<RawEvent>, rusqlite::Error> {
+    let mut shared: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(s) = filter.source {
+        shared.push(s.to_owned().into());
+    }
+    if let Some(ms) = filter.since_ms {
+        shared.push(ms.into());
+    }
+    shared.extend(lo.map(Into::into));
+    shared.extend(hi.map(Into::into));
+    shared.push((limit as i64).into());
+    let shape = |ty| {
+        range_sql(
+            ty,
+            filter.source.is_some(),
+            filter.since_ms.is_some(),
+            lo.is_some(),
+            hi.is_some(),
+        )
+    };
+    let untyped = match filter.type_check {
+        None => TypeTerm::Any,
+        Some(t) if t.contains('*') => TypeTerm::Glob,
+        Some(_) => TypeTerm::Exact,
+    };
+    let (sql, typed_sql) = (shape(untyped), shape(TypeTerm::Index));
+
+    let mut stmts = Vec::with_capacity(filter.types.len());
+    for t in filter.types {
+        stmts.push(conn.prepare_cached(if t.is_some() { &typed_sql } else { &sql })?);
+    }
+    let mut runs = Vec::with_capacity(stmts.len());
+    for (stmt, t) in stmts.iter_mut().zip(filter.types) {
+        let pattern = t.as_deref().or(filter.type_check);
+        let args = pattern
+            .map(|t| t.to_owned().into())
+            .into_iter()
+            .chain(shared.iter().cloned());
+        runs.push(stmt.query(rusqlite::params_from_iter(args))?);
+    }
+    // The head row of each run, and a max-heap of (head seq, run).
+    let mut heads: Vec<Option<RawEvent>> = Vec::with_capacity(runs.len());
+    let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
+    for (i, run) in runs.iter_mut().enumerate() {
+        let head = run.next()?.map(row_to_raw).transpose()?;
+        if let Some(h) = &head {
+            heap.push((h.seq, i));
+        }
+        heads.push(head);
+    }
+    let mut out = Vec::with_capacity(limit.min(1024));
+    while out.len() < limit {
+        let Some((_, i)) = heap.pop() else { break };
+        let next = runs[i].next()?.map(row_to_raw).transpose()?;
+        if let Some(n) = &next {
+            heap.push((n.seq, i));
+        }
+        if let Some(row) = std::mem::replace(&mut heads[i], next) {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
 const SELECT_EVENT: &str = "SELECT seq, id, source, vcenter, type, received_ms, body, processed, duplicates, last_seen_ms, disposition FROM events";
 
 struct RawEvent {
@@ -840,5 +1123,376 @@ mod tests {
         store.accept(event(time::Duration::ZERO)).await.unwrap();
         assert_eq!(store.prune(max_age, 5).await.unwrap(), 1);
         assert_eq!(stored_seqs(&store).await.len(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_beyond_the_pool_do_not_grow_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        // READERS + 2 reads all holding a connection at the same time (the
+        // barrier lets none finish before all started): two must open extras.
+        let n = READERS + 2;
+        let barrier = Arc::new(std::sync::Barrier::new(n));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tasks.spawn(async move {
+                store
+                    .read(move |conn| {
+                        barrier.wait();
+                        conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                    })
+                    .await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap(), 0);
+        }
+        assert_eq!(store.readers.lock().unwrap().len(), READERS);
+    }
+
+    // ---- list_events against a naive reference ----
+
+    const TYPES: [&str; 6] = [
+        "vm.created",
+        "vm.deleted",
+        "vm.power.on",
+        "host.created",
+        "alarm.status.changed",
+        "bench.rare",
+    ];
+    /// Queried type filters: globs (some matching nothing) and exact types.
+    const TYPE_FILTERS: [&str; 11] = [
+        "vm.*",
+        "*",
+        "*.created",
+        "nomatch.*",
+        "host*",
+        "*.power.*",
+        "v*d",
+        "vm.created",
+        "bench.rare",
+        "vm.missing",
+        "zzz*",
+    ];
+    const T0_MS: i64 = 1_700_000_000_000;
+
+    fn at_ms(ms: i64) -> OffsetDateTime {
+        ms_to_time(ms).unwrap()
+    }
+
+    /// Stores events of (type index, source index, received ms after T0), in order.
+    async fn fill(store: &Store, events: &[(usize, usize, i64)]) {
+        let events = events
+            .iter()
+            .map(|&(t, s, ms)| {
+                let mut e = Event::new(Source::ALL[s], "vc1", EventType::parse(TYPES[t]).unwrap());
+                e.received_at = at_ms(T0_MS + ms);
+                e
+            })
+            .collect();
+        store.accept_many(events).await.unwrap();
+    }
+
+    /// `*`-only glob (the reference's, independent of SQLite).
+    fn glob_matches(pattern: &str, text: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == text,
+            Some((head, rest)) => {
+                let Some(text) = text.strip_prefix(head) else {
+                    return false;
+                };
+                (0..=text.len()).any(|i| glob_matches(rest, &text[i..]))
+            }
+        }
+    }
+
+    /// Every stored row filtered and ordered in Rust: the ids `list_events` must return.
+    async fn reference(store: &Store, q: &EventQuery) -> Vec<String> {
+        let rows: Vec<(i64, String, String, String, i64)> = store
+            .read(|conn| {
+                conn.prepare("SELECT seq, id, type, source, received_ms FROM events")?
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect()
+            })
+            .await
+            .unwrap();
+        let since_ms = q
+            .since
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+        let mut rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(seq, _, ty, source, ms)| {
+                q.event_type.as_ref().is_none_or(|p| {
+                    if p.contains('*') {
+                        glob_matches(p, ty)
+                    } else {
+                        p == ty
+                    }
+                }) && q.source.as_ref().is_none_or(|s| s == source)
+                    && since_ms.is_none_or(|since| *ms >= since)
+                    && q.before_seq.is_none_or(|b| *seq < b)
+            })
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        rows.into_iter().take(q.limit.max(1)).map(|r| r.1).collect()
+    }
+
+    async fn listed(store: &Store, q: &EventQuery, probe: i64) -> Vec<String> {
+        let q = q.clone();
+        let raw = store
+            .read(move |conn| list_events(conn, &q, probe))
+            .await
+            .unwrap();
+        raw.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn glob_reference_matcher() {
+        assert!(glob_matches("vm.*", "vm.created"));
+        assert!(glob_matches("*.created", "host.created"));
+        assert!(glob_matches("v*d", "vm.created"));
+        assert!(!glob_matches("v*d", "vm.power.on"));
+        assert!(glob_matches("*", ""));
+        assert!(!glob_matches("vm.*", "host.created"));
+    }
+
+    #[tokio::test]
+    async fn list_events_matches_the_reference_for_every_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        // 300 events, types and sources cycling at different periods, received
+        // 10 ms apart with jitter of up to ±45 ms (out of seq order).
+        let events: Vec<_> = (0..300i64)
+            .map(|i| {
+                (
+                    (i * 7 % 5) as usize,
+                    (i % 3) as usize,
+                    i * 10 + (i * 37 % 91) - 45,
+                )
+            })
+            .collect();
+        fill(&store, &events).await;
+        // The API's source is the wire name: also a rare one at the oldest end.
+        fill(&store, &[(5, 3, -1000), (5, 3, -999)]).await;
+
+        // And a rare source with a common type, to walk the source.
+        fill(&store, &[(4, 4, 2995)]).await;
+        let mut checked = 0;
+        let mut nonempty = 0;
+        for type_filter in [None].into_iter().chain(TYPE_FILTERS.map(Some)) {
+            for source in [
+                None,
+                Some("alarm-hook"),
+                Some("snmp"),
+                Some("api"),
+                Some("guard"),
+            ] {
+                for since in [
+                    None,
+                    Some(-5000),
+                    Some(0),
+                    Some(1500),
+                    Some(2990),
+                    Some(99_999),
+                ] {
+                    for before in [None, Some(1), Some(150), Some(290)] {
+                        for limit in [1, 7, 50, 1000] {
+                            let q = EventQuery {
+                                event_type: type_filter.map(str::to_owned),
+                                source: source.map(str::to_owned),
+                                since: since.map(|ms| at_ms(T0_MS + ms)),
+                                before_seq: before,
+                                limit,
+                            };
+                            let want = reference(&store, &q).await;
+                            // The real probe, and tiny ones forcing the two-pass path.
+                            for probe in [PROBE, 1, 3] {
+                                assert_eq!(
+                                    listed(&store, &q, probe).await,
+                                    want,
+                                    "{q:?} probe {probe}"
+                                );
+                            }
+                            checked += 1;
+                            nonempty += usize::from(!want.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            nonempty > checked / 5,
+            "{nonempty} of {checked} queries found something"
+        );
+    }
+
+    #[tokio::test]
+    async fn since_finds_rows_stored_before_the_probed_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        // Ten events 10 ms apart, but the second was received last (clock
+        // step, slow batch): a row below any bound read from the oldest
+        // received matches.
+        let mut events: Vec<_> = (0..10).map(|i| (0, 0, i * 10)).collect();
+        events[1].2 = 1000;
+        fill(&store, &events).await;
+        let seqs = stored_seqs(&store).await;
+        let q = EventQuery {
+            since: Some(at_ms(T0_MS + 50)),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        let want = reference(&store, &q).await;
+        assert_eq!(want.len(), 6);
+        for probe in [1, 2, 5, 6, PROBE] {
+            assert_eq!(listed(&store, &q, probe).await, want, "probe {probe}");
+            // Paged, two at a time, through the same rows.
+            let mut paged = Vec::new();
+            let mut before = None;
+            loop {
+                let page_q = EventQuery {
+                    before_seq: before,
+                    limit: 2,
+                    ..q.clone()
+                };
+                let raw = store
+                    .read(move |conn| list_events(conn, &page_q, probe))
+                    .await
+                    .unwrap();
+                before = raw.last().map(|r| r.seq);
+                let n = raw.len();
+                paged.extend(raw.into_iter().map(|r| r.id));
+                if n < 2 {
+                    break;
+                }
+            }
+            assert_eq!(paged, want, "paged, probe {probe}");
+        }
+        assert!(seqs.len() == 10);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Random stores (types, sources, received times far out of seq order)
+        /// and random queries: always exactly the reference's ids, in order.
+        #[test]
+        fn list_events_equals_the_reference(
+            events in proptest::collection::vec((0usize..6, 0usize..5, -300i64..300), 0..80),
+            queries in proptest::collection::vec(
+                (
+                    proptest::option::of(0usize..TYPE_FILTERS.len()),
+                    proptest::option::of(0usize..5),
+                    proptest::option::of(-400i64..1200),
+                    proptest::option::of(0i64..90),
+                    1usize..40,
+                    1i64..10,
+                ),
+                1..25,
+            ),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = store(&dir);
+                // Received i*10 ms plus a jitter of up to ±300 ms.
+                let events: Vec<_> = events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(t, s, jitter))| (t, s, i as i64 * 10 + jitter))
+                    .collect();
+                fill(&store, &events).await;
+                for (t, s, since, before, limit, probe) in queries {
+                    let q = EventQuery {
+                        event_type: t.map(|t| TYPE_FILTERS[t].to_owned()),
+                        source: s.map(|s| Source::ALL[s].as_str().to_owned()),
+                        since: since.map(|ms| at_ms(T0_MS + ms)),
+                        before_seq: before,
+                        limit,
+                    };
+                    let want = reference(&store, &q).await;
+                    assert_eq!(listed(&store, &q, probe).await, want, "{q:?} probe {probe}");
+                }
+            });
+        }
+    }
+
+    /// The query plans of every list shape: each filter is served by an index
+    /// range in seq order (no full scan, no sort of what matched).
+    #[tokio::test]
+    async fn list_query_plans_use_an_index_in_seq_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        fill(&store, &[(0, 0, 0), (1, 1, 10)]).await;
+        let plans = store
+            .read(|conn| {
+                let plan = |sql: &str, n: usize| -> Result<String, rusqlite::Error> {
+                    let args = vec![rusqlite::types::Value::Integer(1); n];
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?.join(" | "))
+                };
+                let mut plans = Vec::new();
+                for (ty, bits) in [
+                    TypeTerm::Any,
+                    TypeTerm::Index,
+                    TypeTerm::Exact,
+                    TypeTerm::Glob,
+                ]
+                .into_iter()
+                .flat_map(|ty| (0..16u32).map(move |bits| (ty, bits)))
+                {
+                    let f = |b: u32| bits & (1 << b) != 0;
+                    let (source, since, lo, hi) = (f(0), f(1), f(2), f(3));
+                    // `since` always comes with its seq bound; a type check
+                    // only with a source to walk.
+                    if since && !lo || matches!(ty, TypeTerm::Exact | TypeTerm::Glob) && !source {
+                        continue;
+                    }
+                    let sql = range_sql(ty, source, since, lo, hi);
+                    let n = sql.matches('?').count();
+                    plans.push((
+                        format!("type={ty:?} source={source} since={since} lo={lo} hi={hi}"),
+                        plan(&sql, n)?,
+                    ));
+                }
+                plans.push(("since probe".into(), plan(SINCE_PROBE_SQL, 2)?));
+                plans.push(("since below".into(), plan(SINCE_BELOW_SQL, 2)?));
+                plans.push(("matching types".into(), plan(MATCHING_TYPES_SQL, 2)?));
+                plans.push(("source rows".into(), plan(SOURCE_ROWS_SQL, 2)?));
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for (shape, plan) in &plans {
+            println!("{shape}: {plan}");
+        }
+        for (shape, plan) in &plans {
+            assert!(!plan.contains("TEMP B-TREE"), "{shape}: {plan}");
+            if shape == "type=Any source=false since=false lo=false hi=false" {
+                // The plain list: the rowid newest first, stopping at the limit.
+                assert_eq!(plan, "SCAN events", "{shape}");
+                continue;
+            }
+            assert!(!plan.contains("SCAN events"), "{shape}: {plan}");
+            if shape.starts_with("type=Index") {
+                assert!(
+                    plan.contains("USING INDEX events_type_seq (type=?"),
+                    "{shape}: {plan}"
+                );
+            } else if shape.contains("source=true") && shape.starts_with("type=") {
+                assert!(
+                    plan.contains("USING INDEX events_source_seq (source=?"),
+                    "{shape}: {plan}"
+                );
+            }
+            assert!(
+                !plan.contains("events_received") || shape.starts_with("since"),
+                "{shape}: {plan}"
+            );
+        }
     }
 }
