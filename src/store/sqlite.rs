@@ -102,9 +102,11 @@ CREATE INDEX silences_ends ON silences(ends_ms);
 "#,
     // 6: no query uses it, and its random keys cost a page write per event.
     "DROP INDEX IF EXISTS events_fingerprint;",
-    // 7: `GET /api/v1/events?source=` newest first without a full scan. Cheap
-    // to maintain: a source's new keys append at the end of its range.
-    "CREATE INDEX events_source_seq ON events(source, seq);",
+    // 7: an index on (source, seq) existed here briefly. It made a rare
+    // `?source=` filter fast but cost ~15 % of durable ingest (measured: 8.3k
+    // and 9.3k vs 7.4k and 7.6k accepts/s at concurrency 32), so it is dropped
+    // wherever a build created it.
+    "DROP INDEX IF EXISTS events_source_seq;",
 ];
 
 mod checkpoint;
@@ -672,7 +674,7 @@ pub(super) fn insert_event(
 }
 
 /// How many index entries `list_events` reads to size a filter up front: the
-/// `since` bound (`events_received`), a source's row count (`events_source_seq`).
+/// `since` bound (`events_received`).
 /// At least `MAX_LIMIT` (1000) of the API, so a first page never needs the
 /// second `since` pass.
 const PROBE: i64 = 4096;
@@ -684,16 +686,14 @@ const PROBE: i64 = 4096;
 /// - Every answer is one or more runs of the same ordered shape
 ///   (`list_range`): `[type = ?] [source = ?] [+received_ms >= ?] [seq >= lo]
 ///   [seq < hi] ORDER BY seq DESC LIMIT ?`, which SQLite answers by walking
-///   an index already in seq order (`events_type_seq`, `events_source_seq`
-///   or the rowid) and stopping after `limit` rows, with no sort.
+///   an index already in seq order (`events_type_seq` or the rowid) and stopping after `limit` rows, with no sort.
 /// - A type glob becomes the exact types it matches (`matching_types`), one
 ///   run each, merged by seq in Rust: `type GLOB ?` used the index only as a
 ///   range and sorted every matching row (4.3 s at 1M events).
-/// - Type and source: with a rare source (fewer than `probe` rows) one run
-///   walks the source's rows and checks the type (`+type GLOB ?`); otherwise
-///   each type's run walks the type and checks the source, as before. (A
-///   common type with a common source they rarely share still walks far:
-///   that would take an index on (source, type, seq).)
+/// - `source` has no index of its own (see migration 7): with a type, each
+///   type's run walks the type and checks the source; alone, the run walks
+///   the rowids newest first and checks it, which is quick for a common
+///   source and reads the whole table for one that is rare or absent.
 /// - `since` adds `seq >= lo`, a lower bound on the seq of any row received
 ///   since then. Without it, when few rows match, SQLite walked the rowids
 ///   down to the oldest (0.9 s at 1M). `received_ms` is only nearly
@@ -705,15 +705,10 @@ fn list_events(
     probe: i64,
 ) -> Result<Vec<RawEvent>, rusqlite::Error> {
     let limit = query.limit.max(1);
-    let mut type_check = None;
-    let types = match (&query.event_type, &query.source) {
-        (None, _) => vec![None],
-        (Some(t), Some(source)) if source_rows(conn, source, probe)? < probe => {
-            type_check = Some(t.as_str());
-            vec![None]
-        }
-        (Some(t), _) if t.contains('*') => matching_types(conn, t)?.into_iter().map(Some).collect(),
-        (Some(t), _) => vec![Some(t.clone())],
+    let types = match &query.event_type {
+        None => vec![None],
+        Some(t) if t.contains('*') => matching_types(conn, t)?.into_iter().map(Some).collect(),
+        Some(t) => vec![Some(t.clone())],
     };
     if types.is_empty() {
         return Ok(Vec::new());
@@ -723,7 +718,6 @@ fn list_events(
         .map(|since| (since.unix_timestamp_nanos() / 1_000_000) as i64);
     let filter = RangeFilter {
         types: &types,
-        type_check,
         source: query.source.as_deref(),
         since_ms,
     };
@@ -817,15 +811,6 @@ const MATCHING_TYPES_SQL: &str = "WITH RECURSIVE t(type) AS ( \
      ) \
      SELECT type FROM t WHERE type GLOB ?2";
 
-/// How many rows `source` has, counting at most `probe`.
-fn source_rows(conn: &Connection, source: &str, probe: i64) -> Result<i64, rusqlite::Error> {
-    conn.prepare_cached(SOURCE_ROWS_SQL)?
-        .query_row(params![source, probe], |r| r.get(0))
-}
-
-const SOURCE_ROWS_SQL: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM events WHERE source = ?1 LIMIT ?2)";
-
 /// The distinct stored types matching `glob` (SQLite GLOB), in order.
 ///
 /// A loose index scan over `events_type_seq`: each step is one `min(type)`
@@ -841,41 +826,21 @@ fn matching_types(conn: &Connection, glob: &str) -> Result<Vec<String>, rusqlite
 }
 
 /// Filters of one `list_range`: each of `types` is one exact-type run
-/// (`None`: no type filter, or `type_check`).
+/// (`None`: no type filter).
 struct RangeFilter<'a> {
     types: &'a [Option<String>],
-    /// The `type` parameter, checked on each row the run walks (when the
-    /// run walks a rare source instead of the types).
-    type_check: Option<&'a str>,
     source: Option<&'a str>,
     since_ms: Option<i64>,
 }
 
-/// How a `list_range` run filters on type.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TypeTerm {
-    Any,
-    /// `type = ?`: walk `events_type_seq`.
-    Index,
-    /// `+type = ?` / `+type GLOB ?`: checked on each row walked (the `+`
-    /// keeps SQLite off `events_type_seq`, so it walks the source).
-    Exact,
-    Glob,
-}
-
 /// The one query shape of `list_range`; parameters in this order: type,
-/// source, since (ms), lo, hi, limit (each only when present).
-fn range_sql(ty: TypeTerm, source: bool, since: bool, lo: bool, hi: bool) -> String {
+/// source, since (ms), lo, hi, limit (each only when present). `typed`: an
+/// exact type, walked on `events_type_seq`; otherwise the rowid is walked.
+fn range_sql(typed: bool, source: bool, since: bool, lo: bool, hi: bool) -> String {
     let mut sql = format!("{SELECT_EVENT} WHERE 1=1");
-    let typed = ty == TypeTerm::Index;
     for (on, term) in [
         (typed, " AND type = ?"),
-        (ty == TypeTerm::Exact, " AND +type = ?"),
-        (ty == TypeTerm::Glob, " AND +type GLOB ?"),
-        // With a type index run, walk `events_type_seq` (`+`: not
-        // `events_source_seq`); `list_events` chose the type as the walk.
-        (source && typed, " AND +source = ?"),
-        (source && !typed, " AND source = ?"),
+        (source, " AND source = ?"),
         (since, " AND +received_ms >= ?"),
         (lo, " AND seq >= ?"),
         (hi, " AND seq < ?"),
@@ -894,7 +859,7 @@ fn range_sql(ty: TypeTerm, source: bool, since: bool, lo: bool, hi: bool) -> Str
 ///
 /// Shape: `[type = ?] [source = ?] [+received_ms >= ?] [seq >= ?] [seq < ?]
 /// ORDER BY seq DESC LIMIT ?`. The equality plus the seq range is a range of
-/// `events_type_seq` / `events_source_seq` (or of the rowid) already in seq
+/// `events_type_seq` (or of the rowid) already in seq
 /// order, so SQLite stops after `limit` rows. `since` is served by the seq
 /// bound; the unary `+` on received_ms is insurance that SQLite never plans
 /// on `events_received` instead (a range on received_ms, then a sort of all
@@ -916,21 +881,16 @@ fn list_range(
     shared.extend(lo.map(Into::into));
     shared.extend(hi.map(Into::into));
     shared.push((limit as i64).into());
-    let shape = |ty| {
+    let shape = |typed| {
         range_sql(
-            ty,
+            typed,
             filter.source.is_some(),
             filter.since_ms.is_some(),
             lo.is_some(),
             hi.is_some(),
         )
     };
-    let untyped = match filter.type_check {
-        None => TypeTerm::Any,
-        Some(t) if t.contains('*') => TypeTerm::Glob,
-        Some(_) => TypeTerm::Exact,
-    };
-    let (sql, typed_sql) = (shape(untyped), shape(TypeTerm::Index));
+    let (sql, typed_sql) = (shape(false), shape(true));
 
     let mut stmts = Vec::with_capacity(filter.types.len());
     for t in filter.types {
@@ -938,8 +898,8 @@ fn list_range(
     }
     let mut runs = Vec::with_capacity(stmts.len());
     for (stmt, t) in stmts.iter_mut().zip(filter.types) {
-        let pattern = t.as_deref().or(filter.type_check);
-        let args = pattern
+        let args = t
+            .as_deref()
             .map(|t| t.to_owned().into())
             .into_iter()
             .chain(shared.iter().cloned());
@@ -1278,7 +1238,7 @@ mod tests {
         // The API's source is the wire name: also a rare one at the oldest end.
         fill(&store, &[(5, 3, -1000), (5, 3, -999)]).await;
 
-        // And a rare source with a common type, to walk the source.
+        // And a rare source with a common type.
         fill(&store, &[(4, 4, 2995)]).await;
         let mut checked = 0;
         let mut nonempty = 0;
@@ -1436,33 +1396,26 @@ mod tests {
                     Ok(rows.collect::<Result<Vec<_>, _>>()?.join(" | "))
                 };
                 let mut plans = Vec::new();
-                for (ty, bits) in [
-                    TypeTerm::Any,
-                    TypeTerm::Index,
-                    TypeTerm::Exact,
-                    TypeTerm::Glob,
-                ]
-                .into_iter()
-                .flat_map(|ty| (0..16u32).map(move |bits| (ty, bits)))
+                for (typed, bits) in [false, true]
+                    .into_iter()
+                    .flat_map(|typed| (0..16u32).map(move |bits| (typed, bits)))
                 {
                     let f = |b: u32| bits & (1 << b) != 0;
                     let (source, since, lo, hi) = (f(0), f(1), f(2), f(3));
-                    // `since` always comes with its seq bound; a type check
-                    // only with a source to walk.
-                    if since && !lo || matches!(ty, TypeTerm::Exact | TypeTerm::Glob) && !source {
+                    // `since` always comes with its seq bound.
+                    if since && !lo {
                         continue;
                     }
-                    let sql = range_sql(ty, source, since, lo, hi);
+                    let sql = range_sql(typed, source, since, lo, hi);
                     let n = sql.matches('?').count();
                     plans.push((
-                        format!("type={ty:?} source={source} since={since} lo={lo} hi={hi}"),
+                        format!("typed={typed} source={source} since={since} lo={lo} hi={hi}"),
                         plan(&sql, n)?,
                     ));
                 }
                 plans.push(("since probe".into(), plan(SINCE_PROBE_SQL, 2)?));
                 plans.push(("since below".into(), plan(SINCE_BELOW_SQL, 2)?));
                 plans.push(("matching types".into(), plan(MATCHING_TYPES_SQL, 2)?));
-                plans.push(("source rows".into(), plan(SOURCE_ROWS_SQL, 2)?));
                 Ok(plans)
             })
             .await
@@ -1472,20 +1425,18 @@ mod tests {
         }
         for (shape, plan) in &plans {
             assert!(!plan.contains("TEMP B-TREE"), "{shape}: {plan}");
-            if shape == "type=Any source=false since=false lo=false hi=false" {
-                // The plain list: the rowid newest first, stopping at the limit.
+            if shape == "typed=false source=false since=false lo=false hi=false"
+                || shape == "typed=false source=true since=false lo=false hi=false"
+            {
+                // The plain list (and a source alone, which has no index):
+                // the rowid newest first, stopping at the limit.
                 assert_eq!(plan, "SCAN events", "{shape}");
                 continue;
             }
             assert!(!plan.contains("SCAN events"), "{shape}: {plan}");
-            if shape.starts_with("type=Index") {
+            if shape.starts_with("typed=true") {
                 assert!(
                     plan.contains("USING INDEX events_type_seq (type=?"),
-                    "{shape}: {plan}"
-                );
-            } else if shape.contains("source=true") && shape.starts_with("type=") {
-                assert!(
-                    plan.contains("USING INDEX events_source_seq (source=?"),
                     "{shape}: {plan}"
                 );
             }
