@@ -23,6 +23,8 @@ use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
 
 /// Events decided per store round trip.
 const BATCH: usize = 2048;
+/// Events read per page when dedup state is rebuilt at start.
+const REBUILD_PAGE: usize = 1024;
 
 /// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
 /// else `snmp[N]` / `webhook[N]`).
@@ -123,9 +125,17 @@ impl Stage {
             self.dedup_max_entries,
         );
         let since = OffsetDateTime::now_utc() - self.dedup_window;
-        for event in self.store.recent_originals(since).await? {
-            let seen = event.received_at;
-            dedup.remember(&event, seen);
+        let mut after_seq = 0;
+        while let (events, Some(last)) = self
+            .store
+            .recent_originals(since, after_seq, REBUILD_PAGE)
+            .await?
+        {
+            for event in events {
+                let seen = event.received_at;
+                dedup.remember(&event, seen);
+            }
+            after_seq = last;
         }
         Ok(dedup)
     }

@@ -94,3 +94,66 @@ async fn kill9_under_load_loses_no_acknowledged_alarm() {
     // After restart the pipeline resumes and decides every event.
     app.wait_processed().await;
 }
+
+/// Dedup state is rebuilt from the store after a crash, page by page: a
+/// repeat of an alarm decided before the kill is still merged, both for the
+/// oldest one in the window and for one past the first rebuild page (1024).
+#[tokio::test]
+async fn dedup_state_is_rebuilt_after_kill9() {
+    use futures::StreamExt;
+    let mut app = TestApp::spawn().await;
+    let total = 1100;
+    let statuses: Vec<u16> = futures::stream::iter(0..total)
+        .map(|i| {
+            let body = alarm_body(
+                &format!("before-{i}"),
+                "Host CPU",
+                &format!("vm-{i}"),
+                "Red",
+            );
+            let app = &app;
+            async move {
+                app.post_json("/api/v1/alarms", &body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    app.wait_processed().await;
+    app.restart().await;
+
+    for (delivery, target) in [("after-0", "vm-0"), ("after-last", "vm-1099")] {
+        let body = alarm_body(delivery, "Host CPU", target, "Red");
+        let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    // A different status is a new transition, not a duplicate.
+    let body = alarm_body("after-green", "Host CPU", "vm-5", "Green");
+    assert_eq!(
+        app.post_json("/api/v1/alarms", &body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    app.wait_processed().await;
+    assert_eq!(app.pipeline_counter("dedup.merged").await, 2);
+    let latest = app.events("limit=3").await;
+    let merged: Vec<&str> = latest
+        .iter()
+        .filter(|e| e["disposition"]["duplicate_of"].is_string())
+        .map(|e| e["delivery_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(merged.len(), 2, "{latest:#?}");
+    assert!(
+        merged.contains(&"after-0") && merged.contains(&"after-last"),
+        "{merged:?}"
+    );
+}
