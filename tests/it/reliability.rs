@@ -350,10 +350,22 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
         );
     }
     // Each event got exactly one run, and it succeeded.
-    let runs = app.get_json("/api/v1/runs?limit=1000").await["runs"]
-        .as_array()
-        .cloned()
-        .unwrap();
+    // All runs, page by page (there can be more than one page of them).
+    let mut runs = Vec::new();
+    let mut before = None;
+    loop {
+        let q = match before {
+            Some(b) => format!("/api/v1/runs?limit=1000&before={b}"),
+            None => "/api/v1/runs?limit=1000".into(),
+        };
+        let page = app.get_json(&q).await["runs"].as_array().cloned().unwrap();
+        let n = page.len();
+        before = page.last().and_then(|r| r["seq"].as_i64());
+        runs.extend(page);
+        if n < 1000 {
+            break;
+        }
+    }
     let mut per_event = std::collections::HashMap::new();
     for r in &runs {
         assert_eq!(r["status"], "succeeded", "{r}");
