@@ -128,7 +128,8 @@ const READERS: usize = 4;
 pub struct Store {
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
-    path: Arc<std::path::PathBuf>,
+    /// For opening read connections beyond the pool, set up like the rest.
+    config: Arc<StoreConfig>,
     writable: Arc<AtomicBool>,
 }
 
@@ -220,7 +221,7 @@ impl Store {
         Ok(Self {
             writer: tx,
             readers: Arc::new(Mutex::new(readers)),
-            path: Arc::new(config.path.clone()),
+            config: Arc::new(config.clone()),
             writable,
         })
     }
@@ -258,12 +259,13 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
         let readers = self.readers.clone();
-        let path = self.path.clone();
+        let config = self.config.clone();
         tokio::task::spawn_blocking(move || {
             let conn = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
-                None => Connection::open(path.as_path()).map_err(unavailable)?,
+                None => open_connection(&config.path, &config)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
             };
             let result = f(&conn).map_err(unavailable);
             // Keep at most `READERS` idle connections: the extras opened while
@@ -603,7 +605,7 @@ impl Store {
     }
 
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let path = self.path.clone();
+        let path = self.config.path.clone();
         let writable = self.is_writable();
         self.read(move |conn| {
             let events: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
