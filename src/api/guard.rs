@@ -65,17 +65,7 @@ pub fn render(settings: &GuardSettings, snapshot: &GuardSnapshot, now: OffsetDat
                 .iter()
                 .find(|r| &r.vcenter == name)
                 .cloned()
-                .unwrap_or_else(|| ReconcileRecord {
-                    vcenter: name.clone(),
-                    status: ReconcileStatus::Pending,
-                    last_reconcile: None,
-                    last_attempt: None,
-                    next_attempt: None,
-                    error: None,
-                    consecutive_failures: 0,
-                    reconciles: 0,
-                    hosts: 0,
-                });
+                .unwrap_or_else(|| ReconcileRecord::new(name));
             vcenter_json(settings, &record, now)
         })
         .collect();

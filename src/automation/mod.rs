@@ -359,6 +359,18 @@ async fn run_function(
     }
 }
 
+/// The attempt of a webhook or builtin that outlived its `timeout` (retryable).
+fn timed_out(timeout: Duration) -> Attempt {
+    Attempt::failed(
+        AttemptError::Retryable(format!(
+            "timed out after {}",
+            humantime::format_duration(timeout)
+        )),
+        RunLogs::default(),
+        None,
+    )
+}
+
 async fn execute(
     function: &FunctionConfig,
     signing_key: Option<&[u8]>,
@@ -387,14 +399,7 @@ async fn execute(
             .await
             {
                 Ok(attempt) => attempt,
-                Err(_) => Attempt::failed(
-                    AttemptError::Retryable(format!(
-                        "timed out after {}",
-                        humantime::format_duration(function.timeout)
-                    )),
-                    RunLogs::default(),
-                    None,
-                ),
+                Err(_) => timed_out(function.timeout),
             }
         }
         FunctionKind::Builtin => match tokio::time::timeout(
@@ -404,14 +409,7 @@ async fn execute(
         .await
         {
             Ok(attempt) => attempt,
-            Err(_) => Attempt::failed(
-                AttemptError::Retryable(format!(
-                    "timed out after {}",
-                    humantime::format_duration(function.timeout)
-                )),
-                RunLogs::default(),
-                None,
-            ),
+            Err(_) => timed_out(function.timeout),
         },
     };
     let secrets = &settings.secrets;

@@ -135,7 +135,8 @@ pub struct ReconcileRecord {
 }
 
 impl ReconcileRecord {
-    fn new(vcenter: &str) -> Self {
+    /// A vCenter not reconciled yet.
+    pub(crate) fn new(vcenter: &str) -> Self {
         Self {
             vcenter: vcenter.to_owned(),
             status: ReconcileStatus::Pending,

@@ -303,21 +303,7 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
             "runs and forwards settled",
             Duration::from_secs(120),
             || async {
-                let mut events = Vec::new();
-                let mut before = None;
-                loop {
-                    let q = match before {
-                        Some(b) => format!("limit=1000&before={b}"),
-                        None => "limit=1000".into(),
-                    };
-                    let page = app.events(&q).await;
-                    let n = page.len();
-                    before = page.last().and_then(|e| e["seq"].as_i64());
-                    events.extend(page);
-                    if n < 1000 {
-                        break;
-                    }
-                }
+                let events = app.all_pages("/api/v1/events", "events").await;
                 let settled = events.iter().all(|e| {
                     e["stage"] == "processed"
                         && e["deliveries"]
@@ -350,22 +336,8 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
         );
     }
     // Each event got exactly one run, and it succeeded.
-    // All runs, page by page (there can be more than one page of them).
-    let mut runs = Vec::new();
-    let mut before = None;
-    loop {
-        let q = match before {
-            Some(b) => format!("/api/v1/runs?limit=1000&before={b}"),
-            None => "/api/v1/runs?limit=1000".into(),
-        };
-        let page = app.get_json(&q).await["runs"].as_array().cloned().unwrap();
-        let n = page.len();
-        before = page.last().and_then(|r| r["seq"].as_i64());
-        runs.extend(page);
-        if n < 1000 {
-            break;
-        }
-    }
+    // All runs: there can be more than one page of them.
+    let runs = app.all_pages("/api/v1/runs", "runs").await;
     let mut per_event = std::collections::HashMap::new();
     for r in &runs {
         assert_eq!(r["status"], "succeeded", "{r}");

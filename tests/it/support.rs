@@ -318,6 +318,27 @@ impl TestApp {
         body["events"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Every item of a paged list endpoint (`/api/v1/events` under "events",
+    /// `/api/v1/runs` under "runs"), newest first, following `before` cursors.
+    pub async fn all_pages(&self, path: &str, key: &str) -> Vec<Value> {
+        const PAGE: usize = 1000;
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let q = match before {
+                Some(b) => format!("{path}?limit={PAGE}&before={b}"),
+                None => format!("{path}?limit={PAGE}"),
+            };
+            let page = self.get_json(&q).await[key].as_array().cloned().unwrap();
+            let n = page.len();
+            before = page.last().and_then(|item| item["seq"].as_i64());
+            all.extend(page);
+            if n < PAGE {
+                return all;
+            }
+        }
+    }
+
     pub async fn status(&self) -> Value {
         self.get_json("/api/v1/status").await
     }
