@@ -223,9 +223,11 @@ pub async fn retry(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
 /// `vcgate silence …`
 #[derive(Subcommand, Debug, Clone)]
 pub enum SilenceCommand {
-    /// Create a silence: `vcgate silence add alarm='alarm.Datastore*' entity='esx0?' --duration 2h`.
+    /// Create a silence: `vcgate silence add alertname='alarm.Datastore*' 'entity!~esx0[12]' --duration 2h`.
     Add {
-        /// Matchers NAME=GLOB (names: vcenter, type, alarm, entity, status, source).
+        /// Matchers NAME=VALUE (a value with * or ? is a glob), NAME!=VALUE,
+        /// NAME=~REGEX, NAME!~REGEX. Names: alertname (alias alarm), vcenter,
+        /// entity, entity_type, severity, status, type, source.
         #[arg(required = true)]
         matchers: Vec<String>,
         /// How long from now (humantime: 30m, 2h, 1d).
@@ -255,12 +257,7 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
                 humantime::parse_duration(&duration).context("--duration: e.g. 30m, 2h, 1d")?;
             let matchers: Vec<Value> = matchers
                 .iter()
-                .map(|m| {
-                    let (name, value) = m
-                        .split_once('=')
-                        .with_context(|| format!("matcher {m:?} must be NAME=GLOB"))?;
-                    Ok(serde_json::json!({"name": name, "value": value}))
-                })
+                .map(|m| cli_matcher(m))
                 .collect::<anyhow::Result<_>>()?;
             let now = time::OffsetDateTime::now_utc();
             let ends = now + time::Duration::try_from(duration)?;
@@ -274,7 +271,7 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
             });
             let response = with_token(
                 client()?
-                    .post(format!("{base}/api/v1/silences"))
+                    .post(format!("{base}/api/v2/silences"))
                     .json(&request),
             )
             .send()
@@ -291,9 +288,9 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
             body
         }
         SilenceCommand::List => {
-            let body = get_json(args, "/api/v1/silences").await?;
+            let body = get_json(args, "/api/v2/silences").await?;
             if !args.json {
-                let rows: Vec<Vec<String>> = body["silences"]
+                let rows: Vec<Vec<String>> = body
                     .as_array()
                     .map(Vec::as_slice)
                     .unwrap_or(&[])
@@ -304,7 +301,15 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
                             .map(Vec::as_slice)
                             .unwrap_or(&[])
                             .iter()
-                            .map(|m| format!("{}={}", text(&m["name"]), text(&m["value"])))
+                            .map(|m| {
+                                let op = match (m["isRegex"].as_bool(), m["isEqual"].as_bool()) {
+                                    (Some(true), Some(false)) => "!~",
+                                    (Some(true), _) => "=~",
+                                    (_, Some(false)) => "!=",
+                                    _ => "=",
+                                };
+                                format!("{}{op}{}", text(&m["name"]), text(&m["value"]))
+                            })
                             .collect();
                         vec![
                             text(&s["id"]),
@@ -329,7 +334,7 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
         }
         SilenceCommand::Expire { id } => {
             let response =
-                with_token(client()?.delete(format!("{base}/api/v1/silences/{}", encode(&id))))
+                with_token(client()?.delete(format!("{base}/api/v2/silence/{}", encode(&id))))
                     .send()
                     .await?;
             let body = decode(response).await?;
@@ -342,6 +347,23 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
     };
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One CLI matcher as a v2 matcher. `=` and `!=` values holding `*` or `?`
+/// are globs (the CLI's syntax before v2), sent as the equivalent regex.
+fn cli_matcher(text: &str) -> anyhow::Result<Value> {
+    use crate::silence::matcher::{Expression, Op, glob_to_regex};
+    let e = Expression::parse(text).map_err(|e| anyhow::anyhow!("matcher {text:?}: {e}"))?;
+    let glob = matches!(e.op, Op::Equal | Op::NotEqual) && e.value.contains(['*', '?']);
+    let (value, is_regex) = if glob {
+        (glob_to_regex(&e.value), true)
+    } else {
+        (e.value.clone(), matches!(e.op, Op::Regex | Op::NotRegex))
+    };
+    let is_equal = matches!(e.op, Op::Equal | Op::Regex);
+    Ok(
+        serde_json::json!({"name": e.name, "value": value, "isRegex": is_regex, "isEqual": is_equal}),
+    )
 }
 
 fn print_runs(runs: &[Value]) {

@@ -199,12 +199,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reload", post(runs::reload))
         .route(
             "/api/v1/silences",
-            get(silences::list).post(silences::create),
+            get(silences::list_v1).post(silences::create_v1),
         )
         .route(
             "/api/v1/silences/{id}",
-            axum::routing::delete(silences::expire),
+            axum::routing::delete(silences::expire_v1),
         )
+        .route(
+            "/api/v2/silences",
+            get(silences::list_v2).post(silences::create_v2),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::get_v2).delete(silences::expire_v2),
+        )
+        .route("/api/v2/status", get(silences::status_v2))
         .route("/api/v1/guard", get(guard::guard))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))

@@ -1,9 +1,14 @@
-//! Silences API in Alertmanager's shape: `POST /api/v1/silences`,
-//! `GET /api/v1/silences`, `DELETE /api/v1/silences/{id}` (expire now).
-//! Writes need the ingest token; silences never touch automation.
+//! Silences API: Alertmanager's v2 (`/api/v2/silences`, `/api/v2/silence/{id}`,
+//! `/api/v2/status`) so amtool and Grafana's Alertmanager data source can
+//! manage vcgate's silences, and the v1 alias (`/api/v1/silences`, values
+//! are globs) kept in its original shape.
+//!
+//! Writes need the ingest token (the check the v1 writes always used);
+//! reads take a read token, or a token that may write silences (amtool and
+//! Grafana send one token for everything). Silences never touch automation.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,12 +17,30 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::silence::{Matcher, Silence};
+use crate::silence::matcher::Expression;
+use crate::silence::{Matcher, Silence, sort_for_listing};
 
+/// A matcher as posted (v1 and v2 take the same fields).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostedMatcher {
+    name: String,
+    value: String,
+    #[serde(default)]
+    is_regex: bool,
+    #[serde(default = "yes")]
+    is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// v1 body (unknown fields refused, as before).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewSilence {
-    matchers: Vec<Matcher>,
+struct NewSilenceV1 {
+    matchers: Vec<PostedMatcher>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     starts_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
@@ -26,6 +49,39 @@ pub struct NewSilence {
     created_by: String,
     #[serde(default)]
     comment: String,
+}
+
+/// v2 `postableSilence` (unknown fields ignored, as Alertmanager does).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableSilence {
+    #[serde(default)]
+    id: Option<String>,
+    matchers: Vec<PostedMatcher>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    starts_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    ends_at: OffsetDateTime,
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+fn admit_write(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.ingest_tokens.allows(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
+/// Reads: a read token, or one that may write silences.
+fn admit_silence_read(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.ingest_tokens.allows(headers) && !state.ingest_tokens.is_open() {
+        return Ok(());
+    }
+    state.admit_read(headers)
 }
 
 async fn refresh(state: &AppState) -> Result<(), ApiError> {
@@ -40,64 +96,247 @@ async fn refresh(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn silence_json(s: &Silence, now: OffsetDateTime) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-    v["status"] = json!({"state": s.state(now)});
-    v
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid silence: {e}")))
 }
 
-pub async fn create(
+/// Validates and stores `wanted` (create, or update by id); answers `{"silenceID"}`.
+async fn save(state: &AppState, wanted: Silence) -> Result<Response, ApiError> {
+    wanted.validate().map_err(ApiError::bad_request)?;
+    let now = OffsetDateTime::now_utc();
+    if wanted.ends_at <= now {
+        return Err(ApiError::bad_request("endsAt must be in the future"));
+    }
+    let requested = wanted.id.clone();
+    let Some(saved) = state.ingestor.store.upsert_silence(wanted, now).await? else {
+        return Err(ApiError::not_found(format!("no silence {requested}")));
+    };
+    refresh(state).await?;
+    let matchers: Vec<String> = saved.matchers.iter().map(Matcher::expression).collect();
+    tracing::info!(silence = %saved.id, created_by = %saved.created_by, matchers = %matchers.join(","), "silence saved");
+    Ok((StatusCode::OK, Json(json!({"silenceID": saved.id}))).into_response())
+}
+
+pub async fn create_v1(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if !state.ingest_tokens.allows(&headers) {
-        return Err(ApiError::unauthorized());
-    }
-    let new: NewSilence = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid silence: {e}")))?;
+    admit_write(&state, &headers)?;
+    let new: NewSilenceV1 = parse_body(&body)?;
     let silence = Silence {
-        id: uuid::Uuid::now_v7().to_string(),
-        matchers: new.matchers,
+        id: String::new(),
+        // v1 values are globs unless the matcher says regex.
+        matchers: new
+            .matchers
+            .into_iter()
+            .map(|m| Matcher {
+                glob: !m.is_regex,
+                ..Matcher::new(&m.name, &m.value, m.is_regex, m.is_equal)
+            })
+            .collect(),
         starts_at: new.starts_at.unwrap_or_else(OffsetDateTime::now_utc),
         ends_at: new.ends_at,
         created_by: new.created_by,
         comment: new.comment,
+        updated_at: None,
     };
-    silence.validate().map_err(ApiError::bad_request)?;
-    state.ingestor.store.insert_silence(silence.clone()).await?;
-    refresh(&state).await?;
-    tracing::info!(silence = %silence.id, created_by = %silence.created_by, "silence created");
-    Ok((StatusCode::OK, Json(json!({"silenceID": silence.id}))).into_response())
+    save(&state, silence).await
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.admit_read(&headers)?;
+pub async fn create_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    admit_write(&state, &headers)?;
+    let new: PostableSilence = parse_body(&body)?;
+    let silence = Silence {
+        id: new.id.unwrap_or_default(),
+        matchers: new
+            .matchers
+            .into_iter()
+            .map(|m| Matcher::new(&m.name, &m.value, m.is_regex, m.is_equal))
+            .collect(),
+        starts_at: new.starts_at.unwrap_or_else(OffsetDateTime::now_utc),
+        ends_at: new.ends_at,
+        created_by: new.created_by,
+        comment: new.comment,
+        updated_at: None,
+    };
+    save(&state, silence).await
+}
+
+async fn all_silences(state: &AppState) -> Result<Vec<Silence>, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let silences = state
+    let mut silences = state
         .ingestor
         .store
         .list_silences(now - time::Duration::days(3650))
         .await?;
-    let list: Vec<Value> = silences.iter().map(|s| silence_json(s, now)).collect();
+    sort_for_listing(&mut silences, now);
+    Ok(silences)
+}
+
+pub async fn list_v1(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let now = OffsetDateTime::now_utc();
+    let list: Vec<Value> = all_silences(&state)
+        .await?
+        .iter()
+        .map(|s| s.to_v1(now))
+        .collect();
     Ok(Json(json!({"silences": list})).into_response())
 }
 
-pub async fn expire(
+/// `GET /api/v2/silences[?filter=…]`: a bare array, Alertmanager's order.
+pub async fn list_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    admit_silence_read(&state, &headers)?;
+    let filter = filters(query.as_deref().unwrap_or(""))?;
+    let now = OffsetDateTime::now_utc();
+    let list: Vec<Value> = all_silences(&state)
+        .await?
+        .iter()
+        .filter(|s| crate::silence::matcher::filter_matches(&filter, &s.matchers))
+        .map(|s| s.to_v2(now))
+        .collect();
+    Ok(Json(Value::Array(list)).into_response())
+}
+
+/// Every `filter=` of a query string, parsed (repeated, as Alertmanager takes it).
+fn filters(query: &str) -> Result<Vec<Expression>, ApiError> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == "filter")
+        .map(|(_, v)| {
+            let text = percent_decode(v);
+            Expression::parse(&text).map_err(|e| ApiError::bad_request(format!("filter: {e}")))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub async fn get_v2(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !state.ingest_tokens.allows(&headers) {
-        return Err(ApiError::unauthorized());
+    admit_silence_read(&state, &headers)?;
+    match state.ingestor.store.get_silence(id.clone()).await? {
+        Some(s) => Ok(Json(s.to_v2(OffsetDateTime::now_utc())).into_response()),
+        None => Err(ApiError::not_found(format!("no silence {id}"))),
     }
+}
+
+async fn expire(state: &AppState, id: &str) -> Result<Silence, ApiError> {
     let now = OffsetDateTime::now_utc();
-    match state.ingestor.store.expire_silence(id.clone(), now).await? {
+    match state
+        .ingestor
+        .store
+        .expire_silence(id.to_owned(), now)
+        .await?
+    {
         None => Err(ApiError::not_found(format!("no silence {id}"))),
         Some(silence) => {
-            refresh(&state).await?;
+            refresh(state).await?;
             tracing::info!(silence = %id, "silence expired");
-            Ok(Json(silence_json(&silence, now)).into_response())
+            Ok(silence)
         }
+    }
+}
+
+/// `DELETE /api/v1/silences/{id}`: expires it now; answers the silence.
+pub async fn expire_v1(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admit_write(&state, &headers)?;
+    let silence = expire(&state, &id).await?;
+    Ok(Json(silence.to_v1(OffsetDateTime::now_utc())).into_response())
+}
+
+/// `DELETE /api/v2/silence/{id}`: expires it now; 200 with an empty body
+/// (also for one already expired).
+pub async fn expire_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admit_write(&state, &headers)?;
+    expire(&state, &id).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /api/v2/status`: what amtool and Grafana read from an Alertmanager.
+/// vcgate is no cluster (`disabled`) and has no Alertmanager config.
+pub async fn status_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admit_silence_read(&state, &headers)?;
+    let stats = &state.ingestor.stats;
+    Ok(Json(json!({
+        "cluster": {"status": "disabled", "peers": []},
+        "versionInfo": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "vcgate",
+            "buildDate": "",
+            "goVersion": "none (vcgate is written in Rust)",
+        },
+        "config": {"original": ""},
+        "uptime": crate::model::format_rfc3339(stats.started_at),
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_decoded() {
+        let f = filters("filter=entity%3D%22esx%2001%22&filter=alertname%3D~Host.%2A&x=1").unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].value, "esx 01");
+        assert_eq!(f[1].value, "Host.*");
+        assert!(filters("filter=nonsense").is_err());
+        assert_eq!(percent_decode("a%2"), "a%2");
     }
 }

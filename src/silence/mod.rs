@@ -10,6 +10,7 @@
 //! deduplicated and still sent to automation, and records what held it.
 
 pub mod maintenance;
+pub mod matcher;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -22,19 +23,7 @@ use crate::model::{AlarmStatus, EntityKind, Event};
 use crate::route::glob_match;
 pub use maintenance::{MaintenanceView, SharedMaintenance};
 
-/// Matcher names a silence may use.
-pub const MATCHER_NAMES: &[&str] = &["vcenter", "type", "alarm", "entity", "status", "source"];
-
-/// One matcher: `name` is one of `MATCHER_NAMES`, `value` a glob.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Matcher {
-    pub name: String,
-    pub value: String,
-    /// Alertmanager's flag; only `false` is accepted (values are globs).
-    #[serde(default)]
-    pub is_regex: bool,
-}
+pub use matcher::{Matcher, severity};
 
 /// A manual silence, Alertmanager's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +39,15 @@ pub struct Silence {
     pub created_by: String,
     #[serde(default)]
     pub comment: String,
+    /// Last change (creation, update, expiry); absent in silences stored before v2.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
 }
+
+/// Longest `comment`, in bytes.
+pub const MAX_COMMENT_LEN: usize = 4096;
+/// Longest `createdBy`, in bytes.
+pub const MAX_CREATED_BY_LEN: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,52 +68,125 @@ impl Silence {
         }
     }
 
-    /// Every matcher must match; a matcher on a field the event lacks does not.
-    pub fn matches(&self, event: &Event) -> bool {
-        self.matchers.iter().all(|m| matcher_matches(m, event))
-    }
-
-    /// Checks a silence submitted through the API.
+    /// Checks a silence submitted through the API: matchers (names, limits,
+    /// regexes), lengths and the time range. The message names the problem.
     pub fn validate(&self) -> Result<(), String> {
-        if self.matchers.is_empty() {
-            return Err("a silence needs at least one matcher".into());
+        matcher::compile_all(&self.matchers)?;
+        if self.comment.len() > MAX_COMMENT_LEN {
+            return Err(format!(
+                "comment is longer than {MAX_COMMENT_LEN} bytes (limit max_comment_length)"
+            ));
         }
-        for m in &self.matchers {
-            if m.is_regex {
-                return Err(format!(
-                    "matcher {:?}: regex matchers are not supported; values are globs (* and ?)",
-                    m.name
-                ));
-            }
-            if !MATCHER_NAMES.contains(&m.name.as_str()) {
-                return Err(format!(
-                    "matcher name {:?} is not one of {}",
-                    m.name,
-                    MATCHER_NAMES.join(", ")
-                ));
-            }
+        if self.created_by.len() > MAX_CREATED_BY_LEN {
+            return Err(format!(
+                "createdBy is longer than {MAX_CREATED_BY_LEN} bytes (limit max_created_by_length)"
+            ));
         }
         if self.ends_at <= self.starts_at {
             return Err("endsAt must be after startsAt".into());
         }
         Ok(())
     }
+
+    /// The silence in Alertmanager's v2 `gettableSilence` shape.
+    pub fn to_v2(&self, now: OffsetDateTime) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "status": {"state": self.state(now)},
+            "updatedAt": crate::model::format_rfc3339(self.updated_at.unwrap_or(self.starts_at)),
+            "matchers": self.matchers.iter().map(Matcher::to_v2).collect::<Vec<_>>(),
+            "startsAt": crate::model::format_rfc3339(self.starts_at),
+            "endsAt": crate::model::format_rfc3339(self.ends_at),
+            "createdBy": self.created_by,
+            "comment": self.comment,
+        })
+    }
+
+    /// The silence as the v1 API has always shown it (values as given).
+    pub fn to_v1(&self, now: OffsetDateTime) -> serde_json::Value {
+        let mut v = self.to_v2(now);
+        v["matchers"] = self.matchers.iter().map(Matcher::to_v1).collect();
+        v
+    }
 }
 
-fn matcher_matches(m: &Matcher, event: &Event) -> bool {
-    let alarm = event.alarm.as_ref();
-    let value = |v: Option<&str>| v.is_some_and(|v| glob_match(&m.value, v));
-    match m.name.as_str() {
-        "vcenter" => value(Some(&event.vcenter)),
-        "type" => value(Some(event.event_type.as_str())),
-        "alarm" => value(alarm.and_then(|a| a.name.as_deref())),
-        "entity" => value(event.entity.name.as_deref()),
-        "source" => value(Some(event.source.as_str())),
-        "status" => alarm.and_then(|a| a.new_status.as_ref()).is_some_and(|s| {
-            glob_match(&m.value.to_ascii_lowercase(), s.status.as_str())
-                || glob_match(&m.value, &s.raw)
-        }),
-        _ => false,
+/// A silence with its matchers compiled (what the pipeline evaluates).
+#[derive(Debug, Clone)]
+pub struct CompiledSilence {
+    pub silence: Silence,
+    matchers: Vec<matcher::Compiled>,
+}
+
+impl CompiledSilence {
+    /// `None` when a stored silence no longer compiles (logged by the caller).
+    pub fn new(silence: Silence) -> Result<Self, String> {
+        let matchers = matcher::compile_all(&silence.matchers)?;
+        Ok(Self { silence, matchers })
+    }
+
+    /// Every matcher must match.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.matchers.iter().all(|m| m.matches(event))
+    }
+}
+
+/// Alertmanager's order for listing: active (ending first), pending
+/// (starting first), then expired (most recently ended first).
+pub fn sort_for_listing(silences: &mut [Silence], now: OffsetDateTime) {
+    silences.sort_by(|a, b| {
+        let rank = |s: &Silence| match s.state(now) {
+            SilenceState::Active => 0,
+            SilenceState::Pending => 1,
+            SilenceState::Expired => 2,
+        };
+        rank(a).cmp(&rank(b)).then_with(|| match a.state(now) {
+            SilenceState::Active => a.ends_at.cmp(&b.ends_at),
+            SilenceState::Pending => a.starts_at.cmp(&b.starts_at),
+            SilenceState::Expired => b.ends_at.cmp(&a.ends_at),
+        })
+    });
+}
+
+/// How a create-or-update by id is applied (Alertmanager's rule): a pending
+/// silence, or an active one whose matchers and start are unchanged, is
+/// updated in place; any other change expires the old one and creates a new
+/// silence with a new id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upsert {
+    InPlace(Silence),
+    Replace { expire: Silence, new: Silence },
+}
+
+pub fn upsert(
+    existing: Silence,
+    mut wanted: Silence,
+    now: OffsetDateTime,
+    new_id: String,
+) -> Upsert {
+    let in_place = match existing.state(now) {
+        SilenceState::Pending => true,
+        SilenceState::Active => {
+            existing.matchers == wanted.matchers && existing.starts_at == wanted.starts_at
+        }
+        SilenceState::Expired => false,
+    };
+    wanted.updated_at = Some(now);
+    if in_place {
+        wanted.id = existing.id;
+        return Upsert::InPlace(wanted);
+    }
+    let mut expire = existing;
+    if expire.ends_at > now {
+        expire.ends_at = now.max(expire.starts_at);
+        expire.updated_at = Some(now);
+    }
+    wanted.id = new_id;
+    if wanted.starts_at < now {
+        wanted.starts_at = now;
+    }
+    Upsert::Replace {
+        expire,
+        new: wanted,
     }
 }
 
@@ -165,7 +235,7 @@ pub fn decide(
     event: &Event,
     now: OffsetDateTime,
     maintenance: Option<&MaintenanceView>,
-    silences: &[Silence],
+    silences: &[CompiledSilence],
     inhibit: &[InhibitRule],
     firing: &HashMap<AlertKey, AlarmStatus>,
 ) -> Option<Hold> {
@@ -176,9 +246,11 @@ pub fn decide(
     }
     if let Some(s) = silences
         .iter()
-        .find(|s| s.state(now) == SilenceState::Active && s.matches(event))
+        .find(|s| s.silence.state(now) == SilenceState::Active && s.matches(event))
     {
-        return Some(Hold::Silence { id: s.id.clone() });
+        return Some(Hold::Silence {
+            id: s.silence.id.clone(),
+        });
     }
     // Inhibition: an alert on a VM while its host has a firing source alert.
     if event.entity.kind == Some(EntityKind::VirtualMachine)
@@ -203,10 +275,25 @@ pub fn decide(
     None
 }
 
+/// Compiles stored silences; one that no longer compiles (a limit lowered
+/// since it was stored) is skipped with a warning rather than holding nothing
+/// or everything.
+fn compile_stored(silences: Vec<Silence>) -> Vec<CompiledSilence> {
+    silences
+        .into_iter()
+        .filter_map(|s| {
+            let id = s.id.clone();
+            CompiledSilence::new(s)
+                .map_err(|e| tracing::warn!(silence = %id, error = %e, "stored silence ignored"))
+                .ok()
+        })
+        .collect()
+}
+
 /// Live silence state shared by the pipeline (reads) and the API (writes).
 #[derive(Clone, Default)]
 pub struct Silencer {
-    silences: Arc<RwLock<Vec<Silence>>>,
+    silences: Arc<RwLock<Vec<CompiledSilence>>>,
     maintenance: Option<SharedMaintenance>,
     inhibit: Arc<Vec<InhibitRule>>,
     firing: Arc<RwLock<HashMap<AlertKey, AlarmStatus>>>,
@@ -219,7 +306,7 @@ impl Silencer {
         inhibit: Vec<InhibitRule>,
     ) -> Self {
         Self {
-            silences: Arc::new(RwLock::new(silences)),
+            silences: Arc::new(RwLock::new(compile_stored(silences))),
             maintenance,
             inhibit: Arc::new(inhibit),
             firing: Arc::default(),
@@ -232,14 +319,16 @@ impl Silencer {
 
     /// Replaces the silence list (after the store changed).
     pub fn set_silences(&self, silences: Vec<Silence>) {
-        *self.silences.write().unwrap_or_else(|p| p.into_inner()) = silences;
+        *self.silences.write().unwrap_or_else(|p| p.into_inner()) = compile_stored(silences);
     }
 
     pub fn silences(&self) -> Vec<Silence> {
         self.silences
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .iter()
+            .map(|c| c.silence.clone())
+            .collect()
     }
 
     /// Tracks alert state (for inhibition) and maintenance events, in arrival
@@ -302,27 +391,94 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
     }
 
+    /// A v1-style silence: glob values.
     fn silence(matchers: &[(&str, &str)], from: i64, to: i64) -> Silence {
         Silence {
             id: "s1".into(),
             matchers: matchers
                 .iter()
                 .map(|(n, v)| Matcher {
-                    name: (*n).into(),
-                    value: (*v).into(),
-                    is_regex: false,
+                    glob: true,
+                    ..Matcher::new(n, v, false, true)
                 })
                 .collect(),
             starts_at: at(from),
             ends_at: at(to),
             created_by: "me".into(),
             comment: String::new(),
+            updated_at: None,
         }
     }
 
     #[test]
+    fn upsert_follows_alertmanager() {
+        let now = at(50);
+        let active = silence(&[("alarm", "x")], 0, 100);
+        let mut longer = active.clone();
+        longer.ends_at = at(200);
+        match upsert(active.clone(), longer, now, "s2".into()) {
+            Upsert::InPlace(s) => assert_eq!((s.id.as_str(), s.ends_at), ("s1", at(200))),
+            other => panic!("{other:?}"),
+        }
+        let mut other_matchers = active.clone();
+        other_matchers.matchers[0].value = "y".into();
+        match upsert(active.clone(), other_matchers, now, "s2".into()) {
+            Upsert::Replace { expire, new } => {
+                assert_eq!(expire.ends_at, now);
+                assert_eq!(new.id, "s2");
+                assert_eq!(new.starts_at, now);
+            }
+            other => panic!("{other:?}"),
+        }
+        let pending = silence(&[("alarm", "x")], 60, 100);
+        let mut changed = pending.clone();
+        changed.matchers[0].value = "z".into();
+        assert!(matches!(
+            upsert(pending, changed, now, "s2".into()),
+            Upsert::InPlace(_)
+        ));
+        let expired = silence(&[("alarm", "x")], 0, 10);
+        assert!(matches!(
+            upsert(expired.clone(), expired, now, "s2".into()),
+            Upsert::Replace { .. }
+        ));
+    }
+
+    #[test]
+    fn listing_order_is_alertmanagers() {
+        let now = at(50);
+        let mut list = vec![
+            silence(&[("alarm", "expired-early")], 0, 10),
+            silence(&[("alarm", "pending")], 60, 100),
+            silence(&[("alarm", "active-late")], 0, 300),
+            silence(&[("alarm", "expired-late")], 0, 40),
+            silence(&[("alarm", "active-soon")], 0, 70),
+        ];
+        sort_for_listing(&mut list, now);
+        let order: Vec<&str> = list.iter().map(|s| s.matchers[0].value.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "active-soon",
+                "active-late",
+                "pending",
+                "expired-late",
+                "expired-early"
+            ]
+        );
+    }
+
+    fn compiled(s: &Silence) -> CompiledSilence {
+        CompiledSilence::new(s.clone()).unwrap()
+    }
+
+    #[test]
     fn silences_hold_only_matching_events_while_active() {
-        let s = silence(&[("alarm", "alarm.Datastore*"), ("status", "red")], 0, 100);
+        let s = compiled(&silence(
+            &[("alarm", "alarm.Datastore*"), ("status", "red")],
+            0,
+            100,
+        ));
         let ds = alarm(
             "ds1",
             EntityKind::Datastore,
@@ -371,6 +527,7 @@ mod tests {
         assert!(s.validate().unwrap_err().contains("bogus"));
         s.matchers[0].name = "alarm".into();
         s.matchers[0].is_regex = true;
+        s.matchers[0].value = "(".into();
         assert!(s.validate().unwrap_err().contains("regex"));
         let backwards = silence(&[("alarm", "x")], 10, 0);
         assert!(backwards.validate().unwrap_err().contains("endsAt"));

@@ -5,25 +5,90 @@ use rusqlite::params;
 use time::OffsetDateTime;
 
 use super::{Store, now_ms, unavailable};
-use crate::silence::Silence;
+use crate::silence::{Silence, Upsert, upsert};
 use crate::store::StoreError;
 
 fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+fn put(conn: &rusqlite::Connection, silence: &Silence) -> Result<(), StoreError> {
+    let body =
+        serde_json::to_string(silence).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO silences (id, body, starts_ms, ends_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT(id) DO UPDATE SET body = excluded.body, starts_ms = excluded.starts_ms, ends_ms = excluded.ends_ms",
+        params![silence.id, body, ms(silence.starts_at), ms(silence.ends_at), now_ms()],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn get(conn: &rusqlite::Connection, id: &str) -> Result<Option<Silence>, StoreError> {
+    let body: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+        "SELECT body FROM silences WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    ))
+    .map_err(unavailable)?;
+    body.map(|b| {
+        serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("silence {id}: {e}")))
+    })
+    .transpose()
+}
+
 impl Store {
     pub async fn insert_silence(&self, silence: Silence) -> Result<(), StoreError> {
+        self.write(move |conn| put(conn, &silence)).await
+    }
+
+    /// Creates `wanted` (no id) or updates the silence with its id by
+    /// Alertmanager's rule (`silence::upsert`), atomically. Returns the
+    /// silence as stored (its id may be new), or `None` when the id is unknown.
+    pub async fn upsert_silence(
+        &self,
+        wanted: Silence,
+        now: OffsetDateTime,
+    ) -> Result<Option<Silence>, StoreError> {
         self.write(move |conn| {
-            let body = serde_json::to_string(&silence).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            conn.execute(
-                "INSERT INTO silences (id, body, starts_ms, ends_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![silence.id, body, ms(silence.starts_at), ms(silence.ends_at), now_ms()],
-            )
-            .map_err(unavailable)?;
-            Ok(())
+            let new_id = uuid::Uuid::now_v7().to_string();
+            if wanted.id.is_empty() {
+                let mut new = wanted;
+                new.id = new_id;
+                new.updated_at = Some(now);
+                put(conn, &new)?;
+                return Ok(Some(new));
+            }
+            let Some(existing) = get(conn, &wanted.id)? else {
+                return Ok(None);
+            };
+            match upsert(existing, wanted, now, new_id) {
+                Upsert::InPlace(s) => {
+                    put(conn, &s)?;
+                    Ok(Some(s))
+                }
+                Upsert::Replace { expire, new } => {
+                    put(conn, &expire)?;
+                    put(conn, &new)?;
+                    Ok(Some(new))
+                }
+            }
         })
         .await
+    }
+
+    pub async fn get_silence(&self, id: String) -> Result<Option<Silence>, StoreError> {
+        self.read(move |conn| {
+            let body: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+                "SELECT body FROM silences WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            ))?;
+            Ok(body)
+        })
+        .await?
+        .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("silence: {e}"))))
+        .transpose()
     }
 
     /// Ends a silence now; `Ok(None)` when there is no such silence.
@@ -33,25 +98,14 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<Silence>, StoreError> {
         self.write(move |conn| {
-            let body: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
-                "SELECT body FROM silences WHERE id = ?1",
-                [&id],
-                |r| r.get(0),
-            ))
-            .map_err(unavailable)?;
-            let Some(body) = body else { return Ok(None) };
-            let mut silence: Silence = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupt(format!("silence {id}: {e}")))?;
+            let Some(mut silence) = get(conn, &id)? else {
+                return Ok(None);
+            };
             if silence.ends_at > now {
                 silence.ends_at = now.max(silence.starts_at);
+                silence.updated_at = Some(now);
+                put(conn, &silence)?;
             }
-            let body = serde_json::to_string(&silence)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            conn.execute(
-                "UPDATE silences SET body = ?2, ends_ms = ?3 WHERE id = ?1",
-                params![id, body, ms(silence.ends_at)],
-            )
-            .map_err(unavailable)?;
             Ok(Some(silence))
         })
         .await
