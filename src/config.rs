@@ -215,6 +215,29 @@ pub struct HttpConfig {
     pub open_metrics: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The URL people reach vcgate at (like Alertmanager's
+    /// `--web.external-url`); links such as an alert's `generatorURL` start
+    /// with it. Default: `http(s)://<listen>/`.
+    pub external_url: Option<String>,
+}
+
+impl HttpConfig {
+    /// `external_url`, or one made from `listen`; always ends with `/`.
+    pub fn external_url(&self) -> String {
+        let url = self.external_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}/", self.listen)
+        });
+        if url.ends_with('/') {
+            url
+        } else {
+            format!("{url}/")
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -521,11 +544,37 @@ fn default_forward_version() -> String {
 #[serde(deny_unknown_fields)]
 pub struct WebhookForwardTarget {
     pub name: Option<String>,
-    pub url: String,
+    /// One receiver (kept for configs written before `urls`).
+    pub url: Option<String>,
+    /// Every receiver of this target (e.g. an Alertmanager HA pair): each
+    /// gets every alert, each one's failures are retried on their own.
+    #[serde(default)]
+    pub urls: Vec<String>,
     #[serde(default = "default_webhook_format")]
     pub format: WebhookFormat,
     #[serde(default = "default_webhook_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Alertmanager: every firing alert is re-sent this often, with
+    /// `endsAt = now + 4 × resend_interval`.
+    #[serde(default = "default_resend_interval", with = "humantime_serde")]
+    pub resend_interval: Duration,
+}
+
+impl WebhookForwardTarget {
+    /// `url` and `urls` together, in order, without repeats.
+    pub fn all_urls(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.url.iter().cloned().collect();
+        for u in &self.urls {
+            if !all.contains(u) {
+                all.push(u.clone());
+            }
+        }
+        all
+    }
+}
+
+fn default_resend_interval() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_webhook_format() -> WebhookFormat {
@@ -598,6 +647,12 @@ pub struct SilenceConfig {
     /// Inhibition rules: while a source alert fires on a host, alerts on its VMs are held.
     #[serde(default)]
     pub inhibit: Vec<InhibitRule>,
+    /// When a host leaves maintenance, alarms still firing on it and its VMs
+    /// that maintenance held are sent to the monitoring targets then.
+    /// (Alerts held by a silence or an inhibition that ends are always sent,
+    /// as Alertmanager does.)
+    #[serde(default = "default_true")]
+    pub resolve_on_exit: bool,
 }
 
 impl Default for SilenceConfig {
@@ -855,6 +910,28 @@ impl Config {
         self.validate_automation()?;
         if self.guard.interval.is_zero() {
             return Err(invalid("guard.interval", "must be greater than zero"));
+        }
+        for (i, target) in self.monitoring.webhook.iter().enumerate() {
+            let key = |k: &str| format!("monitoring.webhook[{i}].{k}");
+            if target.all_urls().is_empty() {
+                return Err(invalid(
+                    key("urls"),
+                    "a webhook target needs `url` or `urls`",
+                ));
+            }
+            if let Some(bad) = target
+                .all_urls()
+                .iter()
+                .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
+                return Err(invalid(
+                    key("urls"),
+                    format!("{bad:?} is not an http(s) URL"),
+                ));
+            }
+            if target.resend_interval < Duration::from_secs(1) {
+                return Err(invalid(key("resend_interval"), "must be at least 1s"));
+            }
         }
         for (i, target) in self.monitoring.snmp.iter().enumerate() {
             if !matches!(target.version.as_str(), "2c" | "3") {

@@ -19,12 +19,33 @@ use crate::config::Config;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::store::{Disposition, ProcessedEvent, Store, StoreError};
+use crate::monitoring::alerts::{Change, Observation};
+use crate::store::{AlertInput, Disposition, ProcessedEvent, Store, StoreError};
+use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 /// Events decided per store round trip.
 const BATCH: usize = 2048;
 /// Events read per page when dedup state is rebuilt at start.
 const REBUILD_PAGE: usize = 1024;
+
+/// Every monitoring target with how it takes alarm transitions.
+pub fn monitoring_targets(config: &Config) -> Vec<(String, crate::store::TargetKind)> {
+    use crate::config::WebhookFormat;
+    use crate::store::TargetKind;
+    let kinds = config
+        .monitoring
+        .snmp
+        .iter()
+        .map(|_| TargetKind::Events)
+        .chain(config.monitoring.webhook.iter().map(|w| match w.format {
+            WebhookFormat::Alertmanager => TargetKind::Alertmanager,
+            WebhookFormat::Cloudevents => TargetKind::Events,
+        }));
+    monitoring_target_names(config)
+        .into_iter()
+        .zip(kinds)
+        .collect()
+}
 
 /// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
 /// else `snmp[N]` / `webhook[N]`).
@@ -71,6 +92,13 @@ pub async fn spawn(
         guard_wake,
     } = wiring;
     let forward_wake = Arc::new(Notify::new());
+    let targets = monitoring_targets(config);
+    // One wake per Alertmanager target (a stored permit, never lost).
+    let alert_wakes: Vec<Arc<Notify>> = targets
+        .iter()
+        .filter(|(_, k)| *k == crate::store::TargetKind::Alertmanager)
+        .map(|_| Arc::new(Notify::new()))
+        .collect();
     let wakes = run_wakes.clone();
     let enricher =
         crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
@@ -84,8 +112,9 @@ pub async fn spawn(
         dedup_window: config.dedup.window,
         dedup_max_entries: config.dedup.max_entries,
         repeat_interval: config.dedup.repeat_interval,
-        targets: monitoring_target_names(config),
+        targets: targets.clone(),
         forward_wake: forward_wake.clone(),
+        alert_wakes: alert_wakes.clone(),
         guard_wake,
     };
     let runtime = crate::automation::Runtime::new(
@@ -96,8 +125,20 @@ pub async fn spawn(
         vcenters,
     )?;
     crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
+    let silencer = stage.silencer.clone();
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
-    crate::monitoring::spawn(config, ingestor, forward_wake, tasks, shutdown)?;
+    crate::monitoring::spawn(
+        config,
+        crate::monitoring::Wiring {
+            ingestor,
+            silencer,
+            forward_wake,
+            alert_wakes,
+        },
+        tasks,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
@@ -111,8 +152,10 @@ struct Stage {
     dedup_window: Duration,
     dedup_max_entries: usize,
     repeat_interval: Duration,
-    targets: Vec<String>,
+    targets: Vec<(String, crate::store::TargetKind)>,
     forward_wake: Arc<Notify>,
+    /// One per Alertmanager target: the table changed.
+    alert_wakes: Vec<Arc<Notify>>,
     /// Woken when a maintenance event is decided (the guard reconciles at once).
     guard_wake: Arc<Notify>,
 }
@@ -196,9 +239,6 @@ impl Stage {
             })
             .collect();
         let evicted = dedup.evicted() - evicted_before;
-        if evicted > 0 {
-            self.stats.pipeline("dedup.evicted", evicted);
-        }
         let mut enriched = vec![false; batch.len()];
         if let Some(enricher) = &self.enricher {
             // Move the events to look up out of the batch, enrich them
@@ -258,6 +298,7 @@ impl Stage {
                         seen_at: event.received_at,
                         runs: Vec::new(),
                         updated,
+                        alert: None,
                     }
                 }
                 Verdict::New | Verdict::Renotify { .. } => {
@@ -275,16 +316,39 @@ impl Stage {
                     } else {
                         None
                     };
-                    let forward_to = match &held {
-                        _ if !decision.to_monitoring() => Vec::new(),
-                        Some(hold) => {
-                            self.stats.pipeline(&format!("held.{}", hold.reason()), 1);
-                            if let crate::silence::Hold::Silence { id } = hold {
-                                self.stats.pipeline(&format!("held.silence.{id}"), 1);
-                            }
-                            Vec::new()
-                        }
-                        None => self.targets.clone(),
+                    if let Some(hold) = &held {
+                        self.stats.emit(EventHeld {
+                            reason: hold.reason(),
+                            by: &hold.label(),
+                            event: event.id,
+                        });
+                    }
+                    // Alarm transitions go through the active-alert table
+                    // (resolves even when not routed to monitoring: a target
+                    // told an alert fired hears it clear); other events are
+                    // one-shot forwards to every target.
+                    let held_label = held.as_ref().map(|h| h.label());
+                    let alert = (!self.targets.is_empty())
+                        .then(|| {
+                            Observation::of(
+                                event,
+                                now,
+                                held_label.clone(),
+                                decision.to_monitoring(),
+                            )
+                        })
+                        .flatten()
+                        .map(|observation| AlertInput {
+                            observation,
+                            targets: self.targets.clone(),
+                        });
+                    let one_shot = alert
+                        .as_ref()
+                        .is_none_or(|a| a.observation.change == Change::EntityRemoved);
+                    let forward_to = if decision.to_monitoring() && held.is_none() && one_shot {
+                        self.targets.iter().map(|(t, _)| t.clone()).collect()
+                    } else {
+                        Vec::new()
                     };
                     if matches!(decision.target, crate::config::RouteTarget::Drop) {
                         dropped += 1;
@@ -297,17 +361,19 @@ impl Stage {
                             rule: Some(decision.rule),
                             forward_to,
                             subscriptions: runs.iter().map(|r| r.subscription.clone()).collect(),
-                            held_by: held.map(|h| h.label()),
+                            held_by: held_label,
                         },
                         merge_into: None,
                         seen_at: event.received_at,
                         runs,
                         updated,
+                        alert,
                     }
                 }
             };
             outcomes.push(outcome);
         }
+        let any_alert = outcomes.iter().any(|o| o.alert.is_some());
         let functions_with_runs: std::collections::BTreeSet<String> = outcomes
             .iter()
             .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
@@ -322,12 +388,20 @@ impl Stage {
         for function in functions_with_runs {
             self.run_wakes.get(&function).notify_one();
         }
-        self.stats.pipeline("dedup.merged", merged);
-        self.stats.pipeline("routed.automation", automation);
-        self.stats.pipeline("routed.monitoring", monitoring);
-        self.stats.pipeline("routed.drop", dropped);
+        self.stats.emit(BatchDecided {
+            merged,
+            automation,
+            monitoring,
+            dropped,
+            evicted,
+        });
         if monitoring > 0 {
             self.forward_wake.notify_waiters();
+        }
+        if any_alert {
+            for wake in &self.alert_wakes {
+                wake.notify_one();
+            }
         }
         Ok(Some(last_seq))
     }

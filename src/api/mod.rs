@@ -214,6 +214,8 @@ pub fn router(state: AppState) -> Router {
             get(silences::get_v2).delete(silences::expire_v2),
         )
         .route("/api/v2/status", get(silences::status_v2))
+        .route("/api/v1/alerts", get(read::list_alerts))
+        .route("/api/v2/alerts", get(read::list_alerts_v2))
         .route("/api/v1/guard", get(guard::guard))
         .route("/metrics", get(read::metrics))
         .route("/healthz", get(read::healthz))

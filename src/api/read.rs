@@ -36,6 +36,7 @@ pub async fn status(
         "sources": snapshot.sources,
         "vcenters": snapshot.vcenters,
         "pipeline": snapshot.pipeline,
+        "active_alerts": snapshot.active_alerts,
         "event_streams": snapshot.event_streams,
         "snmp": snapshot.snmp,
         "runs": runs,
@@ -122,6 +123,70 @@ pub async fn get_event(
         Some(event) => Ok(Json(event).into_response()),
         None => Err(ApiError::not_found(format!("no event {id}"))),
     }
+}
+
+/// `GET /api/v1/alerts`: the active-alert table, one row per target and alert.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let rows = state.ingestor.store.list_alerts(false).await?;
+    let alerts: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["fingerprint"] = crate::monitoring::alerts::fingerprint(&r.labels).into();
+            v
+        })
+        .collect();
+    Ok(Json(json!({"alerts": alerts})).into_response())
+}
+
+/// `GET /api/v2/alerts`: Alertmanager's `gettableAlerts` view of the table
+/// (firing alerts, once per label set), for amtool and Grafana.
+pub async fn list_alerts_v2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.admit_read(&headers)?;
+    let rows = state.ingestor.store.list_alerts(false).await?;
+    let mut by_fingerprint: std::collections::BTreeMap<
+        String,
+        (serde_json::Value, Vec<serde_json::Value>),
+    > = std::collections::BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.state == crate::store::AlertState::Firing)
+    {
+        let fp = crate::monitoring::alerts::fingerprint(&r.labels);
+        let entry = by_fingerprint.entry(fp.clone()).or_insert_with(|| {
+            let held: Vec<&str> = r.held_by.iter().map(String::as_str).collect();
+            let alert = json!({
+                "labels": r.labels,
+                "annotations": {"summary": r.summary, "severity": r.severity, "status": r.status, "event_id": r.event_id.to_string()},
+                "startsAt": crate::model::format_rfc3339(r.starts_at),
+                "updatedAt": crate::model::format_rfc3339(OffsetDateTime::now_utc()),
+                "endsAt": crate::model::format_rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(4)),
+                "fingerprint": fp,
+                "status": {
+                    "state": if held.is_empty() { "active" } else { "suppressed" },
+                    "silencedBy": held,
+                    "inhibitedBy": [],
+                },
+            });
+            (alert, Vec::new())
+        });
+        entry.1.push(json!({"name": r.target}));
+    }
+    let alerts: Vec<serde_json::Value> = by_fingerprint
+        .into_values()
+        .map(|(mut a, receivers)| {
+            a["receivers"] = receivers.into();
+            a
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(alerts)).into_response())
 }
 
 pub async fn metrics(

@@ -381,10 +381,14 @@ async fn execute(
     let settings = runtime.live.load();
     let secret_values = settings.secrets.for_function(&function.secrets);
     let input = function_input(&event, &run.id, &secret_values);
-    tracing::info!(run = %run.id, function = %function.name, event = %event.id, attempt = run.attempt, "run started");
     runtime
         .stats
-        .pipeline(&format!("runs.{}.started", function.name), 1);
+        .emit(crate::telemetry::internal_events::RunStarted {
+            function: &function.name,
+            run: &run.id,
+            event: event.id,
+            attempt: run.attempt,
+        });
     let attempt = match function.kind {
         FunctionKind::Command => {
             command::run(function, &run.id, &event.id.to_string(), &input).await
@@ -445,10 +449,15 @@ async fn execute(
         ),
         Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
     };
-    tracing::info!(run = %run.id, function = %function.name, status = status.as_str(), reason = reason.as_deref().map(|r| secrets.redact(r)), "run finished");
+    let redacted = reason.as_deref().map(|r| secrets.redact(r));
     runtime
         .stats
-        .pipeline(&format!("runs.{}.{}", function.name, status.as_str()), 1);
+        .emit(crate::telemetry::internal_events::RunFinished {
+            function: &function.name,
+            run: &run.id,
+            status: status.as_str(),
+            reason: redacted.as_deref(),
+        });
     let outcome = RunOutcome {
         status,
         reason: reason.map(|r| secrets.redact(&r)),

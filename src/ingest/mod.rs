@@ -11,6 +11,7 @@ pub mod vcenter_events;
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::model::Event;
@@ -29,10 +30,9 @@ pub struct Ingestor {
 impl Ingestor {
     /// Commits one event; resolves once it is durable.
     pub async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
-        let source = event.source;
-        let vcenter = event.vcenter.clone();
+        let label = (event.source, event.vcenter.clone(), event.received_at);
         let outcome = self.store.accept(event).await?;
-        self.count(&[(source, vcenter)], &[outcome]);
+        self.count(&[label], &[outcome]);
         Ok(outcome)
     }
 
@@ -40,7 +40,7 @@ impl Ingestor {
     pub async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
         let labels: Vec<_> = events
             .iter()
-            .map(|e| (e.source, e.vcenter.clone()))
+            .map(|e| (e.source, e.vcenter.clone(), e.received_at))
             .collect();
         let outcomes = self.store.accept_many(events).await?;
         self.count(&labels, &outcomes);
@@ -57,7 +57,7 @@ impl Ingestor {
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
         let labels: Vec<_> = events
             .iter()
-            .map(|e| (e.source, vcenter.to_owned()))
+            .map(|e| (e.source, vcenter.to_owned(), e.received_at))
             .collect();
         let outcomes = self
             .store
@@ -69,13 +69,19 @@ impl Ingestor {
 
     /// Books a commit's outcomes: one stats update per (source, vCenter) and
     /// one pipeline wake per batch, not per event (the trap path is hot).
-    fn count(&self, labels: &[(crate::model::Source, String)], outcomes: &[AcceptOutcome]) {
+    fn count(
+        &self,
+        labels: &[(crate::model::Source, String, OffsetDateTime)],
+        outcomes: &[AcceptOutcome],
+    ) {
         let mut accepted: Vec<((crate::model::Source, &str), u64)> = Vec::new();
+        let mut received = Vec::with_capacity(outcomes.len());
         let mut any_new = false;
-        for ((source, vcenter), outcome) in labels.iter().zip(outcomes) {
+        for ((source, vcenter, at), outcome) in labels.iter().zip(outcomes) {
             match outcome {
                 AcceptOutcome::Accepted(_) => {
                     any_new = true;
+                    received.push(*at);
                     match accepted
                         .iter_mut()
                         .find(|(k, _)| *k == (*source, vcenter.as_str()))
@@ -90,6 +96,10 @@ impl Ingestor {
         for ((source, vcenter), n) in accepted {
             self.stats.accepted_n(source, vcenter, n);
         }
+        self.stats
+            .emit(crate::telemetry::internal_events::EventsCommitted {
+                received: &received,
+            });
         if any_new {
             self.pipeline_wake.notify_one();
         }

@@ -6,9 +6,17 @@
 //! sends them, and settles each (sent / retry later with backoff / failed), so
 //! a restart resumes unfinished forwards. Automation-only events never get a
 //! delivery row, so they can never reach the NMS.
+//!
+//! Alarm transitions follow the active-alert table (`alerts`): event-by-event
+//! targets get deliveries queued by it; Alertmanager targets get a sender
+//! (`alertmanager`) that keeps each URL in step with the table. The release
+//! loop sends held alerts once nothing holds them any more (`release`).
 
+mod alertmanager;
+pub mod alerts;
+mod release;
 mod snmp;
-mod webhook;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +26,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, WebhookFormat};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::pipeline::monitoring_target_names;
+use crate::telemetry::internal_events::Forwarded;
 
 /// Attempts before a delivery is marked `failed`.
 const MAX_ATTEMPTS: u32 = 20;
@@ -51,13 +60,42 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
-pub fn spawn(
+/// What the monitoring sinks share with the pipeline.
+pub struct Wiring {
+    pub ingestor: Ingestor,
+    pub silencer: crate::silence::Silencer,
+    /// Deliveries were queued.
+    pub forward_wake: Arc<Notify>,
+    /// One per Alertmanager target, in config order: the table changed.
+    pub alert_wakes: Vec<Arc<Notify>>,
+}
+
+pub async fn spawn(
     config: &Config,
-    ingestor: Ingestor,
-    wake: Arc<Notify>,
+    wiring: Wiring,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Wiring {
+        ingestor,
+        silencer,
+        forward_wake: wake,
+        alert_wakes,
+    } = wiring;
+    let targets = crate::pipeline::monitoring_targets(config);
+    match ingestor
+        .store
+        .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            rows = n,
+            "forgot active alerts of targets no longer configured"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
+    }
+    let external_url = config.http.external_url();
     let names = monitoring_target_names(config);
     let mut names = names.into_iter();
     for target in &config.monitoring.snmp {
@@ -75,15 +113,45 @@ pub fn spawn(
             shutdown.clone(),
         ));
     }
+    let mut alert_wakes_iter = alert_wakes.iter();
+    let mut alert_wake_of = std::collections::HashMap::new();
     for target in &config.monitoring.webhook {
         let name = names.next().expect("one name per target");
-        let forwarder = webhook::WebhookForwarder::new(target)?;
+        let forwarder = webhook::WebhookForwarder::new(target, &external_url)?;
         tasks.spawn(run_target(
-            name,
+            name.clone(),
             forwarder,
             ingestor.clone(),
             wake.clone(),
             shutdown.clone(),
+        ));
+        if target.format == WebhookFormat::Alertmanager {
+            let alert_wake = alert_wakes_iter
+                .next()
+                .expect("one wake per target")
+                .clone();
+            alert_wake_of.insert(name.clone(), alert_wake.clone());
+            tasks.spawn(alertmanager::run(
+                name,
+                target.clone(),
+                external_url.clone(),
+                ingestor.clone(),
+                alert_wake,
+                shutdown.clone(),
+            ));
+        }
+    }
+    if !targets.is_empty() {
+        tasks.spawn(release::run(
+            release::Release {
+                ingestor,
+                silencer,
+                targets,
+                resolve_on_exit: config.silence.resolve_on_exit,
+                forward_wake: wake,
+                alert_wakes: alert_wake_of,
+            },
+            shutdown,
         ));
     }
     Ok(())
@@ -124,12 +192,12 @@ async fn run_target<F: Forwarder>(
             let attempts = delivery.attempts + 1;
             let (outcome, retry_at) = match result {
                 Ok(()) => {
-                    stats.pipeline(&format!("forward.{name}.sent"), 1);
+                    stats.emit(Forwarded::sent(&name, delivery.event.id));
                     (Ok(()), None)
                 }
                 Err(e) => {
-                    stats.pipeline(&format!("forward.{name}.failed"), 1);
-                    tracing::warn!(target = %name, event = %delivery.event.id, attempts, error = %e, "forward failed");
+                    let event = delivery.event.id.to_string();
+                    stats.emit(Forwarded::failed(&name, &event, attempts, &e.to_string()));
                     let retry = match e {
                         ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => {
                             Some(OffsetDateTime::now_utc() + backoff(attempts))

@@ -146,6 +146,100 @@ pub struct StoreStats {
     pub writable: bool,
 }
 
+/// Who an alert is about, as far as the events seen so far tell (a trap
+/// knows names only; the hook and enrichment add morefs). Matching an event
+/// to an alert uses morefs where both sides know them, names otherwise
+/// (`monitoring::alerts::identity_matches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AlertIdentity {
+    pub vcenter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_moref: Option<String>,
+    pub entity_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_moref: Option<String>,
+    pub alarm_name: String,
+}
+
+/// Where an alert stands for one monitoring target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Firing,
+    /// Resolved; kept (Alertmanager targets only) until every URL has taken
+    /// the resolve, or the alert's last `endsAt` has passed anyway.
+    Resolved,
+}
+
+/// One row of the active-alert table: an alert (identity) per monitoring
+/// target, with the label set frozen when it first fired.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AlertRow {
+    pub target: String,
+    /// Stable row key (assigned at first fire).
+    pub key: String,
+    pub identity: AlertIdentity,
+    /// Labels sent to Alertmanager, frozen at first fire: the resolve carries
+    /// exactly these.
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub state: AlertState,
+    /// `critical` / `warning` (annotation; changes within one alert).
+    pub severity: String,
+    /// The alarm status as vCenter gave it (annotation).
+    pub status: String,
+    pub summary: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    /// The latest event about this alert.
+    pub event_id: EventId,
+    /// The last event the target was told about (`None`: the target has not
+    /// been told this alert fired, e.g. it was held all along).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_event_id: Option<EventId>,
+    /// What holds it back now (`maintenance:<host>`, `silence:<id>`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    /// Change counter, increasing across the table (set by the store).
+    #[serde(default)]
+    pub version: i64,
+}
+
+/// How a monitoring target takes alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Event by event (SNMP traps, CloudEvents): the firing and the clear
+    /// are each one delivery of the event.
+    Events,
+    /// Alertmanager: the table is the state; a sender re-sends it.
+    Alertmanager,
+}
+
+/// What an event does to the active-alert table (see `monitoring::alerts`).
+#[derive(Debug, Clone)]
+pub struct AlertInput {
+    pub observation: crate::monitoring::alerts::Observation,
+    /// Every monitoring target, with its kind.
+    pub targets: Vec<(String, TargetKind)>,
+}
+
+/// A held alert that may now be sent (see `Store::release_alerts`).
+#[derive(Debug, Clone)]
+pub struct AlertRelease {
+    pub target: String,
+    pub key: String,
+    /// Only if the row is still at this version (nothing changed meanwhile).
+    pub version: i64,
+    /// Tell the target (`false`: just stop holding, e.g. `resolve_on_exit = false`).
+    pub send: bool,
+    /// Queue a delivery of the row's latest event (event-by-event targets).
+    pub queue_delivery: bool,
+}
+
 /// Merge of a later duplicate into the event it repeats.
 #[derive(Debug, Clone)]
 pub struct ProcessedEvent {
@@ -158,6 +252,9 @@ pub struct ProcessedEvent {
     pub runs: Vec<NewRun>,
     /// The event as enriched, to replace the stored one.
     pub updated: Option<Event>,
+    /// The event's effect on the active-alert table, applied in the same
+    /// commit; the targets it queues are added to `disposition.forward_to`.
+    pub alert: Option<AlertInput>,
 }
 
 /// A run to queue for an event.

@@ -107,8 +107,11 @@ CREATE INDEX silences_ends ON silences(ends_ms);
     // and 9.3k vs 7.4k and 7.6k accepts/s at concurrency 32), so it is dropped
     // wherever a build created it.
     "DROP INDEX IF EXISTS events_source_seq;",
+    // 8: the active-alert table (see `alerts.rs`).
+    alerts::SCHEMA,
 ];
 
+mod alerts;
 mod checkpoint;
 mod guard;
 mod runs;
@@ -470,7 +473,24 @@ impl Store {
                     Some((body, event_type)) => (Some(body.as_str()), Some(event_type.as_str())),
                     None => (None, None),
                 };
-                decide.execute(params![id, disposition, body, event_type]).map_err(unavailable)?;
+                // The alert table decides which targets hear of an alarm
+                // transition, so its disposition is completed (and encoded) here.
+                let mut forward_to = outcome.disposition.forward_to.clone();
+                let disposition = match &outcome.alert {
+                    None => std::borrow::Cow::Borrowed(disposition),
+                    Some(input) => {
+                        let key = uuid::Uuid::now_v7().to_string();
+                        for target in alerts::apply_input(conn, input, &key)? {
+                            if !forward_to.contains(&target) {
+                                forward_to.push(target);
+                            }
+                        }
+                        let mut d = outcome.disposition.clone();
+                        d.forward_to = forward_to.clone();
+                        std::borrow::Cow::Owned(to_json_text(&d))
+                    }
+                };
+                decide.execute(params![id, disposition.as_ref(), body, event_type]).map_err(unavailable)?;
                 if let Some(original) = outcome.merge_into {
                     let seen = (outcome.seen_at.unix_timestamp_nanos() / 1_000_000) as i64;
                     merge.execute(params![original.to_string(), seen]).map_err(unavailable)?;
@@ -487,7 +507,16 @@ impl Store {
                         ])
                         .map_err(unavailable)?;
                 }
-                for target in &outcome.disposition.forward_to {
+                // Alertmanager targets take alarm transitions from the table
+                // (their sender), not as event deliveries.
+                let by_table: Vec<&str> = outcome
+                    .alert
+                    .iter()
+                    .flat_map(|a| a.targets.iter())
+                    .filter(|(_, kind)| *kind == super::TargetKind::Alertmanager)
+                    .map(|(t, _)| t.as_str())
+                    .collect();
+                for target in forward_to.iter().filter(|t| !by_table.contains(&t.as_str())) {
                     queue_delivery.execute(params![id, target, now]).map_err(unavailable)?;
                 }
             }

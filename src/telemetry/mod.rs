@@ -4,6 +4,13 @@
 //! so the three never drift apart.
 //!
 //! Must not: log secrets. Callers pass reasons and names, never payloads.
+//!
+//! Metric labels are bounded: sources, reasons, configured targets and
+//! functions — never ids. Newer code reports through typed events
+//! (`internal_events`, vector's `emit!` style: one struct, one log line, one
+//! metric family, one status counter).
+
+pub mod internal_events;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -70,11 +77,29 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MalformedSnmpCount
     }
 }
 
+/// Histogram buckets (seconds) for the latency metrics: 0.5 ms … 60 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
 /// Installs the global Prometheus recorder and returns its handle for `/metrics`.
 pub fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            LATENCY_BUCKETS,
+        )
+        .ok()?
         .install_recorder()
-        .ok()
+        .ok()?;
+    metrics::gauge!(
+        "vcgate_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "edition" => "2024",
+    )
+    .set(1.0);
+    Some(handle)
 }
 
 /// Counters for one source, as shown by the status endpoint.
@@ -118,6 +143,8 @@ pub struct StatsSnapshot {
     pub event_streams: BTreeMap<String, crate::ingest::vcenter_events::StreamStatus>,
     /// The SNMP listener, once bound (absent when `[snmp] enabled = false`).
     pub snmp: Option<SnmpListener>,
+    /// Alerts each Alertmanager target is told are firing now.
+    pub active_alerts: BTreeMap<String, u64>,
 }
 
 /// What the kernel granted the SNMP socket; shown in status.
@@ -255,10 +282,19 @@ impl Stats {
         self.with(|s| f(s.event_streams.entry(vcenter.to_owned()).or_default()));
     }
 
-    /// A pipeline counter (e.g. `dedup.merged`, `routed.automation`, `forward.nms1.sent`).
+    /// A status counter in `pipeline` (e.g. `dedup.merged`, `forward.nms1.sent`).
+    /// Status only: each caller is an internal event that also bumps its own
+    /// bounded metric. Keys must be bounded (config names, never ids).
     pub fn pipeline(&self, name: &str, n: u64) {
-        metrics::counter!("vcgate_pipeline_total", "counter" => name.to_owned()).increment(n);
+        if n == 0 {
+            return;
+        }
         self.with(|s| *s.pipeline.entry(name.to_owned()).or_default() += n);
+    }
+
+    /// Reports one internal event (log line, metric, status counter).
+    pub fn emit(&self, event: impl internal_events::InternalEvent) {
+        event.emit(self);
     }
 }
 
