@@ -30,7 +30,7 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Longest matcher value (literal, glob or regex), in bytes.
 pub const MAX_VALUE_LEN: usize = 1024;
 /// Largest compiled regex program, in bytes (`regex` crate `size_limit`).
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+pub const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
 
 /// What a matcher name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

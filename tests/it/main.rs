@@ -2,6 +2,7 @@
 //! (the `vcgate` binary, net-snmp tools, the vCenter simulator) — no mocks at
 //! the edges.
 
+mod alertmanager;
 mod automation;
 mod cli;
 mod crash;

@@ -80,7 +80,7 @@ async fn runs_for(app: &TestApp, event_id: &str) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn maintenance_holds_monitoring_but_not_automation() {
+async fn maintenance_holds_monitoring_not_automation_and_releases_on_exit() {
     let sim = Vcsim::start();
     let client = connected(&sim).await;
     let host = client
@@ -183,6 +183,25 @@ async fn maintenance_holds_monitoring_but_not_automation() {
         },
     )
     .await;
+    // resolve_on_exit (default on): what maintenance held and still fires is sent now.
+    app.wait_for(
+        "held alarms released to the NMS",
+        Duration::from_secs(15),
+        || async {
+            let log = trapd.contents();
+            (log.contains(&host.name) && log.contains(&vm_name)).then_some(())
+        },
+    )
+    .await;
+    let released = app
+        .wait_for("released in the table", Duration::from_secs(5), || async {
+            let t = app.get_json("/api/v1/alerts").await;
+            let rows = t["alerts"].as_array().cloned().unwrap_or_default();
+            (rows.len() == 2 && rows.iter().all(|r| r["held_by"].is_null())).then_some(rows)
+        })
+        .await;
+    assert!(released.iter().all(|r| r["state"] == "firing"));
+    // The clear of a forwarded alarm is forwarded too (the SNMP twin of a resolve).
     let mut after = alarm_body(
         "mm-host-2",
         "alarm.HostConnectionStateAlarm",
@@ -194,23 +213,25 @@ async fn maintenance_holds_monitoring_but_not_automation() {
         .send()
         .await
         .unwrap();
+    app.wait_for("clear forwarded", Duration::from_secs(15), || async {
+        (trapd.contents().matches(&host.name).count() == 2).then_some(())
+    })
+    .await;
+    let log = trapd.contents();
+    assert!(
+        log.contains("\"Green\""),
+        "the clear reached the NMS:\n{log}"
+    );
+    assert_eq!(log.matches(&vm_name).count(), 1, "{log}");
     app.wait_for(
-        "forward after maintenance",
-        Duration::from_secs(15),
-        || async { trapd.contents().contains(&host.name).then_some(()) },
+        "host alert gone from the table",
+        Duration::from_secs(5),
+        || async {
+            let t = app.get_json("/api/v1/alerts").await;
+            (t["alerts"].as_array().map(Vec::len) == Some(1)).then_some(())
+        },
     )
     .await;
-    assert!(
-        !trapd.contents().contains(&vm_name),
-        "held VM alarm reached the NMS:\n{}",
-        trapd.contents()
-    );
-    assert_eq!(
-        trapd.contents().matches(&host.name).count(),
-        1,
-        "only the post-maintenance alarm:\n{}",
-        trapd.contents()
-    );
 }
 
 #[tokio::test]
@@ -275,11 +296,7 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
     })
     .await;
     assert!(!trapd.contents().contains("ds-silenced"));
-    assert_eq!(
-        app.pipeline_counter(&format!("held.silence.{silence_id}"))
-            .await,
-        1
-    );
+    assert_eq!(app.pipeline_counter("held.silence").await, 1);
     let list = app.get_json("/api/v1/silences").await;
     assert_eq!(list["silences"][0]["status"]["state"], "active");
 
@@ -287,6 +304,11 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
     app.wait_for("silence expired", Duration::from_secs(10), || async {
         let list = app.get_json("/api/v1/silences").await;
         (list["silences"][0]["status"]["state"] == "expired").then_some(())
+    })
+    .await;
+    // Still firing when its silence ended: sent then, as Alertmanager would.
+    app.wait_for("held alarm released", Duration::from_secs(15), || async {
+        trapd.contents().contains("ds-silenced").then_some(())
     })
     .await;
     trap(
@@ -368,7 +390,12 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         },
     )
     .await;
-    assert!(!trapd.contents().contains("ds-second-silence"));
+    app.wait_for(
+        "held alarm released after early expiry",
+        Duration::from_secs(15),
+        || async { trapd.contents().contains("ds-second-silence").then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]
