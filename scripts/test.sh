@@ -2,7 +2,8 @@
 # The project's test command: installs every prerequisite that is missing
 # (Debian packages via apt-get), builds the vCenter simulator harness, then
 # runs the whole suite (unit, property and integration tests against real
-# peers: net-snmp's snmptrap/snmpinform/snmptrapd and the govmomi simulator).
+# peers: net-snmp's snmptrap/snmpinform/snmptrapd, the govmomi simulator,
+# Alertmanager and amtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ have python3 || missing+=(python3)
 have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
 have openssl || missing+=(openssl)
+have amtool && have prometheus-alertmanager || missing+=(prometheus-alertmanager)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"

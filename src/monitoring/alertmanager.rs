@@ -41,7 +41,7 @@ struct UrlProgress {
 /// What to send to one URL now, by a pure rule: every firing, told alert
 /// when a full re-send is due, else those changed since the URL's last
 /// success; resolved alerts it has not taken. `None`: nothing to send.
-fn batch_for<'a>(rows: &'a [AlertRow], acked: i64, full: bool) -> Vec<&'a AlertRow> {
+fn batch_for(rows: &[AlertRow], acked: i64, full: bool) -> Vec<&AlertRow> {
     rows.iter()
         .filter(|r| match r.state {
             AlertState::Firing => r.sent_event_id.is_some() && (full || r.version > acked),

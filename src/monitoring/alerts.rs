@@ -203,7 +203,7 @@ impl Observation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Write this row (the store sets its version).
-    Upsert(AlertRow),
+    Upsert(Box<AlertRow>),
     /// Delete the existing row.
     Delete,
     Nothing,
@@ -280,7 +280,7 @@ pub fn apply(
                 },
             };
             Applied {
-                step: Step::Upsert(row),
+                step: Step::Upsert(Box::new(row)),
                 tell,
             }
         }
@@ -303,7 +303,7 @@ pub fn apply(
                 let tell = obs.change == Change::Resolve || kind == TargetKind::Alertmanager;
                 let step = match kind {
                     TargetKind::Events => Step::Delete,
-                    TargetKind::Alertmanager => Step::Upsert(AlertRow {
+                    TargetKind::Alertmanager => Step::Upsert(Box::new(AlertRow {
                         identity: learn(r.identity.clone(), &obs.identity),
                         state: AlertState::Resolved,
                         resolved_at: Some(obs.now),
@@ -312,7 +312,7 @@ pub fn apply(
                         sent_event_id: Some(obs.event_id),
                         held_by: None,
                         ..r.clone()
-                    }),
+                    })),
                 };
                 Applied { step, tell }
             }
@@ -368,7 +368,7 @@ mod tests {
 
     fn upserted(a: &Applied) -> AlertRow {
         match &a.step {
-            Step::Upsert(r) => r.clone(),
+            Step::Upsert(r) => (**r).clone(),
             other => panic!("{other:?}"),
         }
     }
@@ -488,7 +488,7 @@ mod tests {
         // Released: the latest event is queued once.
         let (released, queue) = release(&row, true);
         assert!(queue && released.held_by.is_none());
-        assert_eq!(release(&released, true).1, false);
+        assert!(!release(&released, true).1);
         let (quiet, queue) = release(&row, false);
         assert!(!queue && quiet.sent_event_id.is_none());
         // A told alert's clear goes out even when the clear is held.
@@ -562,6 +562,7 @@ mod tests {
                 }
                 match a.step {
                     Step::Upsert(r) => {
+                        let r = *r;
                         if let Some(l) = &first_labels { prop_assert_eq!(&r.labels, l); }
                         first_labels.get_or_insert(r.labels.clone());
                         row = Some(r);

@@ -75,9 +75,8 @@ impl Release {
             else {
                 continue;
             };
-            if !events.contains_key(&row.event_id) {
-                let event = store.get_event(row.event_id).await?.map(|s| s.event);
-                events.insert(row.event_id, event);
+            if let std::collections::hash_map::Entry::Vacant(slot) = events.entry(row.event_id) {
+                slot.insert(store.get_event(row.event_id).await?.map(|s| s.event));
             }
             let send = match &events[&row.event_id] {
                 // Still held: nothing to do.

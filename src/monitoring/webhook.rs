@@ -227,7 +227,7 @@ mod tests {
     fn row(e: &Event) -> AlertRow {
         let o = Observation::of(e, e.received_at, None, true).unwrap();
         match apply(TargetKind::Alertmanager, "am", None, &o, "k").step {
-            crate::monitoring::alerts::Step::Upsert(r) => r,
+            crate::monitoring::alerts::Step::Upsert(r) => *r,
             other => panic!("{other:?}"),
         }
     }
