@@ -86,7 +86,9 @@ impl InternalEvent for BatchDecided {
             metrics::counter!("vcgate_routed_total", "route" => route).increment(n);
         }
         stats.pipeline("dedup.merged", self.merged);
-        stats.pipeline("dedup.evicted", self.evicted);
+        if self.evicted > 0 {
+            stats.pipeline("dedup.evicted", self.evicted);
+        }
         stats.pipeline("routed.automation", self.automation);
         stats.pipeline("routed.monitoring", self.monitoring);
         stats.pipeline("routed.drop", self.dropped);

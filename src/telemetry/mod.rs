@@ -286,9 +286,6 @@ impl Stats {
     /// Status only: each caller is an internal event that also bumps its own
     /// bounded metric. Keys must be bounded (config names, never ids).
     pub fn pipeline(&self, name: &str, n: u64) {
-        if n == 0 {
-            return;
-        }
         self.with(|s| *s.pipeline.entry(name.to_owned()).or_default() += n);
     }
 
