@@ -11,9 +11,9 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use crate::http_ingest::alarm_body;
+use crate::silence::{processed, trap};
 use crate::support::{TestApp, TestConfig, free_tcp_port, require_tool};
 
-const VC: &str = "1.3.6.1.4.1.6876.4.3";
 /// Alertmanager ends an alert sent without `endsAt` after this long.
 const RESOLVE_TIMEOUT_SECS: u64 = 2;
 
@@ -185,31 +185,6 @@ fn am_config(am_url: &str, extra: &str) -> TestConfig {
         ),
         ..TestConfig::default()
     }
-}
-
-pub fn trap(app: &TestApp, kind: i32, status: &str, obj_value: &str, target: &str) {
-    let out = Command::new(require_tool("snmptrap", "snmp"))
-        .args([
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            &app.snmp_target(),
-            "",
-            &format!("{VC}.0.203"),
-        ])
-        .args([&format!("{VC}.308.0"), "i", &kind.to_string()])
-        .args([&format!("{VC}.305.0"), "s", status])
-        .args([&format!("{VC}.306.0"), "s", obj_value])
-        .args([&format!("{VC}.307.0"), "s", target])
-        .env("MIBS", "")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn host_alarm(delivery: &str, alarm: &str, host: &str, status: &str) -> Value {
@@ -407,20 +382,6 @@ fn ok(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-async fn processed(app: &TestApp, entity: &str) -> Value {
-    app.wait_for(
-        &format!("{entity} processed"),
-        Duration::from_secs(20),
-        || async {
-            app.events("limit=200")
-                .await
-                .into_iter()
-                .find(|e| e["entity"]["name"] == entity && e["stage"] == "processed")
-        },
-    )
-    .await
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use vcgate::vsphere::PropValue;
 
 const VC: &str = "1.3.6.1.4.1.6876.4.3";
 
-fn trap(app: &TestApp, kind: i32, status: &str, obj_value: &str, target: &str) {
+pub fn trap(app: &TestApp, kind: i32, status: &str, obj_value: &str, target: &str) {
     let out = Command::new(require_tool("snmptrap", "snmp"))
         .args([
             "-v",
@@ -57,7 +57,7 @@ fn config(trapd: &Snmptrapd, extra: &str) -> TestConfig {
     }
 }
 
-async fn processed(app: &TestApp, entity: &str) -> Value {
+pub async fn processed(app: &TestApp, entity: &str) -> Value {
     app.wait_for(
         &format!("{entity} processed"),
         Duration::from_secs(20),
