@@ -109,8 +109,10 @@ CREATE INDEX silences_ends ON silences(ends_ms);
     "DROP INDEX IF EXISTS events_source_seq;",
 ];
 
+pub(super) mod backup;
 mod checkpoint;
 mod guard;
+mod lock;
 mod runs;
 mod silences;
 
@@ -131,6 +133,8 @@ pub struct Store {
     /// For opening read connections beyond the pool, set up like the rest.
     config: Arc<StoreConfig>,
     writable: Arc<AtomicBool>,
+    /// Held while any handle lives: one gateway per store, no restore under it.
+    _lock: Arc<lock::StoreLock>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -199,6 +203,7 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
+        let lock = lock::StoreLock::acquire(&config.path)?;
         let mut writer_conn = open_connection(&config.path, config)?;
         // The writer touches the hot index pages on every commit: give it a
         // 16 MiB page cache; readers keep SQLite's default 2 MiB.
@@ -223,6 +228,7 @@ impl Store {
             readers: Arc::new(Mutex::new(readers)),
             config: Arc::new(config.clone()),
             writable,
+            _lock: Arc::new(lock),
         })
     }
 
