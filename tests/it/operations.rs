@@ -33,16 +33,16 @@ fn cli(args: &[&str]) -> std::process::Output {
         .expect("running vcgate")
 }
 
+/// Acknowledged event ids, each with the moment its 202 arrived.
+type Acked = Arc<Mutex<Vec<(String, Instant)>>>;
+
 /// Posts hook alarms from `writers` concurrent clients until `stop`, recording
-/// each acknowledged (202) event id with the moment its answer arrived.
+/// each acknowledged (202) event.
 fn start_load(
     app: &TestApp,
     writers: usize,
     stop: Arc<AtomicBool>,
-) -> (
-    Arc<Mutex<Vec<(String, Instant)>>>,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
+) -> (Acked, Vec<tokio::task::JoinHandle<()>>) {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for w in 0..writers {
