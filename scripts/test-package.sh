@@ -31,6 +31,7 @@ tarball=$(ls "$dist"/vcgate-*-x86_64-linux.tar.gz 2>/dev/null | head -n1)
 
 # One package test per machine at a time: it owns dpkg's vcgate, the vcgate
 # user and ports 8080/162.
+mkdir -p /run/lock
 exec 9>/run/lock/vcgate-test-package.lock
 flock -w 900 9 || fail "another package test holds /run/lock/vcgate-test-package.lock"
 
