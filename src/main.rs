@@ -44,8 +44,11 @@ enum Command {
         /// Config file to check (exit code 2 when invalid).
         path: PathBuf,
     },
-    /// Copy the store and the SNMP engine files into DEST, safely while the
-    /// gateway runs (one consistent snapshot, checked before it is named).
+    /// Copy the store and the SNMP engine files into DEST while the gateway runs.
+    ///
+    /// One consistent snapshot (SQLite's online backup API): every event
+    /// acknowledged before the backup started is in it. The copy is checked
+    /// before it gets its name.
     Backup {
         /// Config file naming the store ([store] path); default: embedded defaults.
         #[arg(long, short, env = "VCGATE_CONFIG")]
@@ -53,8 +56,10 @@ enum Command {
         /// Backup directory: created, must not hold a backup already.
         dest: PathBuf,
     },
-    /// Replace the store with a backup; the gateway must be stopped. The
-    /// replaced files are kept in pre-restore-<time>/ beside the store.
+    /// Replace the store with a backup (stop the gateway first).
+    ///
+    /// Refuses while a gateway holds the store and when the backup fails its
+    /// check. The replaced files are kept in pre-restore-<time>/ beside the store.
     Restore {
         /// Config file naming the store ([store] path); default: embedded defaults.
         #[arg(long, short, env = "VCGATE_CONFIG")]
