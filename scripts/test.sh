@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The project's test command: installs every prerequisite that is missing
-# (Debian packages via apt-get), builds the vCenter simulator harness, then
-# runs the whole suite (unit, property and integration tests against real
-# peers: net-snmp's snmptrap/snmpinform/snmptrapd, the govmomi simulator,
-# Alertmanager and amtool).
+# (Debian packages via apt-get, cargo-deb via cargo install), builds the
+# vCenter simulator harness, then runs the whole suite (unit, property and
+# integration tests against real peers: net-snmp's snmptrap/snmpinform/
+# snmptrapd, the govmomi simulator, Alertmanager and amtool), then the package
+# test: one release build for the .deb and the archive (scripts/release.sh),
+# installed and started as the systemd unit would start it
+# (scripts/test-package.sh).
+#
+# Arguments go to `cargo test` (a filter runs no package test);
+# VCGATE_PACKAGE_TEST=0 skips the package test, =1 forces it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,12 +28,31 @@ have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
 have openssl || missing+=(openssl)
 have amtool && have prometheus-alertmanager || missing+=(prometheus-alertmanager)
+# The package test and the completion/man page tests.
+have dpkg-shlibdeps || missing+=(dpkg-dev)
+have adduser || missing+=(adduser)
+have setpriv || missing+=(util-linux)
+have ps || missing+=(procps)
+have systemd-analyze || missing+=(systemd)
+have readelf || missing+=(binutils)
+have groff || missing+=(groff-base)
+have zsh || missing+=(zsh)
+have fish || missing+=(fish)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+package_test=${VCGATE_PACKAGE_TEST:-}
+if [ -z "$package_test" ]; then
+  if [ $# -eq 0 ]; then package_test=1; else package_test=0; fi
+fi
+if [ "$package_test" = 1 ] && ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deb (cached in ~/.cargo/bin afterwards)"
+  cargo install cargo-deb --locked
 fi
 
 if [ -x scripts/build-vcsim.sh ]; then
@@ -42,5 +67,14 @@ status=0
 cargo test --locked --all-targets "$@" 2>&1 | tee "$log" || status=$?
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$package_test" = 1 ]; then
+  if scripts/release.sh && "${sudo_cmd[@]}" scripts/test-package.sh target/dist; then
+    passed=$((passed + 1))
+  else
+    echo "test.sh: the package test failed"
+    failed=$((failed + 1))
+    status=1
+  fi
+fi
 echo "${passed} passed, ${failed} failed"
 exit "$status"

@@ -130,6 +130,12 @@ async fn serve_http(
                 stopper.graceful_shutdown(Some(Duration::from_secs(10)));
             });
             tracing::info!(%addr, "HTTPS listening");
+            let listening = handle.clone();
+            tokio::spawn(async move {
+                if listening.listening().await.is_some() {
+                    crate::notify::ready();
+                }
+            });
             axum_server::bind_rustls(addr, tls)
                 .handle(handle)
                 .serve(app)
@@ -141,6 +147,8 @@ async fn serve_http(
                 .await
                 .with_context(|| format!("binding HTTP listener on {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
+            // The SNMP socket and the store were set up before this.
+            crate::notify::ready();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await
@@ -264,6 +272,7 @@ pub fn cancel_on_signals(token: CancellationToken) {
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
         tracing::info!("shutdown requested: finishing in-flight requests");
+        crate::notify::stopping();
         token.cancel();
     });
 }

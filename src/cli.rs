@@ -31,25 +31,37 @@ pub enum GetCommand {
     Status,
     /// Recent events, newest first.
     Events {
+        /// Only this event type (glob, e.g. `vm.*`).
         #[arg(long = "type")]
         event_type: Option<String>,
+        /// Only this source (alarm-hook, snmp, vcenter-events, api, guard).
         #[arg(long)]
         source: Option<String>,
+        /// At most this many events.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
     /// One event with everything known about it.
-    Event { id: String },
+    Event {
+        /// Event id.
+        id: String,
+    },
     /// Automation runs, newest first (optionally of one function).
     Runs {
+        /// Only runs of this function.
         function: Option<String>,
+        /// Only runs in this status (queued, running, succeeded, failed, dead).
         #[arg(long)]
         status: Option<String>,
+        /// At most this many runs.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
     /// One run: input, output, logs.
-    Run { id: String },
+    Run {
+        /// Run id.
+        id: String,
+    },
     /// Configured functions.
     Functions,
     /// Configured subscriptions.
@@ -57,6 +69,7 @@ pub enum GetCommand {
     /// Alarm-action guard: reconcile status per vCenter, hosts in
     /// maintenance, guarded hosts, recent actions.
     Guard {
+        /// At most this many recent actions.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -233,15 +246,20 @@ pub enum SilenceCommand {
         /// How long from now (humantime: 30m, 2h, 1d).
         #[arg(long, default_value = "1h")]
         duration: String,
+        /// Why (shown with the silence).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Who creates it.
         #[arg(long, env = "USER", default_value = "vcgate-cli")]
         created_by: String,
     },
     /// List silences (active, pending, and expired ones kept for audit).
     List,
     /// End a silence now.
-    Expire { id: String },
+    Expire {
+        /// Silence id.
+        id: String,
+    },
 }
 
 pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Result<ExitCode> {

@@ -25,7 +25,8 @@
 //! - [`automation`]: functions, subscriptions, the run queue and runners.
 //! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
 //!   mode (reconciler per vCenter; pure decisions in `guard::decide`).
-//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands.
+//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands;
+//!   [`notify`]: systemd readiness (`Type=notify`); [`ops`]: backup, restore, check-store.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -40,6 +41,8 @@ pub mod ingest;
 pub mod model;
 pub mod monitoring;
 pub mod normalize;
+pub mod notify;
+pub mod ops;
 pub mod pipeline;
 pub mod route;
 pub mod settings;

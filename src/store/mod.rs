@@ -20,6 +20,11 @@ use crate::config::{RouteTarget, StoreConfig};
 use crate::model::{Event, EventId};
 
 pub use sqlite::Store;
+/// Operator copies of the store: `vcgate backup`, `restore`, `check-store`.
+pub use sqlite::backup::{
+    BACKUP_DATABASE, BackupReport, CheckReport, RestoreReport, backup, check as check_store,
+    restore,
+};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -112,8 +112,10 @@ CREATE INDEX silences_ends ON silences(ends_ms);
 ];
 
 mod alerts;
+pub(super) mod backup;
 mod checkpoint;
 mod guard;
+mod lock;
 mod runs;
 mod silences;
 
@@ -134,6 +136,8 @@ pub struct Store {
     /// For opening read connections beyond the pool, set up like the rest.
     config: Arc<StoreConfig>,
     writable: Arc<AtomicBool>,
+    /// Held while any handle lives: one gateway per store, no restore under it.
+    _lock: Arc<lock::StoreLock>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -202,6 +206,7 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
+        let lock = lock::StoreLock::acquire(&config.path)?;
         let mut writer_conn = open_connection(&config.path, config)?;
         // The writer touches the hot index pages on every commit: give it a
         // 16 MiB page cache; readers keep SQLite's default 2 MiB.
@@ -226,6 +231,7 @@ impl Store {
             readers: Arc::new(Mutex::new(readers)),
             config: Arc::new(config.clone()),
             writable,
+            _lock: Arc::new(lock),
         })
     }
 

@@ -10,6 +10,7 @@ mod enrich;
 mod guard;
 mod hook;
 mod http_ingest;
+mod operations;
 mod reliability;
 mod silence;
 mod snmp;

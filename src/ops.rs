@@ -1,0 +1,132 @@
+//! Operator commands on the store's files, run beside (or instead of) a
+//! gateway: `vcgate backup`, `vcgate restore`, `vcgate check-store`.
+//!
+//! Owns: reading just enough of the config to find the store, and printing
+//! what the store module did. Must not: speak SQL (that is `store`'s), or need
+//! the config's secrets — a backup must work from a shell that lacks the
+//! service's environment (`*_env` passwords, token variables).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::{Config, StoreConfig};
+use crate::store::{self, CheckReport};
+
+/// The `[store]` section of `path` (embedded defaults without one). The file
+/// is parsed (unknown keys are still errors) but not validated: validation
+/// reads token files and environment variables a backup does not need.
+pub fn store_config(path: Option<&Path>) -> anyhow::Result<StoreConfig> {
+    let Some(path) = path else {
+        return Ok(StoreConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config: Config =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(config.store)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn summary(report: &CheckReport) -> String {
+    let events = report
+        .events
+        .map_or_else(|| "? events".to_owned(), |n| format!("{n} events"));
+    format!(
+        "schema {} of {}, {events}, {}",
+        report.schema_version,
+        report.known_version,
+        mib(report.size_bytes)
+    )
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// `vcgate backup [--config PATH] DEST`
+pub fn backup(config: Option<&Path>, dest: &Path) -> anyhow::Result<ExitCode> {
+    let store_config = store_config(config)?;
+    let report = store::backup(&store_config, dest)
+        .with_context(|| format!("backing up {}", store_config.path.display()))?;
+    println!(
+        "backup of {} written to {} in {:.1} s",
+        store_config.path.display(),
+        dest.display(),
+        report.elapsed.as_secs_f64()
+    );
+    println!(
+        "  {}  {}, integrity ok",
+        file_name(&report.database),
+        summary(&report.check)
+    );
+    for file in &report.engine_files {
+        println!("  {}", file_name(file));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vcgate restore [--config PATH] SRC`
+pub fn restore(config: Option<&Path>, src: &Path) -> anyhow::Result<ExitCode> {
+    let store_config = store_config(config)?;
+    let report = store::restore(&store_config, src).with_context(|| {
+        format!(
+            "restoring {} from {}",
+            store_config.path.display(),
+            src.display()
+        )
+    })?;
+    println!(
+        "restored {} ({}) to {}",
+        report.check.path.display(),
+        summary(&report.check),
+        report.database.display()
+    );
+    for file in &report.engine_files {
+        println!("  also {}", file_name(file));
+    }
+    if let Some(previous) = &report.previous {
+        println!("  the files it replaced are in {}", previous.display());
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!("start the gateway now; it migrates an older schema forward");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vcgate check-store [--config PATH] [FILE]`: exit 0 when sound, 2 otherwise.
+pub fn check_store(config: Option<&Path>, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = match file {
+        Some(file) => file,
+        None => store_config(config)?.path,
+    };
+    match store::check_store(&path) {
+        Ok(report) if report.is_ok() => {
+            println!("{}: ok ({})", report.path.display(), summary(&report));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(report) => {
+            println!(
+                "{}: {} problem(s) ({})",
+                report.path.display(),
+                report.problems.len(),
+                summary(&report)
+            );
+            for problem in &report.problems {
+                println!("  {problem}");
+            }
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
