@@ -14,8 +14,7 @@ use time::OffsetDateTime;
 
 use crate::model::Source;
 
-/// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`),
-/// plus a layer that counts the SNMP library's parse-failure reports.
+/// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`).
 pub fn init_logging(default_filter: &str, json: bool) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -28,46 +27,9 @@ pub fn init_logging(default_filter: &str, json: bool) {
     } else {
         fmt.boxed()
     };
-    let counter = MalformedSnmpCounter.with_filter(
-        tracing_subscriber::filter::Targets::new()
-            .with_target("async_snmp::notification", tracing::Level::WARN),
-    );
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(counter)
         .try_init();
-}
-
-/// async-snmp reports a datagram it cannot parse only as a WARN log line
-/// ("failed to parse notification"); this layer turns those into a count.
-struct MalformedSnmpCounter;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MalformedSnmpCounter {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "message" && value.contains("failed to parse") {
-                    self.0 = true;
-                }
-            }
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" && format!("{value:?}").contains("failed to parse") {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut visitor = Message(false);
-        event.record(&mut visitor);
-        if visitor.0 {
-            crate::ingest::snmp::MALFORMED_DATAGRAMS
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
 }
 
 /// Installs the global Prometheus recorder and returns its handle for `/metrics`.
@@ -118,6 +80,22 @@ pub struct StatsSnapshot {
     pub event_streams: BTreeMap<String, crate::ingest::vcenter_events::StreamStatus>,
     /// The SNMP listener, once bound (absent when `[snmp] enabled = false`).
     pub snmp: Option<SnmpListener>,
+    /// Refused authentications on the API by scope (`ingest`, `read`,
+    /// `admin`): missing, unknown or wrong-scope tokens.
+    pub auth_failures: BTreeMap<&'static str, u64>,
+    /// The HTTP listener: open connections, and connections closed by a
+    /// limit (`header_timeout`, `idle_timeout`, `handshake_timeout`, …).
+    pub http: HttpConnections,
+}
+
+/// Connection counters of the HTTP listener.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpConnections {
+    pub open: u64,
+    pub max: u64,
+    /// Addresses the per-address rate limits currently remember.
+    pub rate_limit_addresses: u64,
+    pub closed: BTreeMap<&'static str, u64>,
 }
 
 /// What the kernel granted the SNMP socket; shown in status.
@@ -127,6 +105,9 @@ pub struct SnmpListener {
     /// `SO_RCVBUF` as the kernel reports it (Linux reports twice the
     /// accepted request, the extra being its bookkeeping allowance).
     pub recv_buffer_bytes: usize,
+    /// Source addresses the per-source rate limit currently remembers
+    /// (bounded by `[snmp] rate_limit_max_addresses`).
+    pub rate_limit_addresses: usize,
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +214,42 @@ impl Stats {
                 .entry(reason.to_owned())
                 .or_default() += n;
         });
+    }
+
+    /// A refused authentication on the API (`scope`: ingest, read, admin).
+    pub fn auth_failed(&self, scope: &'static str) {
+        metrics::counter!("vcgate_auth_failures_total", "scope" => scope).increment(1);
+        self.with(|s| *s.auth_failures.entry(scope).or_default() += 1);
+    }
+
+    /// How many addresses the SNMP per-source rate limit remembers.
+    pub fn snmp_rate_limit_addresses(&self, n: usize) {
+        metrics::gauge!("vcgate_snmp_rate_limit_addresses").set(n as f64);
+        self.with(|s| {
+            if let Some(listener) = s.snmp.as_mut() {
+                listener.rate_limit_addresses = n;
+            }
+        });
+    }
+
+    /// An HTTP connection opened (`delta` 1) or closed (-1); `max` is the cap.
+    pub fn http_connections(&self, delta: i64, max: usize) {
+        self.with(|s| {
+            s.http.open = s.http.open.saturating_add_signed(delta);
+            s.http.max = max as u64;
+            metrics::gauge!("vcgate_http_connections_open").set(s.http.open as f64);
+        });
+    }
+
+    /// An HTTP connection was closed by a limit (`reason`: `header_timeout`, …).
+    pub fn http_closed(&self, reason: &'static str) {
+        metrics::counter!("vcgate_http_connections_closed_total", "reason" => reason).increment(1);
+        self.with(|s| *s.http.closed.entry(reason).or_default() += 1);
+    }
+
+    /// How many addresses the HTTP per-address limits remember.
+    pub fn http_rate_limit_addresses(&self, n: usize) {
+        self.with(|s| s.http.rate_limit_addresses = n as u64);
     }
 
     /// A vpxdDiagnostic liveness trap from a vCenter.
