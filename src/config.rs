@@ -196,12 +196,22 @@ fn default_max_batch() -> usize {
 pub struct HttpConfig {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// Ingest scope: hook alarms and CloudEvent emit, for any vCenter.
     #[serde(default)]
     pub ingest_tokens: Vec<Secret>,
     pub ingest_token_file: Option<PathBuf>,
+    /// Ingest tokens bound to the vCenters they may speak for.
+    #[serde(default)]
+    pub ingest_token: Vec<BoundIngestToken>,
+    /// Read scope: every GET of the API.
     #[serde(default)]
     pub read_tokens: Vec<Secret>,
     pub read_token_file: Option<PathBuf>,
+    /// Admin scope: silences, reload, retry — anything that changes
+    /// behaviour (and every read).
+    #[serde(default)]
+    pub admin_tokens: Vec<Secret>,
+    pub admin_token_file: Option<PathBuf>,
     #[serde(default = "default_max_body")]
     pub max_body: ByteSize,
     /// Requests per second allowed from one client address (sustained).
@@ -210,11 +220,45 @@ pub struct HttpConfig {
     /// Burst above `rate_limit` tolerated from one client address.
     #[serde(default = "default_rate_burst")]
     pub rate_burst: u32,
+    /// Refused authentications per second allowed from one address (their
+    /// own budget: they never use up the address's `rate_limit`).
+    #[serde(default = "default_auth_failure_rate")]
+    pub auth_failure_rate: u32,
+    #[serde(default = "default_auth_failure_burst")]
+    pub auth_failure_burst: u32,
+    /// Most client addresses each per-address limit remembers at once.
+    #[serde(default = "default_rate_limit_max_addresses")]
+    pub rate_limit_max_addresses: usize,
+    /// Longest a client may take to send a request's headers (from the
+    /// connection's start, or the first byte of a later request).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request body after its headers.
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most open client connections; beyond it new ones wait in the kernel's
+    /// accept queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// `/metrics` and `/healthz` without a token.
     #[serde(default = "default_true")]
     pub open_metrics: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+}
+
+/// One `[[http.ingest_token]]`: an ingest token that may only speak for the
+/// listed vCenters (an alarm or CloudEvent for another one gets 403).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundIngestToken {
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub vcenters: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -234,6 +278,27 @@ fn default_rate_limit() -> u32 {
 }
 fn default_rate_burst() -> u32 {
     4_000
+}
+fn default_auth_failure_rate() -> u32 {
+    10
+}
+fn default_auth_failure_burst() -> u32 {
+    100
+}
+fn default_rate_limit_max_addresses() -> usize {
+    100_000
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    1024
 }
 fn default_true() -> bool {
     true
@@ -256,6 +321,9 @@ pub struct SnmpConfig {
     pub rate_limit: u32,
     #[serde(default = "default_snmp_burst")]
     pub rate_burst: u32,
+    /// Most source addresses the per-source rate limit remembers at once.
+    #[serde(default = "default_rate_limit_max_addresses")]
+    pub rate_limit_max_addresses: usize,
     /// vCenter name for traps whose source matches no `[[vcenter]] snmp_sources`.
     #[serde(default = "default_vcenter_name")]
     pub default_vcenter: String,
@@ -343,6 +411,10 @@ pub struct VcenterConfig {
     pub insecure: bool,
     #[serde(default = "default_vc_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Largest SOAP answer read from this vCenter; a bigger one fails that
+    /// call (the body is read incrementally and never held beyond this).
+    #[serde(default = "default_vc_max_response")]
+    pub max_response: ByteSize,
     /// Source addresses whose traps belong to this vCenter.
     #[serde(default)]
     pub snmp_sources: Vec<IpAddr>,
@@ -370,6 +442,10 @@ fn default_events_poll() -> Duration {
 
 fn default_events_lookback() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_vc_max_response() -> ByteSize {
+    ByteSize(32 << 20)
 }
 
 fn default_vc_timeout() -> Duration {
@@ -727,8 +803,22 @@ pub struct SubscriptionConfig {
 /// Tokens after merging inline values, files and environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
+    /// Ingest tokens that may speak for any vCenter.
     pub ingest: Vec<Secret>,
+    /// Ingest tokens bound to the vCenter names they may speak for.
+    pub bound_ingest: Vec<(Secret, Vec<String>)>,
     pub read: Vec<Secret>,
+    pub admin: Vec<Secret>,
+}
+
+impl Tokens {
+    /// No token of any scope: the fully open loopback default.
+    pub fn is_empty(&self) -> bool {
+        self.ingest.is_empty()
+            && self.bound_ingest.is_empty()
+            && self.read.is_empty()
+            && self.admin.is_empty()
+    }
 }
 
 impl Config {
@@ -771,16 +861,7 @@ impl Config {
         if self.http.rate_limit == 0 || self.snmp.rate_limit == 0 {
             return Err(invalid("rate_limit", "must be greater than zero"));
         }
-        let tokens = self.tokens()?;
-        if !self.http.listen.ip().is_loopback()
-            && (tokens.ingest.is_empty() || tokens.read.is_empty())
-        {
-            return Err(invalid(
-                "http.ingest_tokens",
-                "a listener on a non-loopback address needs ingest and read tokens \
-                 (ingest_tokens/ingest_token_file/VCGATE_INGEST_TOKEN and read_tokens/read_token_file/VCGATE_READ_TOKEN)",
-            ));
-        }
+        self.validate_http()?;
         let mut names = std::collections::HashSet::new();
         for (i, vc) in self.vcenter.iter().enumerate() {
             if vc.name.trim().is_empty() {
@@ -790,6 +871,12 @@ impl Config {
                 return Err(invalid(
                     format!("vcenter[{i}].name"),
                     format!("duplicate vCenter name {:?}", vc.name),
+                ));
+            }
+            if vc.max_response.0 == 0 {
+                return Err(invalid(
+                    format!("vcenter[{i}].max_response"),
+                    "must be greater than zero",
                 ));
             }
             if vc.url.is_some()
@@ -852,6 +939,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_globs()?;
         self.validate_automation()?;
         if self.guard.interval.is_zero() {
             return Err(invalid("guard.interval", "must be greater than zero"));
@@ -863,6 +951,113 @@ impl Config {
                     "must be \"2c\" or \"3\"",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        let tokens = self.tokens()?;
+        if !http.listen.ip().is_loopback()
+            && ((tokens.ingest.is_empty() && tokens.bound_ingest.is_empty())
+                || (tokens.read.is_empty() && tokens.admin.is_empty()))
+        {
+            return Err(invalid(
+                "http.ingest_tokens",
+                "a listener on a non-loopback address needs ingest and read tokens \
+                 (ingest_tokens/ingest_token_file/VCGATE_INGEST_TOKEN and read_tokens/read_token_file/VCGATE_READ_TOKEN)",
+            ));
+        }
+        for (key, value) in [
+            ("http.header_read_timeout", http.header_read_timeout),
+            ("http.body_timeout", http.body_timeout),
+            ("http.idle_timeout", http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        for (key, value) in [
+            ("http.max_connections", http.max_connections),
+            (
+                "http.rate_limit_max_addresses",
+                http.rate_limit_max_addresses,
+            ),
+            ("http.auth_failure_rate", http.auth_failure_rate as usize),
+            (
+                "snmp.rate_limit_max_addresses",
+                self.snmp.rate_limit_max_addresses,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_globs(&self) -> Result<(), ConfigError> {
+        use crate::route::{MAX_ROUTES, MAX_SUBSCRIPTIONS, check_glob};
+        let check = |key: String, pattern: &Option<String>| match pattern {
+            Some(p) => check_glob(p).map_err(|message| invalid(key, message)),
+            None => Ok(()),
+        };
+        if self.route.len() > MAX_ROUTES {
+            return Err(invalid(
+                "route",
+                format!(
+                    "{} rules: at most {MAX_ROUTES} [[route]] rules are allowed",
+                    self.route.len()
+                ),
+            ));
+        }
+        for (i, r) in self.route.iter().enumerate() {
+            for (field, pattern) in [
+                ("source", &r.source),
+                ("type", &r.event_type),
+                ("alarm", &r.alarm),
+                ("entity", &r.entity),
+                ("new_status", &r.new_status),
+                ("vcenter", &r.vcenter),
+            ] {
+                check(format!("route[{i}].{field}"), pattern)?;
+            }
+        }
+        if self.subscription.len() > MAX_SUBSCRIPTIONS {
+            return Err(invalid(
+                "subscription",
+                format!(
+                    "{} subscriptions: at most {MAX_SUBSCRIPTIONS} [[subscription]] entries are allowed",
+                    self.subscription.len()
+                ),
+            ));
+        }
+        for (i, sub) in self.subscription.iter().enumerate() {
+            check(
+                format!("subscription[{i}].event_type"),
+                &Some(sub.event_type.clone()),
+            )?;
+            for (field, pattern) in [
+                ("vcenter", &sub.vcenter),
+                ("entity", &sub.entity),
+                ("alarm", &sub.alarm),
+                ("status", &sub.status),
+            ] {
+                check(format!("subscription[{i}].{field}"), pattern)?;
+            }
+        }
+        for (i, glob) in self.guard.exclude.iter().enumerate() {
+            check(format!("guard.exclude[{i}]"), &Some(glob.clone()))?;
+        }
+        for (i, rule) in self.silence.inhibit.iter().enumerate() {
+            check(
+                format!("silence.inhibit[{i}].source_alarm"),
+                &Some(rule.source_alarm.clone()),
+            )?;
+            check(
+                format!("silence.inhibit[{i}].source_status"),
+                &Some(rule.source_status.clone()),
+            )?;
         }
         Ok(())
     }
@@ -948,9 +1143,11 @@ impl Config {
         Ok(())
     }
 
-    /// Merges tokens from the inline lists, the token files (one per line) and
-    /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` environment variables.
+    /// Merges tokens from the inline lists, the token files (one per line),
+    /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` / `VCGATE_ADMIN_TOKEN`
+    /// environment variables and the `[[http.ingest_token]]` entries.
     pub fn tokens(&self) -> Result<Tokens, ConfigError> {
+        let short = |key: &str| invalid(key, "tokens must be at least 8 characters");
         let collect = |inline: &[Secret], file: &Option<PathBuf>, env: &str, key: &str| {
             let mut all: Vec<Secret> = inline.to_vec();
             if let Some(path) = file {
@@ -969,10 +1166,43 @@ impl Config {
                 all.push(Secret::new(value.trim()));
             }
             if all.iter().any(|t| t.expose().len() < 8) {
-                return Err(invalid(key, "tokens must be at least 8 characters"));
+                return Err(short(key));
             }
             Ok::<_, ConfigError>(all)
         };
+        let mut bound_ingest = Vec::new();
+        for (i, bound) in self.http.ingest_token.iter().enumerate() {
+            let key = format!("http.ingest_token[{i}]");
+            let given = [
+                bound.token.is_some(),
+                bound.token_file.is_some(),
+                bound.token_env.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
+                return Err(invalid(
+                    format!("{key}.token"),
+                    "give exactly one of token, token_file, token_env",
+                ));
+            }
+            let token = resolve_secret(
+                &format!("{key}.token"),
+                &bound.token,
+                &bound.token_file,
+                &bound.token_env,
+            )?
+            .expect("one source given");
+            let token = Secret::new(token.expose().trim());
+            if token.expose().len() < 8 {
+                return Err(short(&format!("{key}.token")));
+            }
+            if bound.vcenters.is_empty() || bound.vcenters.iter().any(|v| v.trim().is_empty()) {
+                return Err(invalid(
+                    format!("{key}.vcenters"),
+                    "list the vCenter names this token may speak for (non-empty names)",
+                ));
+            }
+            bound_ingest.push((token, bound.vcenters.clone()));
+        }
         Ok(Tokens {
             ingest: collect(
                 &self.http.ingest_tokens,
@@ -980,11 +1210,18 @@ impl Config {
                 "VCGATE_INGEST_TOKEN",
                 "http.ingest_tokens",
             )?,
+            bound_ingest,
             read: collect(
                 &self.http.read_tokens,
                 &self.http.read_token_file,
                 "VCGATE_READ_TOKEN",
                 "http.read_tokens",
+            )?,
+            admin: collect(
+                &self.http.admin_tokens,
+                &self.http.admin_token_file,
+                "VCGATE_ADMIN_TOKEN",
+                "http.admin_tokens",
             )?,
         })
     }

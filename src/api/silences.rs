@@ -1,6 +1,7 @@
 //! Silences API in Alertmanager's shape: `POST /api/v1/silences`,
 //! `GET /api/v1/silences`, `DELETE /api/v1/silences/{id}` (expire now).
-//! Writes need the ingest token; silences never touch automation.
+//! Writes need an admin token, reads a read token (the route groups' auth
+//! layers check them); silences never touch automation.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::logging::Escaped;
 use crate::silence::{Matcher, Silence};
 
 #[derive(Debug, Deserialize)]
@@ -49,13 +51,11 @@ fn silence_json(s: &Silence, now: OffsetDateTime) -> Value {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    if !state.ingest_tokens.allows(&headers) {
-        return Err(ApiError::unauthorized());
-    }
+    let body = state.read_body(None, &headers, body).await?;
     let new: NewSilence = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid silence: {e}")))?;
+        .map_err(|e| ApiError::bad_request(crate::normalize::json_error("invalid silence", &e)))?;
     let silence = Silence {
         id: uuid::Uuid::now_v7().to_string(),
         matchers: new.matchers,
@@ -67,12 +67,16 @@ pub async fn create(
     silence.validate().map_err(ApiError::bad_request)?;
     state.ingestor.store.insert_silence(silence.clone()).await?;
     refresh(&state).await?;
-    tracing::info!(silence = %silence.id, created_by = %silence.created_by, "silence created");
+    tracing::info!(
+        silence = %silence.id,
+        created_by = %Escaped(&silence.created_by),
+        comment = %Escaped(&silence.comment),
+        "silence created"
+    );
     Ok((StatusCode::OK, Json(json!({"silenceID": silence.id}))).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.admit_read(&headers)?;
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = OffsetDateTime::now_utc();
     let silences = state
         .ingestor
@@ -85,18 +89,14 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 
 pub async fn expire(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !state.ingest_tokens.allows(&headers) {
-        return Err(ApiError::unauthorized());
-    }
     let now = OffsetDateTime::now_utc();
     match state.ingestor.store.expire_silence(id.clone(), now).await? {
-        None => Err(ApiError::not_found(format!("no silence {id}"))),
+        None => Err(ApiError::not_found("no silence with this id")),
         Some(silence) => {
             refresh(&state).await?;
-            tracing::info!(silence = %id, "silence expired");
+            tracing::info!(silence = %Escaped(&id), "silence expired");
             Ok(Json(silence_json(&silence, now)).into_response())
         }
     }

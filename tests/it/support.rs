@@ -13,6 +13,7 @@ use serde_json::Value;
 
 pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789";
 pub const READ_TOKEN: &str = "test-read-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -120,6 +121,7 @@ pub struct TestApp {
     pub snmp_port: u16,
     pub ingest_token: String,
     pub read_token: String,
+    pub admin_token: String,
     /// Data directory: database, config file (`vcgate.toml`), server log.
     pub dir: tempfile::TempDir,
     /// CA that signed the server certificate, when serving HTTPS.
@@ -158,7 +160,7 @@ impl TestApp {
         }
         let snmp_port = free_udp_port();
         let config = format!(
-            "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
+            "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\nadmin_tokens = [\"{ADMIN_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
             db = dir.path().join("vcgate.db").display(),
             store = cfg.store,
             http = http_extra,
@@ -178,6 +180,7 @@ impl TestApp {
             snmp_port,
             ingest_token: INGEST_TOKEN.to_owned(),
             read_token: READ_TOKEN.to_owned(),
+            admin_token: ADMIN_TOKEN.to_owned(),
             dir,
             child: None,
             client: client.build().unwrap(),
@@ -215,6 +218,7 @@ impl TestApp {
             .env("RUST_LOG", "info,vcgate=debug,async_snmp=error")
             .env_remove("VCGATE_INGEST_TOKEN")
             .env_remove("VCGATE_READ_TOKEN")
+            .env_remove("VCGATE_ADMIN_TOKEN")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -299,6 +303,13 @@ impl TestApp {
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.ingest_token)
             .json(body)
+    }
+
+    /// An admin-scope request (silences, reload, retry).
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.admin_token)
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
