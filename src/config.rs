@@ -445,7 +445,7 @@ fn default_events_lookback() -> Duration {
 }
 
 fn default_vc_max_response() -> ByteSize {
-    ByteSize(32 << 20)
+    ByteSize(crate::vsphere::DEFAULT_MAX_RESPONSE)
 }
 
 fn default_vc_timeout() -> Duration {
