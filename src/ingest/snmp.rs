@@ -536,13 +536,10 @@ pub fn load_engine(
             engine_id: hex(state.engine_id()),
             boots: state.engine_boots(),
         };
-        let tmp = persist_path.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&saved).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &persist_path)
+        crate::store::files::write_private(
+            &persist_path,
+            &serde_json::to_vec(&saved).map_err(std::io::Error::other)?,
+        )
     };
     let saved: Option<Saved> = std::fs::read(path)
         .ok()
