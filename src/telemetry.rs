@@ -15,7 +15,13 @@ use time::OffsetDateTime;
 use crate::model::Source;
 
 /// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`).
+///
+/// In the text format every field and the message are written through
+/// `logging::Escaped`: a value from input (an alarm name, a silence's
+/// `createdBy`, a fault text from vCenter) can never break a line or carry
+/// an escape sequence into the log. The JSON format escapes by itself.
 pub fn init_logging(default_filter: &str, json: bool) {
+    use tracing_subscriber::field::MakeExt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
@@ -25,7 +31,17 @@ pub fn init_logging(default_filter: &str, json: bool) {
     let fmt = if json {
         fmt.json().boxed()
     } else {
-        fmt.boxed()
+        let escaped = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+            let text = format!("{value:?}");
+            let text = crate::logging::Escaped(&text);
+            if field.name() == "message" {
+                write!(writer, "{text}")
+            } else {
+                write!(writer, "{field}={text}")
+            }
+        })
+        .delimited(" ");
+        fmt.fmt_fields(escaped).boxed()
     };
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
