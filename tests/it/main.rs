@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod enrich;
 mod guard;
+mod hardening_http;
 mod hook;
 mod http_ingest;
 mod reliability;

@@ -41,6 +41,8 @@ pub struct TestConfig {
     pub extra: String,
     /// Serve HTTPS with a fresh CA and certificate (made with the `openssl` CLI).
     pub tls: bool,
+    /// `RUST_LOG` for the server (default: info, vcgate at debug, async_snmp at error).
+    pub log_filter: Option<String>,
 }
 
 /// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns
@@ -128,6 +130,7 @@ pub struct TestApp {
     pub ca_file: Option<PathBuf>,
     child: Option<Child>,
     client: reqwest::Client,
+    log_filter: String,
 }
 
 impl TestApp {
@@ -184,6 +187,10 @@ impl TestApp {
             dir,
             child: None,
             client: client.build().unwrap(),
+            log_filter: cfg
+                .log_filter
+                .clone()
+                .unwrap_or_else(|| "info,vcgate=debug,async_snmp=error".into()),
         };
         app.start().await;
         app
@@ -215,7 +222,7 @@ impl TestApp {
         let child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
             .args(["serve", "--config"])
             .arg(self.config_path())
-            .env("RUST_LOG", "info,vcgate=debug,async_snmp=error")
+            .env("RUST_LOG", &self.log_filter)
             .env_remove("VCGATE_INGEST_TOKEN")
             .env_remove("VCGATE_READ_TOKEN")
             .env_remove("VCGATE_ADMIN_TOKEN")
@@ -247,6 +254,23 @@ impl TestApp {
         }
         // The SNMP socket binds before HTTP; give the receive task a moment anyway.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        proc_status_kib(self.pid(), field)
     }
 
     /// Sends a signal (e.g. "HUP") to the running server.
@@ -400,6 +424,16 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Runs the `vcgate` binary as a client command.
