@@ -8,6 +8,7 @@ mod crash;
 mod enrich;
 mod guard;
 mod hardening_http;
+mod hardening_snmp;
 mod hook;
 mod http_ingest;
 mod reliability;
