@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod enrich;
 mod guard;
+mod hardening_edges;
 mod hardening_http;
 mod hardening_snmp;
 mod hook;
