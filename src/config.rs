@@ -1297,6 +1297,54 @@ mod tests {
     }
 
     #[test]
+    fn listener_limits_have_sane_defaults() {
+        let h = Config::default().http;
+        assert_eq!(h.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(h.body_timeout, Duration::from_secs(30));
+        assert_eq!(h.idle_timeout, Duration::from_secs(60));
+        assert_eq!(h.max_connections, 1024);
+        assert_eq!((h.auth_failure_rate, h.auth_failure_burst), (10, 100));
+        assert_eq!(h.rate_limit_max_addresses, 100_000);
+        assert_eq!(Config::default().snmp.rate_limit_max_addresses, 100_000);
+        let err = Config::parse("[http]
+max_connections = 0
+").unwrap_err();
+        assert!(err.to_string().starts_with("http.max_connections"), "{err}");
+    }
+
+    #[test]
+    fn bound_ingest_tokens_name_their_vcenters() {
+        let ok = Config::parse(
+            "[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = [\"vc1\"]\n",
+        )
+        .unwrap();
+        let tokens = ok.tokens().unwrap();
+        assert_eq!(tokens.bound_ingest[0].1, vec!["vc1".to_owned()]);
+        let err = Config::parse(
+            "[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = []\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ingest_token[0].vcenters"), "{err}");
+        let err = Config::parse("[[http.ingest_token]]\nvcenters = [\"vc1\"]\n").unwrap_err();
+        assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+
+    #[test]
+    fn over_long_globs_are_refused_naming_key_and_limit() {
+        let err = Config::parse(&format!(
+            "[[route]]\nalarm = \"{}\"\nto = \"drop\"\n",
+            "x".repeat(1025)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("route[0].alarm") && err.contains("1024"), "{err}");
+        let err = Config::parse(&format!("[guard]\nexclude = [\"{}\"]\n", "x".repeat(2000)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("guard.exclude[0]"), "{err}");
+    }
+
+    #[test]
     fn design_sketch_sections_parse() {
         let text = include_str!("../config/vcgate.example.toml");
         Config::parse(text).expect("example config must parse");
