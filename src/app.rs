@@ -55,7 +55,12 @@ pub async fn run(
     .context("loading tokens")?;
 
     tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
-    tasks.spawn(forget_idle_clients(state.clone(), shutdown.clone()));
+    let stats = state.ingestor.stats.clone();
+    tasks.spawn(crate::rate_limit::prune_loop(
+        vec![state.rate_limit.clone(), state.auth_failures.clone()],
+        move |remembered| stats.http_rate_limit_addresses(remembered),
+        shutdown.clone(),
+    ));
     let guard_wake = Arc::new(Notify::new());
     crate::pipeline::spawn(
         &config,
@@ -180,24 +185,6 @@ async fn prune_loop(store: crate::store::Store, config: Config, shutdown: Cancel
         {
             tracing::warn!(error = %e, "pruning silences failed");
         }
-    }
-}
-
-/// Forgets idle client addresses of the HTTP limits (a bounded table, see
-/// `rate_limit`) and shows how many are remembered in status.
-async fn forget_idle_clients(state: AppState, shutdown: CancellationToken) {
-    let limiters = [state.rate_limit.clone(), state.auth_failures.clone()];
-    let mut tick = tokio::time::interval(crate::rate_limit::PRUNE_EVERY);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        for limiter in &limiters {
-            limiter.retain_recent();
-        }
-        let remembered = limiters.iter().map(|l| l.addresses()).sum();
-        state.ingestor.stats.http_rate_limit_addresses(remembered);
     }
 }
 

@@ -1306,9 +1306,12 @@ mod tests {
         assert_eq!((h.auth_failure_rate, h.auth_failure_burst), (10, 100));
         assert_eq!(h.rate_limit_max_addresses, 100_000);
         assert_eq!(Config::default().snmp.rate_limit_max_addresses, 100_000);
-        let err = Config::parse("[http]
+        let err = Config::parse(
+            "[http]
 max_connections = 0
-").unwrap_err();
+",
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("http.max_connections"), "{err}");
     }
 
@@ -1320,11 +1323,13 @@ max_connections = 0
         .unwrap();
         let tokens = ok.tokens().unwrap();
         assert_eq!(tokens.bound_ingest[0].1, vec!["vc1".to_owned()]);
-        let err = Config::parse(
-            "[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = []\n",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("ingest_token[0].vcenters"), "{err}");
+        let err =
+            Config::parse("[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = []\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("ingest_token[0].vcenters"),
+            "{err}"
+        );
         let err = Config::parse("[[http.ingest_token]]\nvcenters = [\"vc1\"]\n").unwrap_err();
         assert!(err.to_string().contains("exactly one"), "{err}");
     }
@@ -1337,7 +1342,10 @@ max_connections = 0
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("route[0].alarm") && err.contains("1024"), "{err}");
+        assert!(
+            err.starts_with("route[0].alarm") && err.contains("1024"),
+            "{err}"
+        );
         let err = Config::parse(&format!("[guard]\nexclude = [\"{}\"]\n", "x".repeat(2000)))
             .unwrap_err()
             .to_string();

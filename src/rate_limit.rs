@@ -101,8 +101,13 @@ impl RateLimit {
     }
 }
 
-/// Forgets idle addresses of every limiter every [`PRUNE_EVERY`].
-pub async fn prune_loop(limiters: Vec<Arc<RateLimit>>, shutdown: CancellationToken) {
+/// Forgets idle addresses of every limiter every [`PRUNE_EVERY`], then tells
+/// `remembered` how many addresses they still hold together.
+pub async fn prune_loop(
+    limiters: Vec<Arc<RateLimit>>,
+    remembered: impl Fn(usize) + Send,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
@@ -112,6 +117,7 @@ pub async fn prune_loop(limiters: Vec<Arc<RateLimit>>, shutdown: CancellationTok
         for limiter in &limiters {
             limiter.retain_recent();
         }
+        remembered(limiters.iter().map(|l| l.addresses()).sum());
     }
 }
 

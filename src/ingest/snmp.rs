@@ -389,8 +389,10 @@ pub async fn spawn(
     let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
     tasks.spawn(receive_loop(receiver.clone(), trap_tx, shutdown.clone()));
     tasks.spawn(commit_traps(trap_rx, gate.clone()));
+    // The count reaches the status from `book_counters`, every 250 ms.
     tasks.spawn(crate::rate_limit::prune_loop(
         vec![gate.rate_limit.clone()],
+        |_| {},
         shutdown.clone(),
     ));
     tasks.spawn(book_counters(receiver, ingestor, gate, shutdown));
