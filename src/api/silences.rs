@@ -64,7 +64,9 @@ pub async fn create(
         created_by: new.created_by,
         comment: new.comment,
     };
-    silence.validate().map_err(ApiError::bad_request)?;
+    silence
+        .validate()
+        .map_err(|e| ApiError::bad_request(crate::normalize::redact_quoted(&e)))?;
     state.ingestor.store.insert_silence(silence.clone()).await?;
     refresh(&state).await?;
     tracing::info!(

@@ -48,7 +48,13 @@ pub fn json_error(what: &str, e: &serde_json::Error) -> String {
     }
 }
 
-/// Replaces input echoed by serde's data-error messages with `…`.
+/// Replaces input echoed in a message (serde's data errors, a validation
+/// message that quotes a value) with `…`: double-quoted spans always,
+/// backticked spans unless they look like one of our field names.
+pub fn redact_quoted(message: &str) -> String {
+    redact_serde_message(message)
+}
+
 fn redact_serde_message(message: &str) -> String {
     // The first backticked span of these messages is the client's text.
     const CLIENT_FIRST: [&str; 4] = [

@@ -555,6 +555,9 @@ async fn counters_classify_and_details_never_echo_input() {
         format!(r#"{{"matchers": "{marker}", "endsAt": "2099-01-01T00:00:00Z"}}"#),
         format!(r#"{{"matchers": [], "endsAt": "{marker}"}}"#),
         format!(r#"{{"matchers": [], "endsAt": "2099-01-01T00:00:00Z", "{marker}": 1}}"#),
+        format!(
+            r#"{{"matchers": [{{"name": "{marker}", "value": "x"}}], "endsAt": "2099-01-01T00:00:00Z"}}"#
+        ),
     ] {
         let r = app
             .admin(reqwest::Method::POST, "/api/v1/silences")
