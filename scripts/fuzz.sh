@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in snmp_decode alarm_hook cloudevent soap_response; do
+for target in snmp_decode alarm_hook cloudevent soap_response xml_depth; do
   mkdir -p "fuzz/corpus/$target"
   log=$(mktemp)
   # A fresh copy of the seed corpus: new inputs found stay out of git.

@@ -135,6 +135,7 @@ setpriv --reuid=vcgate --regid=vcgate --init-groups /usr/bin/vcgate check-config
   || fail "the service user cannot load the packaged config"
 ingest=$(cat /etc/vcgate/ingest.token)
 read_token=$(cat /etc/vcgate/read.token)
+admin=$(cat /etc/vcgate/admin.token)
 
 # Ports: the packaged 127.0.0.1:8080 and :162, unless this machine uses them
 # already (then the installed config is edited, as an administrator would).
@@ -245,9 +246,20 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$found" ] || { cat "$work/gateway.log"; fail "a trap to port $snmp_port did not arrive (CAP_NET_BIND_SERVICE as vcgate?)"; }
+[ "$(http_code -X POST -H "Authorization: Bearer $ingest" "$base/api/v1/reload")" = 401 ] \
+  || fail "the ingest token opened an admin route"
+[ "$(http_code -X POST -H "Authorization: Bearer $admin" "$base/api/v1/reload")" = 200 ] \
+  || fail "the generated admin token does not reload"
+# A SIGHUP reload is asynchronous: wait for its log line.
+reloads=$(grep -c 'settings reloaded' "$work/gateway.log" || true)
 kill -HUP "$main_pid"
-sleep 0.5   # a reload is asynchronous; the check below is what matters
-kill -0 "$main_pid" 2>/dev/null || fail "SIGHUP (ExecReload) stopped the gateway"
+for _ in $(seq 100); do
+  [ "$(grep -c 'settings reloaded' "$work/gateway.log" || true)" -gt "$reloads" ] && break
+  kill -0 "$main_pid" 2>/dev/null || fail "SIGHUP (ExecReload) stopped the gateway"
+  sleep 0.1
+done
+[ "$(grep -c 'settings reloaded' "$work/gateway.log" || true)" -gt "$reloads" ] \
+  || { cat "$work/gateway.log"; fail "SIGHUP (ExecReload) did not reload within 10 s"; }
 [ "$(http_code "$base/readyz")" = 200 ] || fail "not ready after SIGHUP"
 
 step "backup while it runs, check-store"

@@ -4,6 +4,9 @@
 # Owns: turning the VMWARE_ALARM_* environment into one JSON payload, POSTing
 # it to vcgate (POST /api/v1/alarms), and a local spool so an alarm raised
 # while the gateway is down is delivered on a later run (oldest first).
+# The payload and curl's answers stay in memory: nothing is written to disk
+# unless the POST failed, so a full or unwritable disk loses nothing while
+# the gateway is up (the spool is then only skipped, with a warning).
 # Must not: hang vpxd (every POST is time-bounded, replay has a time budget,
 # the spool lock is never waited for), put the token on a command line, in the
 # environment, or in a log, or interpret any alarm value as shell code.
@@ -28,7 +31,8 @@
 # Exit status: 0 delivered or spooled for later; 1 rejected by the gateway
 # (4xx other than 408/429: bad token, bad body, too big; not spooled, it would
 # never succeed; with --replay: the token was refused); 2 local problem
-# (config, token file, spool, python3). A spooled alarm the gateway rejects on
+# (config, token file, python3; or the spool, when the alarm had to be spooled
+# or --replay was asked for). A spooled alarm the gateway rejects on
 # replay (other than 401/403) is moved to <spool>/rejected/ so it cannot block
 # the ones behind it.
 # Stdout gets one line per replayed alarm ("replayed key=value...") and one
@@ -46,7 +50,7 @@ DEFAULT_CONF=/etc/vcgate/hook.conf
 
 url="" token_file="" vcenter="" spool_dir=/var/spool/vcgate timeout=5
 ca_file="" insecure="" spool_max=10000 replay_budget=15 log_to=syslog
-token="" tmp_files=() curl_err="" curl_body=""
+token="" tmp_files=() spool_ok="" payload=""
 
 cleanup() { if ((${#tmp_files[@]})); then rm -f -- "${tmp_files[@]}"; fi; }
 trap cleanup EXIT
@@ -130,25 +134,28 @@ read_token() {
     die "token in $token_file has characters not allowed in a bearer token"
 }
 
+# prepare_spool: sets spool_ok when the spool directory exists (or can be
+# made) and takes writes. Not fatal: a POST that succeeds needs no spool.
 prepare_spool() {
   if [[ ! -d $spool_dir ]]; then
-    mkdir -p -- "$spool_dir" 2>/dev/null || die "cannot create spool dir $spool_dir"
+    mkdir -p -- "$spool_dir" 2>/dev/null || { log warning "cannot create spool dir $spool_dir"; return 0; }
   fi
-  [[ -w $spool_dir ]] || die "spool dir $spool_dir is not writable"
+  if [[ -w $spool_dir ]]; then spool_ok=1; else log warning "spool dir $spool_dir is not writable"; fi
 }
 
-# build_payload FILE: writes the JSON for the current alarm to FILE and prints
-# "<epoch-ns> <delivery_id>".
-build_payload() {
-  python3 - "$1" "$vcenter" <<'PY'
+# The payload builder. Passed with -c, not as a here-document: bash before
+# 5.1 writes here-documents (and here-strings) to a temporary file, which a
+# full disk refuses. Python 3.5 compatible (older VCSAs): no f-strings, no
+# time.time_ns(). json.dumps escapes every control character, so the payload
+# is one line.
+PY_BUILD='
 import datetime, json, os, sys, time, uuid
 
-out, vcenter = sys.argv[1], sys.argv[2]
+vcenter = sys.argv[1]
 env = {}
 for key, value in os.environb.items():
     if key.startswith(b"VMWARE_ALARM_"):
         env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-# Python 3.5 compatible (older VCSAs): no f-strings, no time.time_ns().
 now = time.time()
 sent_at = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
 payload = {
@@ -157,36 +164,54 @@ payload = {
     "sent_at": sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     "env": dict(sorted(env.items())),
 }
-with open(out, "wb") as f:
-    f.write(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
-print("%020d %s" % (int(now * 1e9), payload["delivery_id"]))
-PY
-}
+meta = "%020d %s\n" % (int(now * 1e9), payload["delivery_id"])
+sys.stdout.buffer.write(meta.encode("ascii"))
+sys.stdout.buffer.write(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+'
 
-# post FILE: POSTs the payload in FILE. Sets http_code, event_id, duplicate,
-# reason; returns 0 delivered, 1 retry later, 2 rejected for good.
+# build_payload: prints "<epoch-ns> <delivery_id>" on the first line and the
+# JSON for the current alarm on the second (captured in memory, never a file).
+build_payload() { python3 -c "$PY_BUILD" "$vcenter"; }
+
+# post FILE: POSTs the payload read from FILE (a spool file, or a pipe
+# holding the payload from memory). Sets http_code, event_id, duplicate,
+# reason; returns 0 delivered, 1 retry later, 2 rejected for good. curl's
+# answer and errors are captured in memory, never in a file.
 post() {
-  local file=$1 rc=0 answer args
+  local file=$1 rc=0 out answer args
   http_code=000 event_id="" duplicate=false reason=""
   args=(-q --silent --show-error --request POST
     --max-time "$timeout" --connect-timeout "$(((timeout + 1) / 2))"
     --header "Content-Type: application/json" --data-binary "@$file"
-    --output "$curl_body" --write-out '%{http_code}' --config -)
+    --output - --write-out '\n%{http_code}' --config -)
   if [[ -n $ca_file ]]; then args+=(--cacert "$ca_file"); fi
   if [[ -n $insecure ]]; then args+=(--insecure); fi
   # The only place the token goes: curl's config on stdin (printf is a builtin).
-  http_code=$(printf 'header = "Authorization: Bearer %s"\n' "$token" |
-    curl "${args[@]}" "$url/api/v1/alarms" 2>"$curl_err") || rc=$?
+  out=$(printf 'header = "Authorization: Bearer %s"\n' "$token" |
+    curl "${args[@]}" "$url/api/v1/alarms" 2>&1) || rc=$?
+  http_code=${out##*$'\n'}
+  answer=${out%$'\n'*}
+  [[ $out == *$'\n'* ]] || answer=$out
   [[ $http_code =~ ^[0-9]{3}$ ]] || http_code=000
-  answer=$(head -c 4096 -- "$curl_body" 2>/dev/null || true)
+  answer=${answer:0:4096}
   if [[ $answer =~ \"id\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then event_id=${BASH_REMATCH[1]}; fi
   if [[ $answer =~ \"duplicate\"[[:space:]]*:[[:space:]]*true ]]; then duplicate=true; fi
   case $http_code in
     2??) return 0 ;;
-    000) reason="curl exit $rc: $(head -c 300 -- "$curl_err")"; return 1 ;;
+    000) reason="curl exit $rc: ${answer:0:300}"; return 1 ;;
     408 | 429 | 5??) reason="HTTP $http_code"; return 1 ;;
     *) reason="HTTP $http_code"; return 2 ;;
   esac
+}
+
+# spool_payload DEST: writes $payload to DEST atomically (0600).
+spool_payload() {
+  local dest=$1 tmp
+  [[ -n $spool_ok ]] || return 1
+  tmp=$(mktemp "$spool_dir/.payload.XXXXXX" 2>/dev/null) || return 1
+  tmp_files+=("$tmp")
+  printf '%s' "$payload" >"$tmp" 2>/dev/null || return 1
+  chmod 0600 -- "$tmp" && mv -f -- "$tmp" "$dest"
 }
 
 # Spooled alarms, oldest first (names start with a fixed-width epoch-ns).
@@ -246,16 +271,16 @@ main() {
   read_token
   prepare_spool
   command -v curl >/dev/null 2>&1 || die "curl not found"
-  curl_err=$(mktemp "$spool_dir/.curl-err.XXXXXX") || die "cannot write to spool dir $spool_dir"
-  tmp_files+=("$curl_err")
-  curl_body=$(mktemp "$spool_dir/.curl-body.XXXXXX") || die "cannot write to spool dir $spool_dir"
-  tmp_files+=("$curl_body")
+  [[ -n $spool_ok || $mode != replay ]] || die "spool dir $spool_dir is not usable"
 
   # The lock only guards replay and pruning; it is never waited for. Without
   # flock, replay unlocked: a double send is harmless (delivery_id).
   local locked="" backlog="" replayed=0
-  exec 9>>"$spool_dir/.lock"
-  if ! command -v flock >/dev/null 2>&1; then
+  if [[ -z $spool_ok ]]; then
+    :
+  elif ! { exec 9>>"$spool_dir/.lock"; } 2>/dev/null; then
+    log warning "cannot open $spool_dir/.lock; not replaying"
+  elif ! command -v flock >/dev/null 2>&1; then
     log warning "flock not found; replaying the spool without a lock"
     locked=1
   elif flock -n 9; then
@@ -275,16 +300,16 @@ main() {
   fi
 
   command -v python3 >/dev/null 2>&1 || die "python3 not found"
-  local tmp meta ns id rc=0
-  tmp=$(mktemp "$spool_dir/.payload.XXXXXX") || die "cannot write to spool dir $spool_dir"
-  tmp_files+=("$tmp")
-  meta=$(build_payload "$tmp") || die "python3 failed to build the payload"
-  read -r ns id <<<"$meta"
+  local meta ns id rc=0 built
+  built=$(build_payload) || die "python3 failed to build the payload"
+  meta=${built%%$'\n'*}
+  payload=${built#*$'\n'}
+  ns=${meta%% *} id=${meta#* }
 
   if [[ -n $backlog ]]; then
     rc=1 reason="older alarms still spooled"
   else
-    post "$tmp" || rc=$?
+    post <(printf '%s' "$payload") || rc=$?
   fi
   case $rc in
     0)
@@ -293,8 +318,7 @@ main() {
       ;;
     1)
       local dest="$spool_dir/$ns-$id.json"
-      chmod 0600 -- "$tmp"
-      mv -f -- "$tmp" "$dest" || die "cannot spool alarm delivery_id=$id"
+      spool_payload "$dest" || die "gateway unavailable ($reason) and cannot spool alarm delivery_id=$id to $spool_dir (full or unwritable?): alarm lost"
       log warning "spooled alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id for later delivery ($reason)"
       printf 'spooled delivery_id=%s file=%s\n' "$id" "$dest"
       if [[ -n $locked ]]; then prune; fi

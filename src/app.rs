@@ -5,7 +5,6 @@
 //! and are answered only after their commit), then cancel background stages.
 //! Everything acknowledged is already committed, so nothing is lost.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ pub async fn run(
     config_path: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    raise_open_files_limit();
     if config.vcenter.iter().all(|vc| vc.url.is_none()) {
         tracing::info!("no vCenter API configured: enrichment and guard are off");
     }
@@ -55,8 +55,10 @@ pub async fn run(
     .context("loading tokens")?;
 
     tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
-    tasks.spawn(forget_idle_clients(
-        state.rate_limit.clone(),
+    let stats = state.ingestor.stats.clone();
+    tasks.spawn(crate::rate_limit::prune_loop(
+        vec![state.rate_limit.clone(), state.auth_failures.clone()],
+        move |remembered| stats.http_rate_limit_addresses(remembered),
         shutdown.clone(),
     ));
     let guard_wake = Arc::new(Notify::new());
@@ -110,51 +112,20 @@ async fn serve_http(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let addr = config.http.listen;
-    match (&config.http.tls_cert, &config.http.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "loading TLS certificate {} / key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            tracing::info!(%addr, "HTTPS listening");
-            let listening = handle.clone();
-            tokio::spawn(async move {
-                if listening.listening().await.is_some() {
-                    crate::notify::ready();
-                }
-            });
-            axum_server::bind_rustls(addr, tls)
-                .handle(handle)
-                .serve(app)
-                .await
-                .with_context(|| format!("HTTPS listener on {addr}"))
-        }
-        _ => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding HTTP listener on {addr}"))?;
-            tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
-            // The SNMP socket and the store were set up before this.
-            crate::notify::ready();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-                .context("HTTP server")
-        }
-    }
+    let stats = state.ingestor.stats.clone();
+    let app = api::router(state);
+    let (listener, tls) = api::server::bind(&config.http).await?;
+    let limits = api::server::Limits::from_config(&config.http);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        tls = tls.is_some(),
+        max_connections = limits.max_connections,
+        "HTTP listening"
+    );
+    // The SNMP socket and the store were set up before this.
+    crate::notify::ready();
+    api::server::serve(listener, tls, app, limits, stats, shutdown).await;
+    Ok(())
 }
 
 /// Loads the stored silences and, when maintenance silencing is on, starts the
@@ -219,13 +190,15 @@ async fn prune_loop(store: crate::store::Store, config: Config, shutdown: Cancel
     }
 }
 
-async fn forget_idle_clients(rate_limit: Arc<api::RateLimit>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => rate_limit.retain_recent(),
-        }
+/// Raises the soft open-files limit to the hard one, so `[http]
+/// max_connections` (plus the store and sockets) fits under it.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(error = %e, soft, hard, "cannot raise the open-files limit");
     }
 }
 

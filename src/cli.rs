@@ -2,7 +2,10 @@
 //! gateway over its HTTP API. Tables for people, `--json` for scripts.
 //!
 //! The token comes from `VCGATE_TOKEN` (never a flag, so it stays out of
-//! shell history and `ps`).
+//! shell history and `ps`); admin verbs (`silence add|expire`, `retry`)
+//! use `VCGATE_ADMIN_TOKEN` when set. Everything printed for people has its
+//! control characters replaced ([`printable`]): event fields come from
+//! senders and must not drive the terminal.
 
 use std::process::ExitCode;
 
@@ -89,6 +92,43 @@ fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     }
 }
 
+/// For admin verbs: `VCGATE_ADMIN_TOKEN`, else `VCGATE_TOKEN`.
+fn with_admin_token(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match std::env::var("VCGATE_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => request.bearer_auth(token),
+        _ => with_token(request),
+    }
+}
+
+/// `text` with every control character (C0, DEL, C1) and bidirectional
+/// override replaced: line breaks and tabs by a space, the rest by U+FFFD.
+/// One value can then neither start a new line nor send an escape sequence.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if crate::logging::is_unsafe_char(c) => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Prints a rendered view, keeping only its own line breaks: a last guard
+/// for anything that reached the text without going through [`text`].
+fn show(rendered: &str) {
+    let safe: String = rendered
+        .chars()
+        .map(|c| {
+            if c != '\n' && crate::logging::is_unsafe_char(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    print!("{safe}");
+}
+
 async fn get_json(args: &ClientArgs, path_and_query: &str) -> anyhow::Result<Value> {
     let url = format!("{}{}", args.server.trim_end_matches('/'), path_and_query);
     let response = with_token(client()?.get(&url))
@@ -102,8 +142,8 @@ async fn decode(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        let detail = body["detail"].as_str().unwrap_or("");
-        let error = body["error"].as_str().unwrap_or("request failed");
+        let detail = printable(body["detail"].as_str().unwrap_or(""));
+        let error = printable(body["error"].as_str().unwrap_or("request failed"));
         bail!(
             "{status}: {error}{}{detail}",
             if detail.is_empty() { "" } else { ": " }
@@ -156,11 +196,11 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
         GetCommand::Events { .. } => {
             print_events(body["events"].as_array().map(Vec::as_slice).unwrap_or(&[]))
         }
-        GetCommand::Event { .. } => print!("{}", render_event(&body)),
+        GetCommand::Event { .. } => show(&render_event(&body)),
         GetCommand::Runs { .. } => {
             print_runs(body["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]))
         }
-        GetCommand::Run { .. } => print!("{}", render_run(&body)),
+        GetCommand::Run { .. } => show(&render_run(&body)),
         GetCommand::Functions => print_functions(
             body["functions"]
                 .as_array()
@@ -173,7 +213,7 @@ pub async fn get(args: &ClientArgs, what: GetCommand) -> anyhow::Result<ExitCode
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
         ),
-        GetCommand::Guard { .. } => print!("{}", render_guard(&body)),
+        GetCommand::Guard { .. } => show(&render_guard(&body)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -208,19 +248,19 @@ pub async fn emit(
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        println!("accepted event {}", body["id"].as_str().unwrap_or("?"));
+        println!("accepted event {}", text(&body["id"]));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `vcgate retry ID`: re-queues a dead run (needs the ingest token).
+/// `vcgate retry ID`: re-queues a dead run (needs an admin token).
 pub async fn retry(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
     let url = format!(
         "{}/api/v1/runs/{}/retry",
         args.server.trim_end_matches('/'),
         encode(id)
     );
-    let response = with_token(client()?.post(&url))
+    let response = with_admin_token(client()?.post(&url))
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
@@ -228,7 +268,7 @@ pub async fn retry(args: &ClientArgs, id: &str) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        println!("run {id} queued again");
+        println!("run {} queued again", printable(id));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -287,7 +327,7 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
                 "createdBy": created_by,
                 "comment": comment,
             });
-            let response = with_token(
+            let response = with_admin_token(
                 client()?
                     .post(format!("{base}/api/v2/silences"))
                     .json(&request),
@@ -296,11 +336,11 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
             .await?;
             let body = decode(response).await?;
             if !args.json {
-                println!(
-                    "silence {} active until {}",
+                show(&format!(
+                    "silence {} active until {}\n",
                     text(&body["silenceID"]),
                     ends.format(fmt)?
-                );
+                ));
                 return Ok(ExitCode::SUCCESS);
             }
             body
@@ -339,25 +379,23 @@ pub async fn silence(args: &ClientArgs, command: SilenceCommand) -> anyhow::Resu
                         ]
                     })
                     .collect();
-                print!(
-                    "{}",
-                    table(
-                        &["ID", "STATE", "MATCHERS", "ENDS", "CREATED BY", "COMMENT"],
-                        &rows
-                    )
-                );
+                show(&table(
+                    &["ID", "STATE", "MATCHERS", "ENDS", "CREATED BY", "COMMENT"],
+                    &rows,
+                ));
                 return Ok(ExitCode::SUCCESS);
             }
             body
         }
         SilenceCommand::Expire { id } => {
-            let response =
-                with_token(client()?.delete(format!("{base}/api/v2/silence/{}", encode(&id))))
-                    .send()
-                    .await?;
+            let response = with_admin_token(
+                client()?.delete(format!("{base}/api/v2/silence/{}", encode(&id))),
+            )
+            .send()
+            .await?;
             let body = decode(response).await?;
             if !args.json {
-                println!("silence {id} expired");
+                println!("silence {} expired", printable(&id));
                 return Ok(ExitCode::SUCCESS);
             }
             body
@@ -399,26 +437,23 @@ fn print_runs(runs: &[Value]) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "ID",
-                "FUNCTION",
-                "STATUS",
-                "ATTEMPT",
-                "CREATED DATE",
-                "FINISHED",
-                "REASON"
-            ],
-            &rows
-        )
-    );
+    show(&table(
+        &[
+            "ID",
+            "FUNCTION",
+            "STATUS",
+            "ATTEMPT",
+            "CREATED DATE",
+            "FINISHED",
+            "REASON",
+        ],
+        &rows,
+    ));
 }
 
 fn render_run(r: &Value) -> String {
     let mut out = String::new();
-    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<13} {v}\n"));
+    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<13} {}\n", printable(&v)));
     field("id", text(&r["id"]));
     field("function", text(&r["function"]));
     field("subscription", text(&r["subscription"]));
@@ -473,13 +508,10 @@ fn print_functions(functions: &[Value]) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["NAME", "KIND", "EXECUTES", "SECRETS", "TIMEOUT", "ATTEMPTS"],
-            &rows
-        )
-    );
+    show(&table(
+        &["NAME", "KIND", "EXECUTES", "SECRETS", "TIMEOUT", "ATTEMPTS"],
+        &rows,
+    ));
 }
 
 fn print_subscriptions(subscriptions: &[Value]) {
@@ -502,10 +534,10 @@ fn print_subscriptions(subscriptions: &[Value]) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(&["NAME", "EVENT TYPE", "FUNCTION", "FILTERS"], &rows)
-    );
+    show(&table(
+        &["NAME", "EVENT TYPE", "FUNCTION", "FILTERS"],
+        &rows,
+    ));
 }
 
 /// `vcgate get guard`: one table per part of `GET /api/v1/guard`.
@@ -608,18 +640,19 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// A JSON value as one printable cell or field (see [`printable`]).
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => printable(s),
+        other => printable(&other.to_string()),
     }
 }
 
 /// Renders rows as aligned columns, cells cut at 40 characters.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let cut = |s: &str| {
-        let one_line = s.replace(['\n', '\r', '\t'], " ");
+        let one_line = printable(s);
         if one_line.chars().count() > 40 {
             format!("{}…", one_line.chars().take(39).collect::<String>())
         } else {
@@ -652,15 +685,15 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn print_status(body: &Value) {
-    println!(
-        "vcgate {}  up {}s  store: {} events, {} pending, {} bytes, writable={}",
+    show(&format!(
+        "vcgate {}  up {}s  store: {} events, {} pending, {} bytes, writable={}\n",
         text(&body["version"]),
         text(&body["uptime_seconds"]),
         text(&body["store"]["events"]),
         text(&body["store"]["pending_pipeline"]),
         text(&body["store"]["size_bytes"]),
         text(&body["store"]["writable"]),
-    );
+    ));
     let mut rows = Vec::new();
     if let Some(sources) = body["sources"].as_object() {
         for (name, c) in sources {
@@ -682,27 +715,25 @@ fn print_status(body: &Value) {
             ]);
         }
     }
-    print!(
-        "{}",
-        table(
-            &[
-                "SOURCE",
-                "RECEIVED",
-                "ACCEPTED",
-                "DUPLICATE",
-                "REJECTED",
-                "LAST"
-            ],
-            &rows
-        )
-    );
+    show(&table(
+        &[
+            "SOURCE",
+            "RECEIVED",
+            "ACCEPTED",
+            "DUPLICATE",
+            "REJECTED",
+            "LAST",
+        ],
+        &rows,
+    ));
     if let Some(pipeline) = body["pipeline"].as_object().filter(|p| !p.is_empty()) {
         let parts: Vec<String> = pipeline.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("pipeline: {}", parts.join(" "));
+        show(&format!("pipeline: {}\n", parts.join(" ")));
     }
     for (name, s) in body["event_streams"].as_object().into_iter().flatten() {
-        println!(
-            "event stream {name}: connected={} last_key={} last_time={} lag={}s delivered={} errors={}{}",
+        show(&format!(
+            "event stream {}: connected={} last_key={} last_time={} lag={}s delivered={} errors={}{}\n",
+            printable(name),
             text(&s["connected"]),
             text(&s["last_event_key"]),
             text(&s["last_event_time"]),
@@ -713,9 +744,9 @@ fn print_status(body: &Value) {
             text(&s["errors"]),
             s["last_error"]
                 .as_str()
-                .map(|e| format!(" last_error={e}"))
+                .map(|e| format!(" last_error={}", printable(e)))
                 .unwrap_or_default(),
-        );
+        ));
     }
 }
 
@@ -740,15 +771,12 @@ fn print_events(events: &[Value]) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "ID", "TYPE", "SOURCE", "ENTITY", "STATUS", "ROUTE", "RECEIVED"
-            ],
-            &rows
-        )
-    );
+    show(&table(
+        &[
+            "ID", "TYPE", "SOURCE", "ENTITY", "STATUS", "ROUTE", "RECEIVED",
+        ],
+        &rows,
+    ));
 }
 
 fn route_label(e: &Value) -> String {
@@ -764,7 +792,7 @@ fn route_label(e: &Value) -> String {
 
 fn render_event(e: &Value) -> String {
     let mut out = String::new();
-    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
+    let mut field = |k: &str, v: String| out.push_str(&format!("{k:<12} {}\n", printable(&v)));
     field("id", text(&e["id"]));
     field("type", text(&e["type"]));
     field("source", text(&e["source"]));
@@ -824,6 +852,38 @@ mod tests {
         assert!(out.contains("disabled by the guard"), "{out}");
         assert!(out.contains("failed   permission denied"), "{out}");
         assert_eq!(out.matches("esx01").count(), 3, "{out}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let hostile = "web01\u{1b}]0;pwned\u{7}\u{1b}[2J\nstatus       succeeded\u{9b}31m\u{202e}";
+        let event = serde_json::json!({
+            "id": "e1", "type": "vm.created", "message": hostile, "user": hostile,
+            "entity": {"name": hostile, "type": "VirtualMachine"}, "metadata": {"x": hostile},
+        });
+        let view = render_event(&event);
+        assert!(
+            !view
+                .chars()
+                .any(|c| c != '\n' && crate::logging::is_unsafe_char(c)),
+            "{view:?}"
+        );
+        assert_eq!(view.lines().count(), 13, "one line per field: {view}");
+        let t = table(&["ENTITY"], &[vec![hostile.to_owned()]]);
+        assert!(
+            !t.chars()
+                .any(|c| c != '\n' && crate::logging::is_unsafe_char(c)),
+            "{t:?}"
+        );
+        assert_eq!(t.lines().count(), 2);
+        assert_eq!(printable("a\u{1b}b\tc"), "a\u{FFFD}b c");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn printable_text_has_no_control_characters(s in "\\PC*|[\\x00-\\x{9f}a-z]{0,30}") {
+            proptest::prop_assert!(!printable(&s).chars().any(crate::logging::is_unsafe_char));
+        }
     }
 
     #[test]

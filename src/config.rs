@@ -14,6 +14,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
+mod access;
+pub use access::Tokens;
+
 /// Errors loading or validating the configuration; each names the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -196,12 +199,22 @@ fn default_max_batch() -> usize {
 pub struct HttpConfig {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// Ingest scope: hook alarms and CloudEvent emit, for any vCenter.
     #[serde(default)]
     pub ingest_tokens: Vec<Secret>,
     pub ingest_token_file: Option<PathBuf>,
+    /// Ingest tokens bound to the vCenters they may speak for.
+    #[serde(default)]
+    pub ingest_token: Vec<BoundIngestToken>,
+    /// Read scope: every GET of the API.
     #[serde(default)]
     pub read_tokens: Vec<Secret>,
     pub read_token_file: Option<PathBuf>,
+    /// Admin scope: silences, reload, retry — anything that changes
+    /// behaviour (and every read).
+    #[serde(default)]
+    pub admin_tokens: Vec<Secret>,
+    pub admin_token_file: Option<PathBuf>,
     #[serde(default = "default_max_body")]
     pub max_body: ByteSize,
     /// Requests per second allowed from one client address (sustained).
@@ -210,6 +223,29 @@ pub struct HttpConfig {
     /// Burst above `rate_limit` tolerated from one client address.
     #[serde(default = "default_rate_burst")]
     pub rate_burst: u32,
+    /// Refused authentications per second allowed from one address (their
+    /// own budget: they never use up the address's `rate_limit`).
+    #[serde(default = "default_auth_failure_rate")]
+    pub auth_failure_rate: u32,
+    #[serde(default = "default_auth_failure_burst")]
+    pub auth_failure_burst: u32,
+    /// Most client addresses each per-address limit remembers at once.
+    #[serde(default = "default_rate_limit_max_addresses")]
+    pub rate_limit_max_addresses: usize,
+    /// Longest a client may take to send a request's headers (from the
+    /// connection's start, or the first byte of a later request).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request body after its headers.
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most open client connections; beyond it new ones wait in the kernel's
+    /// accept queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// `/metrics` and `/healthz` without a token.
     #[serde(default = "default_true")]
     pub open_metrics: bool,
@@ -240,6 +276,17 @@ impl HttpConfig {
     }
 }
 
+/// One `[[http.ingest_token]]`: an ingest token that may only speak for the
+/// listed vCenters (an alarm or CloudEvent for another one gets 403).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundIngestToken {
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub vcenters: Vec<String>,
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
@@ -257,6 +304,27 @@ fn default_rate_limit() -> u32 {
 }
 fn default_rate_burst() -> u32 {
     4_000
+}
+fn default_auth_failure_rate() -> u32 {
+    10
+}
+fn default_auth_failure_burst() -> u32 {
+    100
+}
+fn default_rate_limit_max_addresses() -> usize {
+    100_000
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    1024
 }
 fn default_true() -> bool {
     true
@@ -279,6 +347,9 @@ pub struct SnmpConfig {
     pub rate_limit: u32,
     #[serde(default = "default_snmp_burst")]
     pub rate_burst: u32,
+    /// Most source addresses the per-source rate limit remembers at once.
+    #[serde(default = "default_rate_limit_max_addresses")]
+    pub rate_limit_max_addresses: usize,
     /// vCenter name for traps whose source matches no `[[vcenter]] snmp_sources`.
     #[serde(default = "default_vcenter_name")]
     pub default_vcenter: String,
@@ -366,6 +437,10 @@ pub struct VcenterConfig {
     pub insecure: bool,
     #[serde(default = "default_vc_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Largest SOAP answer read from this vCenter; a bigger one fails that
+    /// call (the body is read incrementally and never held beyond this).
+    #[serde(default = "default_vc_max_response")]
+    pub max_response: ByteSize,
     /// Source addresses whose traps belong to this vCenter.
     #[serde(default)]
     pub snmp_sources: Vec<IpAddr>,
@@ -393,6 +468,10 @@ fn default_events_poll() -> Duration {
 
 fn default_events_lookback() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_vc_max_response() -> ByteSize {
+    ByteSize(crate::vsphere::DEFAULT_MAX_RESPONSE)
 }
 
 fn default_vc_timeout() -> Duration {
@@ -779,13 +858,6 @@ pub struct SubscriptionConfig {
     pub status: Option<String>,
 }
 
-/// Tokens after merging inline values, files and environment variables.
-#[derive(Debug, Clone, Default)]
-pub struct Tokens {
-    pub ingest: Vec<Secret>,
-    pub read: Vec<Secret>,
-}
-
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -826,16 +898,7 @@ impl Config {
         if self.http.rate_limit == 0 || self.snmp.rate_limit == 0 {
             return Err(invalid("rate_limit", "must be greater than zero"));
         }
-        let tokens = self.tokens()?;
-        if !self.http.listen.ip().is_loopback()
-            && (tokens.ingest.is_empty() || tokens.read.is_empty())
-        {
-            return Err(invalid(
-                "http.ingest_tokens",
-                "a listener on a non-loopback address needs ingest and read tokens \
-                 (ingest_tokens/ingest_token_file/VCGATE_INGEST_TOKEN and read_tokens/read_token_file/VCGATE_READ_TOKEN)",
-            ));
-        }
+        self.validate_http()?;
         let mut names = std::collections::HashSet::new();
         for (i, vc) in self.vcenter.iter().enumerate() {
             if vc.name.trim().is_empty() {
@@ -845,6 +908,12 @@ impl Config {
                 return Err(invalid(
                     format!("vcenter[{i}].name"),
                     format!("duplicate vCenter name {:?}", vc.name),
+                ));
+            }
+            if vc.max_response.0 == 0 {
+                return Err(invalid(
+                    format!("vcenter[{i}].max_response"),
+                    "must be greater than zero",
                 ));
             }
             if vc.url.is_some()
@@ -907,6 +976,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_globs()?;
         self.validate_automation()?;
         if self.guard.interval.is_zero() {
             return Err(invalid("guard.interval", "must be greater than zero"));
@@ -1024,47 +1094,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// Merges tokens from the inline lists, the token files (one per line) and
-    /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` environment variables.
-    pub fn tokens(&self) -> Result<Tokens, ConfigError> {
-        let collect = |inline: &[Secret], file: &Option<PathBuf>, env: &str, key: &str| {
-            let mut all: Vec<Secret> = inline.to_vec();
-            if let Some(path) = file {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
-                all.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(Secret::new),
-                );
-            }
-            if let Ok(value) = std::env::var(env)
-                && !value.trim().is_empty()
-            {
-                all.push(Secret::new(value.trim()));
-            }
-            if all.iter().any(|t| t.expose().len() < 8) {
-                return Err(invalid(key, "tokens must be at least 8 characters"));
-            }
-            Ok::<_, ConfigError>(all)
-        };
-        Ok(Tokens {
-            ingest: collect(
-                &self.http.ingest_tokens,
-                &self.http.ingest_token_file,
-                "VCGATE_INGEST_TOKEN",
-                "http.ingest_tokens",
-            )?,
-            read: collect(
-                &self.http.read_tokens,
-                &self.http.read_token_file,
-                "VCGATE_READ_TOKEN",
-                "http.read_tokens",
-            )?,
-        })
-    }
 }
 
 /// A secret given inline, in a file (trailing newline trimmed) or in an env var.
@@ -1134,6 +1163,62 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let c = Config::parse("[http]\ningest_tokens = [\"supersecret-token\"]\n").unwrap();
         assert!(!format!("{c:?}").contains("supersecret-token"));
+    }
+
+    #[test]
+    fn listener_limits_have_sane_defaults() {
+        let h = Config::default().http;
+        assert_eq!(h.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(h.body_timeout, Duration::from_secs(30));
+        assert_eq!(h.idle_timeout, Duration::from_secs(60));
+        assert_eq!(h.max_connections, 1024);
+        assert_eq!((h.auth_failure_rate, h.auth_failure_burst), (10, 100));
+        assert_eq!(h.rate_limit_max_addresses, 100_000);
+        assert_eq!(Config::default().snmp.rate_limit_max_addresses, 100_000);
+        let err = Config::parse(
+            "[http]
+max_connections = 0
+",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("http.max_connections"), "{err}");
+    }
+
+    #[test]
+    fn bound_ingest_tokens_name_their_vcenters() {
+        let ok = Config::parse(
+            "[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = [\"vc1\"]\n",
+        )
+        .unwrap();
+        let tokens = ok.tokens().unwrap();
+        assert_eq!(tokens.bound_ingest[0].1, vec!["vc1".to_owned()]);
+        let err =
+            Config::parse("[[http.ingest_token]]\ntoken = \"vc1-hook-token\"\nvcenters = []\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("ingest_token[0].vcenters"),
+            "{err}"
+        );
+        let err = Config::parse("[[http.ingest_token]]\nvcenters = [\"vc1\"]\n").unwrap_err();
+        assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+
+    #[test]
+    fn over_long_globs_are_refused_naming_key_and_limit() {
+        let err = Config::parse(&format!(
+            "[[route]]\nalarm = \"{}\"\nto = \"drop\"\n",
+            "x".repeat(1025)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("route[0].alarm") && err.contains("1024"),
+            "{err}"
+        );
+        let err = Config::parse(&format!("[guard]\nexclude = [\"{}\"]\n", "x".repeat(2000)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("guard.exclude[0]"), "{err}");
     }
 
     #[test]

@@ -19,8 +19,11 @@
 //! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
 //!   records the decision and queues deliveries in one commit.
 //! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
-//! - [`api`]: HTTP router, auth, rate limit, read endpoints, error policy.
-//! - [`telemetry`]: logs + metrics + status counters from one call.
+//! - [`api`]: HTTP listener (connection cap, timeouts, TLS), router with its
+//!   three auth-layered route groups (ingest, read, admin), read endpoints, error policy.
+//! - [`rate_limit`]: per-address budgets with a bounded address table (HTTP, SNMP).
+//! - [`telemetry`]: logs + metrics + status counters from one call;
+//!   [`logging`]: escaping input in log fields, sampling per-input warnings.
 //! - [`vsphere`]: SOAP client (session, property collector, events, custom fields, alarm manager).
 //! - [`automation`]: functions, subscriptions, the run queue and runners.
 //! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
@@ -38,12 +41,14 @@ pub mod dedup;
 pub mod enrich;
 pub mod guard;
 pub mod ingest;
+pub mod logging;
 pub mod model;
 pub mod monitoring;
 pub mod normalize;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod route;
 pub mod settings;
 pub mod silence;

@@ -36,6 +36,7 @@ pub fn client_for(vc: &VcenterConfig) -> Result<Option<Client>, ConfigError> {
         insecure: vc.insecure,
         ca_file: vc.ca_file.clone(),
         timeout: vc.timeout,
+        max_response: vc.max_response.0,
     })
     .map_err(|e| ConfigError::Invalid {
         key: format!("{key}.url"),

@@ -2,10 +2,14 @@
 //!
 //! Every error answer is JSON `{"error": "<short>", "detail": "<human text>"}`
 //! with the status that fits: 400 bad JSON or a missing/invalid field (the
-//! detail names the field), 401 missing or wrong token, 404 unknown id, 413 body
-//! over `[http] max_body`, 415 wrong content type, 429 rate limited (with
-//! `Retry-After` in seconds), 503 store unavailable (nothing was acknowledged).
-//! Details never echo tokens or request bodies.
+//! detail names the field), 401 missing, unknown or wrong-scope token, 403
+//! admin routes disabled or a bound token naming another vCenter, 404 unknown
+//! id, 408 body not sent within `[http] body_timeout`, 413 body over `[http]
+//! max_body`, 415 wrong content type, 429 rate limited (with `Retry-After` in
+//! seconds), 503 store unavailable (nothing was acknowledged).
+//! Details never echo tokens or request content: serde's messages go through
+//! `normalize::json_error` / `redact_quoted`, ids from the path are not
+//! repeated, query-string errors name the accepted parameters.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,11 +27,10 @@ pub struct GuardParams {
 
 pub async fn guard(
     State(state): State<AppState>,
-    headers: HeaderMap,
     params: Result<Query<GuardParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.admit_read(&headers)?;
-    let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(params) =
+        params.map_err(|_| ApiError::bad_request("invalid query string (parameter: limit)"))?;
     let limit = params.limit.unwrap_or(50).clamp(1, 1000);
     let snapshot = state.ingestor.store.guard_snapshot(limit).await?;
     Ok(Json(render(&state.guard, &snapshot, OffsetDateTime::now_utc())).into_response())

@@ -3,9 +3,9 @@
 //! manage vcgate's silences, and the v1 alias (`/api/v1/silences`, values
 //! are globs) kept in its original shape.
 //!
-//! Writes need the ingest token (the check the v1 writes always used);
-//! reads take a read token, or a token that may write silences (amtool and
-//! Grafana send one token for everything). Silences never touch automation.
+//! Writes need an admin token, reads a read token (an admin token reads too,
+//! so amtool and Grafana can use one token for everything); the route groups'
+//! auth layers check them. Silences never touch automation.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::logging::Escaped;
 use crate::silence::matcher::Expression;
 use crate::silence::{Matcher, Silence, sort_for_listing};
 
@@ -68,22 +69,6 @@ struct PostableSilence {
     comment: String,
 }
 
-fn admit_write(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.ingest_tokens.allows(headers) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
-}
-
-/// Reads: a read token, or one that may write silences.
-fn admit_silence_read(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.ingest_tokens.allows(headers) && !state.ingest_tokens.is_open() {
-        return Ok(());
-    }
-    state.admit_read(headers)
-}
-
 async fn refresh(state: &AppState) -> Result<(), ApiError> {
     // The retention window is the store's business; the silencer only needs
     // silences that have not ended.
@@ -96,34 +81,48 @@ async fn refresh(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid silence: {e}")))
+/// Reads the body (bounded by `[http] max_body` and `body_timeout`) and
+/// parses it; errors name what is wrong, never echo the client's text.
+async fn parse_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, ApiError> {
+    let body = state.read_body(None, headers, body).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(crate::normalize::json_error("invalid silence", &e)))
 }
 
 /// Validates and stores `wanted` (create, or update by id); answers `{"silenceID"}`.
 async fn save(state: &AppState, wanted: Silence) -> Result<Response, ApiError> {
-    wanted.validate().map_err(ApiError::bad_request)?;
+    wanted
+        .validate()
+        .map_err(|e| ApiError::bad_request(crate::normalize::redact_quoted(&e)))?;
     let now = OffsetDateTime::now_utc();
     if wanted.ends_at <= now {
         return Err(ApiError::bad_request("endsAt must be in the future"));
     }
-    let requested = wanted.id.clone();
     let Some(saved) = state.ingestor.store.upsert_silence(wanted, now).await? else {
-        return Err(ApiError::not_found(format!("no silence {requested}")));
+        return Err(ApiError::not_found("no silence with this id"));
     };
     refresh(state).await?;
     let matchers: Vec<String> = saved.matchers.iter().map(Matcher::expression).collect();
-    tracing::info!(silence = %saved.id, created_by = %saved.created_by, matchers = %matchers.join(","), "silence saved");
+    tracing::info!(
+        silence = %saved.id,
+        created_by = %Escaped(&saved.created_by),
+        comment = %Escaped(&saved.comment),
+        matchers = %Escaped(&matchers.join(",")),
+        "silence saved"
+    );
     Ok((StatusCode::OK, Json(json!({"silenceID": saved.id}))).into_response())
 }
 
 pub async fn create_v1(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    admit_write(&state, &headers)?;
-    let new: NewSilenceV1 = parse_body(&body)?;
+    let new: NewSilenceV1 = parse_body(&state, &headers, body).await?;
     let silence = Silence {
         id: String::new(),
         // v1 values are globs unless the matcher says regex.
@@ -147,10 +146,9 @@ pub async fn create_v1(
 pub async fn create_v2(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    admit_write(&state, &headers)?;
-    let new: PostableSilence = parse_body(&body)?;
+    let new: PostableSilence = parse_body(&state, &headers, body).await?;
     let silence = Silence {
         id: new.id.unwrap_or_default(),
         matchers: new
@@ -178,11 +176,7 @@ async fn all_silences(state: &AppState) -> Result<Vec<Silence>, ApiError> {
     Ok(silences)
 }
 
-pub async fn list_v1(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    state.admit_read(&headers)?;
+pub async fn list_v1(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = OffsetDateTime::now_utc();
     let list: Vec<Value> = all_silences(&state)
         .await?
@@ -195,10 +189,8 @@ pub async fn list_v1(
 /// `GET /api/v2/silences[?filter=…]`: a bare array, Alertmanager's order.
 pub async fn list_v2(
     State(state): State<AppState>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit_silence_read(&state, &headers)?;
     let filter = filters(query.as_deref().unwrap_or(""))?;
     let now = OffsetDateTime::now_utc();
     let list: Vec<Value> = all_silences(&state)
@@ -252,13 +244,11 @@ fn percent_decode(text: &str) -> String {
 
 pub async fn get_v2(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit_silence_read(&state, &headers)?;
-    match state.ingestor.store.get_silence(id.clone()).await? {
+    match state.ingestor.store.get_silence(id).await? {
         Some(s) => Ok(Json(s.to_v2(OffsetDateTime::now_utc())).into_response()),
-        None => Err(ApiError::not_found(format!("no silence {id}"))),
+        None => Err(ApiError::not_found("no silence with this id")),
     }
 }
 
@@ -270,10 +260,10 @@ async fn expire(state: &AppState, id: &str) -> Result<Silence, ApiError> {
         .expire_silence(id.to_owned(), now)
         .await?
     {
-        None => Err(ApiError::not_found(format!("no silence {id}"))),
+        None => Err(ApiError::not_found("no silence with this id")),
         Some(silence) => {
             refresh(state).await?;
-            tracing::info!(silence = %id, "silence expired");
+            tracing::info!(silence = %Escaped(id), "silence expired");
             Ok(silence)
         }
     }
@@ -282,10 +272,8 @@ async fn expire(state: &AppState, id: &str) -> Result<Silence, ApiError> {
 /// `DELETE /api/v1/silences/{id}`: expires it now; answers the silence.
 pub async fn expire_v1(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit_write(&state, &headers)?;
     let silence = expire(&state, &id).await?;
     Ok(Json(silence.to_v1(OffsetDateTime::now_utc())).into_response())
 }
@@ -294,21 +282,15 @@ pub async fn expire_v1(
 /// (also for one already expired).
 pub async fn expire_v2(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit_write(&state, &headers)?;
     expire(&state, &id).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /api/v2/status`: what amtool and Grafana read from an Alertmanager.
 /// vcgate is no cluster (`disabled`) and has no Alertmanager config.
-pub async fn status_v2(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    admit_silence_read(&state, &headers)?;
+pub async fn status_v2(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stats = &state.ingestor.stats;
     Ok(Json(json!({
         "cluster": {"status": "disabled", "peers": []},

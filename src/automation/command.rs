@@ -1,25 +1,37 @@
 //! `command` functions: run an executable with the input JSON on stdin, in
-//! its own process group, capture stdout/stderr line by line (bounded), and
-//! kill the whole group on timeout.
+//! its own process group, capture stdout/stderr line by line (bounded while
+//! reading, see `output`), and end the whole group when the function ends.
+//!
+//! The process group is ended in both cases: on timeout (SIGKILL at once,
+//! the run fails), and when the leader exits while others of its group still
+//! run (`cmd &`, a daemonizing helper): those stragglers get SIGTERM, then
+//! SIGKILL after `STRAGGLER_GRACE`, and the run's stderr log says how many
+//! there were. Lines already read are always kept: a reader that waits for a
+//! pipe held by a process that left the group is abandoned after
+//! `PIPE_GRACE`, not its lines.
 //!
 //! The gateway's own environment is not passed on (it may hold tokens): the
 //! child gets `PATH`, `HOME`, `LANG`, the function's `env`, and
 //! `VCGATE_RUN_ID` / `VCGATE_FUNCTION` / `VCGATE_EVENT_ID`.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
+use super::output::{self, Capture};
 use super::{Attempt, AttemptError};
 use crate::config::FunctionConfig;
 use crate::store::RunLogs;
 
-/// Lines kept per stream.
-const MAX_LINES: usize = 1000;
-/// Bytes kept per line.
-const MAX_LINE: usize = 8 * 1024;
+/// How long stragglers get between SIGTERM and SIGKILL.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
+/// How long the readers may wait for the pipes to close once the group is gone.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run(
     function: &FunctionConfig,
@@ -67,29 +79,52 @@ pub async fn run(
         let _ = stdin.write_all(&input_bytes).await;
         let _ = stdin.shutdown().await;
     });
-    let stdout = tokio::spawn(read_lines(child.stdout.take().expect("piped")));
-    let stderr = tokio::spawn(read_lines(child.stderr.take().expect("piped")));
+    let out_capture = Arc::new(Mutex::new(Capture::default()));
+    let err_capture = Arc::new(Mutex::new(Capture::default()));
+    let stdout = tokio::spawn(output::read_into(
+        child.stdout.take().expect("piped"),
+        out_capture.clone(),
+    ));
+    let stderr = tokio::spawn(output::read_into(
+        child.stderr.take().expect("piped"),
+        err_capture.clone(),
+    ));
 
     let waited = tokio::time::timeout(function.timeout, child.wait()).await;
     let timed_out = waited.is_err();
+    let group = pgid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
+    let mut ended = None;
     if timed_out {
-        kill_group(pgid);
+        if let Some(group) = group {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
         let _ = child.wait().await;
+    } else if let Some(group) = group {
+        ended = end_stragglers(group).await;
     }
     writer.abort();
-    // Pipes close when every process of the group is gone; a grandchild that
-    // escaped the group could hold them, so bound the wait.
-    let grace = Duration::from_secs(2);
-    let (out_lines, out_truncated) = tokio::time::timeout(grace, stdout)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let (err_lines, err_truncated) = tokio::time::timeout(grace, stderr)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    // Pipes close when every process of the group is gone; one that left the
+    // group could hold them, so bound the wait and keep what was read.
+    let (mut stdout, mut stderr) = (stdout, stderr);
+    let pipes = tokio::time::timeout(PIPE_GRACE, async {
+        let _ = (&mut stdout).await;
+        let _ = (&mut stderr).await;
+    })
+    .await;
+    stdout.abort();
+    stderr.abort();
+    let (out_lines, out_truncated) = output::take(&out_capture);
+    let (mut err_lines, err_truncated) = output::take(&err_capture);
+    if let Some(ended) = ended {
+        tracing::info!(function = %function.name, stragglers = ended.count, killed = ended.killed, "ended processes the function left behind");
+        err_lines.push(ended.describe());
+    }
+    if pipes.is_err() {
+        err_lines.push(format!(
+            "[vcgate: output still open {} after the function ended (a process left its group); lines read so far are kept]",
+            humantime::format_duration(PIPE_GRACE)
+        ));
+    }
     let output = out_lines
         .iter()
         .rev()
@@ -133,47 +168,82 @@ pub async fn run(
     }
 }
 
-/// SIGKILL to the whole process group (the child is its leader).
-fn kill_group(pgid: Option<u32>) {
-    if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+/// What happened to the processes a function left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stragglers {
+    /// Processes still in the group when the leader exited.
+    count: usize,
+    /// Some needed SIGKILL after the grace.
+    killed: bool,
+}
+
+impl Stragglers {
+    fn describe(&self) -> String {
+        format!(
+            "[vcgate: the function exited leaving {} process(es) in its group; ended them with {}]",
+            self.count,
+            if self.killed {
+                format!(
+                    "SIGTERM, then SIGKILL after {}",
+                    humantime::format_duration(STRAGGLER_GRACE)
+                )
+            } else {
+                "SIGTERM".to_owned()
+            }
+        )
     }
 }
 
-/// Reads lines until EOF, keeping at most `MAX_LINES` of at most `MAX_LINE`
-/// bytes each; keeps draining past the cap so the child never blocks on a full pipe.
-async fn read_lines<R: tokio::io::AsyncRead + Unpin>(reader: R) -> (Vec<String>, bool) {
-    let mut reader = BufReader::new(reader);
-    let mut lines = Vec::new();
-    let mut truncated = false;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if lines.len() >= MAX_LINES {
-                    truncated = true;
-                    continue;
-                }
-                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    buf.pop();
-                }
-                if buf.len() > MAX_LINE {
-                    buf.truncate(MAX_LINE);
-                    truncated = true;
-                }
-                lines.push(String::from_utf8_lossy(&buf).into_owned());
-            }
+/// After the leader exited: ends whatever is left of its process group
+/// (SIGTERM, SIGKILL after the grace). `None` when nothing was left.
+async fn end_stragglers(group: Pid) -> Option<Stragglers> {
+    let count = group_members(group);
+    if count == 0 {
+        return None;
+    }
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + STRAGGLER_GRACE;
+    while group_members(group) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = killpg(group, Signal::SIGKILL);
+            return Some(Stragglers {
+                count,
+                killed: true,
+            });
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if truncated {
-        lines.push(format!(
-            "[vcgate: output truncated to {MAX_LINES} lines of {MAX_LINE} bytes]"
-        ));
-    }
-    (lines, truncated)
+    Some(Stragglers {
+        count,
+        killed: false,
+    })
+}
+
+/// Live (not zombie) processes in process group `group`, from `/proc`; where
+/// `/proc` cannot be read, whether the group has any member at all.
+fn group_members(group: Pid) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return usize::from(killpg(group, None).is_ok());
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // "pid (comm) state ppid pgrp ...": comm may hold spaces and
+            // parentheses, so split after its last ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+            state != Some("Z") && pgrp == Some(group.as_raw())
+        })
+        .count()
 }

@@ -14,6 +14,7 @@
 
 mod builtin;
 mod command;
+mod output;
 pub mod secrets;
 mod webhook;
 

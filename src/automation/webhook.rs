@@ -2,7 +2,9 @@
 //! OpenFaaS, Knative, StackStorm or anything else, signed so the receiver can
 //! trust it: `X-Vcgate-Timestamp: <unix seconds>` and
 //! `X-Vcgate-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`.
-//! 2xx is success; the response body becomes the run's output and log.
+//! 2xx is success; the response body becomes the run's output and log. The
+//! body is read chunk by chunk and no more than `MAX_BODY` bytes of it are
+//! ever held (the rest is not read; truncation is marked).
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
@@ -59,17 +61,17 @@ pub async fn run(
         }
     };
     let status = response.status();
-    let mut bytes = response
-        .bytes()
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
-    let truncated = bytes.len() > MAX_BODY;
-    bytes.truncate(MAX_BODY);
+    let (bytes, truncated) = read_capped(response).await;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let output = serde_json::from_str::<Value>(&text).ok();
+    let mut stdout: Vec<String> = text.lines().map(str::to_owned).collect();
+    if truncated {
+        stdout.push(format!(
+            "[vcgate: response body truncated to {MAX_BODY} bytes]"
+        ));
+    }
     let logs = RunLogs {
-        stdout: text.lines().map(str::to_owned).collect(),
+        stdout,
         stderr: Vec::new(),
         truncated,
     };
@@ -88,6 +90,21 @@ pub async fn run(
             output,
         )
     }
+}
+
+/// At most `MAX_BODY` bytes of the body, and whether there was more; reading
+/// stops at the cap (dropping the response closes its connection).
+async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return (body, true);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (body, false)
 }
 
 #[cfg(test)]

@@ -1,37 +1,41 @@
 //! HTTP ingest: `POST /api/v1/alarms` (the VCSA hook) and `POST /api/v1/events`
 //! (CloudEvent emit).
 //!
-//! Order of checks: rate limit (429) → token (401) → content type (415) →
-//! size (413) → parse (400) → commit (503 on failure). The answer (202, or 200
-//! for a known delivery id) is sent only after the commit is durable.
-
-use std::net::SocketAddr;
+//! Order of checks: token and scope, then the per-address rate limit (the
+//! route's auth layer, `api::auth`: 401/429, before any byte of the body is
+//! read) → content type (415) → size and time while reading (413, 408;
+//! a client hanging up mid-body is `client_abort`) → parse (400) → the
+//! token's vCenter binding (403) → commit (503 on failure). The answer (202,
+//! or 200 for a known delivery id) is sent only after the commit is durable.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::api::AppState;
+use crate::api::auth::Grant;
 use crate::api::error::ApiError;
+use crate::logging::Sampled;
 use crate::model::{Event, Source};
 use crate::normalize::{NormalizeError, alarm_hook, cloudevent};
 use crate::store::AcceptOutcome;
 
-#[tracing::instrument(skip_all, fields(peer = %peer))]
+static STORE_WARN: Sampled = Sampled::every(std::time::Duration::from_secs(10));
+
 pub async fn post_alarm(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(grant): Extension<Grant>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     ingest(
         &state,
         Source::AlarmHook,
-        peer,
+        &grant,
         &headers,
         body,
         &["application/json"],
@@ -41,17 +45,16 @@ pub async fn post_alarm(
     .unwrap_or_else(IntoResponse::into_response)
 }
 
-#[tracing::instrument(skip_all, fields(peer = %peer))]
 pub async fn post_event(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(grant): Extension<Grant>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     ingest(
         &state,
         Source::Api,
-        peer,
+        &grant,
         &headers,
         body,
         &["application/json", "application/cloudevents+json"],
@@ -66,14 +69,13 @@ type Normalizer = fn(&[u8], &str, OffsetDateTime) -> Result<Event, NormalizeErro
 async fn ingest(
     state: &AppState,
     source: Source,
-    peer: SocketAddr,
+    grant: &Grant,
     headers: &HeaderMap,
     body: Body,
     content_types: &[&str],
     normalize: Normalizer,
 ) -> Result<Response, ApiError> {
     let received_at = OffsetDateTime::now_utc();
-    state.admit_ingest(source, peer, headers)?;
     let stats = &state.ingestor.stats;
 
     let media_type = headers
@@ -91,29 +93,27 @@ async fn ingest(
         ));
     }
 
-    let declared_len = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|len| len > state.max_body) {
-        stats.rejected(source, "too_large");
-        return Err(ApiError::too_large(state.max_body));
-    }
-    let bytes = axum::body::to_bytes(body, state.max_body as usize)
-        .await
-        .map_err(|_| {
-            stats.rejected(source, "too_large");
-            ApiError::too_large(state.max_body)
-        })?;
+    let bytes = state.read_body(Some(source), headers, body).await?;
 
     let event = normalize(&bytes, &state.default_vcenter, received_at).map_err(|e| {
         stats.rejected(source, "bad_request");
         ApiError::bad_request(e.message)
     })?;
+    if !grant.may_speak_for(&event.vcenter) {
+        stats.rejected(source, "vcenter_not_allowed");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may not speak for the vCenter the event names \
+             ([[http.ingest_token]] vcenters)",
+        ));
+    }
 
     let outcome = state.ingestor.accept(event).await.map_err(|e| {
         stats.rejected(source, "store_unavailable");
-        tracing::warn!(error = %e, "event not accepted: store unavailable");
+        if let Some(suppressed) = STORE_WARN.allow() {
+            tracing::warn!(error = %e, suppressed, "event not accepted: store unavailable");
+        }
         ApiError::from(e)
     })?;
     Ok(match outcome {

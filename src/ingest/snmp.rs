@@ -1,12 +1,17 @@
 //! SNMP notification receiver: v1/v2c traps, v2c informs, v3 (USM) traps and
 //! informs, on one UDP port, via async-snmp's `NotificationReceiver`.
 //!
-//! Checks, in the library's acceptance-policy hook (before any inform is
-//! acknowledged): allowed source networks, per-source rate limit, community
-//! (constant-time, against `[snmp] communities`), and for v3 at least
-//! authNoPriv. USM failures (unknown user, wrong digest, undecryptable, not in
-//! time window) and malformed datagrams are counted from the library's own
-//! counters and parse-failure reports. Nothing here panics or stalls on input.
+//! Checks, in order: every datagram passes the source filter first (allowed
+//! source networks, per-source rate limit) before the library parses it, so
+//! nothing — no v3 discovery Report, no inform acknowledgement — is ever sent
+//! to an address outside `allowed_sources`, and a flood costs no decoding.
+//! Then, in the library's acceptance-policy hook (before any inform is
+//! acknowledged): community (constant-time, against `[snmp] communities`),
+//! and for v3 at least authNoPriv. USM failures (unknown user, wrong digest,
+//! undecryptable, not in time window) are counted from the library's own
+//! counters, malformed datagrams from its discard hook. Every datagram is
+//! counted as received; per-datagram warnings are sampled (`logging`).
+//! Nothing here panics or stalls on input.
 //!
 //! Durability: an inform is committed to the store *inside* the acceptance
 //! hook, so the library sends the Response only after the commit; if the
@@ -14,7 +19,7 @@
 //! are never acknowledged) are committed in batches by a separate task.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,15 +40,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Ingestor;
-use crate::api::RateLimit;
 use crate::config::{self, Config, resolve_secret};
+use crate::logging::{Escaped, Sampled};
 use crate::model::{Event, Source};
 use crate::normalize::trap::{self, SnmpVersion, TrapNotification, VPXD_DIAGNOSTIC};
+use crate::rate_limit::RateLimit;
 use crate::snmp_values::{from_wire, hex, oid_text, unhex};
 
-/// Datagrams the library reported as unparseable (bumped by the tracing layer
-/// in `telemetry`, booked into the stats by the counter task here).
-pub static MALFORMED_DATAGRAMS: AtomicU64 = AtomicU64::new(0);
+/// One warning line per reason per this interval; counters count every one.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+static MALFORMED_WARN: Sampled = Sampled::every(WARN_EVERY);
+static INFORM_STORE_WARN: Sampled = Sampled::every(WARN_EVERY);
+static TRAP_STORE_WARN: Sampled = Sampled::every(WARN_EVERY);
 
 /// Traps waiting for their batch commit.
 const TRAP_QUEUE: usize = 65_536;
@@ -75,13 +83,20 @@ pub fn priv_protocol(p: config::PrivProtocol) -> async_snmp::PrivProtocol {
     }
 }
 
-/// Everything the acceptance hook needs, shared with the receive loop.
+/// Everything the source filter and the acceptance hook need, shared with
+/// the receive loop. Per-datagram counts go to atomics and are booked into
+/// the stats by the counter task: no lock per datagram on the receive path.
 struct Gate {
-    /// Datagrams that reached the acceptance hook, not yet booked into stats.
+    /// Datagrams seen by the source filter (every datagram), not yet booked.
     received: AtomicU64,
+    /// Datagrams refused by the source filter, not yet booked.
+    not_allowed: AtomicU64,
+    rate_limited: AtomicU64,
+    /// Datagrams the library could not parse, not yet booked.
+    malformed: AtomicU64,
     community_digests: Vec<[u8; 32]>,
     allowed_sources: Vec<IpNet>,
-    rate_limit: RateLimit,
+    rate_limit: Arc<RateLimit>,
     vcenter_by_source: HashMap<IpAddr, String>,
     default_vcenter: String,
     ingestor: Ingestor,
@@ -89,6 +104,36 @@ struct Gate {
 }
 
 impl Gate {
+    /// The source filter: runs before the library parses a datagram, so a
+    /// refused address gets nothing back and costs no decoding.
+    fn admit_source(&self, source: SocketAddr) -> bool {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        let ip = source.ip();
+        if !self.allowed_sources.is_empty() && !self.allowed_sources.iter().any(|n| n.contains(&ip))
+        {
+            self.not_allowed.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        if self.rate_limit.check(ip).is_err() {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The library's discard hook: a datagram dropped with an error.
+    /// Authentication failures are counted from the usmStats counters.
+    fn discarded(&self, source: SocketAddr, error: &async_snmp::Error) {
+        if error.kind() == async_snmp::ErrorKind::Auth {
+            return;
+        }
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = MALFORMED_WARN.allow() {
+            let error = error.to_string();
+            tracing::warn!(source = %source, error = %Escaped(&error), suppressed, "malformed SNMP datagram dropped");
+        }
+    }
+
     fn vcenter_for(&self, source: IpAddr) -> &str {
         self.vcenter_by_source
             .get(&source)
@@ -107,22 +152,10 @@ impl Gate {
     /// The acceptance decision; informs are committed here before `Accept`.
     fn evaluate(&self, envelope: &NotificationEnvelope<'_>) -> NotificationAcceptance {
         let stats = &self.ingestor.stats;
-        let source = envelope.source.ip();
-        // Counted in an atomic and booked into the stats by the counter task:
-        // no lock per datagram on the receive path.
-        self.received.fetch_add(1, Ordering::Relaxed);
         let reject = |reason| {
             stats.rejected(Source::Snmp, reason);
             NotificationAcceptance::Reject
         };
-        if !self.allowed_sources.is_empty()
-            && !self.allowed_sources.iter().any(|net| net.contains(&source))
-        {
-            return reject("source_not_allowed");
-        }
-        if self.rate_limit.check(source).is_err() {
-            return reject("rate_limited");
-        }
         match (envelope.community, envelope.security_level) {
             (Some(community), _) if !self.community_ok(community.as_bytes()) => {
                 return reject("bad_community");
@@ -146,7 +179,9 @@ impl Gate {
         match committed {
             Ok(_) => NotificationAcceptance::Accept,
             Err(e) => {
-                tracing::warn!(error = %e, "inform not acknowledged: store unavailable");
+                if let Some(suppressed) = INFORM_STORE_WARN.allow() {
+                    tracing::warn!(error = %e, suppressed, "inform not acknowledged: store unavailable");
+                }
                 reject("store_unavailable")
             }
         }
@@ -304,20 +339,29 @@ pub async fn spawn(
     }
     let gate = Arc::new(Gate {
         received: AtomicU64::new(0),
+        not_allowed: AtomicU64::new(0),
+        rate_limited: AtomicU64::new(0),
+        malformed: AtomicU64::new(0),
         community_digests: snmp
             .communities
             .iter()
             .map(|c| Sha256::digest(c.expose().as_bytes()).into())
             .collect(),
         allowed_sources: snmp.allowed_sources.clone(),
-        rate_limit: RateLimit::new(snmp.rate_limit, snmp.rate_burst),
+        rate_limit: Arc::new(RateLimit::new(
+            snmp.rate_limit,
+            snmp.rate_burst,
+            snmp.rate_limit_max_addresses,
+        )),
         vcenter_by_source,
         default_vcenter: snmp.default_vcenter.clone(),
         ingestor: ingestor.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
-    let policy_gate = gate.clone();
+    let (policy_gate, filter_gate, discard_gate) = (gate.clone(), gate.clone(), gate.clone());
     let receiver = builder
+        .source_filter(move |source| filter_gate.admit_source(source))
+        .discard_hook(move |source, error| discard_gate.discarded(source, error))
         .acceptance_policy(move |envelope| policy_gate.evaluate(envelope))
         .build()
         .await
@@ -339,12 +383,19 @@ pub async fn spawn(
         .snmp_listening(crate::telemetry::SnmpListener {
             listen: receiver.local_addr(),
             recv_buffer_bytes: granted_buffer,
+            rate_limit_addresses: 0,
         });
 
     let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
     tasks.spawn(receive_loop(receiver.clone(), trap_tx, shutdown.clone()));
     tasks.spawn(commit_traps(trap_rx, gate.clone()));
-    tasks.spawn(count_library_rejections(receiver, ingestor, gate, shutdown));
+    // The count reaches the status from `book_counters`, every 250 ms.
+    tasks.spawn(crate::rate_limit::prune_loop(
+        vec![gate.rate_limit.clone()],
+        |_| {},
+        shutdown.clone(),
+    ));
+    tasks.spawn(book_counters(receiver, ingestor, gate, shutdown));
     Ok(())
 }
 
@@ -412,7 +463,9 @@ async fn commit_traps(mut rx: mpsc::Receiver<(Notification, IpAddr)>, gate: Arc<
             .rejected_n(Source::Snmp, "malformed", (queued - events.len()) as u64);
         let n = events.len() as u64;
         if let Err(e) = ingestor.accept_many(events).await {
-            tracing::warn!(error = %e, dropped = n, "traps not stored: store unavailable");
+            if let Some(suppressed) = TRAP_STORE_WARN.allow() {
+                tracing::warn!(error = %e, dropped = n, suppressed, "traps not stored: store unavailable");
+            }
             ingestor
                 .stats
                 .rejected_n(Source::Snmp, "store_unavailable", n);
@@ -420,9 +473,9 @@ async fn commit_traps(mut rx: mpsc::Receiver<(Notification, IpAddr)>, gate: Arc<
     }
 }
 
-/// Books the library's own rejection counters (USM failures) and parse
-/// failures into our stats as they grow.
-async fn count_library_rejections(
+/// Books the gate's per-datagram counts and the library's own rejection
+/// counters (USM failures) into our stats as they grow.
+async fn book_counters(
     receiver: NotificationReceiver,
     ingestor: Ingestor,
     gate: Arc<Gate>,
@@ -431,12 +484,25 @@ async fn count_library_rejections(
     // usmStatsUnknownEngineIDs is left out on purpose: that report is the
     // normal first step of every v3 inform (engine discovery), not a rejection.
     let mut last = [0u64; 5];
-    let mut last_malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
+    const REASONS: [&str; 5] = [
+        "unknown_user",
+        "wrong_digest",
+        "decryption_error",
+        "not_in_time_window",
+        "unsupported_security_level",
+    ];
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
+        let stopping = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => false,
+        };
+        let stats = &ingestor.stats;
+        // Received first, so a status read never shows more rejected than received.
+        stats.received_n(Source::Snmp, gate.received.swap(0, Ordering::Relaxed));
+        let take = |counter: &AtomicU64| counter.swap(0, Ordering::Relaxed);
+        stats.rejected_n(Source::Snmp, "source_not_allowed", take(&gate.not_allowed));
+        stats.rejected_n(Source::Snmp, "rate_limited", take(&gate.rate_limited));
+        stats.rejected_n(Source::Snmp, "malformed", take(&gate.malformed));
         let now = [
             u64::from(receiver.usm_unknown_usernames()),
             u64::from(receiver.usm_wrong_digests()),
@@ -444,29 +510,14 @@ async fn count_library_rejections(
             u64::from(receiver.usm_not_in_time_windows()),
             u64::from(receiver.usm_unsupported_sec_levels()),
         ];
-        const REASONS: [&str; 5] = [
-            "unknown_user",
-            "wrong_digest",
-            "decryption_error",
-            "not_in_time_window",
-            "unsupported_security_level",
-        ];
         for ((now, last), reason) in now.iter().zip(&last).zip(REASONS) {
-            ingestor
-                .stats
-                .rejected_n(Source::Snmp, reason, now.saturating_sub(*last));
+            stats.rejected_n(Source::Snmp, reason, now.saturating_sub(*last));
         }
         last = now;
-        ingestor
-            .stats
-            .received_n(Source::Snmp, gate.received.swap(0, Ordering::Relaxed));
-        let malformed = MALFORMED_DATAGRAMS.load(Ordering::Relaxed);
-        ingestor.stats.rejected_n(
-            Source::Snmp,
-            "malformed",
-            malformed.saturating_sub(last_malformed),
-        );
-        last_malformed = malformed;
+        stats.snmp_rate_limit_addresses(gate.rate_limit.addresses());
+        if stopping {
+            return;
+        }
     }
 }
 
@@ -487,13 +538,10 @@ pub fn load_engine(
             engine_id: hex(state.engine_id()),
             boots: state.engine_boots(),
         };
-        let tmp = persist_path.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&saved).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &persist_path)
+        crate::store::files::write_private(
+            &persist_path,
+            &serde_json::to_vec(&saved).map_err(std::io::Error::other)?,
+        )
     };
     let saved: Option<Saved> = std::fs::read(path)
         .ok()

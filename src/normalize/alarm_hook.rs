@@ -31,12 +31,12 @@ pub fn normalize(
     received_at: OffsetDateTime,
 ) -> Result<Event, NormalizeError> {
     let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| NormalizeError::new(format!("body is not valid JSON: {e}")))?;
+        .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
     if !raw.is_object() {
         return Err(NormalizeError::new("body must be a JSON object"));
     }
     let payload: HookPayload = serde_json::from_value(raw.clone())
-        .map_err(|e| NormalizeError::new(format!("invalid body: {e}")))?;
+        .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
 
     let delivery_id = match payload.delivery_id {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_DELIVERY_ID => s,
@@ -58,9 +58,19 @@ pub fn normalize(
         None => return Err(NormalizeError::new("missing field `env`")),
     };
     if let Some((key, _)) = env.iter().find(|(_, v)| !v.is_string()) {
-        return Err(NormalizeError::new(format!(
-            "field `env.{key}` must be a string"
-        )));
+        // Named only when it is one of vCenter's variable names: a detail
+        // never echoes arbitrary input.
+        let known = key.strip_prefix("VMWARE_ALARM_").is_some_and(|rest| {
+            rest.len() <= 64
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        });
+        return Err(NormalizeError::new(if known {
+            format!("field `env.{key}` must be a string")
+        } else {
+            "every value of field `env` must be a string".to_owned()
+        }));
     }
     let vcenter = match payload.vcenter {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
@@ -234,8 +244,16 @@ mod tests {
         assert!(err.message.contains("delivery_id"), "{err}");
         let err = normalize(br#"{"delivery_id": "x"}"#, "d", now).unwrap_err();
         assert!(err.message.contains("env"), "{err}");
-        let err = normalize(br#"{"delivery_id": "x", "env": {"A": 1}}"#, "d", now).unwrap_err();
-        assert!(err.message.contains("env.A"), "{err}");
+        let err = normalize(
+            br#"{"delivery_id": "x", "env": {"VMWARE_ALARM_A": 1}}"#,
+            "d",
+            now,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("env.VMWARE_ALARM_A"), "{err}");
+        let err =
+            normalize(br#"{"delivery_id": "x", "env": {"A\n<b>": 1}}"#, "d", now).unwrap_err();
+        assert!(!err.message.contains("<b>"), "{err}");
         let err = normalize(b"not json", "d", now).unwrap_err();
         assert!(err.message.contains("JSON"), "{err}");
     }

@@ -18,7 +18,7 @@ pub fn normalize(
     received_at: OffsetDateTime,
 ) -> Result<Event, NormalizeError> {
     let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| NormalizeError::new(format!("body is not valid JSON: {e}")))?;
+        .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
     let object = raw
         .as_object()
         .ok_or_else(|| NormalizeError::new("body must be a CloudEvent JSON object"))?;
@@ -31,7 +31,11 @@ pub fn normalize(
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| NormalizeError::new("missing field `type`"))?;
-    let event_type = EventType::parse(type_text).map_err(NormalizeError::new)?;
+    let event_type = EventType::parse(type_text).map_err(|_| {
+        NormalizeError::new(
+            "field `type` must be lowercase words joined by '.', e.g. vm.created (at most 200 characters)",
+        )
+    })?;
     let data = match object.get("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
@@ -77,7 +81,7 @@ pub fn normalize(
     }
     if let Some(entity) = data.get("entity") {
         event.entity = serde_json::from_value::<Entity>(entity.clone())
-            .map_err(|e| NormalizeError::new(format!("field `data.entity`: {e}")))?;
+            .map_err(|e| NormalizeError::new(super::json_error("field `data.entity`", &e)))?;
     }
     if event.entity.name.is_none() {
         event.entity.name = text(object, "subject");
@@ -85,7 +89,7 @@ pub fn normalize(
     if let Some(alarm) = data.get("alarm").filter(|a| !a.is_null()) {
         event.alarm = Some(
             serde_json::from_value::<Alarm>(alarm.clone())
-                .map_err(|e| NormalizeError::new(format!("field `data.alarm`: {e}")))?,
+                .map_err(|e| NormalizeError::new(super::json_error("field `data.alarm`", &e)))?,
         );
     }
     event.raw = raw;
@@ -113,7 +117,8 @@ mod tests {
     fn bad_type_is_named() {
         let err =
             normalize(br#"{"type":"Not Valid"}"#, "vc1", OffsetDateTime::now_utc()).unwrap_err();
-        assert!(err.message.contains("invalid event type"), "{err}");
+        assert!(err.message.contains("field `type`"), "{err}");
+        assert!(!err.message.contains("Not Valid"), "{err}");
         let err = normalize(br#"{"data":{}}"#, "vc1", OffsetDateTime::now_utc()).unwrap_err();
         assert!(err.message.contains("type"), "{err}");
     }

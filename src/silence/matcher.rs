@@ -269,7 +269,15 @@ impl Pattern {
 /// Compiles `m`, checking its name, length and regex size. The error names
 /// the matcher and the limit it broke.
 pub fn compile(index: usize, m: &Matcher) -> Result<Compiled, String> {
-    let at = |what: String| format!("matchers[{index}] ({}): {what}", truncate(&m.name, 64));
+    // Only a name vcgate knows is repeated in the error: details never echo
+    // the client's text.
+    let known = Field::parse(&m.name).map(|_| format!(" ({})", m.name));
+    let at = |what: String| {
+        format!(
+            "matchers[{index}]{}: {what}",
+            known.as_deref().unwrap_or("")
+        )
+    };
     if m.name.len() > MAX_NAME_LEN {
         return Err(at(format!(
             "name is longer than {MAX_NAME_LEN} bytes (limit max_name_length)"

@@ -10,6 +10,7 @@
 //! Acceptance rule: `Store::accept` resolves only after the event's group commit
 //! is durable (per `[store] sync`), so callers may acknowledge the sender then.
 
+pub mod files;
 mod sqlite;
 
 use serde::Serialize;

@@ -203,10 +203,16 @@ impl Store {
     /// Opens (creating and migrating) the database and starts the writer thread.
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            super::files::ensure_private_dir(dir)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+            super::files::warn_if_world_readable(dir);
         }
         let lock = lock::StoreLock::acquire(&config.path)?;
+        // Created 0600 before SQLite opens it: its -wal and -shm files take
+        // the database file's mode.
+        super::files::ensure_private_file(&config.path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", config.path.display())))?;
+        super::files::warn_if_world_readable(&config.path);
         let mut writer_conn = open_connection(&config.path, config)?;
         // The writer touches the hot index pages on every commit: give it a
         // 16 MiB page cache; readers keep SQLite's default 2 MiB.

@@ -21,9 +21,14 @@ use time::OffsetDateTime;
 
 use crate::model::Source;
 
-/// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`),
-/// plus a layer that counts the SNMP library's parse-failure reports.
+/// Installs the tracing subscriber (`RUST_LOG` overrides `default_filter`).
+///
+/// In the text format every field and the message are written through
+/// `logging::Escaped`: a value from input (an alarm name, a silence's
+/// `createdBy`, a fault text from vCenter) can never break a line or carry
+/// an escape sequence into the log. The JSON format escapes by itself.
 pub fn init_logging(default_filter: &str, json: bool) {
+    use tracing_subscriber::field::MakeExt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
@@ -33,48 +38,21 @@ pub fn init_logging(default_filter: &str, json: bool) {
     let fmt = if json {
         fmt.json().boxed()
     } else {
-        fmt.boxed()
+        let escaped = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+            let text = format!("{value:?}");
+            let text = crate::logging::Escaped(&text);
+            if field.name() == "message" {
+                write!(writer, "{text}")
+            } else {
+                write!(writer, "{field}={text}")
+            }
+        })
+        .delimited(" ");
+        fmt.fmt_fields(escaped).boxed()
     };
-    let counter = MalformedSnmpCounter.with_filter(
-        tracing_subscriber::filter::Targets::new()
-            .with_target("async_snmp::notification", tracing::Level::WARN),
-    );
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(counter)
         .try_init();
-}
-
-/// async-snmp reports a datagram it cannot parse only as a WARN log line
-/// ("failed to parse notification"); this layer turns those into a count.
-struct MalformedSnmpCounter;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MalformedSnmpCounter {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "message" && value.contains("failed to parse") {
-                    self.0 = true;
-                }
-            }
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" && format!("{value:?}").contains("failed to parse") {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut visitor = Message(false);
-        event.record(&mut visitor);
-        if visitor.0 {
-            crate::ingest::snmp::MALFORMED_DATAGRAMS
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
 }
 
 /// Histogram buckets (seconds) for the latency metrics: 0.5 ms … 60 s.
@@ -145,6 +123,22 @@ pub struct StatsSnapshot {
     pub snmp: Option<SnmpListener>,
     /// Alerts each Alertmanager target is told are firing now.
     pub active_alerts: BTreeMap<String, u64>,
+    /// Refused authentications on the API by scope (`ingest`, `read`,
+    /// `admin`): missing, unknown or wrong-scope tokens.
+    pub auth_failures: BTreeMap<&'static str, u64>,
+    /// The HTTP listener: open connections, and connections closed by a
+    /// limit (`header_timeout`, `idle_timeout`, `handshake_timeout`, …).
+    pub http: HttpConnections,
+}
+
+/// Connection counters of the HTTP listener.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpConnections {
+    pub open: u64,
+    pub max: u64,
+    /// Addresses the per-address rate limits currently remember.
+    pub rate_limit_addresses: u64,
+    pub closed: BTreeMap<&'static str, u64>,
 }
 
 /// What the kernel granted the SNMP socket; shown in status.
@@ -154,6 +148,9 @@ pub struct SnmpListener {
     /// `SO_RCVBUF` as the kernel reports it (Linux reports twice the
     /// accepted request, the extra being its bookkeeping allowance).
     pub recv_buffer_bytes: usize,
+    /// Source addresses the per-source rate limit currently remembers
+    /// (bounded by `[snmp] rate_limit_max_addresses`).
+    pub rate_limit_addresses: usize,
 }
 
 #[derive(Debug, Default)]
@@ -260,6 +257,42 @@ impl Stats {
                 .entry(reason.to_owned())
                 .or_default() += n;
         });
+    }
+
+    /// A refused authentication on the API (`scope`: ingest, read, admin).
+    pub fn auth_failed(&self, scope: &'static str) {
+        metrics::counter!("vcgate_auth_failures_total", "scope" => scope).increment(1);
+        self.with(|s| *s.auth_failures.entry(scope).or_default() += 1);
+    }
+
+    /// How many addresses the SNMP per-source rate limit remembers.
+    pub fn snmp_rate_limit_addresses(&self, n: usize) {
+        metrics::gauge!("vcgate_snmp_rate_limit_addresses").set(n as f64);
+        self.with(|s| {
+            if let Some(listener) = s.snmp.as_mut() {
+                listener.rate_limit_addresses = n;
+            }
+        });
+    }
+
+    /// An HTTP connection opened (`delta` 1) or closed (-1); `max` is the cap.
+    pub fn http_connections(&self, delta: i64, max: usize) {
+        self.with(|s| {
+            s.http.open = s.http.open.saturating_add_signed(delta);
+            s.http.max = max as u64;
+            metrics::gauge!("vcgate_http_connections_open").set(s.http.open as f64);
+        });
+    }
+
+    /// An HTTP connection was closed by a limit (`reason`: `header_timeout`, …).
+    pub fn http_closed(&self, reason: &'static str) {
+        metrics::counter!("vcgate_http_connections_closed_total", "reason" => reason).increment(1);
+        self.with(|s| *s.http.closed.entry(reason).or_default() += 1);
+    }
+
+    /// How many addresses the HTTP per-address limits remember.
+    pub fn http_rate_limit_addresses(&self, n: usize) {
+        self.with(|s| s.http.rate_limit_addresses = n as u64);
     }
 
     /// A vpxdDiagnostic liveness trap from a vCenter.

@@ -405,9 +405,12 @@ impl Client {
         })?;
         let status = resp.status().as_u16();
         let cookie = session_cookie_from(resp.headers());
-        let bytes = resp.bytes().await?;
+        let limit = self.inner.cfg.max_response;
+        let bytes = read_capped(resp, limit).await?;
         let text = String::from_utf8_lossy(&bytes);
-        let result = soap::parse_response(status, &text);
+        // The tree may take up to 8 bytes per byte of the largest answer.
+        let max_tree = usize::try_from(limit.saturating_mul(8)).unwrap_or(usize::MAX);
+        let result = soap::parse_bounded_response(status, &text, max_tree);
         match &result {
             Ok(_) => {
                 tracing::trace!(vcenter = %self.name(), method, status, elapsed = ?started.elapsed(), "vSphere call")
@@ -418,6 +421,23 @@ impl Client {
         }
         Ok((result, cookie))
     }
+}
+
+/// Reads an answer chunk by chunk, giving up (and dropping the connection)
+/// as soon as it would exceed `limit` bytes: a huge answer never sits whole
+/// in memory.
+async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, VsphereError> {
+    if resp.content_length().is_some_and(|len| len > limit) {
+        return Err(VsphereError::ResponseTooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(VsphereError::ResponseTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Extracts `vmware_soap_session=...` (up to the first `;`) from Set-Cookie.
@@ -498,6 +518,7 @@ mod tests {
             insecure: false,
             ca_file: None,
             timeout: Duration::from_secs(1),
+            max_response: crate::vsphere::DEFAULT_MAX_RESPONSE,
         };
         for url in [
             "ftp://vc/sdk",

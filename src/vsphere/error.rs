@@ -64,6 +64,14 @@ pub enum VsphereError {
     /// The answer was not well-formed XML.
     #[error("malformed XML from vCenter: {0}")]
     Xml(String),
+    /// The answer was larger than the configured limit (`[[vcenter]]
+    /// max_response`), or its parsed tree than its budget; the rest was
+    /// never read.
+    #[error("vCenter's answer exceeds {limit} bytes ([[vcenter]] max_response)")]
+    ResponseTooLarge { limit: u64 },
+    /// The answer nests elements deeper than the parser accepts.
+    #[error("vCenter's answer nests elements deeper than {limit} levels")]
+    TooDeep { limit: usize },
     /// Well-formed but not what the protocol promises (missing element...).
     #[error("unexpected answer from vCenter: {0}")]
     Protocol(String),

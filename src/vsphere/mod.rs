@@ -75,7 +75,13 @@ pub struct ClientConfig {
     pub ca_file: Option<PathBuf>,
     /// Per-request timeout (connect + answer).
     pub timeout: Duration,
+    /// Largest answer read (bytes); a bigger one fails its call with
+    /// [`VsphereError::ResponseTooLarge`] without being read whole.
+    pub max_response: u64,
 }
+
+/// Default for [`ClientConfig::max_response`].
+pub const DEFAULT_MAX_RESPONSE: u64 = 16 << 20;
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,6 +93,7 @@ impl fmt::Debug for ClientConfig {
             .field("insecure", &self.insecure)
             .field("ca_file", &self.ca_file)
             .field("timeout", &self.timeout)
+            .field("max_response", &self.max_response)
             .finish()
     }
 }
@@ -105,6 +112,7 @@ mod tests {
             insecure: false,
             ca_file: None,
             timeout: Duration::from_secs(5),
+            max_response: DEFAULT_MAX_RESPONSE,
         };
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("s3cr3t-Pa55"), "{dbg}");

@@ -121,10 +121,26 @@ pub fn envelope(body: &str) -> String {
 /// (`<XxxResponse>`), or an error: a SOAP Fault (vCenter sends HTTP 500)
 /// becomes a typed fault error; a non-SOAP answer becomes [`VsphereError::Http`].
 pub fn parse_response(status: u16, body: &str) -> Result<Element, VsphereError> {
-    let root = match xml::parse(body) {
+    parse_bounded_response(status, body, body.len().saturating_mul(8) + (1 << 20))
+}
+
+/// [`parse_response`] with the parsed tree limited to `max_tree` bytes
+/// (nesting is always limited to [`xml::MAX_DEPTH`]).
+pub fn parse_bounded_response(
+    status: u16,
+    body: &str,
+    max_tree: usize,
+) -> Result<Element, VsphereError> {
+    let root = match xml::parse_bounded(body, max_tree) {
         Ok(root) => root,
+        Err(xml::XmlError::TooDeep(limit)) => return Err(VsphereError::TooDeep { limit }),
+        Err(xml::XmlError::TooLarge(limit)) => {
+            return Err(VsphereError::ResponseTooLarge {
+                limit: limit as u64,
+            });
+        }
         Err(_) if !(200..300).contains(&status) => return Err(http_error(status, body)),
-        Err(e) => return Err(VsphereError::Xml(e)),
+        Err(xml::XmlError::Malformed(e)) => return Err(VsphereError::Xml(e)),
     };
     let Some(first) = soap_body(&root).and_then(|b| b.children.first()) else {
         if (200..300).contains(&status) {

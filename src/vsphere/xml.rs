@@ -7,6 +7,10 @@
 //! resolved by namespace, never by a literal `xsi:` prefix: govmomi's simulator
 //! writes `XMLSchema-instance:type`, and other servers may use any prefix.
 //!
+//! Bounds: nesting deeper than [`MAX_DEPTH`] and a tree larger than the
+//! caller's byte budget are typed errors ([`XmlError`]), never a stack
+//! overflow or an allocation the size of whatever a server sends.
+//!
 //! Must not: know anything about vSphere methods or types.
 
 use quick_xml::NsReader;
@@ -14,6 +18,33 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 use super::Moref;
+
+/// Deepest element nesting accepted. The vSphere API nests a few dozen
+/// levels at most; a hostile 10,000-deep answer stops here.
+pub const MAX_DEPTH: usize = 256;
+
+/// Why a document was not turned into a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("elements nested deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("the parsed answer would exceed {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl From<String> for XmlError {
+    fn from(e: String) -> Self {
+        XmlError::Malformed(e)
+    }
+}
+
+impl From<&str> for XmlError {
+    fn from(e: &str) -> Self {
+        XmlError::Malformed(e.to_owned())
+    }
+}
 
 /// Namespace of the `type` attribute that names an element's concrete type.
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -83,22 +114,44 @@ impl Element {
     }
 }
 
-/// Parses a whole document and returns its root element.
-pub fn parse(doc: &str) -> Result<Element, String> {
+/// Parses a whole document and returns its root element, with the default
+/// bounds: [`MAX_DEPTH`] and a tree of at most 8 bytes per byte of `doc`
+/// plus 1 MiB.
+pub fn parse(doc: &str) -> Result<Element, XmlError> {
+    parse_bounded(doc, doc.len().saturating_mul(8).saturating_add(1 << 20))
+}
+
+/// Parses a whole document into a tree of at most `max_tree` bytes (the
+/// elements, their names, attributes and text) and [`MAX_DEPTH`] levels.
+pub fn parse_bounded(doc: &str, max_tree: usize) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_str(doc);
     // Stack of open elements; the finished root is returned at the end.
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut used = 0usize;
+    let mut spend = |n: usize| {
+        used = used.saturating_add(n);
+        if used > max_tree {
+            Err(XmlError::TooLarge(max_tree))
+        } else {
+            Ok(())
+        }
+    };
     loop {
         let (ns, event) = reader.read_resolved_event().map_err(|e| e.to_string())?;
         let ns = bound_ns(&ns);
         match event {
             Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep(MAX_DEPTH));
+                }
                 let el = open_element(&reader, ns, &start)?;
+                spend(footprint(&el))?;
                 stack.push(el);
             }
             Event::Empty(start) => {
                 let el = open_element(&reader, ns, &start)?;
+                spend(footprint(&el))?;
                 close_element(&mut stack, &mut root, el)?;
             }
             Event::End(_) => {
@@ -107,11 +160,14 @@ pub fn parse(doc: &str) -> Result<Element, String> {
             }
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text.xml10_content());
+                    let text = text.xml10_content();
+                    spend(text.len())?;
+                    top.text.push_str(&text);
                 }
             }
             Event::CData(data) => {
                 if let Some(top) = stack.last_mut() {
+                    spend(data.len())?;
                     top.text.push_str(&data);
                 }
             }
@@ -138,6 +194,18 @@ pub fn parse(doc: &str) -> Result<Element, String> {
     root.ok_or_else(|| "empty document".into())
 }
 
+/// What an element costs in memory, roughly: the struct and its strings.
+fn footprint(el: &Element) -> usize {
+    std::mem::size_of::<Element>()
+        + el.name.len()
+        + el.ns.as_ref().map_or(0, String::len)
+        + el.xsi_type.as_ref().map_or(0, String::len)
+        + el.attrs
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum::<usize>()
+}
+
 fn bound_ns(ns: &ResolveResult<'_>) -> Option<String> {
     match ns {
         ResolveResult::Bound(n) => Some(n.0.to_owned()),
@@ -149,7 +217,7 @@ fn open_element(
     reader: &NsReader<&[u8]>,
     ns: Option<String>,
     start: &BytesStart<'_>,
-) -> Result<Element, String> {
+) -> Result<Element, XmlError> {
     let mut el = Element {
         ns,
         name: start.local_name().as_ref().to_owned(),
@@ -183,7 +251,7 @@ fn close_element(
     stack: &mut [Element],
     root: &mut Option<Element>,
     mut el: Element,
-) -> Result<(), String> {
+) -> Result<(), XmlError> {
     // Whitespace between child elements is layout, not data.
     if !el.children.is_empty() && el.text.trim().is_empty() {
         el.text.clear();
@@ -242,6 +310,31 @@ mod tests {
         assert!(parse("<a><b></a>").is_err());
         assert!(parse("").is_err());
         assert!(parse("<a>&bogus;</a>").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_a_typed_error_not_a_crash() {
+        let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
+        assert_eq!(parse(&deep).unwrap_err(), XmlError::TooDeep(MAX_DEPTH));
+        let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+        let empties = "<a>".repeat(MAX_DEPTH - 1) + "<b/>" + &"</a>".repeat(MAX_DEPTH - 1);
+        assert!(parse(&empties).is_ok());
+    }
+
+    #[test]
+    fn the_tree_stays_within_its_budget() {
+        let wide = format!("<r>{}</r>", "<a/>".repeat(100_000));
+        assert!(matches!(
+            parse_bounded(&wide, 1 << 20),
+            Err(XmlError::TooLarge(_))
+        ));
+        let text = format!("<r>{}</r>", "x".repeat(100_000));
+        assert!(matches!(
+            parse_bounded(&text, 50_000),
+            Err(XmlError::TooLarge(_))
+        ));
+        assert!(parse_bounded(&text, 200_000).is_ok());
     }
 
     #[test]

@@ -269,25 +269,30 @@ async fn failing_function_retries_then_dies_and_can_be_retried() {
     let id = run["id"].as_str().unwrap().to_owned();
     assert_eq!(app.pipeline_counter("runs.flaky.failed").await, 2);
 
-    // Retrying needs the ingest token.
-    let denied = app
+    // Retrying needs an admin token (neither read nor ingest will do).
+    let readable = app
         .read(&format!("/api/v1/runs/{id}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(denied.status(), 200);
+    assert_eq!(readable.status(), 200);
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{}/api/v1/runs/{id}/retry", app.base_url))
-        .bearer_auth(&app.read_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    for token in [&app.read_token, &app.ingest_token] {
+        let r = client
+            .post(format!("{}/api/v1/runs/{id}/retry", app.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
     std::fs::write(&marker, "").unwrap();
     let out = crate::support::vcgate_cli(
         &["retry", &id, "--server", &app.base_url],
-        &[("VCGATE_TOKEN", &app.ingest_token)],
+        &[
+            ("VCGATE_TOKEN", &app.read_token),
+            ("VCGATE_ADMIN_TOKEN", &app.admin_token),
+        ],
     );
     assert!(
         out.status.success(),
@@ -298,7 +303,7 @@ async fn failing_function_retries_then_dies_and_can_be_retried() {
     assert_eq!(runs[0]["logs"]["stdout"][0], "fixed");
     let again = client
         .post(format!("{}/api/v1/runs/{id}/retry", app.base_url))
-        .bearer_auth(&app.ingest_token)
+        .bearer_auth(&app.admin_token)
         .send()
         .await
         .unwrap();
@@ -548,7 +553,7 @@ async fn reload_swaps_functions_and_subscriptions_and_rejects_a_bad_config() {
     // An invalid config is rejected with the key named; the current settings stay.
     std::fs::write(app.config_path(), format!("{swapped}\n[[subscription]]\nname = \"bad\"\nevent_type = \"vm.*\"\nfunction = \"nope\"\n")).unwrap();
     let r = app
-        .post_json("/api/v1/reload", &json!({}))
+        .admin(reqwest::Method::POST, "/api/v1/reload")
         .send()
         .await
         .unwrap();
@@ -561,18 +566,20 @@ async fn reload_swaps_functions_and_subscriptions_and_rejects_a_bad_config() {
             .contains("subscription[1].function"),
         "{body}"
     );
-    let denied = reqwest::Client::new()
-        .post(format!("{}/api/v1/reload", app.base_url))
-        .bearer_auth(&app.read_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), 401);
+    for token in [&app.read_token, &app.ingest_token] {
+        let denied = reqwest::Client::new()
+            .post(format!("{}/api/v1/reload", app.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+    }
     emit(&app, "vm.created", "after-bad-reload").await;
     wait_runs(&app, "function=second", 2, "succeeded").await;
     std::fs::write(app.config_path(), &swapped).unwrap();
     let ok = app
-        .post_json("/api/v1/reload", &json!({}))
+        .admin(reqwest::Method::POST, "/api/v1/reload")
         .send()
         .await
         .unwrap();

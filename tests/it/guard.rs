@@ -55,6 +55,7 @@ async fn setup_with(guard: &str, vcenter: &str, suppress_exit: bool) -> Setup {
         insecure: false,
         ca_file: None,
         timeout: Duration::from_secs(10),
+        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
     })
     .expect("admin client");
     let s = Setup { sim, app, admin };

@@ -812,3 +812,70 @@ async fn hook_verifies_the_gateway_certificate() {
     assert_eq!(untrusting.spooled().len(), 1, "{}", run.describe());
     assert!(events_named(&app, "tls-untrusted").await.is_empty());
 }
+
+/// A tiny tmpfs mounted for one test and filled to the last byte.
+struct FullDisk {
+    path: PathBuf,
+}
+
+impl FullDisk {
+    fn mount(path: PathBuf) -> FullDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs for the full-disk test (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let disk = FullDisk { path };
+        // Fill it: write until the filesystem refuses.
+        let mut filler = std::fs::File::create(disk.path.join("filler")).unwrap();
+        let block = [0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+        disk
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Row 12 of issue 13. Before: the payload was written to the spool before
+/// the first POST, so with a full disk the alarm was lost (exit 2) although
+/// the gateway was up.
+#[tokio::test]
+async fn a_full_or_unwritable_spool_does_not_stop_a_delivery() {
+    let app = TestApp::spawn().await;
+    let base = tempfile::tempdir().unwrap();
+    let full = FullDisk::mount(base.path().join("full"));
+    for (name, spool) in [
+        ("it-full-disk", full.path.join("spool")),
+        ("it-full-disk-existing", full.path.clone()),
+        (
+            "it-unwritable-spool",
+            PathBuf::from("/proc/vcgate-no-spool"),
+        ),
+    ] {
+        let hook = Hook::with_conf(
+            &app.base_url,
+            &app.ingest_token,
+            &format!("VCGATE_SPOOL_DIR={}\n", spool.display()),
+        );
+        let run = hook.alarm(name).await;
+        assert_eq!(run.code, Some(0), "{name}: {}", run.describe());
+        assert!(
+            run.field("delivered", "event_id").is_some(),
+            "{name}: {}",
+            run.describe()
+        );
+        assert_eq!(events_named(&app, name).await.len(), 1, "{name}");
+    }
+}

@@ -11,33 +11,40 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::http_ingest::alarm_body;
-use crate::support::{INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, require_tool};
+use crate::support::{ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, require_tool};
 
 #[tokio::test]
 async fn every_endpoint_refuses_a_missing_or_wrong_token() {
     let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
     let id = "01a21291-7a63-7008-a46e-a4c97f265960";
-    let endpoints: Vec<(&str, String, Option<&str>)> = vec![
-        ("POST", "/api/v1/alarms".into(), Some(READ_TOKEN)),
-        ("POST", "/api/v1/events".into(), Some(READ_TOKEN)),
-        ("POST", format!("/api/v1/runs/{id}/retry"), Some(READ_TOKEN)),
-        ("POST", "/api/v1/reload".into(), Some(READ_TOKEN)),
-        ("POST", "/api/v1/silences".into(), Some(READ_TOKEN)),
-        ("DELETE", format!("/api/v1/silences/{id}"), Some(READ_TOKEN)),
-        ("GET", "/api/v1/status".into(), Some(INGEST_TOKEN)),
-        ("GET", "/api/v1/events".into(), Some(INGEST_TOKEN)),
-        ("GET", format!("/api/v1/events/{id}"), Some(INGEST_TOKEN)),
-        ("GET", "/api/v1/runs".into(), Some(INGEST_TOKEN)),
-        ("GET", format!("/api/v1/runs/{id}"), Some(INGEST_TOKEN)),
-        ("GET", "/api/v1/functions".into(), Some(INGEST_TOKEN)),
-        ("GET", "/api/v1/subscriptions".into(), Some(INGEST_TOKEN)),
-        ("GET", "/api/v1/silences".into(), Some(INGEST_TOKEN)),
+    // Each endpoint with the tokens of the wrong scope (on top of none and a
+    // made-up one). Admin implies read; ingest opens only ingest.
+    let ingest_only: &[&str] = &[READ_TOKEN, ADMIN_TOKEN];
+    let admin_only: &[&str] = &[READ_TOKEN, INGEST_TOKEN];
+    let read: &[&str] = &[INGEST_TOKEN];
+    let endpoints: Vec<(&str, String, &[&str])> = vec![
+        ("POST", "/api/v1/alarms".into(), ingest_only),
+        ("POST", "/api/v1/events".into(), ingest_only),
+        ("POST", format!("/api/v1/runs/{id}/retry"), admin_only),
+        ("POST", "/api/v1/reload".into(), admin_only),
+        ("POST", "/api/v1/silences".into(), admin_only),
+        ("DELETE", format!("/api/v1/silences/{id}"), admin_only),
+        ("GET", "/api/v1/status".into(), read),
+        ("GET", "/api/v1/events".into(), read),
+        ("GET", format!("/api/v1/events/{id}"), read),
+        ("GET", "/api/v1/runs".into(), read),
+        ("GET", format!("/api/v1/runs/{id}"), read),
+        ("GET", "/api/v1/functions".into(), read),
+        ("GET", "/api/v1/subscriptions".into(), read),
+        ("GET", "/api/v1/silences".into(), read),
+        ("GET", "/api/v1/guard".into(), read),
     ];
-    for (method, path, wrong) in endpoints {
+    let mut refused = 0;
+    for (method, path, wrong) in &endpoints {
         let url = format!("{}{path}", app.base_url);
         let build = |token: Option<&str>| {
-            let request = match method {
+            let request = match *method {
                 "GET" => client.get(&url),
                 "DELETE" => client.delete(&url),
                 _ => client
@@ -50,11 +57,19 @@ async fn every_endpoint_refuses_a_missing_or_wrong_token() {
                 None => request,
             }
         };
-        for token in [None, Some("not-a-token-at-all"), wrong] {
+        let tokens = [None, Some("not-a-token-at-all")]
+            .into_iter()
+            .chain(wrong.iter().map(|t| Some(*t)));
+        for token in tokens {
             let r = build(token).send().await.unwrap();
             assert_eq!(r.status(), 401, "{method} {path} with {token:?}");
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["error"], "unauthorized");
+            refused += 1;
+        }
+        if *method == "GET" {
+            let r = build(Some(ADMIN_TOKEN)).send().await.unwrap();
+            assert_ne!(r.status(), 401, "an admin token reads {path}");
         }
     }
     for open in ["/healthz", "/readyz", "/metrics"] {
@@ -70,6 +85,14 @@ async fn every_endpoint_refuses_a_missing_or_wrong_token() {
         );
     }
     assert!(!app.log().contains("not-a-token-at-all"));
+    // Every refusal is counted by scope, read and admin included.
+    let failures = &app.status().await["auth_failures"];
+    let counted: u64 = ["ingest", "read", "admin"]
+        .iter()
+        .map(|s| failures[*s].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, refused, "{failures}");
+    assert!(failures["read"].as_u64().unwrap() > 0 && failures["admin"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]

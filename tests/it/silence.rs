@@ -244,16 +244,20 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         "endsAt": ends.format(&time::format_description::well_known::Rfc3339).unwrap(),
         "createdBy": "ops", "comment": "datastore migration"
     });
-    let denied = reqwest::Client::new()
-        .post(format!("{}/api/v1/silences", app.base_url))
-        .bearer_auth(&app.read_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), 401);
+    // Silences change what the NMS sees: admin scope, not the hook's token.
+    for token in [&app.read_token, &app.ingest_token] {
+        let denied = reqwest::Client::new()
+            .post(format!("{}/api/v1/silences", app.base_url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+    }
     let r = app
-        .post_json("/api/v1/silences", &body)
+        .admin(reqwest::Method::POST, "/api/v1/silences")
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -262,7 +266,12 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         .as_str()
         .unwrap()
         .to_owned();
-    let bad = app.post_json("/api/v1/silences", &json!({"matchers": [{"name": "colour", "value": "x"}], "endsAt": "2030-01-01T00:00:00Z"})).send().await.unwrap();
+    let bad = app
+        .admin(reqwest::Method::POST, "/api/v1/silences")
+        .json(&json!({"matchers": [{"name": "colour", "value": "x"}], "endsAt": "2030-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
 
     // Restart with the silence active: it still holds.
@@ -323,9 +332,9 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
     })
     .await;
 
-    // Expiring early works (CLI).
+    // Expiring early works (CLI; the admin token from VCGATE_TOKEN).
     let env = [
-        ("VCGATE_TOKEN", app.ingest_token.as_str()),
+        ("VCGATE_TOKEN", app.admin_token.as_str()),
         ("VCGATE_SERVER", app.base_url.as_str()),
     ];
     let out = crate::support::vcgate_cli(

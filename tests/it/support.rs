@@ -13,6 +13,7 @@ use serde_json::Value;
 
 pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789";
 pub const READ_TOKEN: &str = "test-read-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -40,6 +41,8 @@ pub struct TestConfig {
     pub extra: String,
     /// Serve HTTPS with a fresh CA and certificate (made with the `openssl` CLI).
     pub tls: bool,
+    /// `RUST_LOG` for the server (default: info, vcgate at debug, async_snmp at error).
+    pub log_filter: Option<String>,
 }
 
 /// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns
@@ -120,12 +123,14 @@ pub struct TestApp {
     pub snmp_port: u16,
     pub ingest_token: String,
     pub read_token: String,
+    pub admin_token: String,
     /// Data directory: database, config file (`vcgate.toml`), server log.
     pub dir: tempfile::TempDir,
     /// CA that signed the server certificate, when serving HTTPS.
     pub ca_file: Option<PathBuf>,
     child: Option<Child>,
     client: reqwest::Client,
+    log_filter: String,
 }
 
 impl TestApp {
@@ -158,7 +163,7 @@ impl TestApp {
         }
         let snmp_port = free_udp_port();
         let config = format!(
-            "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
+            "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\nadmin_tokens = [\"{ADMIN_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
             db = dir.path().join("vcgate.db").display(),
             store = cfg.store,
             http = http_extra,
@@ -178,9 +183,14 @@ impl TestApp {
             snmp_port,
             ingest_token: INGEST_TOKEN.to_owned(),
             read_token: READ_TOKEN.to_owned(),
+            admin_token: ADMIN_TOKEN.to_owned(),
             dir,
             child: None,
             client: client.build().unwrap(),
+            log_filter: cfg
+                .log_filter
+                .clone()
+                .unwrap_or_else(|| "info,vcgate=debug,async_snmp=error".into()),
         };
         app.start().await;
         app
@@ -212,9 +222,10 @@ impl TestApp {
         let child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
             .args(["serve", "--config"])
             .arg(self.config_path())
-            .env("RUST_LOG", "info,vcgate=debug,async_snmp=error")
+            .env("RUST_LOG", &self.log_filter)
             .env_remove("VCGATE_INGEST_TOKEN")
             .env_remove("VCGATE_READ_TOKEN")
+            .env_remove("VCGATE_ADMIN_TOKEN")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -243,6 +254,23 @@ impl TestApp {
         }
         // The SNMP socket binds before HTTP; give the receive task a moment anyway.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        proc_status_kib(self.pid(), field)
     }
 
     /// Sends a signal (e.g. "HUP") to the running server.
@@ -299,6 +327,13 @@ impl TestApp {
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.ingest_token)
             .json(body)
+    }
+
+    /// An admin-scope request (silences, reload, retry).
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.admin_token)
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -389,6 +424,16 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Runs the `vcgate` binary as a client command.

@@ -28,6 +28,7 @@ fn config(url: &str, user: &str, password: &str) -> ClientConfig {
         insecure: false,
         ca_file: None,
         timeout: Duration::from_secs(10),
+        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
     }
 }
 

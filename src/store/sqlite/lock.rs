@@ -10,6 +10,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::store::StoreError;
@@ -37,6 +38,8 @@ impl StoreLock {
             .write(true)
             .create(true)
             .truncate(false)
+            // Private like the database beside it (it holds only a pid).
+            .mode(0o600)
             .open(&path);
         // A lock file left by root (say, a restore) still locks when only
         // readable: `flock` needs no write access.

@@ -266,10 +266,9 @@ impl super::NotificationReceiver {
 
         let inbound = match process_v3_inbound(data, &usm_ctx, &role)? {
             V3Inbound::Failed { failure, report } => {
-                // The shared core logs USM failures at debug; re-surface them
-                // at warn in the receiver role so a misconfigured trap sender
-                // is diagnosable at the default log level.
-                tracing::warn!(target: "async_snmp::notification", { snmp.source = %source, snmp.failure = ?failure }, "USM processing failed for inbound message");
+                // vcgate patch: debug, not warn: any sender can cause one
+                // per datagram; the usmStats counters count every failure.
+                tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, snmp.failure = ?failure }, "USM processing failed for inbound message");
                 if let Some(report) = report {
                     if let Err(e) = self.send_response(&report, source, response_source).await {
                         tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, error = %e }, "failed to send USM report");
@@ -319,7 +318,7 @@ impl super::NotificationReceiver {
             PduType::InformRequest => {
                 // The receiver of a Confirmed-class PDU is authoritative.
                 if usm_params.engine_id.as_ref() != self.inner.engine_id.as_ref() {
-                    tracing::warn!(target: "async_snmp::notification", { snmp.source = %source }, "dropped v3 Inform localized to a foreign authoritative engine ID");
+                    tracing::debug!(target: "async_snmp::notification", { snmp.source = %source }, "dropped v3 Inform localized to a foreign authoritative engine ID");
                     return Ok(None);
                 }
                 NotificationPduClass::Inform

@@ -691,7 +691,18 @@ pub struct NotificationReceiverBuilder {
     response_send_timeout: Duration,
     // vcgate patch: requested SO_RCVBUF for the listening socket.
     recv_buffer_size: Option<usize>,
+    // vcgate patch: datagram source filter and discard hook.
+    source_filter: Option<SourceFilter>,
+    discard_hook: Option<DiscardHook>,
 }
+
+/// (vcgate patch.) Decides, before anything is parsed, whether a datagram
+/// from this address is processed at all.
+pub type SourceFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
+
+/// (vcgate patch.) Told about every datagram `recv` drops because of an error
+/// (malformed, failed authentication, ...), with the error.
+pub type DiscardHook = Arc<dyn Fn(SocketAddr, &Error) + Send + Sync>;
 
 impl NotificationReceiverBuilder {
     /// Create a builder with the default settings.
@@ -716,7 +727,36 @@ impl NotificationReceiverBuilder {
             acceptance_policy: None,
             response_send_timeout: crate::client::DEFAULT_SEND_TIMEOUT,
             recv_buffer_size: None,
+            source_filter: None,
+            discard_hook: None,
         }
+    }
+
+    /// Process only datagrams whose source address `filter` accepts.
+    ///
+    /// (vcgate patch.) The filter runs for every received datagram before it
+    /// is parsed; a datagram it refuses is dropped without a trace: nothing
+    /// is decoded, logged, counted by the receiver or sent back (no SNMPv3
+    /// discovery Report, no USM error Report, no Inform response). Use it for
+    /// source allowlists and per-source rate limits, so the receiver never
+    /// answers (or reflects traffic to) an address it should not talk to.
+    #[must_use]
+    pub fn source_filter(mut self, filter: impl Fn(SocketAddr) -> bool + Send + Sync + 'static) -> Self {
+        self.source_filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Call `hook` for every datagram `recv` drops because of an error.
+    ///
+    /// (vcgate patch.) The receiver logs these drops at debug level only
+    /// (one line per datagram is a log flood an unauthenticated sender can
+    /// cause); the hook lets the application count them, classify them by
+    /// [`Error::kind`] and log a sample. Authentication failures counted in
+    /// the usmStats counters arrive here too, as [`crate::ErrorKind::Auth`].
+    #[must_use]
+    pub fn discard_hook(mut self, hook: impl Fn(SocketAddr, &Error) + Send + Sync + 'static) -> Self {
+        self.discard_hook = Some(Arc::new(hook));
+        self
     }
 
     /// Request a socket receive buffer (`SO_RCVBUF`) of this many bytes.
@@ -1138,6 +1178,8 @@ impl NotificationReceiverBuilder {
                 #[cfg(test)]
                 receive_errors: Mutex::new(std::collections::VecDeque::new()),
                 recv_gate: AsyncMutex::new(vec![0; crate::UDP_RECEIVE_BUFFER_SIZE]),
+                source_filter: self.source_filter,
+                discard_hook: self.discard_hook,
             }),
         })
     }
@@ -1462,6 +1504,10 @@ struct ReceiverInner {
     receive_errors: Mutex<std::collections::VecDeque<std::io::Error>>,
     /// Fairly serializes cloned `recv` calls and retains their shared UDP buffer.
     recv_gate: AsyncMutex<Vec<u8>>,
+    /// (vcgate patch) see [`NotificationReceiverBuilder::source_filter`].
+    source_filter: Option<SourceFilter>,
+    /// (vcgate patch) see [`NotificationReceiverBuilder::discard_hook`].
+    discard_hook: Option<DiscardHook>,
 }
 
 impl ReceiverInner {
@@ -1760,6 +1806,13 @@ impl NotificationReceiver {
                 },
             };
             let source = received.source;
+            // vcgate patch: refused sources are dropped before any parsing,
+            // so nothing is ever sent back to them.
+            if let Some(filter) = &self.inner.source_filter
+                && !filter(source)
+            {
+                continue;
+            }
             if received.len > crate::UDP_RECEIVE_LIMITS.advertised().as_usize() {
                 tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, received_size = received.len, advertised_size = crate::UDP_RECEIVE_LIMITS.advertised().as_usize() }, "accepted bounded UDP datagram above advertised capacity");
             }
@@ -1778,8 +1831,13 @@ impl NotificationReceiver {
                     return Err(e);
                 }
                 Err(e) => {
-                    // Log parsing error but continue receiving
-                    tracing::warn!(target: "async_snmp::notification", { snmp.source = %source, error = %e }, "failed to parse notification");
+                    // vcgate patch: one line per bad datagram is a log flood
+                    // any sender can cause; debug only, the application
+                    // counts and samples through the discard hook.
+                    tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, error = %e }, "failed to parse notification");
+                    if let Some(hook) = &self.inner.discard_hook {
+                        hook(source, &e);
+                    }
                 }
             }
         }

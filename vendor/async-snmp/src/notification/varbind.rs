@@ -53,7 +53,7 @@ fn notification_prefix(pdu: &Pdu, policy: NotificationVarbindValidation) -> Resu
 
     if policy == NotificationVarbindValidation::Strict && pdu.varbinds[0].oid != oids::sys_uptime()
     {
-        tracing::warn!(target: "async_snmp::notification", { expected = %oids::sys_uptime(), actual = %pdu.varbinds[0].oid }, "strict mode: first varbind OID is not sysUpTime.0");
+        tracing::debug!(target: "async_snmp::notification", { expected = %oids::sys_uptime(), actual = %pdu.varbinds[0].oid }, "strict mode: first varbind OID is not sysUpTime.0");
         tracing::debug!(target: "async_snmp::notification", { kind = %DecodeErrorKind::InvalidOid }, "invalid first varbind OID");
         return Err(Error::InvalidMessage("notification sysUpTime OID is invalid".into()).boxed());
     }
@@ -71,7 +71,7 @@ fn notification_prefix(pdu: &Pdu, policy: NotificationVarbindValidation) -> Resu
     if policy == NotificationVarbindValidation::Strict
         && pdu.varbinds[1].oid != oids::snmp_trap_oid()
     {
-        tracing::warn!(target: "async_snmp::notification", { expected = %oids::snmp_trap_oid(), actual = %pdu.varbinds[1].oid }, "strict mode: second varbind OID is not snmpTrapOID.0");
+        tracing::debug!(target: "async_snmp::notification", { expected = %oids::snmp_trap_oid(), actual = %pdu.varbinds[1].oid }, "strict mode: second varbind OID is not snmpTrapOID.0");
         tracing::debug!(target: "async_snmp::notification", { kind = %DecodeErrorKind::InvalidOid }, "invalid second varbind OID");
         return Err(Error::InvalidMessage("notification trap OID name is invalid".into()).boxed());
     }

@@ -420,7 +420,7 @@ pub(crate) fn process_v3_inbound(
                 if !timely {
                     let (our_boots, our_time) =
                         estimated.expect("untimely message records estimated time");
-                    tracing::warn!(target: "async_snmp::v3", { snmp.source = %source, snmp.msg_boots = usm_params.engine_boots, snmp.msg_time = usm_params.engine_time, snmp.our_boots = our_boots, snmp.our_time = our_time }, "message outside time window");
+                    tracing::debug!(target: "async_snmp::v3", { snmp.source = %source, snmp.msg_boots = usm_params.engine_boots, snmp.msg_time = usm_params.engine_time, snmp.our_boots = our_boots, snmp.our_time = our_time }, "message outside time window");
                 }
                 timely
             };
