@@ -122,6 +122,18 @@ pub(crate) mod testing {
         .unwrap()
     }
 
+    /// The seqs of every stored event, in order.
+    pub async fn stored_seqs(store: &SqliteStore) -> Vec<i64> {
+        store
+            .read(|conn| {
+                conn.prepare("SELECT seq FROM events ORDER BY seq")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
+            .await
+            .unwrap()
+    }
+
     /// A fresh `Store` handle and the directory that must outlive it.
     pub async fn open_temp() -> (crate::store::Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -340,7 +340,7 @@ impl RawEvent {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::open_in;
+    use super::super::testing::{open_in, stored_seqs};
     use super::*;
     use crate::model::{EventType, Source};
 
@@ -352,17 +352,6 @@ mod tests {
         );
         e.received_at = OffsetDateTime::now_utc() - age;
         e
-    }
-
-    async fn stored_seqs(store: &SqliteStore) -> Vec<i64> {
-        store
-            .read(|conn| {
-                conn.prepare("SELECT seq FROM events ORDER BY seq")?
-                    .query_map([], |r| r.get(0))?
-                    .collect()
-            })
-            .await
-            .unwrap()
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::super::SqliteStore;
 use super::super::ms_to_time;
-use super::super::testing::open_in;
+use super::super::testing::{open_in, stored_seqs};
 use super::*;
 use crate::model::{Alarm, Event, EventId, EventType, Source, StatusText};
 use crate::route::glob_match;
@@ -198,17 +198,6 @@ async fn listed(store: &SqliteStore, q: &EventQuery, probe: i64) -> Vec<String> 
         assert_eq!(next.is_some(), ids.len() == q.limit.max(1), "{q:?}");
     }
     ids
-}
-
-async fn stored_seqs(store: &SqliteStore) -> Vec<i64> {
-    store
-        .read(|conn| {
-            conn.prepare("SELECT seq FROM events ORDER BY seq")?
-                .query_map([], |r| r.get(0))?
-                .collect()
-        })
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
