@@ -15,7 +15,10 @@
 //! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification → `Event`).
 //! - [`ingest`]: the edges where events enter (HTTP, SNMP, the vCenter event stream);
 //!   `Ingestor` is the one path to "accepted".
-//! - [`store`]: durable store (SQLite, one writer, group commit) behind a backend-neutral API.
+//! - [`store`]: the durable store: one trait per aggregate (events, deliveries, runs,
+//!   guard, silences, checkpoints, alerts, kv) behind a cheap `Store` handle; the
+//!   SQLite backend (one writer, group commit) implements them, and the
+//!   conformance suite says what any backend must do.
 //! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
 //!   records the decision and queues deliveries in one commit.
 //! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).

@@ -80,16 +80,16 @@ pub fn render(settings: &GuardSettings, snapshot: &GuardSnapshot, now: OffsetDat
     let in_maintenance: Vec<Value> = snapshot
         .hosts
         .iter()
-        .filter(|(_, _, m, _)| m.in_maintenance)
-        .map(|(vc, moref, m, _)| host(vc, moref, m))
+        .filter(|h| h.memory.in_maintenance)
+        .map(|h| host(&h.vcenter, &h.moref, &h.memory))
         .collect();
     let guarded: Vec<Value> = snapshot
         .hosts
         .iter()
-        .filter(|(_, _, m, _)| m.guarded)
-        .map(|(vc, moref, m, _)| {
-            let mut v = host(vc, moref, m);
-            v["reason"] = json!(m.guarded_reason);
+        .filter(|h| h.memory.guarded)
+        .map(|h| {
+            let mut v = host(&h.vcenter, &h.moref, &h.memory);
+            v["reason"] = json!(h.memory.guarded_reason);
             v
         })
         .collect();
@@ -129,10 +129,10 @@ mod tests {
         };
         let mut snapshot = GuardSnapshot {
             reconciles: vec![record.clone()],
-            hosts: vec![(
-                "vc1".into(),
-                "host-1".into(),
-                HostMemory {
+            hosts: vec![crate::guard::GuardHost {
+                vcenter: "vc1".into(),
+                moref: "host-1".into(),
+                memory: HostMemory {
                     name: "esx01".into(),
                     in_maintenance: true,
                     actions_enabled: Some(false),
@@ -140,8 +140,8 @@ mod tests {
                     guarded_reason: Some("why".into()),
                     episode_handled: true,
                 },
-                None,
-            )],
+                updated: None,
+            }],
             actions: Vec::new(),
         };
         let v = render(&settings, &snapshot, now);

@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::config::FunctionKind;
 use crate::model::EventId;
-use crate::store::{ClaimedRun, RunQuery, RunStatus};
+use crate::store::{ClaimedRun, RetryOutcome, RunQuery, RunStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,9 +89,16 @@ pub async fn retry_run(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     match state.ingestor.store.retry_run(id.clone()).await? {
-        None => Err(ApiError::not_found("no run with this id")),
-        Some(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
-        Some(Ok(())) => {
+        RetryOutcome::NotFound => Err(ApiError::not_found("no run with this id")),
+        RetryOutcome::NotRetryable(status) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "run is {}; only dead or failed runs can be retried",
+                status.as_str()
+            ),
+        )),
+        RetryOutcome::Queued => {
             if let Some(run) = state.ingestor.store.get_run(id.clone()).await? {
                 state.run_wakes.get(&run.run.function).notify_one();
             }

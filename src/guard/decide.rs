@@ -25,10 +25,6 @@
 //! same action twice; a failed action leaves the memory as it was, so it is
 //! retried (that is a retry, not a flap).
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
 use crate::config::Reenable;
 
 /// What the guard needs from one host, as read from vCenter.
@@ -59,46 +55,9 @@ impl Policy {
     }
 }
 
-/// What the guard remembers about one host between reconciles (persisted).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostMemory {
-    pub name: String,
-    /// Last observation (after the guard's own successful actions).
-    pub in_maintenance: bool,
-    pub actions_enabled: Option<bool>,
-    /// The guard disabled this host's actions (or adopted it) and will
-    /// re-enable them once the host is out of maintenance.
-    pub guarded: bool,
-    /// Why the host is guarded (shown by the API).
-    pub guarded_reason: Option<String>,
-    /// The current maintenance episode has been dealt with (disabled, adopted,
-    /// or nothing to do); reset when the host is seen out of maintenance.
-    pub episode_handled: bool,
-}
-
-/// Per-host memory of one vCenter, by MOID.
-pub type Memory = BTreeMap<String, HostMemory>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionKind {
-    Disable,
-    Enable,
-}
-
-impl ActionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Enable => "enable",
-        }
-    }
-
-    /// The `alarmActionsEnabled` value this action sets.
-    pub fn enables(self) -> bool {
-        self == Self::Enable
-    }
-}
+/// The guard's memory and action kinds are persisted records: they live
+/// with the store (`store::guard`).
+pub use crate::store::{ActionKind, HostMemory, Memory};
 
 /// One call to make: `EnableAlarmActions(host, kind == Enable)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

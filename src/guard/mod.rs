@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -76,21 +76,10 @@ impl GuardSettings {
     }
 }
 
-/// How the last reconcile of a vCenter went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReconcileStatus {
-    /// Not reconciled yet since this vCenter was configured.
-    Pending,
-    /// Hosts read and every decided action done.
-    Ok,
-    /// vCenter unreachable: what the guard shows is as of `last_reconcile`.
-    Stale,
-    /// The account lacks a privilege (e.g. `Alarm.DisableActions`) or cannot log in.
-    Denied,
-    /// Any other failure (fault, TLS, protocol).
-    Error,
-}
+/// The guard's persisted records live with the store (`store::guard`).
+pub use crate::store::{
+    ActionOutcome, ActionRecord, GuardHost, GuardSnapshot, ReconcileRecord, ReconcileStatus,
+};
 
 impl ReconcileStatus {
     fn of(error: &VsphereError) -> Self {
@@ -102,79 +91,6 @@ impl ReconcileStatus {
             _ => Self::Error,
         }
     }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ok => "ok",
-            Self::Stale => "stale",
-            Self::Denied => "denied",
-            Self::Error => "error",
-        }
-    }
-}
-
-/// The last reconcile of one vCenter (persisted, shown by the API).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReconcileRecord {
-    pub vcenter: String,
-    pub status: ReconcileStatus,
-    /// Last time hosts were read and decided on.
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub last_reconcile: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub last_attempt: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub next_attempt: Option<OffsetDateTime>,
-    pub error: Option<String>,
-    pub consecutive_failures: u32,
-    /// Completed reconciles (hosts read), ever.
-    pub reconciles: u64,
-    /// Hosts seen in the last reconcile.
-    pub hosts: usize,
-}
-
-impl ReconcileRecord {
-    /// A vCenter not reconciled yet.
-    pub(crate) fn new(vcenter: &str) -> Self {
-        Self {
-            vcenter: vcenter.to_owned(),
-            status: ReconcileStatus::Pending,
-            last_reconcile: None,
-            last_attempt: None,
-            next_attempt: None,
-            error: None,
-            consecutive_failures: 0,
-            reconciles: 0,
-            hosts: 0,
-        }
-    }
-}
-
-/// One action the guard took (or, with `dry_run`, would have taken).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActionRecord {
-    #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-    pub vcenter: String,
-    pub moref: String,
-    pub host: String,
-    pub action: ActionKind,
-    pub reason: String,
-    /// `done`, `failed` or `dry_run`.
-    pub outcome: String,
-    pub error: Option<String>,
-    /// The `guard.alarm.actions.*` event of a done action.
-    pub event_id: Option<EventId>,
-}
-
-/// What the store holds for the API: `(vcenter, moref, memory, updated)` per
-/// host, the reconcile record per vCenter, recent actions (newest first).
-#[derive(Debug, Clone, Default)]
-pub struct GuardSnapshot {
-    pub hosts: Vec<(String, String, decide::HostMemory, Option<OffsetDateTime>)>,
-    pub reconciles: Vec<ReconcileRecord>,
-    pub actions: Vec<ActionRecord>,
 }
 
 /// True for an event that should make the guard reconcile at once: a
@@ -282,11 +198,7 @@ impl Reconciler {
     async fn run(mut self, wake: Arc<Notify>, shutdown: CancellationToken) {
         let store = self.ingestor.store.clone();
         loop {
-            let loaded = match store.guard_ensure_schema().await {
-                Ok(()) => store.guard_memory(&self.vcenter).await,
-                Err(e) => Err(e),
-            };
-            match loaded {
+            match store.guard_memory(&self.vcenter).await {
                 Ok(memory) => {
                     self.memory = memory;
                     break;
@@ -374,8 +286,8 @@ impl Reconciler {
                     .insert((action.moref.clone(), action.kind))
                 {
                     tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard dry run: would {} alarm actions", action.kind.as_str());
-                    records.push(self.action_record(action, "dry_run", None, None));
-                    count_action(&self.vcenter, action.kind, "dry_run");
+                    records.push(self.action_record(action, ActionOutcome::DryRun, None, None));
+                    count_action(&self.vcenter, action.kind, ActionOutcome::DryRun);
                 }
                 continue;
             }
@@ -394,14 +306,24 @@ impl Reconciler {
                     }
                     let event = action_event(&self.vcenter, action);
                     tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard {}d alarm actions", action.kind.as_str());
-                    records.push(self.action_record(action, "done", None, Some(event.id)));
+                    records.push(self.action_record(
+                        action,
+                        ActionOutcome::Done,
+                        None,
+                        Some(event.id),
+                    ));
                     events.push(event);
-                    count_action(&self.vcenter, action.kind, "done");
+                    count_action(&self.vcenter, action.kind, ActionOutcome::Done);
                 }
                 Err(e) => {
                     tracing::warn!(vcenter = %self.vcenter, host = %action.host, action = action.kind.as_str(), error = %e, "guard action failed; will retry");
-                    records.push(self.action_record(action, "failed", Some(e.to_string()), None));
-                    count_action(&self.vcenter, action.kind, "failed");
+                    records.push(self.action_record(
+                        action,
+                        ActionOutcome::Failed,
+                        Some(e.to_string()),
+                        None,
+                    ));
+                    count_action(&self.vcenter, action.kind, ActionOutcome::Failed);
                     failure = Some(e);
                 }
             }
@@ -472,7 +394,7 @@ impl Reconciler {
     fn action_record(
         &self,
         action: &Action,
-        outcome: &str,
+        outcome: ActionOutcome,
         error: Option<String>,
         event_id: Option<EventId>,
     ) -> ActionRecord {
@@ -483,15 +405,15 @@ impl Reconciler {
             host: action.host.clone(),
             action: action.kind,
             reason: action.reason.clone(),
-            outcome: outcome.to_owned(),
+            outcome,
             error,
             event_id,
         }
     }
 }
 
-fn count_action(vcenter: &str, kind: ActionKind, outcome: &'static str) {
-    metrics::counter!("vcgate_guard_actions_total", "vcenter" => vcenter.to_owned(), "action" => kind.as_str(), "outcome" => outcome)
+fn count_action(vcenter: &str, kind: ActionKind, outcome: ActionOutcome) {
+    metrics::counter!("vcgate_guard_actions_total", "vcenter" => vcenter.to_owned(), "action" => kind.as_str(), "outcome" => outcome.as_str())
         .increment(1);
 }
 

@@ -31,11 +31,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::model::{AlarmStatus, Event, EventId};
-use crate::store::{AlertIdentity, AlertRow, AlertState, TargetKind};
+use crate::model::{AlarmStatus, Event};
+use crate::store::AlertIdentity;
+/// The table's transitions live with the store (every backend applies them
+/// inside its commit); this module maps events onto them.
+pub use crate::store::alerts::{
+    Applied, Change, Observation, Step, apply, entity_matches, identity_matches, labels, learn,
+    release,
+};
 
 /// Event types that mean the entity is gone (its alerts resolve).
 pub const ENTITY_REMOVED: &[&str] = &[
@@ -44,16 +49,6 @@ pub const ENTITY_REMOVED: &[&str] = &[
     "datastore.destroyed",
     "cluster.destroyed",
 ];
-
-/// What an event does to the alert it is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    Fire,
-    Resolve,
-    /// The entity was removed: every alert on it resolves.
-    EntityRemoved,
-}
 
 /// The life-cycle meaning of `event`, `None` for one-shot notifications.
 pub fn change_for(event: &Event) -> Option<Change> {
@@ -90,51 +85,6 @@ pub fn identity_of(event: &Event) -> AlertIdentity {
     }
 }
 
-fn same(a: &Option<String>, b: &Option<String>, name_a: &str, name_b: &str, fold: bool) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a == b,
-        _ if fold => name_a.eq_ignore_ascii_case(name_b),
-        _ => name_a == name_b,
-    }
-}
-
-/// Same vCenter and entity (moref when both know it, else the name, any case).
-pub fn entity_matches(row: &AlertIdentity, event: &AlertIdentity) -> bool {
-    row.vcenter == event.vcenter
-        && same(
-            &row.entity_moref,
-            &event.entity_moref,
-            &row.entity_name,
-            &event.entity_name,
-            true,
-        )
-}
-
-/// Same alert: same entity and alarm (moref when both know it, else the name).
-pub fn identity_matches(row: &AlertIdentity, event: &AlertIdentity) -> bool {
-    entity_matches(row, event)
-        && same(
-            &row.alarm_moref,
-            &event.alarm_moref,
-            &row.alarm_name,
-            &event.alarm_name,
-            false,
-        )
-}
-
-/// The label set of a new alert.
-pub fn labels(identity: &AlertIdentity) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::from([
-        ("alertname".to_owned(), identity.alarm_name.clone()),
-        ("vcenter".to_owned(), identity.vcenter.clone()),
-        ("entity".to_owned(), identity.entity_name.clone()),
-    ]);
-    if let Some(kind) = &identity.entity_type {
-        labels.insert("entity_type".to_owned(), kind.clone());
-    }
-    labels
-}
-
 /// Alertmanager's fingerprint stand-in: a stable hash of the label set.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     use sha2::{Digest, Sha256};
@@ -149,25 +99,6 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// One event, as the table sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    pub change: Change,
-    pub identity: AlertIdentity,
-    pub severity: String,
-    pub status: String,
-    pub summary: String,
-    pub event_id: EventId,
-    /// When it happened (a new alert's `startsAt`).
-    pub time: OffsetDateTime,
-    /// When vcgate decided it (a resolve's `endsAt`).
-    pub now: OffsetDateTime,
-    /// What holds the event back from monitoring, if anything.
-    pub held: Option<String>,
-    /// Whether the event was routed to monitoring (resolves apply anyway).
-    pub routed: bool,
 }
 
 impl Observation {
@@ -199,144 +130,11 @@ impl Observation {
     }
 }
 
-/// What to do with one row.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    /// Write this row (the store sets its version).
-    Upsert(Box<AlertRow>),
-    /// Delete the existing row.
-    Delete,
-    Nothing,
-}
-
-/// A transition's result: the row step, and whether this event is queued
-/// to the target (event-by-event targets) or a send is due (Alertmanager).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    pub step: Step,
-    pub tell: bool,
-}
-
-/// Morefs learnt from a later event are kept (names and type stay).
-fn learn(mut row: AlertIdentity, from: &AlertIdentity) -> AlertIdentity {
-    row.entity_moref = row.entity_moref.or_else(|| from.entity_moref.clone());
-    row.alarm_moref = row.alarm_moref.or_else(|| from.alarm_moref.clone());
-    row.entity_type = row.entity_type.or_else(|| from.entity_type.clone());
-    row
-}
-
-/// The transition of one target's row (`existing`, already matched to the
-/// observation) for `obs`. `key` names a row created here.
-pub fn apply(
-    kind: TargetKind,
-    target: &str,
-    existing: Option<&AlertRow>,
-    obs: &Observation,
-    key: &str,
-) -> Applied {
-    let firing = existing.filter(|r| r.state == AlertState::Firing);
-    match obs.change {
-        Change::Fire if !obs.routed => Applied {
-            step: Step::Nothing,
-            tell: false,
-        },
-        Change::Fire => {
-            let tell = obs.held.is_none();
-            let row = match firing {
-                Some(r) => AlertRow {
-                    identity: learn(r.identity.clone(), &obs.identity),
-                    severity: obs.severity.clone(),
-                    status: obs.status.clone(),
-                    summary: obs.summary.clone(),
-                    event_id: obs.event_id,
-                    sent_event_id: if tell {
-                        Some(obs.event_id)
-                    } else {
-                        r.sent_event_id
-                    },
-                    held_by: obs.held.clone(),
-                    ..r.clone()
-                },
-                None => AlertRow {
-                    target: target.to_owned(),
-                    // A resolved row coming back keeps its key and labels: its
-                    // resolve may still be on its way with those labels.
-                    key: existing.map_or_else(|| key.to_owned(), |r| r.key.clone()),
-                    identity: existing.map_or_else(
-                        || obs.identity.clone(),
-                        |r| learn(r.identity.clone(), &obs.identity),
-                    ),
-                    labels: existing.map_or_else(|| labels(&obs.identity), |r| r.labels.clone()),
-                    state: AlertState::Firing,
-                    severity: obs.severity.clone(),
-                    status: obs.status.clone(),
-                    summary: obs.summary.clone(),
-                    starts_at: obs.time,
-                    resolved_at: None,
-                    event_id: obs.event_id,
-                    sent_event_id: tell.then_some(obs.event_id),
-                    held_by: obs.held.clone(),
-                    version: 0,
-                },
-            };
-            Applied {
-                step: Step::Upsert(Box::new(row)),
-                tell,
-            }
-        }
-        Change::Resolve | Change::EntityRemoved => match firing {
-            None => Applied {
-                step: Step::Nothing,
-                // An unknown clear passes through to event-by-event targets.
-                tell: existing.is_none()
-                    && obs.change == Change::Resolve
-                    && kind == TargetKind::Events
-                    && obs.routed
-                    && obs.held.is_none(),
-            },
-            Some(r) if r.sent_event_id.is_none() => Applied {
-                step: Step::Delete,
-                tell: false,
-            },
-            Some(r) => {
-                // The removal event is not a clear trap: it travels as itself.
-                let tell = obs.change == Change::Resolve || kind == TargetKind::Alertmanager;
-                let step = match kind {
-                    TargetKind::Events => Step::Delete,
-                    TargetKind::Alertmanager => Step::Upsert(Box::new(AlertRow {
-                        identity: learn(r.identity.clone(), &obs.identity),
-                        state: AlertState::Resolved,
-                        resolved_at: Some(obs.now),
-                        status: obs.status.clone(),
-                        event_id: obs.event_id,
-                        sent_event_id: Some(obs.event_id),
-                        held_by: None,
-                        ..r.clone()
-                    })),
-                };
-                Applied { step, tell }
-            }
-        },
-    }
-}
-
-/// The row a held alert becomes once nothing holds it: told (`send`) or
-/// just no longer held. Returns the row and whether its latest event must be
-/// queued to an event-by-event target.
-pub fn release(row: &AlertRow, send: bool) -> (AlertRow, bool) {
-    let mut next = row.clone();
-    next.held_by = None;
-    let queue = send && row.sent_event_id != Some(row.event_id);
-    if send {
-        next.sent_event_id = Some(row.event_id);
-    }
-    (next, queue)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Alarm, EntityKind, EventType, Moref, Source, StatusText};
+    use crate::store::{AlertRow, AlertState, TargetKind};
     use proptest::prelude::*;
 
     fn event(

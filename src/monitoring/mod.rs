@@ -30,6 +30,7 @@ use crate::config::{Config, WebhookFormat};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::pipeline::monitoring_target_names;
+use crate::store::DeliveryOutcome;
 use crate::telemetry::internal_events::Forwarded;
 
 /// Attempts before a delivery is marked `failed`.
@@ -190,25 +191,28 @@ async fn run_target<F: Forwarder>(
         for delivery in due {
             let result = forwarder.deliver(&delivery.event).await;
             let attempts = delivery.attempts + 1;
-            let (outcome, retry_at) = match result {
+            let outcome = match result {
                 Ok(()) => {
                     stats.emit(Forwarded::sent(&name, delivery.event.id));
-                    (Ok(()), None)
+                    DeliveryOutcome::Sent
                 }
                 Err(e) => {
                     let event = delivery.event.id.to_string();
-                    stats.emit(Forwarded::failed(&name, &event, attempts, &e.to_string()));
-                    let retry = match e {
+                    let error = e.to_string();
+                    stats.emit(Forwarded::failed(&name, &event, attempts, &error));
+                    match e {
                         ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => {
-                            Some(OffsetDateTime::now_utc() + backoff(attempts))
+                            DeliveryOutcome::Retry {
+                                error,
+                                at: OffsetDateTime::now_utc() + backoff(attempts),
+                            }
                         }
-                        _ => None,
-                    };
-                    (Err(e.to_string()), retry)
+                        _ => DeliveryOutcome::GaveUp { error },
+                    }
                 }
             };
             if let Err(e) = store
-                .settle_delivery(delivery.event.id, name.clone(), outcome, retry_at)
+                .settle_delivery(delivery.event.id, name.clone(), outcome)
                 .await
             {
                 tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");

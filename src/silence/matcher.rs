@@ -19,7 +19,6 @@
 //! so their cost is linear too.
 
 use regex::{Regex, RegexBuilder};
-use serde::{Deserialize, Serialize};
 
 use crate::model::{AlarmStatus, Event};
 
@@ -134,24 +133,8 @@ pub fn entity_kind_name(kind: crate::model::EntityKind) -> &'static str {
     }
 }
 
-fn yes() -> bool {
-    true
-}
-
-/// One matcher as stored. `glob` marks a v1 value (`*`, `?`); stored
-/// silences from before v2 have no such field and are globs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Matcher {
-    pub name: String,
-    pub value: String,
-    #[serde(default)]
-    pub is_regex: bool,
-    #[serde(default = "yes")]
-    pub is_equal: bool,
-    #[serde(default = "yes")]
-    pub glob: bool,
-}
+/// One matcher as stored (the data lives with the store).
+pub use crate::store::silences::Matcher;
 
 impl Matcher {
     /// An Alertmanager (v2) matcher.

@@ -15,7 +15,6 @@ pub mod matcher;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::InhibitRule;
@@ -23,51 +22,17 @@ use crate::model::{AlarmStatus, EntityKind, Event};
 use crate::route::glob_match;
 pub use maintenance::{MaintenanceView, SharedMaintenance};
 
+/// The stored silence and Alertmanager's update rule live with the store
+/// (a backend applies the rule inside its transaction).
+pub use crate::store::silences::{Silence, SilenceState, Upsert, upsert};
 pub use matcher::{Matcher, severity};
-
-/// A manual silence, Alertmanager's shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Silence {
-    pub id: String,
-    pub matchers: Vec<Matcher>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub starts_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub ends_at: OffsetDateTime,
-    #[serde(default)]
-    pub created_by: String,
-    #[serde(default)]
-    pub comment: String,
-    /// Last change (creation, update, expiry); absent in silences stored before v2.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub updated_at: Option<OffsetDateTime>,
-}
 
 /// Longest `comment`, in bytes.
 pub const MAX_COMMENT_LEN: usize = 4096;
 /// Longest `createdBy`, in bytes.
 pub const MAX_CREATED_BY_LEN: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SilenceState {
-    Pending,
-    Active,
-    Expired,
-}
-
 impl Silence {
-    pub fn state(&self, now: OffsetDateTime) -> SilenceState {
-        if now >= self.ends_at {
-            SilenceState::Expired
-        } else if now < self.starts_at {
-            SilenceState::Pending
-        } else {
-            SilenceState::Active
-        }
-    }
-
     /// Checks a silence submitted through the API: matchers (names, limits,
     /// regexes), lengths and the time range. The message names the problem.
     pub fn validate(&self) -> Result<(), String> {
@@ -145,49 +110,6 @@ pub fn sort_for_listing(silences: &mut [Silence], now: OffsetDateTime) {
             SilenceState::Expired => b.ends_at.cmp(&a.ends_at),
         })
     });
-}
-
-/// How a create-or-update by id is applied (Alertmanager's rule): a pending
-/// silence, or an active one whose matchers and start are unchanged, is
-/// updated in place; any other change expires the old one and creates a new
-/// silence with a new id.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Upsert {
-    InPlace(Silence),
-    Replace { expire: Silence, new: Silence },
-}
-
-pub fn upsert(
-    existing: Silence,
-    mut wanted: Silence,
-    now: OffsetDateTime,
-    new_id: String,
-) -> Upsert {
-    let in_place = match existing.state(now) {
-        SilenceState::Pending => true,
-        SilenceState::Active => {
-            existing.matchers == wanted.matchers && existing.starts_at == wanted.starts_at
-        }
-        SilenceState::Expired => false,
-    };
-    wanted.updated_at = Some(now);
-    if in_place {
-        wanted.id = existing.id;
-        return Upsert::InPlace(wanted);
-    }
-    let mut expire = existing;
-    if expire.ends_at > now {
-        expire.ends_at = now.max(expire.starts_at);
-        expire.updated_at = Some(now);
-    }
-    wanted.id = new_id;
-    if wanted.starts_at < now {
-        wanted.starts_at = now;
-    }
-    Upsert::Replace {
-        expire,
-        new: wanted,
-    }
 }
 
 /// What held an event back from monitoring.

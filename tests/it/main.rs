@@ -7,6 +7,7 @@ mod automation;
 mod cli;
 mod crash;
 mod enrich;
+mod event_filters;
 mod guard;
 mod hardening_edges;
 mod hardening_http;

@@ -3,7 +3,7 @@
 //! used to find it.
 //!
 //! Why inside `record_processed`: an event's effect on the table is decided
-//! here, in the writer, by the pure `monitoring::alerts::apply`, in the same
+//! here, in the writer, by the pure `store::alerts::apply`, in the same
 //! transaction as the event's disposition and the deliveries it queues. The
 //! writer is the only one changing rows, so read-decide-write cannot race; a
 //! crash loses the event's decision and its table change together, and the
@@ -11,9 +11,9 @@
 
 use rusqlite::{Connection, params};
 
-use super::{Store, now_ms, unavailable};
-use crate::monitoring::alerts::{self, Change, Step};
-use crate::store::{AlertInput, AlertRelease, AlertRow, AlertState, StoreError};
+use super::{SqliteStore, now_ms, unavailable};
+use crate::store::alerts::{self, Change, Step};
+use crate::store::{AlertInput, AlertRelease, AlertRow, AlertState, AlertStore, StoreError};
 
 /// Migration 8: the active-alert table.
 pub(super) const SCHEMA: &str = r#"
@@ -66,10 +66,7 @@ fn write_row(conn: &Connection, row: &mut AlertRow) -> Result<(), StoreError> {
             row.identity.vcenter,
             row.identity.entity_name.to_lowercase(),
             row.identity.entity_moref,
-            match row.state {
-                AlertState::Firing => "firing",
-                AlertState::Resolved => "resolved",
-            },
+            row.state.as_str(),
             row.held_by.is_some(),
             row.version,
             body,
@@ -167,9 +164,10 @@ pub(super) fn apply_input(
     Ok(told)
 }
 
-impl Store {
+#[async_trait::async_trait]
+impl AlertStore for SqliteStore {
     /// Every row of one target (what its Alertmanager sender sends).
-    pub async fn target_alerts(&self, target: String) -> Result<Vec<AlertRow>, StoreError> {
+    async fn target_alerts(&self, target: String) -> Result<Vec<AlertRow>, StoreError> {
         let bodies = self
             .read(move |conn| {
                 conn.prepare_cached("SELECT body FROM alerts WHERE target = ?1 ORDER BY key")?
@@ -181,7 +179,7 @@ impl Store {
     }
 
     /// Every row (for `GET /api/v1/alerts`), or only held ones.
-    pub async fn list_alerts(&self, held_only: bool) -> Result<Vec<AlertRow>, StoreError> {
+    async fn list_alerts(&self, held_only: bool) -> Result<Vec<AlertRow>, StoreError> {
         let bodies = self
             .read(move |conn| {
                 let sql = if held_only {
@@ -199,7 +197,7 @@ impl Store {
 
     /// Stops holding alerts whose rows did not change since they were read;
     /// queues the deliveries asked for. Returns how many were released.
-    pub async fn release_alerts(&self, releases: Vec<AlertRelease>) -> Result<usize, StoreError> {
+    async fn release_alerts(&self, releases: Vec<AlertRelease>) -> Result<usize, StoreError> {
         self.write(move |conn| {
             let mut done = 0;
             for r in &releases {
@@ -229,7 +227,7 @@ impl Store {
 
     /// Deletes resolved rows of `target` still at the given versions (their
     /// resolve reached every URL, or their last `endsAt` passed).
-    pub async fn forget_resolved(
+    async fn forget_resolved(
         &self,
         target: String,
         rows: Vec<(String, i64)>,
@@ -251,7 +249,7 @@ impl Store {
     }
 
     /// Deletes rows of targets no longer configured; returns how many.
-    pub async fn forget_alerts_except(&self, targets: Vec<String>) -> Result<usize, StoreError> {
+    async fn forget_alerts_except(&self, targets: Vec<String>) -> Result<usize, StoreError> {
         self.write(move |conn| {
             let known: std::collections::HashSet<&str> =
                 targets.iter().map(String::as_str).collect();

@@ -21,8 +21,8 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::MIGRATIONS;
 use super::lock::{StoreLock, lock_path};
+use super::schema::MIGRATIONS;
 use crate::config::StoreConfig;
 use crate::store::StoreError;
 

@@ -1,22 +1,19 @@
-//! SQLite side of the alarm-action guard: per-host memory (guarded hosts and
-//! the last observation), the last reconcile per vCenter, and the recent
-//! actions with their reasons (schema migration 3).
-//!
-//! Why one write per reconcile: the memory, the reconcile record and the
-//! actions taken in that reconcile commit together, so after a crash the
-//! store never says "guarded" for an action it has no record of (and the
-//! decision rules adopt a host disabled by an action whose commit was lost).
+//! SQLite side of the alarm-action guard (schema migration 3): per-host
+//! memory (guarded hosts and the last observation), the last reconcile per
+//! vCenter, and the recent actions with their reasons, each as JSON. One
+//! reconcile is one write (see `store::guard` for why).
 
 use rusqlite::{Connection, params};
 
-use super::{Store, ms_to_time, now_ms, unavailable};
-use crate::guard::decide::{HostMemory, Memory};
-use crate::guard::{ActionRecord, GuardSnapshot, ReconcileRecord};
-use crate::store::StoreError;
+use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
+use crate::store::{
+    ActionRecord, GuardHost, GuardSnapshot, GuardStore, HostMemory, Memory, ReconcileRecord,
+    StoreError,
+};
 
 /// Migration 3: the guard's tables. Idempotent, because builds of main
 /// before the guard merge ran slot 3 as a no-op placeholder: such databases
-/// get the tables from [`Store::guard_ensure_schema`] instead.
+/// get the tables when the store opens (`schema::migrate`).
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS guard_hosts (
     vcenter          TEXT NOT NULL,
@@ -58,15 +55,10 @@ fn save_reconcile(conn: &Connection, record: &ReconcileRecord) -> Result<(), Sto
     Ok(())
 }
 
-impl Store {
-    /// Creates the guard's tables if a database skipped migration 3 (see `SCHEMA`).
-    pub async fn guard_ensure_schema(&self) -> Result<(), StoreError> {
-        self.write(|conn| conn.execute_batch(SCHEMA).map_err(unavailable))
-            .await
-    }
-
+#[async_trait::async_trait]
+impl GuardStore for SqliteStore {
     /// The guard's memory of one vCenter's hosts (empty on first start).
-    pub async fn guard_memory(&self, vcenter: &str) -> Result<Memory, StoreError> {
+    async fn guard_memory(&self, vcenter: &str) -> Result<Memory, StoreError> {
         let vcenter = vcenter.to_owned();
         let rows = self
             .read(move |conn| {
@@ -89,7 +81,7 @@ impl Store {
 
     /// Commits one reconcile: the whole memory of `vcenter`, its reconcile
     /// record and the actions taken, in one transaction.
-    pub async fn guard_commit(
+    async fn guard_commit(
         &self,
         memory: Memory,
         record: ReconcileRecord,
@@ -109,7 +101,7 @@ impl Store {
             }
             save_reconcile(conn, &record)?;
             for action in &actions {
-                let at = (action.time.unix_timestamp_nanos() / 1_000_000) as i64;
+                let at = ms(action.time);
                 conn.execute(
                     "INSERT INTO guard_actions (at_ms, vcenter, record) VALUES (?1, ?2, ?3)",
                     params![at, vcenter, to_json(action)?],
@@ -129,13 +121,13 @@ impl Store {
     }
 
     /// Records a reconcile that could not read vCenter (memory unchanged).
-    pub async fn guard_record_reconcile(&self, record: ReconcileRecord) -> Result<(), StoreError> {
+    async fn guard_record_reconcile(&self, record: ReconcileRecord) -> Result<(), StoreError> {
         self.write(move |conn| save_reconcile(conn, &record)).await
     }
 
     /// Everything `GET /api/v1/guard` shows: all host memories, the reconcile
     /// record per vCenter, and the newest `limit` actions (newest first).
-    pub async fn guard_snapshot(&self, limit: usize) -> Result<GuardSnapshot, StoreError> {
+    async fn guard_snapshot(&self, limit: usize) -> Result<GuardSnapshot, StoreError> {
         let (hosts, reconciles, actions) = self
             .read(move |conn| {
                 // One read transaction = one WAL snapshot: a reconcile
@@ -164,9 +156,12 @@ impl Store {
         for (vcenter, moref, text, updated_ms) in hosts {
             let memory: HostMemory =
                 serde_json::from_str(&text).map_err(|e| corrupt("host memory", e))?;
-            snapshot
-                .hosts
-                .push((vcenter, moref, memory, ms_to_time(updated_ms)));
+            snapshot.hosts.push(GuardHost {
+                vcenter,
+                moref,
+                memory,
+                updated: ms_to_time(updated_ms),
+            });
         }
         for text in reconciles {
             snapshot

@@ -2,16 +2,17 @@
 //! here are claims (atomic `queued|failed → running` in the writer), settling,
 //! restart recovery, manual retry and the read queries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{Store, ms_to_time, now_ms, unavailable};
+use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
 use crate::model::{Event, EventId};
 use crate::store::{
-    ClaimedRun, RunOutcome, RunQuery, RunRecord, RunStatus, StoreError, to_json_text,
+    ClaimedRun, RetryOutcome, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore, StoreError,
+    to_json_text,
 };
 
 const SELECT_RUN: &str = "SELECT seq, id, event_id, subscription, function, status, attempt, next_ms, queued_ms, started_ms, finished_ms, reason, input, output, logs, secrets FROM runs";
@@ -67,10 +68,11 @@ fn decode_event(body: Option<String>, run: &RunRecord) -> Result<Event, StoreErr
         .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", run.event_id)))
 }
 
-impl Store {
+#[async_trait::async_trait]
+impl RunStore for SqliteStore {
     /// Atomically moves up to `limit` due runs of `function` to `running`
     /// (attempt + 1) and returns them with their events.
-    pub async fn claim_runs(
+    async fn claim_runs(
         &self,
         function: String,
         limit: usize,
@@ -110,7 +112,7 @@ impl Store {
     /// How long until this function's next queued or failed run is due
     /// (zero if one is due now); `None` when it has none waiting. A read on
     /// the `runs_due` index, so idle runners cost no writer round trip.
-    pub async fn next_run_due(
+    async fn next_run_due(
         &self,
         function: String,
     ) -> Result<Option<std::time::Duration>, StoreError> {
@@ -128,12 +130,12 @@ impl Store {
     }
 
     /// Records how an attempt ended.
-    pub async fn settle_run(&self, id: String, outcome: RunOutcome) -> Result<(), StoreError> {
+    async fn settle_run(&self, id: String, outcome: RunOutcome) -> Result<(), StoreError> {
         self.write(move |conn| {
             let now = now_ms();
             let next = outcome
                 .retry_at
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map(ms)
                 .unwrap_or(now);
             conn.execute(
                 "UPDATE runs SET status = ?2, reason = ?3, input = ?4, output = ?5, logs = ?6, finished_ms = ?7, next_ms = ?8 WHERE id = ?1",
@@ -156,7 +158,7 @@ impl Store {
 
     /// After a restart: runs that were `running` when the process died are
     /// queued again (or `dead` when that was their last attempt).
-    pub async fn requeue_interrupted(
+    async fn requeue_interrupted(
         &self,
         max_attempts: HashMap<String, u32>,
     ) -> Result<u64, StoreError> {
@@ -187,29 +189,30 @@ impl Store {
         .await
     }
 
-    /// Re-queues a `dead` (or waiting `failed`) run with a fresh set of attempts.
-    /// `Ok(None)` when no such run exists; `Err` message when its state forbids it.
-    pub async fn retry_run(&self, id: String) -> Result<Option<Result<(), String>>, StoreError> {
+    async fn retry_run(&self, id: String) -> Result<RetryOutcome, StoreError> {
         self.write(move |conn| {
             let status: Option<String> = conn
                 .query_row("SELECT status FROM runs WHERE id = ?1", [&id], |r| r.get(0))
                 .optional()
                 .map_err(unavailable)?;
-            let Some(status) = status else { return Ok(None) };
-            if !matches!(status.as_str(), "dead" | "failed") {
-                return Ok(Some(Err(format!("run is {status}; only dead or failed runs can be retried"))));
+            let Some(status) = status else {
+                return Ok(RetryOutcome::NotFound);
+            };
+            let status = RunStatus::parse(&status).unwrap_or(RunStatus::Failed);
+            if !matches!(status, RunStatus::Dead | RunStatus::Failed) {
+                return Ok(RetryOutcome::NotRetryable(status));
             }
             conn.execute(
                 "UPDATE runs SET status = 'queued', attempt = 0, next_ms = ?2, reason = 'retry requested' WHERE id = ?1",
                 params![id, now_ms()],
             )
             .map_err(unavailable)?;
-            Ok(Some(Ok(())))
+            Ok(RetryOutcome::Queued)
         })
         .await
     }
 
-    pub async fn list_runs(&self, query: RunQuery) -> Result<Vec<RunRecord>, StoreError> {
+    async fn list_runs(&self, query: RunQuery) -> Result<Vec<RunRecord>, StoreError> {
         self.read(move |conn| {
             let mut sql = format!("{SELECT_RUN} WHERE 1=1");
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -239,7 +242,7 @@ impl Store {
     }
 
     /// One run with its event.
-    pub async fn get_run(&self, id: String) -> Result<Option<ClaimedRun>, StoreError> {
+    async fn get_run(&self, id: String) -> Result<Option<ClaimedRun>, StoreError> {
         let found = self
             .read(move |conn| {
                 let run = conn
@@ -264,16 +267,24 @@ impl Store {
             .transpose()
     }
 
-    /// Number of runs per status.
-    pub async fn run_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT status, count(*) FROM runs GROUP BY status")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-            })?;
-            rows.collect()
-        })
-        .await
+    async fn run_counts(&self) -> Result<BTreeMap<RunStatus, u64>, StoreError> {
+        let rows = self
+            .read(|conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT status, count(*) FROM runs GROUP BY status")?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        // As `row_to_run` reads a status it does not know: failed.
+        let mut counts = BTreeMap::new();
+        for (status, n) in rows {
+            *counts
+                .entry(RunStatus::parse(&status).unwrap_or(RunStatus::Failed))
+                .or_insert(0) += n;
+        }
+        Ok(counts)
     }
 }

@@ -1,16 +1,13 @@
-//! SQLite side of manual silences: stored as JSON in Alertmanager's shape,
-//! indexed by end time so expired ones can be kept for audit and pruned later.
+//! SQLite side of manual silences (schema migration 5): stored as JSON in
+//! Alertmanager's shape, indexed by end time so expired ones can be kept for
+//! audit and pruned later.
 
 use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::{Store, now_ms, unavailable};
-use crate::silence::{Silence, Upsert, upsert};
-use crate::store::StoreError;
-
-fn ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use super::{SqliteStore, ms, now_ms, unavailable};
+use crate::store::silences::{Upsert, upsert};
+use crate::store::{Silence, SilenceStore, StoreError};
 
 fn put(conn: &rusqlite::Connection, silence: &Silence) -> Result<(), StoreError> {
     let body =
@@ -37,15 +34,12 @@ fn get(conn: &rusqlite::Connection, id: &str) -> Result<Option<Silence>, StoreEr
     .transpose()
 }
 
-impl Store {
-    pub async fn insert_silence(&self, silence: Silence) -> Result<(), StoreError> {
-        self.write(move |conn| put(conn, &silence)).await
-    }
-
+#[async_trait::async_trait]
+impl SilenceStore for SqliteStore {
     /// Creates `wanted` (no id) or updates the silence with its id by
     /// Alertmanager's rule (`silence::upsert`), atomically. Returns the
     /// silence as stored (its id may be new), or `None` when the id is unknown.
-    pub async fn upsert_silence(
+    async fn upsert_silence(
         &self,
         wanted: Silence,
         now: OffsetDateTime,
@@ -77,7 +71,7 @@ impl Store {
         .await
     }
 
-    pub async fn get_silence(&self, id: String) -> Result<Option<Silence>, StoreError> {
+    async fn get_silence(&self, id: String) -> Result<Option<Silence>, StoreError> {
         self.read(move |conn| {
             let body: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
                 "SELECT body FROM silences WHERE id = ?1",
@@ -92,7 +86,7 @@ impl Store {
     }
 
     /// Ends a silence now; `Ok(None)` when there is no such silence.
-    pub async fn expire_silence(
+    async fn expire_silence(
         &self,
         id: String,
         now: OffsetDateTime,
@@ -101,9 +95,7 @@ impl Store {
             let Some(mut silence) = get(conn, &id)? else {
                 return Ok(None);
             };
-            if silence.ends_at > now {
-                silence.ends_at = now.max(silence.starts_at);
-                silence.updated_at = Some(now);
+            if silence.expire(now) {
                 put(conn, &silence)?;
             }
             Ok(Some(silence))
@@ -112,7 +104,7 @@ impl Store {
     }
 
     /// Silences that end after `since` (active, pending, and recently expired).
-    pub async fn list_silences(&self, since: OffsetDateTime) -> Result<Vec<Silence>, StoreError> {
+    async fn list_silences(&self, since: OffsetDateTime) -> Result<Vec<Silence>, StoreError> {
         let since = ms(since);
         let bodies = self
             .read(move |conn| {
@@ -132,7 +124,7 @@ impl Store {
     }
 
     /// Deletes silences that ended before `before` (audit retention).
-    pub async fn prune_silences(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn prune_silences(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let before = ms(before);
         self.write(move |conn| {
             Ok(conn

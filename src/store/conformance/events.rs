@@ -1,0 +1,331 @@
+//! Conformance cases: accepting, deciding, listing and pruning events; kv.
+
+use super::*;
+
+pub async fn accept_is_idempotent_by_delivery_id(store: &Store) {
+    let first = event(Source::AlarmHook, "vm.created", Some("d-1"));
+    let first_id = first.id;
+    assert_eq!(
+        store.accept(first.clone()).await.unwrap(),
+        AcceptOutcome::Accepted(first_id)
+    );
+    // The same delivery again (a new event id): the first one's id.
+    let again = event(Source::AlarmHook, "vm.created", Some("d-1"));
+    assert_eq!(
+        store.accept(again).await.unwrap(),
+        AcceptOutcome::AlreadyAccepted(first_id)
+    );
+    // Another source may use the same delivery id; no delivery id never clashes.
+    let other = event(Source::Api, "vm.created", Some("d-1"));
+    assert!(matches!(
+        store.accept(other).await.unwrap(),
+        AcceptOutcome::Accepted(_)
+    ));
+    let outcomes = store
+        .accept_many(vec![
+            event(Source::AlarmHook, "vm.created", None),
+            event(Source::AlarmHook, "vm.created", None),
+            event(Source::AlarmHook, "vm.created", Some("d-2")),
+            event(Source::AlarmHook, "vm.created", Some("d-2")),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        outcomes[..3]
+            .iter()
+            .all(|o| matches!(o, AcceptOutcome::Accepted(_)))
+    );
+    assert_eq!(
+        outcomes[3],
+        AcceptOutcome::AlreadyAccepted(outcomes[2].id())
+    );
+
+    let stored = store.get_event(first_id).await.unwrap().unwrap();
+    assert_eq!(stored.event, first);
+    assert_eq!(stored.stage, EventStage::Accepted);
+    assert_eq!((stored.duplicates, stored.last_seen), (0, None));
+    assert!(stored.disposition.is_none() && stored.deliveries.is_empty());
+    assert!(store.get_event(EventId::new()).await.unwrap().is_none());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.pending_pipeline), (5, 5));
+    assert!(stats.writable && store.is_writable());
+}
+
+pub async fn pending_events_come_in_order_until_decided(store: &Store) {
+    let ids = accept_all(
+        store,
+        (0..5)
+            .map(|_| event(Source::Snmp, "snmp.trap", None))
+            .collect(),
+    )
+    .await;
+    let pending = store.pending_events(0, 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|(_, e)| e.id).collect::<Vec<_>>(),
+        ids,
+        "oldest first"
+    );
+    assert!(pending.windows(2).all(|w| w[0].0 < w[1].0));
+    let after_second = store.pending_events(pending[1].0, 2).await.unwrap();
+    assert_eq!(
+        after_second.iter().map(|(_, e)| e.id).collect::<Vec<_>>(),
+        ids[2..4]
+    );
+    store
+        .record_processed(vec![
+            processed(ids[0], disposition(Some(RouteTarget::Monitoring))),
+            processed(ids[3], disposition(Some(RouteTarget::Drop))),
+        ])
+        .await
+        .unwrap();
+    let left: Vec<EventId> = store
+        .pending_events(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.id)
+        .collect();
+    assert_eq!(left, vec![ids[1], ids[2], ids[4]]);
+    assert_eq!(store.stats().await.unwrap().pending_pipeline, 3);
+}
+
+pub async fn record_processed_decides_merges_and_queues(store: &Store) {
+    let ids = accept_all(
+        store,
+        vec![
+            event(Source::AlarmHook, "alarm.status.changed", None),
+            event(Source::Snmp, "alarm.status.changed", None),
+        ],
+    )
+    .await;
+    let (original, repeat) = (ids[0], ids[1]);
+    let mut enriched = store.get_event(original).await.unwrap().unwrap().event;
+    enriched.event_type = EventType::parse("vm.created").unwrap();
+    enriched.user = Some("admin".into());
+    let mut decided = disposition(Some(RouteTarget::Both));
+    decided.forward_to = vec!["nms".into()];
+    decided.subscriptions = vec!["sub".into()];
+    let seen = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    store
+        .record_processed(vec![
+            ProcessedEvent {
+                runs: vec![NewRun {
+                    subscription: "sub".into(),
+                    function: "f".into(),
+                    secrets: vec!["vsphere".into()],
+                }],
+                updated: Some(enriched.clone()),
+                ..processed(original, decided.clone())
+            },
+            ProcessedEvent {
+                merge_into: Some(original),
+                seen_at: seen,
+                ..processed(
+                    repeat,
+                    Disposition {
+                        duplicate_of: Some(original),
+                        route: None,
+                        ..disposition(None)
+                    },
+                )
+            },
+        ])
+        .await
+        .unwrap();
+    let stored = store.get_event(original).await.unwrap().unwrap();
+    assert_eq!(stored.stage, EventStage::Processed);
+    assert_eq!(
+        stored.event, enriched,
+        "the enriched event replaces the stored one"
+    );
+    assert_eq!(stored.disposition.as_ref(), Some(&decided));
+    assert_eq!((stored.duplicates, stored.last_seen), (1, Some(seen)));
+    assert_eq!(
+        stored.deliveries,
+        vec![DeliveryState {
+            target: "nms".into(),
+            state: DeliveryStatus::Pending,
+            attempts: 0,
+            last_error: None,
+        }]
+    );
+    let runs = store
+        .list_runs(RunQuery {
+            event: Some(original),
+            limit: 10,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].status, runs[0].function.as_str(), runs[0].attempt),
+        (RunStatus::Queued, "f", 0)
+    );
+    assert_eq!(runs[0].secrets, vec!["vsphere".to_owned()]);
+    // The listing finds it by its new type; only originals rebuild dedup.
+    let page = store
+        .list_events(EventQuery {
+            event_type: Some("vm.created".into()),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    let since = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let (originals, last) = store.recent_originals(since, 0, 10).await.unwrap();
+    assert_eq!(
+        originals.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![original]
+    );
+    let (rest, _) = store
+        .recent_originals(since, last.unwrap(), 10)
+        .await
+        .unwrap();
+    assert!(rest.is_empty());
+}
+
+pub async fn prune_removes_old_events_and_their_deliveries(store: &Store) {
+    let day = time::Duration::days(1);
+    let mut old = event(Source::Snmp, "snmp.trap", None);
+    old.received_at = OffsetDateTime::now_utc() - day * 3;
+    let ids = accept_all(
+        store,
+        vec![
+            old,
+            event(Source::Snmp, "snmp.trap", None),
+            event(Source::Snmp, "snmp.trap", None),
+            event(Source::Snmp, "snmp.trap", None),
+        ],
+    )
+    .await;
+    let mut d = disposition(Some(RouteTarget::Monitoring));
+    d.forward_to = vec!["nms".into()];
+    store
+        .record_processed(vec![processed(ids[0], d)])
+        .await
+        .unwrap();
+    let max_age = Duration::from_secs(2 * 86_400);
+    assert_eq!(store.prune(max_age, 100).await.unwrap(), 1, "too old");
+    assert!(store.get_event(ids[0]).await.unwrap().is_none());
+    assert!(
+        store
+            .due_deliveries("nms".into(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.stats().await.unwrap().pending_deliveries, 0);
+    assert_eq!(
+        store.prune(max_age, 2).await.unwrap(),
+        1,
+        "beyond the cap, oldest first"
+    );
+    assert!(store.get_event(ids[1]).await.unwrap().is_none());
+    assert_eq!(store.prune(max_age, 2).await.unwrap(), 0);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.events, 2);
+    assert!(stats.oldest_event.is_some());
+}
+
+pub async fn listing_filters_and_pages(store: &Store) {
+    let mut events: Vec<Event> = (0..6)
+        .map(|i| {
+            event(
+                Source::ALL[i % 2],
+                ["vm.created", "host.removed"][i % 2],
+                None,
+            )
+        })
+        .collect();
+    events[4].entity.name = Some("web[1]".into());
+    events[4].vcenter = "vc2".into();
+    let ids = accept_all(store, events).await;
+    store
+        .record_processed(vec![processed(
+            ids[2],
+            disposition(Some(RouteTarget::Drop)),
+        )])
+        .await
+        .unwrap();
+    let list = |q: EventQuery| async move { store.list_events(q).await.unwrap() };
+    let all = list(EventQuery {
+        limit: 4,
+        ..EventQuery::default()
+    })
+    .await;
+    let newest: Vec<EventId> = ids.iter().rev().take(4).copied().collect();
+    assert_eq!(
+        all.events.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+        newest
+    );
+    assert_eq!(
+        all.next_before,
+        Some(all.events[3].seq),
+        "a full page has a cursor"
+    );
+    let rest = list(EventQuery {
+        limit: 4,
+        before_seq: all.next_before,
+        ..EventQuery::default()
+    })
+    .await;
+    assert_eq!(rest.events.len(), 2);
+    assert_eq!(rest.next_before, None);
+    let vms = list(EventQuery {
+        event_type: Some("vm.*".into()),
+        source: Some("alarm-hook".into()),
+        limit: 10,
+        ..EventQuery::default()
+    })
+    .await;
+    assert_eq!(vms.events.len(), 3);
+    // Scanning filters, one dialect of globs.
+    let by = |q: EventQuery| async move {
+        let page = list(EventQuery { limit: 10, ..q }).await;
+        page.events.iter().map(|e| e.event.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by(EventQuery {
+            entity: Some("web[1]".into()),
+            ..EventQuery::default()
+        })
+        .await,
+        vec![ids[4]]
+    );
+    assert_eq!(
+        by(EventQuery {
+            vcenter: Some("vc?".into()),
+            entity: Some("web?1?".into()),
+            ..EventQuery::default()
+        })
+        .await,
+        vec![ids[4]]
+    );
+    assert_eq!(
+        by(EventQuery {
+            route: Some(RouteTarget::Drop),
+            ..EventQuery::default()
+        })
+        .await,
+        vec![ids[2]]
+    );
+    assert_eq!(
+        by(EventQuery {
+            held: Some(false),
+            duplicate: Some(false),
+            ..EventQuery::default()
+        })
+        .await
+        .len(),
+        6
+    );
+}
+
+pub async fn kv_values_round_trip(store: &Store) {
+    assert_eq!(store.kv_get("a.b").await.unwrap(), None);
+    store.kv_set("a.b", "1").await.unwrap();
+    store.kv_set("a.b", "2").await.unwrap();
+    assert_eq!(store.kv_get("a.b").await.unwrap().as_deref(), Some("2"));
+}

@@ -1,0 +1,222 @@
+//! The events aggregate: accepting events, reading them back, the
+//! pipeline's decisions about them, retention.
+//!
+//! Owns: [`EventStore`] and its rows. Must not: know SQL (backends do).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{AlertInput, DeliveryState, NewRun, StoreError};
+use crate::config::RouteTarget;
+use crate::model::{Event, EventId};
+
+/// Events: the acceptance path, the read side and the pipeline's record.
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync {
+    /// Commits a new event; resolves once it is durable. An event with a
+    /// delivery id already stored for the same source is not stored again:
+    /// the earlier id is returned.
+    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError>;
+
+    /// Commits several events in one go (same semantics as `accept`, in order).
+    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError>;
+
+    /// One event with what the pipeline did with it.
+    async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// `GET /api/v1/events`: one page of events matching `query`, newest
+    /// first, and the cursor to the next page (see [`EventPage`]).
+    async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError>;
+
+    /// Events the pipeline has not decided yet with `seq > after_seq`,
+    /// oldest first, at most `limit` (resumed at start).
+    async fn pending_events(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError>;
+
+    /// One page of recently processed, non-duplicate events, oldest first:
+    /// those received since `since` with `seq > after_seq`, reading at most
+    /// `page` rows. Returns them and the last seq read (`None`: no more).
+    /// For rebuilding dedup state at start; paged because a busy window can
+    /// hold 100 000s of events, which at once took RSS to 444 MiB.
+    async fn recent_originals(
+        &self,
+        since: OffsetDateTime,
+        after_seq: i64,
+        page: usize,
+    ) -> Result<(Vec<Event>, Option<i64>), StoreError>;
+
+    /// Records the pipeline's decision for several events, queues their runs
+    /// and deliveries and applies their effect on the active-alert table
+    /// ([`super::alerts::apply`]), all in one commit: a restart never redoes a
+    /// decided event and never loses a queued run or forward.
+    async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError>;
+
+    /// Deletes events older than `max_age` and beyond the newest `max_events`
+    /// (with their deliveries). Returns how many events went.
+    async fn prune(&self, max_age: Duration, max_events: u64) -> Result<u64, StoreError>;
+
+    /// Size figures for the status endpoint and metrics.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+}
+
+/// Result of accepting one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Newly committed under this id.
+    Accepted(EventId),
+    /// The same delivery (source + delivery id) was already committed earlier.
+    AlreadyAccepted(EventId),
+}
+
+impl AcceptOutcome {
+    pub fn id(self) -> EventId {
+        match self {
+            Self::Accepted(id) | Self::AlreadyAccepted(id) => id,
+        }
+    }
+}
+
+/// Filter for listing events, newest first. Globs are the routes' dialect:
+/// `*` any run, `?` one character, everything else literal (`[` too),
+/// case-sensitive.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Event type, exact or a glob.
+    pub event_type: Option<String>,
+    /// Source wire name (`alarm-hook`, `snmp`, …), exact.
+    pub source: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    /// Only events with a sequence number below this (pagination cursor).
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+    /// vCenter name glob.
+    pub vcenter: Option<String>,
+    /// Entity name glob (events without an entity name never match).
+    pub entity: Option<String>,
+    /// Alarm name glob (events without an alarm name never match).
+    pub alarm: Option<String>,
+    /// The alarm's new status, as routes match it: a glob on the colour
+    /// (`red`, any case) or on the raw text vCenter sent.
+    pub status: Option<String>,
+    /// The routing decision (undecided events and duplicates have none).
+    pub route: Option<RouteTarget>,
+    /// Held back from monitoring (`true`) or not (`false`, also undecided).
+    pub held: Option<bool>,
+    /// A duplicate of an earlier event (`true`) or not (`false`).
+    pub duplicate: Option<bool>,
+}
+
+impl EventQuery {
+    /// True when a filter no index serves is set: such a listing examines a
+    /// bounded window of events per call ([`EventPage`]).
+    pub fn scans(&self) -> bool {
+        self.vcenter.is_some()
+            || self.entity.is_some()
+            || self.alarm.is_some()
+            || self.status.is_some()
+            || self.route.is_some()
+            || self.held.is_some()
+            || self.duplicate.is_some()
+    }
+}
+
+/// One page of a listing.
+///
+/// `next_before` is the cursor for the next page (`before=`), `None` when
+/// there is nothing more. Without a scanning filter ([`EventQuery::scans`])
+/// it is the last event's seq when the page is full. With one, a call
+/// examines a bounded window of events, so a page may hold fewer than
+/// `limit` events (even none) while the cursor is set: follow it until it
+/// is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub next_before: Option<i64>,
+}
+
+/// Where an event is in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStage {
+    /// Committed; the pipeline has not decided yet.
+    Accepted,
+    /// The pipeline's decision (`disposition`) is recorded.
+    Processed,
+}
+
+/// What the pipeline decided for an event (after dedup and routing).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Disposition {
+    /// Set when this event repeated an earlier one inside the dedup window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<EventId>,
+    /// Routing decision; absent for duplicates (they go nowhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteTarget>,
+    /// Name of the rule that decided, or `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Monitoring targets a delivery was queued for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_to: Vec<String>,
+    /// Subscriptions a run was queued for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<String>,
+    /// What held it back from monitoring (`maintenance:<host>`,
+    /// `silence:<id>`, `inhibit:<rule>`); automation is never held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+}
+
+/// An event as stored, with what the pipeline did with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    #[serde(flatten)]
+    pub event: Event,
+    /// Insertion order; stable cursor for pagination.
+    pub seq: i64,
+    pub stage: EventStage,
+    /// How many later arrivals were merged into this event by dedup.
+    pub duplicates: u64,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
+    /// Delivery state per monitoring target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One event's decision, as the pipeline hands it to the store.
+#[derive(Debug, Clone)]
+pub struct ProcessedEvent {
+    pub id: EventId,
+    pub disposition: Disposition,
+    /// When set, bump this earlier event's `duplicates` and `last_seen`.
+    pub merge_into: Option<EventId>,
+    pub seen_at: OffsetDateTime,
+    /// Automation runs to queue.
+    pub runs: Vec<NewRun>,
+    /// The event as enriched, to replace the stored one.
+    pub updated: Option<Event>,
+    /// The event's effect on the active-alert table, applied in the same
+    /// commit; the targets it queues are added to `disposition.forward_to`.
+    pub alert: Option<AlertInput>,
+}
+
+/// Store size figures for the status endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub events: u64,
+    pub pending_pipeline: u64,
+    pub pending_deliveries: u64,
+    pub size_bytes: u64,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub oldest_event: Option<OffsetDateTime>,
+    pub writable: bool,
+}

@@ -1,0 +1,160 @@
+//! SQLite side of the pipeline's record: one commit per batch of decided
+//! events, holding each event's disposition (and its enriched body), the
+//! dedup merge into the event it repeats, the runs and deliveries it queues,
+//! and its effect on the active-alert table.
+//!
+//! Why one commit: a restart never redoes a decided event and never loses a
+//! queued run or forward; a crash loses a decision and its table change
+//! together, and the pipeline redoes both.
+
+use std::borrow::Cow;
+
+use rusqlite::{CachedStatement, Connection, params};
+
+use super::{SqliteStore, alerts, ms, now_ms, unavailable};
+use crate::store::{ProcessedEvent, StoreError, TargetKind, to_json_text};
+
+/// One decided event, encoded before it reaches the writer thread (the
+/// writer is the bottleneck).
+struct Encoded {
+    id: String,
+    disposition: String,
+    /// The enriched event's (body, type), when it changed.
+    updated: Option<(String, String)>,
+}
+
+impl Encoded {
+    fn of(o: &ProcessedEvent) -> Self {
+        let updated = o.updated.as_ref().and_then(|e| {
+            serde_json::to_string(e)
+                .ok()
+                .map(|body| (body, e.event_type.as_str().to_owned()))
+        });
+        Self {
+            id: o.id.to_string(),
+            disposition: to_json_text(&o.disposition),
+            updated,
+        }
+    }
+}
+
+/// The batch's statements, prepared once per commit.
+struct Statements<'c> {
+    decide: CachedStatement<'c>,
+    merge: CachedStatement<'c>,
+    queue_run: CachedStatement<'c>,
+    queue_delivery: CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn prepare(conn: &'c Connection) -> Result<Self, rusqlite::Error> {
+        Ok(Self {
+            decide: conn.prepare_cached(
+                "UPDATE events SET processed = 1, disposition = ?2, body = coalesce(?3, body), type = coalesce(?4, type) WHERE id = ?1",
+            )?,
+            merge: conn.prepare_cached(
+                "UPDATE events SET duplicates = duplicates + 1, last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
+            )?,
+            queue_run: conn.prepare_cached(
+                "INSERT OR IGNORE INTO runs (id, event_id, subscription, function, status, attempt, next_ms, queued_ms, secrets) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6)",
+            )?,
+            queue_delivery: conn.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (event_id, target, state, attempts, next_ms, updated_ms) VALUES (?1, ?2, 'pending', 0, ?3, ?3)",
+            )?,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// `EventStore::record_processed`.
+    pub(super) async fn record_decisions(
+        &self,
+        outcomes: Vec<ProcessedEvent>,
+    ) -> Result<(), StoreError> {
+        let encoded: Vec<Encoded> = outcomes.iter().map(Encoded::of).collect();
+        self.write(move |conn| {
+            let now = now_ms();
+            let mut stmts = Statements::prepare(conn).map_err(unavailable)?;
+            for (outcome, encoded) in outcomes.iter().zip(&encoded) {
+                record_one(conn, &mut stmts, now, outcome, encoded)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// One event's decision, inside the batch's transaction.
+fn record_one(
+    conn: &Connection,
+    stmts: &mut Statements<'_>,
+    now: i64,
+    outcome: &ProcessedEvent,
+    encoded: &Encoded,
+) -> Result<(), StoreError> {
+    let id = &encoded.id;
+    let (body, event_type) = match &encoded.updated {
+        Some((body, event_type)) => (Some(body.as_str()), Some(event_type.as_str())),
+        None => (None, None),
+    };
+    // The alert table decides which targets hear of an alarm
+    // transition, so its disposition is completed (and encoded) here.
+    let mut forward_to = outcome.disposition.forward_to.clone();
+    let disposition = match &outcome.alert {
+        None => Cow::Borrowed(&encoded.disposition),
+        Some(input) => {
+            let key = uuid::Uuid::now_v7().to_string();
+            for target in alerts::apply_input(conn, input, &key)? {
+                if !forward_to.contains(&target) {
+                    forward_to.push(target);
+                }
+            }
+            let mut d = outcome.disposition.clone();
+            d.forward_to = forward_to.clone();
+            Cow::Owned(to_json_text(&d))
+        }
+    };
+    stmts
+        .decide
+        .execute(params![id, disposition.as_ref(), body, event_type])
+        .map_err(unavailable)?;
+    if let Some(original) = outcome.merge_into {
+        stmts
+            .merge
+            .execute(params![original.to_string(), ms(outcome.seen_at)])
+            .map_err(unavailable)?;
+    }
+    for run in &outcome.runs {
+        stmts
+            .queue_run
+            .execute(params![
+                uuid::Uuid::now_v7().to_string(),
+                id,
+                run.subscription,
+                run.function,
+                now,
+                to_json_text(&run.secrets),
+            ])
+            .map_err(unavailable)?;
+    }
+    // Alertmanager targets take alarm transitions from the table
+    // (their sender), not as event deliveries.
+    let by_table: Vec<&str> = outcome
+        .alert
+        .iter()
+        .flat_map(|a| a.targets.iter())
+        .filter(|(_, kind)| *kind == TargetKind::Alertmanager)
+        .map(|(t, _)| t.as_str())
+        .collect();
+    for target in forward_to
+        .iter()
+        .filter(|t| !by_table.contains(&t.as_str()))
+    {
+        stmts
+            .queue_delivery
+            .execute(params![id, target, now])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! SQLite side of the events aggregate: accepting (the hot path), reading
+//! events back with their deliveries, pending events for the pipeline,
+//! retention and size figures. Listing is `listing.rs`; the pipeline's
+//! record is `decisions.rs`.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
+use crate::model::{Event, EventId};
+use crate::store::{
+    AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
+    EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
+};
+
+#[async_trait::async_trait]
+impl EventStore for SqliteStore {
+    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
+        let body = encode_event(&event)?;
+        self.write(move |conn| insert_event(conn, &event, &body))
+            .await
+    }
+
+    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let encoded = encode_all(events)?;
+        self.write(move |conn| {
+            encoded
+                .iter()
+                .map(|(e, body)| insert_event(conn, e, body))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let events = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!("{SELECT_EVENT} WHERE id = ?1"))?;
+                let rows = stmt.query_map([id.to_string()], row_to_raw)?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let mut stored = self.decode_events(events).await?;
+        Ok(stored.pop())
+    }
+
+    async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        let (raw, next_before) = self
+            .read(move |conn| {
+                super::listing::list_events(conn, &query, &super::listing::Budget::DEFAULT)
+            })
+            .await?;
+        Ok(EventPage {
+            events: self.decode_events(raw).await?,
+            next_before,
+        })
+    }
+
+    async fn pending_events(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let raw = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{SELECT_EVENT} WHERE processed = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
+                ))?;
+                let rows = stmt.query_map(params![after_seq, limit as i64], row_to_raw)?;
+                // Decode here, on the blocking thread, not on the async workers.
+                rows.map(|r| r.map(|r| (r.seq, r.decode(Vec::new()).map(|s| s.event))))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        raw.into_iter()
+            .map(|(seq, event)| Ok((seq, event?)))
+            .collect()
+    }
+
+    async fn recent_originals(
+        &self,
+        since: OffsetDateTime,
+        after_seq: i64,
+        page: usize,
+    ) -> Result<(Vec<Event>, Option<i64>), StoreError> {
+        let since_ms = ms(since);
+        let raw = self
+            .read(move |conn| {
+                // First page: start at the oldest row received since then
+                // (one walk of `events_received`), not at the oldest row.
+                let start = if after_seq > 0 {
+                    Some(after_seq + 1)
+                } else {
+                    conn.query_row(
+                        "SELECT min(seq) FROM events INDEXED BY events_received WHERE received_ms >= ?1",
+                        [since_ms],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )?
+                };
+                let Some(start) = start else {
+                    return Ok(Vec::new());
+                };
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{SELECT_EVENT} WHERE seq >= ?1 AND received_ms >= ?2 ORDER BY seq LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![start, since_ms, page as i64], row_to_raw)?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let last = raw.last().map(|r| r.seq);
+        // Decoding is CPU work: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for r in raw {
+                let stored = r.decode(Vec::new())?;
+                // Undecided events have no disposition yet.
+                if stored
+                    .disposition
+                    .as_ref()
+                    .is_some_and(|d| d.duplicate_of.is_none())
+                {
+                    out.push(stored.event);
+                }
+            }
+            Ok((out, last))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError> {
+        self.record_decisions(outcomes).await
+    }
+
+    async fn prune(&self, max_age: Duration, max_events: u64) -> Result<u64, StoreError> {
+        let cutoff = now_ms() - max_age.as_millis() as i64;
+        self.write(move |conn| {
+            let mut deleted = conn
+                .execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_ms < ?1 LIMIT 50000)", [cutoff])
+                .map_err(unavailable)? as u64;
+            // Keep the newest `max_events`. `seq` is AUTOINCREMENT and rows
+            // leave only here, from the old end, so the kept range is
+            // contiguous and `max(seq) - max_events` is the exact cut-off: one
+            // index look-up, where an `OFFSET max_events` scan read up to a
+            // million rows every minute (and delayed start-up). (Should the
+            // clock jump back, the age rule can leave a gap; this then keeps
+            // a few fewer than `max_events`, never more.)
+            deleted += conn
+                .execute(
+                    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1",
+                    [max_events as i64],
+                )
+                .map_err(unavailable)? as u64;
+            if deleted > 0 {
+                conn.execute("DELETE FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)", [])
+                    .map_err(unavailable)?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let path = self.config.path.clone();
+        let writable = crate::store::Backend::is_writable(self);
+        self.read(move |conn| {
+            let events: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            let pending: i64 =
+                conn.query_row("SELECT count(*) FROM events WHERE processed = 0", [], |r| {
+                    r.get(0)
+                })?;
+            let deliveries: i64 = conn.query_row(
+                "SELECT count(*) FROM deliveries WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            let oldest: Option<i64> =
+                conn.query_row("SELECT min(received_ms) FROM events", [], |r| r.get(0))?;
+            let size = ["", "-wal"]
+                .iter()
+                .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+                .map(|m| m.len())
+                .sum();
+            Ok(StoreStats {
+                events: events as u64,
+                pending_pipeline: pending as u64,
+                pending_deliveries: deliveries as u64,
+                size_bytes: size,
+                oldest_event: oldest.and_then(ms_to_time),
+                writable,
+            })
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Raw rows to stored events, with each event's deliveries.
+    async fn decode_events(&self, raw: Vec<RawEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids: Vec<String> = raw.iter().map(|r| r.id.clone()).collect();
+        let deliveries = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT target, state, attempts, last_error FROM deliveries WHERE event_id = ?1 ORDER BY target",
+                )?;
+                ids.iter()
+                    .map(|id| {
+                        stmt.query_map([id], |r| {
+                            Ok(DeliveryState {
+                                target: r.get(0)?,
+                                state: DeliveryStatus::parse(&r.get::<_, String>(1)?)
+                                    .unwrap_or(DeliveryStatus::Failed),
+                                attempts: r.get::<_, i64>(2)? as u32,
+                                last_error: r.get(3)?,
+                            })
+                        })?
+                        .collect::<Result<Vec<_>, _>>()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        raw.into_iter()
+            .zip(deliveries)
+            .map(|(r, deliveries)| r.decode(deliveries))
+            .collect()
+    }
+}
+
+pub(super) fn encode_all(events: Vec<Event>) -> Result<Vec<(Event, String)>, StoreError> {
+    events
+        .into_iter()
+        .map(|e| encode_event(&e).map(|body| (e, body)))
+        .collect()
+}
+
+/// JSON for the events table, encoded before the event reaches the writer thread.
+fn encode_event(event: &Event) -> Result<String, StoreError> {
+    serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+pub(super) fn insert_event(
+    conn: &Connection,
+    event: &Event,
+    body: &str,
+) -> Result<AcceptOutcome, StoreError> {
+    let received_ms = ms(event.received_at);
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO events (id, source, vcenter, type, received_ms, fingerprint, delivery_id, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                event.id.to_string(),
+                event.source.as_str(),
+                event.vcenter,
+                event.event_type.as_str(),
+                received_ms,
+                event.fingerprint.0,
+                event.delivery_id,
+                body,
+            ])
+        })
+        .map_err(unavailable)?;
+    if inserted == 1 {
+        return Ok(AcceptOutcome::Accepted(event.id));
+    }
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT id FROM events WHERE source = ?1 AND delivery_id = ?2",
+            params![event.source.as_str(), event.delivery_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    existing
+        .and_then(|id| EventId::parse(&id))
+        .map(AcceptOutcome::AlreadyAccepted)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {} conflicted but no earlier delivery found",
+                event.id
+            ))
+        })
+}
+
+pub(super) const SELECT_EVENT: &str = "SELECT seq, id, source, vcenter, type, received_ms, body, processed, duplicates, last_seen_ms, disposition FROM events";
+
+/// One `SELECT_EVENT` row, decoded later (off the read connection).
+pub(super) struct RawEvent {
+    pub(super) seq: i64,
+    pub(super) id: String,
+    body: String,
+    processed: bool,
+    duplicates: i64,
+    last_seen_ms: Option<i64>,
+    disposition: Option<String>,
+}
+
+pub(super) fn row_to_raw(r: &rusqlite::Row<'_>) -> Result<RawEvent, rusqlite::Error> {
+    Ok(RawEvent {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        body: r.get(6)?,
+        processed: r.get::<_, i64>(7)? != 0,
+        duplicates: r.get(8)?,
+        last_seen_ms: r.get(9)?,
+        disposition: r.get(10)?,
+    })
+}
+
+impl RawEvent {
+    pub(super) fn decode(self, deliveries: Vec<DeliveryState>) -> Result<StoredEvent, StoreError> {
+        let event: Event = serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.id)))?;
+        let disposition: Option<Disposition> =
+            match self.disposition {
+                Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                    StoreError::Corrupt(format!("event {} disposition: {e}", self.id))
+                })?),
+                None => None,
+            };
+        Ok(StoredEvent {
+            event,
+            seq: self.seq,
+            stage: if self.processed {
+                EventStage::Processed
+            } else {
+                EventStage::Accepted
+            },
+            duplicates: self.duplicates as u64,
+            last_seen: self.last_seen_ms.and_then(ms_to_time),
+            disposition,
+            deliveries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{open_in, stored_seqs};
+    use super::*;
+    use crate::model::{EventType, Source};
+
+    fn event(age: time::Duration) -> Event {
+        let mut e = Event::new(
+            Source::AlarmHook,
+            "vc1",
+            EventType::parse("test.prune").unwrap(),
+        );
+        e.received_at = OffsetDateTime::now_utc() - age;
+        e
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_the_newest_max_events_and_drops_what_is_too_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(&dir);
+        let day = time::Duration::days(1);
+        // Two events older than the 2-day limit, then eight recent ones.
+        let mut events = vec![event(day * 3), event(day * 3)];
+        events.extend((0..8).map(|_| event(time::Duration::ZERO)));
+        store.accept_many(events).await.unwrap();
+        let all = stored_seqs(&store).await;
+        assert_eq!(all.len(), 10);
+
+        let max_age = Duration::from_secs(2 * 86_400);
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 5);
+        assert_eq!(stored_seqs(&store).await, all[5..].to_vec());
+        // Nothing more to do; a larger cap deletes nothing.
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 0);
+        assert_eq!(store.prune(max_age, 100).await.unwrap(), 0);
+        // The cap follows new arrivals.
+        store.accept(event(time::Duration::ZERO)).await.unwrap();
+        assert_eq!(store.prune(max_age, 5).await.unwrap(), 1);
+        assert_eq!(stored_seqs(&store).await.len(), 5);
+    }
+}
