@@ -79,6 +79,11 @@ impl AcceptOutcome {
             Self::Accepted(id) | Self::AlreadyAccepted(id) => id,
         }
     }
+
+    /// True when this acceptance stored a new row.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Self::Accepted(_))
+    }
 }
 
 /// Filter for listing events, newest first. Globs are the routes' dialect:

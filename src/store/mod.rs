@@ -79,6 +79,11 @@ pub enum StoreError {
     /// writer stopped). Nothing was committed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// No space left (a full disk or `[store] max_size`): nothing new can be
+    /// stored until space is freed (retention, a larger `max_size`, disk).
+    /// Nothing was committed.
+    #[error("store unavailable: no space left: {0}")]
+    Full(String),
     /// The database holds data this build cannot read.
     #[error("store data is corrupt or from an unknown version: {0}")]
     Corrupt(String),

@@ -45,6 +45,11 @@ pub(super) struct SqliteStore {
     /// For the file sizes in `stats`.
     config: Arc<StoreConfig>,
     writable: Arc<AtomicBool>,
+    /// Set when an event could not be stored for lack of space; cleared when
+    /// an event is stored again or retention frees rows. A full store still
+    /// commits small updates (a pipeline decision fits in a page it has), so
+    /// `writable` alone would say "ready" while every new event is refused.
+    full: Arc<AtomicBool>,
     /// Held while the store is open: one gateway per store, no restore under it.
     _lock: lock::StoreLock,
 }
@@ -78,15 +83,35 @@ impl SqliteStore {
             readers,
             config: Arc::new(config.clone()),
             writable,
+            full: Arc::new(AtomicBool::new(false)),
             _lock: lock,
         })
+    }
+
+    /// Books whether an acceptance found space (see `full`).
+    fn note_accepted<T>(
+        &self,
+        result: Result<Vec<T>, StoreError>,
+        stored_one: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
+        match &result {
+            Err(StoreError::Full(_)) => self.full.store(true, Ordering::Relaxed),
+            Ok(outcomes) if outcomes.iter().any(stored_one) => {
+                self.full.store(false, Ordering::Relaxed)
+            }
+            _ => {}
+        }
+        result
     }
 }
 
 impl Backend for SqliteStore {
-    /// False after a failed commit, until the next successful one.
+    /// False after a failed commit, until the next successful one, and while
+    /// the store is full (see `SqliteStore::full`).
     fn is_writable(&self) -> bool {
-        self.writable.load(Ordering::Relaxed) && !self.writer.is_closed()
+        self.writable.load(Ordering::Relaxed)
+            && !self.full.load(Ordering::Relaxed)
+            && !self.writer.is_closed()
     }
 }
 
@@ -104,7 +129,11 @@ pub(super) fn ms_to_time(ms: i64) -> Option<OffsetDateTime> {
 }
 
 pub(super) fn unavailable(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        StoreError::Full(e.to_string())
+    } else {
+        StoreError::Unavailable(e.to_string())
+    }
 }
 
 /// Opening a store in a temporary directory, for tests (the conformance

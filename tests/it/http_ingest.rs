@@ -294,7 +294,7 @@ async fn full_store_answers_503_and_acknowledges_only_what_it_stored() {
     let ready = reqwest::get(format!("{}/readyz", app.base_url))
         .await
         .unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 503, "log:\n{}", app.log());
 }
 
 #[tokio::test]

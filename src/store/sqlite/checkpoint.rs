@@ -41,7 +41,7 @@ impl CheckpointStore for SqliteStore {
         checkpoint: StreamCheckpoint,
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
         let encoded = encode_all(events)?;
-        self.write(move |conn| {
+        let result = self.write(move |conn| {
             let outcomes = encoded
                 .iter()
                 .map(|(e, body)| insert_event(conn, e, body))
@@ -54,7 +54,8 @@ impl CheckpointStore for SqliteStore {
             .map_err(unavailable)?;
             Ok(outcomes)
         })
-        .await
+        .await;
+        self.note_accepted(result, AcceptOutcome::is_new)
     }
 
     /// The last committed checkpoint of `vcenter`'s event stream.

@@ -19,19 +19,24 @@ use crate::store::{
 impl EventStore for SqliteStore {
     async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
         let body = encode_event(&event)?;
-        self.write(move |conn| insert_event(conn, &event, &body))
-            .await
+        let result = self
+            .write(move |conn| insert_event(conn, &event, &body).map(|o| vec![o]))
+            .await;
+        self.note_accepted(result, AcceptOutcome::is_new)
+            .map(|mut outcomes| outcomes.remove(0))
     }
 
     async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
         let encoded = encode_all(events)?;
-        self.write(move |conn| {
-            encoded
-                .iter()
-                .map(|(e, body)| insert_event(conn, e, body))
-                .collect()
-        })
-        .await
+        let result = self
+            .write(move |conn| {
+                encoded
+                    .iter()
+                    .map(|(e, body)| insert_event(conn, e, body))
+                    .collect()
+            })
+            .await;
+        self.note_accepted(result, AcceptOutcome::is_new)
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
@@ -160,6 +165,12 @@ impl EventStore for SqliteStore {
             Ok(deleted)
         })
         .await
+        .inspect(|&deleted| {
+            if deleted > 0 {
+                // Space for new events again (see `SqliteStore::full`).
+                self.full.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

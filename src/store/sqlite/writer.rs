@@ -17,10 +17,12 @@ use crate::store::StoreError;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work for the writer: runs inside the batch transaction (in its
-/// own savepoint) and returns what to tell its caller once the commit is known.
-pub(super) type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// own savepoint) and returns its own outcome plus what to tell its caller
+/// once the commit is known. Called with `None` when the batch was lost
+/// before the job could run: then it only hands back its reply.
+pub(super) type Job =
+    Box<dyn FnOnce(Option<&Connection>) -> (Result<(), StoreError>, Reply) + Send>;
 
-/// Starts the writer thread on `conn`; jobs go through the returned sender.
 pub(super) fn spawn(
     conn: Connection,
     config: &StoreConfig,
@@ -43,12 +45,15 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Unavailable("batch not run".into())),
+            };
+            let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
             let reply: Reply = Box::new(move |commit: Result<(), StoreError>| {
                 let _ = reply_tx.send(commit.and(result));
             });
-            (ok, reply)
+            (outcome, reply)
         });
         self.writer
             .send(job)
@@ -77,24 +82,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
-        let commit = (|| -> Result<(), rusqlite::Error> {
-            let mut txn = conn.transaction()?;
-            for job in batch.drain(..) {
-                let mut sp = txn.savepoint()?;
-                let (ok, reply) = job(&sp);
-                // A job's own failure is reported through its reply; its partial
-                // writes are undone so the rest of the batch can still commit.
-                if ok {
-                    sp.commit()?;
-                } else {
-                    sp.rollback()?;
-                }
-                replies.push(reply);
-            }
-            txn.commit()
-        })();
-        let result = commit.map_err(unavailable);
+        let (replies, result) = run_batch(&mut conn, batch.drain(..));
         writable.store(result.is_ok(), Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed; nothing in this batch was acknowledged");
@@ -102,7 +90,122 @@ fn writer_loop(
         for reply in replies {
             reply(result.clone());
         }
-        batch.clear();
     }
     tracing::info!("store writer stopped");
+}
+
+/// Runs `jobs` in one transaction and commits it. Every job's reply comes
+/// back, whatever happens: a caller is never left without an answer.
+fn run_batch(
+    conn: &mut Connection,
+    mut jobs: impl Iterator<Item = Job>,
+) -> (Vec<Reply>, Result<(), StoreError>) {
+    let mut replies: Vec<Reply> = Vec::new();
+    let result = (|| -> Result<(), StoreError> {
+        let mut txn = conn.transaction().map_err(unavailable)?;
+        while let Some(job) = jobs.next() {
+            let mut sp = txn.savepoint().map_err(unavailable)?;
+            let (outcome, reply) = job(Some(&sp));
+            replies.push(reply);
+            match outcome {
+                Ok(()) => sp.commit().map_err(unavailable)?,
+                // SQLite rolls back the whole transaction on some errors (a
+                // full disk or `max_page_count`, I/O errors): the batch is
+                // gone, and the job's error, not "no such savepoint", is why.
+                Err(e) if sp.is_autocommit() => return Err(e),
+                // A job's own failure is reported through its reply; its
+                // partial writes are undone so the rest of the batch can
+                // still commit.
+                Err(_) => sp.rollback().map_err(unavailable)?,
+            }
+        }
+        txn.commit().map_err(unavailable)
+    })();
+    if result.is_err() {
+        // Jobs the lost batch never ran hear the same error.
+        replies.extend(jobs.map(|job| job(None).1));
+    }
+    (replies, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    type Answers = Arc<Mutex<Vec<Result<(), StoreError>>>>;
+
+    /// A job that runs `sql` and then reports `outcome`; what its caller
+    /// hears lands in `answers`.
+    fn job(sql: &'static str, outcome: Result<(), StoreError>, answers: &Answers) -> Job {
+        let answers = answers.clone();
+        Box::new(move |conn| {
+            let outcome = match conn {
+                Some(conn) => conn.execute_batch(sql).map_err(unavailable).and(outcome),
+                None => Err(StoreError::Unavailable("batch not run".into())),
+            };
+            let heard = outcome.clone();
+            let reply: Reply =
+                Box::new(move |commit| answers.lock().unwrap().push(commit.and(heard)));
+            (outcome, reply)
+        })
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failed_job_is_rolled_back_alone_and_the_rest_commits() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let answers = Answers::default();
+        let failure = StoreError::Unavailable("job failed".into());
+        let jobs = vec![
+            job("INSERT INTO t VALUES (1)", Ok(()), &answers),
+            job("INSERT INTO t VALUES (2)", Err(failure.clone()), &answers),
+            job("INSERT INTO t VALUES (3)", Ok(()), &answers),
+        ];
+        let (replies, result) = run_batch(&mut conn, jobs.into_iter());
+        assert!(result.is_ok());
+        replies.into_iter().for_each(|reply| reply(result.clone()));
+        let answers = answers.lock().unwrap();
+        assert!(answers[0].is_ok() && answers[2].is_ok());
+        assert_eq!(
+            answers[1].as_ref().unwrap_err().to_string(),
+            failure.to_string()
+        );
+        assert_eq!(rows(&conn), 2);
+    }
+
+    /// SQLite ends the whole transaction on some errors (a full disk): every
+    /// caller in the batch, including those whose job never ran, hears the
+    /// job's own error and nothing is committed.
+    #[test]
+    fn a_job_that_loses_the_transaction_fails_the_batch_and_answers_everyone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let answers = Answers::default();
+        let full = StoreError::Full("database or disk is full".into());
+        let jobs = vec![
+            job("INSERT INTO t VALUES (1)", Ok(()), &answers),
+            job("ROLLBACK", Err(full.clone()), &answers),
+            job("INSERT INTO t VALUES (3)", Ok(()), &answers),
+        ];
+        let (replies, result) = run_batch(&mut conn, jobs.into_iter());
+        assert!(matches!(result, Err(StoreError::Full(_))), "{result:?}");
+        assert_eq!(replies.len(), 3);
+        replies.into_iter().for_each(|reply| reply(result.clone()));
+        let answers = answers.lock().unwrap();
+        assert_eq!(answers.len(), 3);
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(StoreError::Full(_)))),
+            "{answers:?}"
+        );
+        assert_eq!(rows(&conn), 0);
+    }
 }
