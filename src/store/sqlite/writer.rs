@@ -103,7 +103,7 @@ fn run_batch(
     let mut replies: Vec<Reply> = Vec::new();
     let result = (|| -> Result<(), StoreError> {
         let mut txn = conn.transaction().map_err(unavailable)?;
-        while let Some(job) = jobs.next() {
+        for job in jobs.by_ref() {
             let mut sp = txn.savepoint().map_err(unavailable)?;
             let (outcome, reply) = job(Some(&sp));
             replies.push(reply);
