@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::TestApp;
+use crate::support::{TestApp, alarm_body};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_under_load_loses_no_acknowledged_alarm() {

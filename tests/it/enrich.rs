@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestConfig};
-use crate::vcsim_support::Vcsim;
-use crate::vsphere::{connected, create_vm, events_of};
+use crate::support::peers::vcsim::{connected, create_vm, events_of};
+use crate::support::{TestApp, TestConfig, Vcsim, alarm_trap};
 use vcgate::vsphere::Client;
 
 fn vcenter_config(sim: &Vcsim, extra: &str) -> TestConfig {
@@ -231,33 +230,13 @@ async fn trap_names_only_the_vm_and_gets_its_moref() {
     let client = connected(&sim).await;
     let (vm, _, _) = created_vm(&client, "trap-vm-01").await;
     let app = TestApp::spawn_config(vcenter_config(&sim, "")).await;
-    let vc = "1.3.6.1.4.1.6876.4.3";
-    let out = std::process::Command::new(crate::support::require_tool("snmptrap", "snmp"))
-        .args([
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            &app.snmp_target(),
-            "",
-            &format!("{vc}.0.203"),
-            &format!("{vc}.308.0"),
-            "i",
-            "3",
-            &format!("{vc}.305.0"),
-            "s",
-            "Red",
-            &format!("{vc}.306.0"),
-            "s",
-            "alarm.VmMemoryUsageAlarm - Metric = 97%",
-            &format!("{vc}.307.0"),
-            "s",
-            "trap-vm-01",
-        ])
-        .env("MIBS", "")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    alarm_trap(
+        &app,
+        3,
+        "Red",
+        "alarm.VmMemoryUsageAlarm - Metric = 97%",
+        "trap-vm-01",
+    );
     let e = app
         .wait_for("trap enriched", Duration::from_secs(20), || async {
             app.events("source=snmp")

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vcgate::vsphere::{Client, ClientConfig, Moref};
 
-use crate::support::{READ_TOKEN, TestApp, TestConfig, vcgate_cli};
-use crate::vcsim_support::Vcsim;
+use crate::support::{READ_TOKEN, TestApp, TestConfig, Vcsim, vcgate_cli};
 
 const TASK_WAIT: Duration = Duration::from_secs(30);
 

@@ -4,26 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig};
-
-pub fn alarm_body(delivery_id: &str, name: &str, target: &str, new_status: &str) -> Value {
-    json!({
-        "delivery_id": delivery_id,
-        "vcenter": "vc1",
-        "sent_at": "2026-11-25T10:00:00Z",
-        "env": {
-            "VMWARE_ALARM_NAME": name,
-            "VMWARE_ALARM_ID": "alarm-7",
-            "VMWARE_ALARM_TARGET_NAME": target,
-            "VMWARE_ALARM_TARGET_ID": "vm-42",
-            "VMWARE_ALARM_OLDSTATUS": "Green",
-            "VMWARE_ALARM_NEWSTATUS": new_status,
-            "VMWARE_ALARM_TRIGGERINGSUMMARY": "Event: VM created (4711)",
-            "VMWARE_ALARM_EVENTDESCRIPTION": "Created virtual machine web01",
-            "VMWARE_ALARM_EVENT_USERNAME": "VSPHERE.LOCAL\\alice",
-        }
-    })
-}
+use crate::support::{INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, alarm_body};
 
 #[tokio::test]
 async fn alarm_is_accepted_once_and_redelivery_is_idempotent() {

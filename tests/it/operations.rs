@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::{TestApp, TestConfig, free_tcp_port, free_udp_port, require_tool};
+use crate::support::tools::logged_addr;
+use crate::support::{TestApp, TestConfig, alarm_body, require_tool};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -200,14 +200,15 @@ async fn a_backup_taken_under_ingest_load_holds_every_event_acknowledged_before_
     );
 }
 
-fn write_minimal_config(dir: &Path, http_port: u16) -> std::path::PathBuf {
-    let config = dir.join("vcgate.toml");
+/// A config for a gateway in `dir` on ports the kernel picks (written as
+/// `name`).
+fn write_minimal_config(dir: &Path, name: &str) -> std::path::PathBuf {
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[snmp]\nlisten = \"127.0.0.1:{}\"\n",
+            "[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[snmp]\nlisten = \"127.0.0.1:0\"\n",
             dir.join("vcgate.db").display(),
-            free_udp_port()
         ),
     )
     .unwrap();
@@ -223,8 +224,7 @@ fn receive(socket: &UnixDatagram) -> String {
 #[test]
 fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let http_port = free_tcp_port();
-    let config = write_minimal_config(dir.path(), http_port);
+    let config = write_minimal_config(dir.path(), "vcgate.toml");
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -235,16 +235,21 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
         .args(["serve", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("RUST_LOG") // the default logs `HTTP listening`
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
     let ready = receive(&socket);
     assert_eq!(ready, "READY=1");
+    // Logged before READY=1: the address the kernel picked.
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let http =
+        logged_addr(&log, "HTTP listening", "addr").expect("HTTP listening addr= in the log");
     // No polling: READY=1 means the listeners answer now.
     let readyz = Command::new(require_tool("curl", "curl"))
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(format!("http://127.0.0.1:{http_port}/readyz"))
+        .arg(format!("http://{http}/readyz"))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&readyz.stdout), "200");
@@ -272,7 +277,7 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
 #[test]
 fn a_second_gateway_on_the_same_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_minimal_config(dir.path(), free_tcp_port());
+    let config = write_minimal_config(dir.path(), "vcgate.toml");
     let first = Command::new(env!("CARGO_BIN_EXE_vcgate"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -297,7 +302,7 @@ fn a_second_gateway_on_the_same_store_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let other = write_minimal_config(dir.path(), free_tcp_port());
+    let other = write_minimal_config(dir.path(), "other.toml");
     let second = Command::new(env!("CARGO_BIN_EXE_vcgate"))
         .args(["serve", "--config"])
         .arg(&other)

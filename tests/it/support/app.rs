@@ -1,35 +1,39 @@
-//! Test harness: starts the real `vcgate` binary (and real peers such as
-//! net-snmp's `snmptrapd`) as child processes on free loopback ports.
+//! [`TestApp`]: the real `vcgate serve` binary as a child process, with a
+//! client for its API.
 //!
-//! A peer that cannot be started fails the test loudly; nothing is skipped.
+//! The gateway listens on port 0 for HTTP and SNMP and the test reads the
+//! addresses it bound from its log (`SNMP listening addr=…`, then `HTTP
+//! listening addr=…` once every stage is up), as zero2prod's TestApp asks
+//! its listener for the port: nothing picks a "free" port that another test
+//! or another engineer's suite could take before the child binds it.
+//!
+//! After the first start the config file names the bound addresses, so a
+//! restart comes back where hooks, NMS senders and the tests expect it (as a
+//! real gateway does). The port was ours a moment ago but is free meanwhile:
+//! a restart that finds it taken retries for a while, then fails loudly.
 
-use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::tools::{logged_addr, proc_status_kib, require_tool};
+use super::waits;
+
 pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789";
 pub const READ_TOKEN: &str = "test-read-token-0123456789";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The listen lines of a fresh test config: the kernel picks both ports.
+const HTTP_ANY_PORT: &str = "[http]\nlisten = \"127.0.0.1:0\"\n";
+const SNMP_ANY_PORT: &str = "[snmp]\nlisten = \"127.0.0.1:0\"\n";
+/// How long a start may take (store migration, SNMP engine, TLS setup on a
+/// loaded 2-core machine).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a restart keeps trying to take its previous addresses again.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Extra config for a test gateway: lines appended inside `[http]`, `[snmp]`,
 /// `[store]`, and whole sections appended at the end.
@@ -41,86 +45,17 @@ pub struct TestConfig {
     pub extra: String,
     /// Serve HTTPS with a fresh CA and certificate (made with the `openssl` CLI).
     pub tls: bool,
-    /// `RUST_LOG` for the server (default: info, vcgate at debug, async_snmp at error).
+    /// `RUST_LOG` for the server (default: info, vcgate at debug, async_snmp
+    /// at error). Keep vcgate's info lines: the harness reads the listening
+    /// addresses from them.
     pub log_filter: Option<String>,
 }
 
-/// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns
-/// (ca.pem, cert.pem, key.pem).
-pub fn make_tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let openssl = require_tool("openssl", "openssl");
-    let run = |args: &[&str]| {
-        let out = Command::new(&openssl)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=vcgate test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
-
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`
+    /// `http(s)://127.0.0.1:PORT`: the address the gateway bound.
     pub base_url: String,
-    pub snmp_port: u16,
+    /// The HTTP address the gateway bound.
+    pub http_addr: SocketAddr,
     pub ingest_token: String,
     pub read_token: String,
     pub admin_token: String,
@@ -128,9 +63,21 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// CA that signed the server certificate, when serving HTTPS.
     pub ca_file: Option<PathBuf>,
+    /// The SNMP address the gateway bound (`None` with SNMP off).
+    snmp_addr: Option<SocketAddr>,
+    /// `http` or `https`.
+    scheme: &'static str,
     child: Option<Child>,
     client: reqwest::Client,
     log_filter: String,
+}
+
+/// Why a start failed.
+enum StartError {
+    /// An address the config names is taken (worth retrying on a restart).
+    AddressInUse(String),
+    /// Anything else: the log of this start.
+    Exited(String),
 }
 
 impl TestApp {
@@ -149,7 +96,6 @@ impl TestApp {
 
     pub async fn spawn_config(cfg: TestConfig) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let http_port = free_tcp_port();
         let mut http_extra = cfg.http.clone();
         let mut ca_file = None;
         if cfg.tls {
@@ -161,9 +107,8 @@ impl TestApp {
             ));
             ca_file = Some(ca);
         }
-        let snmp_port = free_udp_port();
         let config = format!(
-            "[store]\npath = \"{db}\"\n{store}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ningest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\nadmin_tokens = [\"{ADMIN_TOKEN}\"]\n{http}\n\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\ncommunities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
+            "[store]\npath = \"{db}\"\n{store}\n\n{HTTP_ANY_PORT}ingest_tokens = [\"{INGEST_TOKEN}\"]\nread_tokens = [\"{READ_TOKEN}\"]\nadmin_tokens = [\"{ADMIN_TOKEN}\"]\n{http}\n\n{SNMP_ANY_PORT}communities = [\"public\"]\ndefault_vcenter = \"vc1\"\n{snmp}\n\n{extra}\n",
             db = dir.path().join("vcgate.db").display(),
             store = cfg.store,
             http = http_extra,
@@ -171,16 +116,17 @@ impl TestApp {
             extra = cfg.extra,
         );
         std::fs::write(dir.path().join("vcgate.toml"), config).unwrap();
-        let scheme = if cfg.tls { "https" } else { "http" };
         let mut client = reqwest::Client::builder();
         if let Some(ca) = &ca_file {
             let pem = std::fs::read(ca).unwrap();
             client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
         }
         let mut app = TestApp {
-            base_url: format!("{scheme}://127.0.0.1:{http_port}"),
+            base_url: String::new(),
+            http_addr: ([127, 0, 0, 1], 0).into(),
             ca_file,
-            snmp_port,
+            snmp_addr: None,
+            scheme: if cfg.tls { "https" } else { "http" },
             ingest_token: INGEST_TOKEN.to_owned(),
             read_token: READ_TOKEN.to_owned(),
             admin_token: ADMIN_TOKEN.to_owned(),
@@ -193,6 +139,7 @@ impl TestApp {
                 .unwrap_or_else(|| "info,vcgate=debug,async_snmp=error".into()),
         };
         app.start().await;
+        app.pin_addresses();
         app
     }
 
@@ -209,15 +156,60 @@ impl TestApp {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// `127.0.0.1:PORT` of the SNMP receiver.
     pub fn snmp_target(&self) -> String {
-        format!("127.0.0.1:{}", self.snmp_port)
+        self.snmp_addr
+            .expect("SNMP is off in this test's config")
+            .to_string()
     }
 
+    /// Starts the server and waits until it answers `/readyz`. A restart
+    /// (the addresses are known) retries while they are taken.
     async fn start(&mut self) {
+        let deadline = Instant::now() + REBIND_TIMEOUT;
+        loop {
+            match self.launch().await {
+                Ok(()) => break,
+                Err(StartError::AddressInUse(_))
+                    if self.http_addr.port() != 0 && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(waits::POLL).await;
+                }
+                Err(StartError::AddressInUse(log) | StartError::Exited(log)) => {
+                    panic!("vcgate exited early; log of this start:\n{log}")
+                }
+            }
+        }
+        let url = format!("{}/readyz", self.base_url);
+        let log_path = self.log_path();
+        let (client, child) = (&self.client, self.child.as_mut().unwrap());
+        waits::wait_for(
+            "vcgate to answer /readyz",
+            START_TIMEOUT,
+            || {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("vcgate exited ({status}); log:\n{}", read_log(&log_path));
+                }
+                let request = client.get(&url).send();
+                async move {
+                    let ready = request.await.ok()?.status().is_success();
+                    ready.then_some(())
+                }
+            },
+            || format!("log:\n{}", read_log(&log_path)),
+        )
+        .await;
+    }
+
+    /// Spawns the child and reads the addresses it bound from this start's
+    /// log lines. `HTTP listening` is logged after everything else is up.
+    async fn launch(&mut self) -> Result<(), StartError> {
+        let log_path = self.log_path();
+        let offset = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_path())
+            .open(&log_path)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
             .args(["serve", "--config"])
@@ -230,30 +222,47 @@ impl TestApp {
             .stderr(log)
             .spawn()
             .expect("starting vcgate serve");
+        // Owned by `self` from here, so a failed wait still kills it (Drop).
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("vcgate exited early ({status}); log:\n{}", self.log());
-            }
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/readyz", self.base_url))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vcgate not ready within 30 s; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let this_start = || read_log(&log_path).get(offset..).unwrap_or("").to_owned();
+        let (listening, log) = waits::wait_for(
+            "vcgate to log `HTTP listening addr=…`",
+            START_TIMEOUT,
+            || {
+                let exited = self.child.as_mut().unwrap().try_wait().unwrap().is_some();
+                let log = this_start();
+                let listening = logged_addr(&log, "HTTP listening", "addr").is_some();
+                std::future::ready((listening || exited).then_some((listening, log)))
+            },
+            || format!("log of this start:\n{}", this_start()),
+        )
+        .await;
+        if !listening {
+            self.kill9();
+            return Err(if log.to_lowercase().contains("address already in use") {
+                StartError::AddressInUse(log)
+            } else {
+                StartError::Exited(log)
+            });
         }
-        // The SNMP socket binds before HTTP; give the receive task a moment anyway.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.http_addr = logged_addr(&log, "HTTP listening", "addr").expect("checked above");
+        self.snmp_addr = logged_addr(&log, "SNMP listening", "addr");
+        self.base_url = format!("{}://{}", self.scheme, self.http_addr);
+        Ok(())
+    }
+
+    /// Writes the bound addresses into the config in place of port 0, so a
+    /// restart binds them again.
+    fn pin_addresses(&self) {
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        let mut pinned = config.replace(
+            HTTP_ANY_PORT,
+            &format!("[http]\nlisten = \"{}\"\n", self.http_addr),
+        );
+        if let Some(snmp) = self.snmp_addr {
+            pinned = pinned.replace(SNMP_ANY_PORT, &format!("[snmp]\nlisten = \"{snmp}\"\n"));
+        }
+        std::fs::write(self.config_path(), pinned).unwrap();
     }
 
     /// The server's process id.
@@ -293,24 +302,22 @@ impl TestApp {
 
     /// SIGTERM and wait for a clean exit; returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
+        let pid = self.child.as_ref()?.id();
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("vcgate did not stop within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // On a timeout the panic drops `self`, which kills the child.
+        let status = waits::wait_for_blocking(
+            "vcgate to stop after SIGTERM",
+            Duration::from_secs(20),
+            || self.child.as_mut().unwrap().try_wait().unwrap(),
+            String::new,
+        );
+        self.child = None;
+        status.code()
     }
 
-    /// Starts the server again on the same ports and data directory.
+    /// Starts the server again on the same addresses and data directory.
     pub async fn restart(&mut self) {
         self.kill9();
         self.start().await;
@@ -390,24 +397,17 @@ impl TestApp {
         self.status().await["pipeline"][name].as_u64().unwrap_or(0)
     }
 
-    /// Polls `check` until it returns Some or `timeout` passes (then panics with `what`).
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> T
+    /// Polls `check` until it returns Some or `timeout` passes (then panics
+    /// with `what` and the server log).
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; server log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        waits::wait_for(what, timeout, check, || {
+            format!("server log:\n{}", self.log())
+        })
+        .await
     }
 
     /// Waits until every accepted event has been through the pipeline.
@@ -418,6 +418,22 @@ impl TestApp {
         })
         .await
     }
+
+    /// Waits until an event about `entity` (by name) has been through the
+    /// pipeline; returns it.
+    pub async fn processed(&self, entity: &str) -> Value {
+        self.wait_for(
+            &format!("{entity} processed"),
+            Duration::from_secs(20),
+            || async {
+                self.events("limit=200")
+                    .await
+                    .into_iter()
+                    .find(|e| e["entity"]["name"] == entity && e["stage"] == "processed")
+            },
+        )
+        .await
+    }
 }
 
 impl Drop for TestApp {
@@ -426,108 +442,78 @@ impl Drop for TestApp {
     }
 }
 
-/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
-pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Runs the `vcgate` binary as a client command.
-pub fn vcgate_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vcgate"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("running vcgate")
-}
-
-/// Asserts a Debian tool is installed (scripts/test.sh installs them).
-pub fn require_tool(tool: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-    {
-        let p = Path::new(dir).join(tool);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("`{tool}` not found: install Debian package `{package}` (scripts/test.sh does this)");
-}
-
-/// A real net-snmp `snmptrapd` logging every notification it accepts to a file.
-pub struct Snmptrapd {
-    pub port: u16,
-    pub log: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Snmptrapd {
-    /// Accepts v2c traps with community `public`.
-    pub fn start() -> Snmptrapd {
-        Self::start_with_conf("authCommunity log public\n")
-    }
-
-    pub fn start_with_conf(conf: &str) -> Snmptrapd {
-        let bin = require_tool("snmptrapd", "snmptrapd");
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_udp_port();
-        let log = dir.path().join("traps.log");
-        let conf_path = dir.path().join("snmptrapd.conf");
-        let mut f = std::fs::File::create(&conf_path).unwrap();
-        writeln!(f, "{conf}\ndoNotRetainNotificationLogs yes").unwrap();
-        let child = Command::new(bin)
-            .args(["-f", "-n", "-On", "-Lf"])
-            .arg(&log)
-            .arg("-C")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path().join("pid"))
-            .arg(format!("127.0.0.1:{port}"))
-            .env("SNMP_PERSISTENT_DIR", dir.path())
-            .env("MIBS", "")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting snmptrapd");
-        let trapd = Snmptrapd {
-            port,
-            log,
-            child,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !trapd.contents().contains("NET-SNMP version") {
-            assert!(
-                Instant::now() < deadline,
-                "snmptrapd did not start; log: {}",
-                trapd.contents()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        trapd
-    }
-
-    pub fn contents(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Snmptrapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns
+/// (ca.pem, cert.pem, key.pem).
+fn make_tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = require_tool("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vcgate test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
