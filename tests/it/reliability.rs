@@ -200,6 +200,10 @@ async fn a_hanging_webhook_function_times_out() {
     );
 }
 
+/// Hook acknowledgements each round waits for before the kill (the fixed
+/// 300 ms this replaced gave 50 to 90 here).
+const ACKS_PER_ROUND: usize = 50;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
     // A monitoring webhook that records every event it receives.
@@ -224,6 +228,7 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
     let acked_http: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut acked_informs = Vec::new();
     for round in 0..3 {
+        let acked_before = acked_http.lock().unwrap().len();
         let mut writers = Vec::new();
         for w in 0..2 {
             let (url, acked) = (
@@ -272,7 +277,17 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
                 acked_informs.push(target);
             }
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Killed mid-load: the hook POSTs still going, functions running.
+        app.wait_for(
+            "acknowledgements and running functions",
+            Duration::from_secs(20),
+            || async {
+                let acked = acked_http.lock().unwrap().len() - acked_before;
+                let running = app.status().await["runs"]["running"].as_u64();
+                (acked >= ACKS_PER_ROUND && running >= Some(1)).then_some(())
+            },
+        )
+        .await;
         app.kill9();
         for w in writers {
             w.await.unwrap();
