@@ -386,7 +386,6 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
     assert!(app.log().contains("vcgate stopped"));
     app.restart().await;
     assert_eq!(app.event(&id).await["id"], id.as_str());
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test]
