@@ -121,6 +121,42 @@ async fn unfinished_forwards_resume_after_kill9() {
     assert_eq!(ce["type"], "alarm.status.changed");
     assert_eq!(ce["subject"], "ds01");
     assert_eq!(ce["data"]["alarm"]["name"], "Datastore full");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(receiver.bodies().len(), 1, "delivered once");
+
+    // Delivered once: its delivery is settled (sent, no retry left), and a
+    // later event through the same target arrives with nothing before it.
+    app.wait_for("the delivery settled", Duration::from_secs(10), || async {
+        let e = app.event(&id).await;
+        (e["deliveries"][0]["state"] == "sent").then_some(())
+    })
+    .await;
+    let r = app
+        .post_json(
+            "/api/v1/alarms",
+            &alarm_body("ce-sentinel", "Datastore full", "ds-sentinel", "Red"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sentinel = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for(
+        "the sentinel delivered",
+        Duration::from_secs(20),
+        || async {
+            receiver
+                .bodies()
+                .iter()
+                .any(|ce| ce["id"] == sentinel.as_str())
+                .then_some(())
+        },
+    )
+    .await;
+    let ids: Vec<Value> = receiver
+        .bodies()
+        .iter()
+        .map(|ce| ce["id"].clone())
+        .collect();
+    assert_eq!(ids, [id.as_str(), sentinel.as_str()], "delivered once");
 }
