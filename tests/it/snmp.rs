@@ -513,15 +513,21 @@ async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
         trapd.contents().contains("esx-dedup-01").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        trapd.contents().matches("esx-dedup-01").count(),
-        1,
-        "exactly one forward:\n{}",
-        trapd.contents()
+    // Exactly one forward: the original's delivery is settled, the merged
+    // trap has none of its own, ...
+    app.wait_for("the forward settled", Duration::from_secs(10), || async {
+        let e = app.event(&original).await;
+        (e["deliveries"][0]["state"] == "sent").then_some(())
+    })
+    .await;
+    let merged = app.event(trap["id"].as_str().unwrap()).await;
+    assert!(
+        merged["deliveries"].as_array().is_none_or(|d| d.is_empty()),
+        "{merged}"
     );
 
-    // A status change is a new event and a new forward.
+    // ... and a status change (a new event and a new forward, through the
+    // same target) arrives second, with no other forward before it.
     v2c_trap(
         &app,
         "public",
@@ -533,10 +539,39 @@ async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
             "esx-dedup-01",
         ),
     );
-    app.wait_for("second forward", Duration::from_secs(15), || async {
-        (trapd.contents().matches("esx-dedup-01").count() == 2).then_some(())
-    })
+    app.wait_for(
+        "the status change forwarded",
+        Duration::from_secs(15),
+        || async {
+            forwarded_statuses(&trapd, "esx-dedup-01")
+                .contains(&"Green".to_owned())
+                .then_some(())
+        },
+    )
     .await;
+    assert_eq!(
+        forwarded_statuses(&trapd, "esx-dedup-01"),
+        ["Red", "Green"],
+        "exactly one forward per transition:\n{}",
+        trapd.contents()
+    );
+}
+
+/// The new status (`vpxdNewStatus`) of each notification about `entity`
+/// that snmptrapd logged, in arrival order.
+fn forwarded_statuses(trapd: &Snmptrapd, entity: &str) -> Vec<String> {
+    let new_status = format!("{VC}.305.0 = STRING: \"");
+    trapd
+        .contents()
+        .lines()
+        .filter(|l| l.contains(entity))
+        .map(|l| {
+            l.split_once(&new_status)
+                .and_then(|(_, rest)| rest.split('"').next())
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
