@@ -19,6 +19,16 @@ fn config(trapd: &Snmptrapd, extra: &str) -> TestConfig {
     }
 }
 
+/// The hosts the status lists as in maintenance.
+async fn hosts_in_maintenance(app: &TestApp) -> Vec<String> {
+    app.status().await["silences"]["hosts_in_maintenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn runs_for(app: &TestApp, event_id: &str) -> Vec<Value> {
     app.get_json(&format!("/api/v1/runs?event={event_id}"))
         .await["runs"]
@@ -391,14 +401,39 @@ async fn inhibition_holds_vm_alerts_while_the_host_is_down() {
         ),
     ))
     .await;
-    app.wait_for("inventory polled", Duration::from_secs(10), || async {
-        app.status().await["silences"]["maintenance_silencing"]
-            .as_bool()
-            .filter(|b| *b)
-            .map(|_| ())
+    assert_eq!(
+        app.status().await["silences"]["maintenance_silencing"],
+        true
+    );
+    // Which VM runs on which host comes from the maintenance poll, which
+    // the status does not show. A sentinel does: another host goes into
+    // maintenance, and the poll that lists it brought the VM's host too
+    // (a poll replaces the whole picture at once). Then it comes back.
+    let sentinel = client
+        .hosts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.moref != host_moref)
+        .expect("a second host");
+    client
+        .enter_maintenance_mode(&sentinel.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    app.wait_for("the inventory polled", Duration::from_secs(10), || async {
+        (hosts_in_maintenance(&app).await == [sentinel.name.as_str()]).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    client
+        .exit_maintenance_mode(&sentinel.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    app.wait_for(
+        "the sentinel host back",
+        Duration::from_secs(10),
+        || async { hosts_in_maintenance(&app).await.is_empty().then_some(()) },
+    )
+    .await;
     alarm_trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", &host_name);
     app.processed(&host_name).await;
     alarm_trap(&app, 3, "Red", "alarm.VmCPUUsageAlarm - 99%", &vm_name);
