@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::tools::logged_addr;
+use crate::support::waits::wait_for_blocking;
 use crate::support::{TestApp, TestConfig, alarm_body, require_tool};
 
 fn text(out: &std::process::Output) -> String {
@@ -259,14 +260,12 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
         .status()
         .unwrap();
     assert_eq!(receive(&socket), "STOPPING=1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for_blocking(
+        "the exit after SIGTERM",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap(),
+        String::new,
+    );
     assert!(
         status.success(),
         "{status}; log:\n{}",
@@ -294,14 +293,13 @@ fn a_second_gateway_on_the_same_store_is_refused() {
     }
     let first = Kill(first);
     let lock = dir.path().join("vcgate.db.lock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != first.0.id().to_string() {
-        assert!(
-            Instant::now() < deadline,
-            "the first gateway never took the store"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = first.0.id().to_string();
+    wait_for_blocking(
+        "the first gateway to take the store",
+        Duration::from_secs(30),
+        || (std::fs::read_to_string(&lock).unwrap_or_default().trim() == pid).then_some(()),
+        String::new,
+    );
     let other = write_minimal_config(dir.path(), "other.toml");
     let second = Command::new(env!("CARGO_BIN_EXE_vcgate"))
         .args(["serve", "--config"])
