@@ -272,6 +272,14 @@ async fn full_store_answers_503_and_acknowledges_only_what_it_stored() {
         "exactly the acknowledged events are stored"
     );
     assert!(app.rejected("alarm-hook", "store_unavailable").await >= 1);
+    // Readiness follows the last commit, and the pipeline still commits its
+    // small updates for what was acknowledged (those fit): once it is done,
+    // a refused alarm is the last commit and the gateway is not ready.
+    app.wait_processed().await;
+    let mut body = alarm_body("fill-last", "A", "vm", "Red");
+    body["env"]["VMWARE_ALARM_ALARMVALUE"] = json!(filler);
+    let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+    assert_eq!(r.status(), 503, "still full");
     let ready = reqwest::get(format!("{}/readyz", app.base_url))
         .await
         .unwrap();
