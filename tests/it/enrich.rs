@@ -177,6 +177,34 @@ async fn set_created_by_twice_keeps_one_correct_value() {
     );
 }
 
+/// After a failure the gateway leaves vCenter alone for `retry_after`
+/// (300 ms). Probes (one VM name each, so dedup leaves each alone) until an
+/// alarm is looked up again.
+async fn wait_cool_down_over(app: &TestApp) {
+    let mut probe = 0;
+    app.wait_for(
+        "the enrichment cool-down over",
+        Duration::from_secs(10),
+        || {
+            probe += 1;
+            let name = format!("cool-down-probe-{probe}");
+            let body = vm_alarm(&name, &name, "vm-999", 1, "x");
+            async move {
+                let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+                let id = r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let e = enriched(app, &id).await;
+                let looked_up = e["enrichment"]["status"].is_string()
+                    && !e["enrichment"]["reason"].to_string().contains("cool-down");
+                looked_up.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn vcenter_down_fails_enrichment_but_not_acceptance_and_recovers() {
     let mut sim = Vcsim::start();
@@ -206,32 +234,7 @@ async fn vcenter_down_fails_enrichment_but_not_acceptance_and_recovers() {
     sim.restart();
     let client = connected(&sim).await;
     let (vm, key, message) = created_vm(&client, "after-restart").await;
-    // After a failure the gateway leaves vCenter alone for `retry_after`
-    // (300 ms). Probe (one VM name each, so dedup leaves each alone) until
-    // an alarm is looked up again.
-    let mut probe = 0;
-    let app = &app;
-    app.wait_for(
-        "the enrichment cool-down over",
-        Duration::from_secs(10),
-        || {
-            probe += 1;
-            let name = format!("cool-down-probe-{probe}");
-            let body = vm_alarm(&name, &name, "vm-999", 1, "x");
-            async move {
-                let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
-                let id = r.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                let e = enriched(app, &id).await;
-                let looked_up = e["enrichment"]["status"].is_string()
-                    && !e["enrichment"]["reason"].to_string().contains("cool-down");
-                looked_up.then_some(())
-            }
-        },
-    )
-    .await;
+    wait_cool_down_over(&app).await;
     let r = app
         .post_json(
             "/api/v1/alarms",
