@@ -124,6 +124,18 @@ async fn a_backup_taken_under_ingest_load_holds_every_event_acknowledged_before_
             .await
             .unwrap();
     let finished = Instant::now();
+    // The load goes on until something is acknowledged after the backup
+    // (so after its snapshot), for the last check below: on a loaded
+    // machine the writers can otherwise be stopped before that.
+    app.wait_for(
+        "an acknowledgement after the backup",
+        Duration::from_secs(30),
+        || async {
+            let acked = acked.lock().unwrap();
+            acked.iter().any(|(_, at)| *at > finished).then_some(())
+        },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.unwrap();
