@@ -8,6 +8,7 @@
 //! (never skip) when one is missing.
 
 use crate::support::TestApp;
+use crate::support::peers::webhook::BlackHole;
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -500,18 +501,11 @@ async fn gateway_outage_spools_and_next_run_replays_exactly_once() {
 async fn unresponsive_gateway_times_out_promptly_and_spools() {
     let app = TestApp::spawn().await;
     // Accepts connections and never answers: only curl's --max-time ends it.
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hole_url = format!("http://{}", hole.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = hole.accept().await {
-            held.push(sock);
-        }
-    });
-    let hook = Hook::new(&hole_url, &app.ingest_token);
+    let hole = BlackHole::start().await;
+    let hook = Hook::new(&hole.url, &app.ingest_token);
 
     let run = hook.alarm("it-blackhole").await;
-    holder.abort();
+    drop(hole);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(
         run.field("spooled", "delivery_id").is_some(),

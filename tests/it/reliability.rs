@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::builders::{AlarmInfo, net_snmp};
+use crate::support::peers::webhook::BlackHole;
 use crate::support::{
     ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, WebhookReceiver, alarm_body,
 };
@@ -166,15 +167,9 @@ async fn a_flood_from_one_address_leaves_other_senders_unaffected() {
 
 #[tokio::test]
 async fn a_hanging_webhook_function_times_out() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hang", listener.local_addr().unwrap());
     // Accepts connections and never answers.
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let hole = BlackHole::start().await;
+    let url = format!("{}/hang", hole.url);
     let app = TestApp::spawn_config(TestConfig {
         extra: format!(
             "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"hang\"\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"500ms\"\nmax_attempts = 2\nbackoff = \"100ms\"\n\n[[subscription]]\nname = \"s\"\nevent_type = \"vm.*\"\nfunction = \"hang\"\n"

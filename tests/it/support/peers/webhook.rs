@@ -1,7 +1,8 @@
-//! A webhook receiver served by the test itself on port 0: it records every
-//! POST (headers and body) and answers 200 with `{"ok":true}`, or 500 while
-//! told to fail. Stands in for a monitoring webhook, a function's endpoint
-//! or Alertmanager's receiver.
+//! HTTP peers served by the test itself on port 0. [`WebhookReceiver`]
+//! records every POST (headers and body) and answers 200 with
+//! `{"ok":true}`, or 500 while told to fail: a monitoring webhook, a
+//! function's endpoint, Alertmanager's receiver. [`BlackHole`] accepts
+//! connections and never answers: a hung gateway or function.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -99,5 +100,33 @@ impl WebhookReceiver {
     /// The JSON bodies of the requests answered 200.
     pub fn bodies(&self) -> Vec<Value> {
         self.received().iter().map(Received::json).collect()
+    }
+}
+
+/// A server on port 0 that accepts connections and never answers (a hung
+/// peer: only the client's timeout ends a request). Stops when dropped.
+pub struct BlackHole {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    holder: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    pub async fn start() -> BlackHole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        BlackHole { url, holder }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.holder.abort();
     }
 }
