@@ -3,7 +3,8 @@
 //! - [`app`]: [`TestApp`], the real `vcgate serve` binary as a child process
 //!   on port 0, its bound addresses read from its log (zero2prod's TestApp).
 //! - [`peers`]: the real peers the tests start themselves: net-snmp's
-//!   `snmptrapd`, a webhook receiver, Alertmanager, the vCenter simulator.
+//!   `snmptrapd`, a webhook receiver and a black hole, Alertmanager, the
+//!   vCenter simulator.
 //! - [`builders`]: request and trap payloads (`alarm_body`, vpxdAlarmInfo
 //!   traps sent with net-snmp's tools).
 //! - [`waits`]: polling a condition with a deadline; tests never sleep to
