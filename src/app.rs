@@ -19,7 +19,7 @@ use crate::telemetry::Stats;
 
 /// Runs the gateway until `shutdown` is cancelled.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     config_path: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -30,6 +30,11 @@ pub async fn run(
 
     let store = crate::store::open(&config.store).context("opening the store")?;
     tracing::info!(path = %config.store.path.display(), "store open");
+    // Bound before the stages start: with port 0 in `listen` the kernel picks
+    // the port, and what is derived from `listen` (the default `external_url`
+    // in alert links) must name the bound one.
+    let (listener, tls) = api::server::bind(&config.http).await?;
+    config.http.listen = listener.local_addr()?;
     let stats = Arc::new(Stats::new());
     let ingestor = Ingestor {
         store: store.clone(),
@@ -93,7 +98,7 @@ pub async fn run(
             .context("starting the SNMP receiver")?;
     }
 
-    let http = serve_http(&config, state, shutdown.clone());
+    let http = serve_http(&config, listener, tls, state, shutdown.clone());
     let result = http.await;
     shutdown.cancel();
     tasks.close();
@@ -109,12 +114,13 @@ pub async fn run(
 
 async fn serve_http(
     config: &Config,
+    listener: tokio::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stats = state.ingestor.stats.clone();
     let app = api::router(state);
-    let (listener, tls) = api::server::bind(&config.http).await?;
     let limits = api::server::Limits::from_config(&config.http);
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -122,7 +128,8 @@ async fn serve_http(
         max_connections = limits.max_connections,
         "HTTP listening"
     );
-    // The SNMP socket and the store were set up before this.
+    // The store, the SNMP socket and every stage were set up before this;
+    // connections made since the bind waited in the backlog.
     crate::notify::ready();
     api::server::serve(listener, tls, app, limits, stats, shutdown).await;
     Ok(())

@@ -2,180 +2,38 @@
 //! started here on loopback with a short `resolve_timeout` and a webhook
 //! receiver served by the test) and real amtool against vcgate's silences.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use serde_json::{Value, json};
 
-use crate::http_ingest::alarm_body;
-use crate::silence::{processed, trap};
-use crate::support::{TestApp, TestConfig, free_tcp_port, require_tool};
+use crate::support::peers::alertmanager::RESOLVE_TIMEOUT_SECS;
+use crate::support::{
+    Alertmanager, TestApp, TestConfig, WebhookReceiver, alarm_body, alarm_trap, require_tool,
+};
 
-/// Alertmanager ends an alert sent without `endsAt` after this long.
-const RESOLVE_TIMEOUT_SECS: u64 = 2;
-
-/// What Alertmanager's webhook receiver got: (status, fingerprint, alertname) per alert.
-#[derive(Clone, Default)]
-pub struct Notifications(Arc<Mutex<Vec<(String, String, String)>>>);
-
-impl Notifications {
-    async fn serve() -> (Notifications, String) {
-        let seen = Notifications::default();
-        let state = seen.clone();
-        let app = axum::Router::new().route(
-            "/notify",
-            axum::routing::post(move |Json(body): Json<Value>| {
-                let state = state.clone();
-                async move {
-                    for a in body["alerts"].as_array().cloned().unwrap_or_default() {
-                        state.0.lock().unwrap().push((
-                            a["status"].as_str().unwrap_or("").to_owned(),
-                            a["fingerprint"].as_str().unwrap_or("").to_owned(),
-                            a["labels"]["alertname"].as_str().unwrap_or("").to_owned(),
-                        ));
-                    }
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/notify", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (seen, url)
-    }
-
-    fn has(&self, status: &str, fingerprint: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(s, f, _)| s == status && f == fingerprint)
-    }
+/// What Alertmanager notified: (status, fingerprint, alertname) per alert.
+fn notified(receiver: &WebhookReceiver) -> Vec<(String, String, String)> {
+    receiver
+        .bodies()
+        .iter()
+        .flat_map(|body| body["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+            (
+                text(&a["status"]),
+                text(&a["fingerprint"]),
+                text(&a["labels"]["alertname"]),
+            )
+        })
+        .collect()
 }
 
-/// A real Alertmanager on a loopback port; `stop`/`start` keep the port.
-pub struct Alertmanager {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    client: reqwest::Client,
-}
-
-impl Alertmanager {
-    pub async fn start(receiver: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("am.yml"),
-            format!(
-                "global:\n  resolve_timeout: {RESOLVE_TIMEOUT_SECS}s\nroute:\n  receiver: test\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: {receiver}\n        send_resolved: true\n"
-            ),
-        )
-        .unwrap();
-        let mut am = Alertmanager {
-            port: free_tcp_port(),
-            dir,
-            child: None,
-            client: reqwest::Client::new(),
-        };
-        am.run().await;
-        am
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("am.log")
-    }
-
-    /// Starts (again) with an empty alert set: Alertmanager keeps alerts in memory.
-    pub async fn run(&mut self) {
-        let bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
-        let storage = self.dir.path().join(format!("data-{}", uuid_like()));
-        let log = std::fs::File::create(self.log()).unwrap();
-        let child = Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                self.dir.path().join("am.yml").display()
-            ))
-            .arg(format!("--storage.path={}", storage.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus-alertmanager");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "alertmanager exited ({status}): {}",
-                    std::fs::read_to_string(self.log()).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/-/ready", self.url()))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "alertmanager not ready within 20 s: {}",
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Alerts Alertmanager holds as active (not resolved).
-    pub async fn active(&self) -> Vec<Value> {
-        let r = self
-            .client
-            .get(format!(
-                "{}/api/v2/alerts?active=true&silenced=true&inhibited=true",
-                self.url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        // Alertmanager lists only alerts that have not ended.
-        r.json().await.unwrap()
-    }
-
-    pub async fn active_named(&self, alertname: &str) -> Vec<Value> {
-        self.active()
-            .await
-            .into_iter()
-            .filter(|a| a["labels"]["alertname"] == alertname)
-            .collect()
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn uuid_like() -> String {
-    format!("{:?}", Instant::now()).replace(|c: char| !c.is_ascii_alphanumeric(), "")
+/// Whether Alertmanager notified `status` for the alert `fingerprint`.
+fn has(receiver: &WebhookReceiver, status: &str, fingerprint: &str) -> bool {
+    notified(receiver)
+        .iter()
+        .any(|(s, f, _)| s == status && f == fingerprint)
 }
 
 fn am_config(am_url: &str, extra: &str) -> TestConfig {
@@ -226,13 +84,13 @@ async fn wait_active(app: &TestApp, am: &Alertmanager, alertname: &str) -> Value
 
 #[tokio::test]
 async fn a_red_alarm_stays_firing_past_resolve_timeout_and_its_green_resolves_that_same_alert() {
-    let (notified, receiver) = Notifications::serve().await;
-    let am = Alertmanager::start(&receiver).await;
+    let receiver = WebhookReceiver::start("/notify").await;
+    let am = Alertmanager::start(&receiver.url).await;
     let app = TestApp::spawn_config(am_config(&am.url(), "")).await;
     let alarm = "alarm.HostConnectionStateAlarm";
 
     // Yellow by trap, red by the hook (with morefs): one alert.
-    trap(&app, 2, "Yellow", alarm, "esx-am-01");
+    alarm_trap(&app, 2, "Yellow", alarm, "esx-am-01");
     let first = wait_active(&app, &am, alarm).await;
     assert_eq!(first["labels"]["entity"], "esx-am-01");
     assert_eq!(first["labels"]["vcenter"], "vc1");
@@ -266,7 +124,7 @@ async fn a_red_alarm_stays_firing_past_resolve_timeout_and_its_green_resolves_th
     let fingerprint = stays_active(&am, alarm, Duration::from_secs(RESOLVE_TIMEOUT_SECS * 4)).await;
     assert_eq!(fingerprint, first["fingerprint"].as_str().unwrap());
     assert!(
-        !notified.has("resolved", &fingerprint),
+        !has(&receiver, "resolved", &fingerprint),
         "resolved on its own"
     );
     let table = app.get_json("/api/v1/alerts").await;
@@ -277,20 +135,14 @@ async fn a_red_alarm_stays_firing_past_resolve_timeout_and_its_green_resolves_th
     );
 
     // Green by trap (no moref) resolves that very alert.
-    trap(&app, 2, "Green", alarm, "esx-am-01");
+    alarm_trap(&app, 2, "Green", alarm, "esx-am-01");
     app.wait_for("resolved notification", Duration::from_secs(20), || async {
-        notified.has("resolved", &fingerprint).then_some(())
+        has(&receiver, "resolved", &fingerprint).then_some(())
     })
     .await;
-    assert!(notified.has("firing", &fingerprint));
+    assert!(has(&receiver, "firing", &fingerprint));
     assert!(am.active_named(alarm).await.is_empty());
-    let statuses: Vec<String> = notified
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, f, _)| f.clone())
-        .collect();
+    let statuses: Vec<String> = notified(&receiver).into_iter().map(|(_, f, _)| f).collect();
     assert!(
         statuses.iter().all(|f| *f == fingerprint),
         "one alert only: {statuses:?}"
@@ -317,8 +169,8 @@ async fn a_red_alarm_stays_firing_past_resolve_timeout_and_its_green_resolves_th
 
 #[tokio::test]
 async fn alerts_survive_a_vcgate_restart_and_an_alertmanager_restart() {
-    let (_notified, receiver) = Notifications::serve().await;
-    let mut am = Alertmanager::start(&receiver).await;
+    let receiver = WebhookReceiver::start("/notify").await;
+    let mut am = Alertmanager::start(&receiver.url).await;
     let mut app = TestApp::spawn_config(am_config(&am.url(), "")).await;
     let alarm = "alarm.DatastoreDiskUsageAlarm";
     let r = app
@@ -449,31 +301,31 @@ async fn amtool_adds_queries_and_expires_silences_that_hold_exactly_their_alarms
     .unwrap();
     assert_eq!(filtered.as_array().unwrap().len(), 1, "{filtered}");
 
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
         "alarm.DatastoreDiskUsageAlarm - 95%",
         "ds-held",
     );
-    trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-held");
-    trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-keep");
-    trap(&app, 2, "Red", "alarm.HostCPUUsageAlarm", "esx-other-alarm");
+    alarm_trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-held");
+    alarm_trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-keep");
+    alarm_trap(&app, 2, "Red", "alarm.HostCPUUsageAlarm", "esx-other-alarm");
     let held_by = |e: &Value| e["disposition"]["held_by"].as_str().map(str::to_owned);
     assert_eq!(
-        held_by(&processed(&app, "ds-held").await),
+        held_by(&app.processed("ds-held").await),
         Some(format!("silence:{regex_id}"))
     );
     assert_eq!(
-        held_by(&processed(&app, "esx-held").await),
+        held_by(&app.processed("esx-held").await),
         Some(format!("silence:{negative_id}"))
     );
     assert_eq!(
-        held_by(&processed(&app, "esx-keep").await),
+        held_by(&app.processed("esx-keep").await),
         None,
         "the negative matcher spares it"
     );
-    assert_eq!(held_by(&processed(&app, "esx-other-alarm").await), None);
+    assert_eq!(held_by(&app.processed("esx-other-alarm").await), None);
     assert_eq!(app.pipeline_counter("held.silence").await, 2);
     assert!(
         !app.status().await["pipeline"]
@@ -492,14 +344,14 @@ async fn amtool_adds_queries_and_expires_silences_that_hold_exactly_their_alarms
         &["silence", "query", "--expired", "-q"],
     ));
     assert_eq!(expired, regex_id);
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
         "alarm.DatastoreDiskUsageAlarm - 97%",
         "ds-after-expiry",
     );
-    assert_eq!(held_by(&processed(&app, "ds-after-expiry").await), None);
+    assert_eq!(held_by(&app.processed("ds-after-expiry").await), None);
 
     // The v1 alias still lists every silence in its old shape.
     let v1 = app.get_json("/api/v1/silences").await;
@@ -579,7 +431,7 @@ async fn long_silence_patterns_and_a_200kb_entity_name_do_not_stall_the_pipeline
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    processed(&app, "after-the-huge-one").await;
+    app.processed("after-the-huge-one").await;
     app.wait_processed().await;
     assert!(
         started.elapsed() < Duration::from_secs(10),

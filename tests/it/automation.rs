@@ -3,14 +3,12 @@
 //! retry, crash recovery, secret redaction, timeouts.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::http_ingest::alarm_body;
-use crate::support::{TestApp, TestConfig};
+use crate::support::peers::webhook::Received;
+use crate::support::{TestApp, TestConfig, WebhookReceiver, alarm_body};
 
 const SECRET_PASSWORD: &str = "s3cr3t-Pa55word-xyz";
 
@@ -187,21 +185,8 @@ printf '%s' "$input" | python3 -c 'import json,sys; d=json.load(sys.stdin); prin
 
 #[tokio::test]
 async fn webhook_function_is_signed() {
-    let received: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
-    let state = received.clone();
-    let receiver = axum::Router::new().route(
-        "/fn",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let state = state.clone();
-            async move {
-                state.lock().unwrap().push((headers, body));
-                (StatusCode::OK, "{\"ok\":true}")
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/fn", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let receiver = WebhookReceiver::start("/fn").await;
+    let url = &receiver.url;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("hmac.key");
     std::fs::write(&key_file, "hmac-signing-key-123\n").unwrap();
@@ -216,7 +201,7 @@ async fn webhook_function_is_signed() {
     let id = emit(&app, "vm.deployed", "web07").await;
     let runs = wait_runs(&app, "function=vro", 1, "succeeded").await;
     assert_eq!(runs[0]["output"]["ok"], true);
-    let (headers, body) = received.lock().unwrap()[0].clone();
+    let Received { headers, body } = receiver.received()[0].clone();
     let ce: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ce["id"], id.as_str());
     assert_eq!(ce["type"], "vm.deployed");

@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::{READ_TOKEN, TestApp, vcgate_cli};
+use crate::support::{READ_TOKEN, TestApp, alarm_body, vcgate_cli};
 
 #[tokio::test]
 async fn get_and_emit_talk_to_the_server() {

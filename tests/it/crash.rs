@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::TestApp;
+use crate::support::{TestApp, alarm_body};
+
+/// Acknowledgements each round waits for before the kill, while the
+/// writers keep sending (the fixed 400 ms this replaced gave 130 to 340).
+const ACKS_PER_ROUND: usize = 150;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_under_load_loses_no_acknowledged_alarm() {
     let mut app = TestApp::spawn().await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     for round in 0..3 {
+        let acked_before = acked.lock().unwrap().len();
         let mut writers = Vec::new();
         for w in 0..4 {
             let url = format!("{}/api/v1/alarms", app.base_url);
@@ -45,7 +49,16 @@ async fn kill9_under_load_loses_no_acknowledged_alarm() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Killed mid-stream: once this round has acknowledgements, while
+        // the writers keep sending.
+        app.wait_for(
+            "acknowledgements under load",
+            Duration::from_secs(20),
+            || async {
+                (acked.lock().unwrap().len() >= acked_before + ACKS_PER_ROUND).then_some(())
+            },
+        )
+        .await;
         app.kill9();
         for w in writers {
             w.await.unwrap();

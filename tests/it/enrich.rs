@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestConfig};
-use crate::vcsim_support::Vcsim;
-use crate::vsphere::{connected, create_vm, events_of};
+use crate::support::peers::vcsim::{connected, create_vm, events_of};
+use crate::support::{TestApp, TestConfig, Vcsim, alarm_trap};
 use vcgate::vsphere::Client;
 
 fn vcenter_config(sim: &Vcsim, extra: &str) -> TestConfig {
@@ -178,6 +177,34 @@ async fn set_created_by_twice_keeps_one_correct_value() {
     );
 }
 
+/// After a failure the gateway leaves vCenter alone for `retry_after`
+/// (300 ms). Probes (one VM name each, so dedup leaves each alone) until an
+/// alarm is looked up again.
+async fn wait_cool_down_over(app: &TestApp) {
+    let mut probe = 0;
+    app.wait_for(
+        "the enrichment cool-down over",
+        Duration::from_secs(10),
+        || {
+            probe += 1;
+            let name = format!("cool-down-probe-{probe}");
+            let body = vm_alarm(&name, &name, "vm-999", 1, "x");
+            async move {
+                let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+                let id = r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let e = enriched(app, &id).await;
+                let looked_up = e["enrichment"]["status"].is_string()
+                    && !e["enrichment"]["reason"].to_string().contains("cool-down");
+                looked_up.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn vcenter_down_fails_enrichment_but_not_acceptance_and_recovers() {
     let mut sim = Vcsim::start();
@@ -207,7 +234,7 @@ async fn vcenter_down_fails_enrichment_but_not_acceptance_and_recovers() {
     sim.restart();
     let client = connected(&sim).await;
     let (vm, key, message) = created_vm(&client, "after-restart").await;
-    tokio::time::sleep(Duration::from_millis(400)).await; // past the cool-down
+    wait_cool_down_over(&app).await;
     let r = app
         .post_json(
             "/api/v1/alarms",
@@ -231,33 +258,13 @@ async fn trap_names_only_the_vm_and_gets_its_moref() {
     let client = connected(&sim).await;
     let (vm, _, _) = created_vm(&client, "trap-vm-01").await;
     let app = TestApp::spawn_config(vcenter_config(&sim, "")).await;
-    let vc = "1.3.6.1.4.1.6876.4.3";
-    let out = std::process::Command::new(crate::support::require_tool("snmptrap", "snmp"))
-        .args([
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            &app.snmp_target(),
-            "",
-            &format!("{vc}.0.203"),
-            &format!("{vc}.308.0"),
-            "i",
-            "3",
-            &format!("{vc}.305.0"),
-            "s",
-            "Red",
-            &format!("{vc}.306.0"),
-            "s",
-            "alarm.VmMemoryUsageAlarm - Metric = 97%",
-            &format!("{vc}.307.0"),
-            "s",
-            "trap-vm-01",
-        ])
-        .env("MIBS", "")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    alarm_trap(
+        &app,
+        3,
+        "Red",
+        "alarm.VmMemoryUsageAlarm - Metric = 97%",
+        "trap-vm-01",
+    );
     let e = app
         .wait_for("trap enriched", Duration::from_secs(20), || async {
             app.events("source=snmp")

@@ -10,10 +10,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use vcgate::vsphere::{Client, ClientConfig, Moref};
 
-use crate::support::{READ_TOKEN, TestApp, TestConfig, vcgate_cli};
-use crate::vcsim_support::Vcsim;
+use crate::support::{READ_TOKEN, TestApp, TestConfig, Vcsim, vcgate_cli};
 
 const TASK_WAIT: Duration = Duration::from_secs(30);
 
@@ -140,6 +141,16 @@ impl Setup {
             .await;
     }
 
+    /// Asserts that only an event can make the guard act now: `reconciles`
+    /// so far, and the next one scheduled an interval (1 h) after the last.
+    async fn assert_only_an_event_can_wake_it(&self, reconciles: u64) {
+        let g = self.guard().await;
+        let vc = &g["vcenters"][0];
+        assert_eq!(vc["reconciles"], reconciles, "woken without an event: {g}");
+        let scheduled_in = time_of(&vc["next_attempt"]) - time_of(&vc["last_reconcile"]);
+        assert!(scheduled_in >= time::Duration::minutes(59), "{g}");
+    }
+
     /// Lets `n` more complete reconciles happen.
     async fn let_reconcile(&self, n: u64) {
         let now = self.reconciles().await;
@@ -179,6 +190,12 @@ impl Setup {
             .unwrap();
         assert_eq!(r.status(), 202, "emit {event_type}");
     }
+}
+
+/// An RFC 3339 time from the guard's answer.
+fn time_of(v: &Value) -> OffsetDateTime {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
 }
 
 fn actions_for<'a>(guard: &'a Value, host: &str) -> Vec<&'a Value> {
@@ -308,7 +325,7 @@ async fn exit_event_reenables_at_once() {
     // An hour-long interval: only events can make the guard act in time.
     let s = setup("interval = \"1h\"\ndisable_on_enter = true").await;
     s.enter("DC0_C0_H1").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.assert_only_an_event_can_wake_it(1).await;
     assert!(
         s.actions_enabled("DC0_C0_H1").await,
         "acted without an event"
@@ -316,9 +333,10 @@ async fn exit_event_reenables_at_once() {
     s.emit("entered.maintenance.mode", "DC0_C0_H1").await;
     s.wait_actions("DC0_C0_H1", false, Duration::from_secs(5))
         .await;
+    s.wait_reconciles(2).await;
 
     s.exit("DC0_C0_H1").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.assert_only_an_event_can_wake_it(2).await;
     assert!(
         !s.actions_enabled("DC0_C0_H1").await,
         "re-enabled without an event"
@@ -332,11 +350,41 @@ async fn exit_event_reenables_at_once() {
     };
     assert!(took < Duration::from_secs(3), "took {took:?}");
     s.wait_reconciles(3).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The guard's own events (the disable and the enable) must not wake it.
+    // Once the pipeline has handled them, a sentinel: a maintenance event
+    // about a host that needs nothing. A wake from the guard's own events
+    // is an in-process notification the reconciler takes at once, well
+    // before this test's next round trip, so that reconcile would start
+    // before the sentinel is sent; the first to start after is the
+    // sentinel's, and it must be the fourth.
+    s.app
+        .wait_for(
+            "the guard's own events through the pipeline",
+            Duration::from_secs(10),
+            || async {
+                let own = s.app.events("source=guard").await;
+                (own.len() == 2 && own.iter().all(|e| e["stage"] == "processed")).then_some(())
+            },
+        )
+        .await;
+    s.app.wait_processed().await;
+    let sent = OffsetDateTime::now_utc();
+    s.emit("exit.maintenance.mode", "DC0_C0_H0").await;
+    let g = s
+        .app
+        .wait_for(
+            "the sentinel's reconcile",
+            Duration::from_secs(10),
+            || async {
+                let g = s.guard().await;
+                (time_of(&g["vcenters"][0]["last_reconcile"]) >= sent).then_some(g)
+            },
+        )
+        .await;
     assert_eq!(
-        s.reconciles().await,
-        3,
-        "startup + two event-driven reconciles (the guard's own events must not wake it)"
+        g["vcenters"][0]["reconciles"], 4,
+        "startup + two event-driven reconciles + the sentinel's (the guard's own events must not wake it): {g}"
     );
 }
 
@@ -458,8 +506,20 @@ async fn simulator_down_means_stale_and_no_action_then_reconciles_when_back() {
     );
     assert!(vc["consecutive_failures"].as_u64().unwrap() >= 1);
     let reconciles = vc["reconciles"].as_u64().unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let g = s.guard().await;
+    let failures = vc["consecutive_failures"].as_u64().unwrap();
+    // Blind, it keeps trying with backoff: another attempt, and no action.
+    let g = s
+        .app
+        .wait_for(
+            "another attempt while vCenter is down",
+            Duration::from_secs(20),
+            || async {
+                let g = s.guard().await;
+                let now = g["vcenters"][0]["consecutive_failures"].as_u64();
+                (now > Some(failures)).then_some(g)
+            },
+        )
+        .await;
     assert!(
         g["actions"].as_array().unwrap().is_empty(),
         "acted while blind: {g}"

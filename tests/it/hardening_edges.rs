@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http_ingest::alarm_body;
-use crate::support::{TestApp, TestConfig, vcgate_cli};
+use crate::support::{TestApp, TestConfig, alarm_body, vcgate_cli};
 
 /// Reads one HTTP request (head and a `Content-Length` body) and discards it.
 async fn read_request(stream: &mut TcpStream) -> Option<()> {

@@ -10,14 +10,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http_ingest::alarm_body;
-use crate::support::{ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig};
+use crate::support::{ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, alarm_body};
 
 fn host_port(app: &TestApp) -> String {
-    app.base_url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .to_owned()
+    app.http_addr.to_string()
 }
 
 /// Reads a response head (up to the blank line), or what came before EOF.

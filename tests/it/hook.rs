@@ -8,6 +8,7 @@
 //! (never skip) when one is missing.
 
 use crate::support::TestApp;
+use crate::support::peers::webhook::BlackHole;
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -230,12 +231,21 @@ async fn events_named(app: &TestApp, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A port on which nothing listens: connections are refused at once.
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+/// A port on which nothing listens, so connections are refused at once:
+/// bound (no other process can take it while this lives) but not listening.
+struct ClosedPort {
+    url: String,
+    _socket: tokio::net::TcpSocket,
+}
+
+fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    ClosedPort {
+        url,
+        _socket: socket,
+    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -491,18 +501,11 @@ async fn gateway_outage_spools_and_next_run_replays_exactly_once() {
 async fn unresponsive_gateway_times_out_promptly_and_spools() {
     let app = TestApp::spawn().await;
     // Accepts connections and never answers: only curl's --max-time ends it.
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hole_url = format!("http://{}", hole.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = hole.accept().await {
-            held.push(sock);
-        }
-    });
-    let hook = Hook::new(&hole_url, &app.ingest_token);
+    let hole = BlackHole::start().await;
+    let hook = Hook::new(&hole.url, &app.ingest_token);
 
     let run = hook.alarm("it-blackhole").await;
-    holder.abort();
+    drop(hole);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(
         run.field("spooled", "delivery_id").is_some(),
@@ -533,11 +536,8 @@ async fn unresponsive_gateway_times_out_promptly_and_spools() {
 #[tokio::test]
 async fn spool_keeps_the_newest_and_replays_oldest_first() {
     let app = TestApp::spawn().await;
-    let hook = Hook::with_conf(
-        &closed_port_url(),
-        &app.ingest_token,
-        "VCGATE_SPOOL_MAX=2\n",
-    );
+    let closed = closed_port();
+    let hook = Hook::with_conf(&closed.url, &app.ingest_token, "VCGATE_SPOOL_MAX=2\n");
     for name in ["it-max-1", "it-max-2", "it-max-3"] {
         let run = hook.alarm(name).await;
         assert_eq!(run.code, Some(0), "{}", run.describe());
@@ -588,7 +588,8 @@ async fn names_of_events(app: &TestApp, ids: &[String]) -> Vec<String> {
 #[tokio::test]
 async fn replay_is_skipped_while_another_run_holds_the_lock() {
     let app = TestApp::spawn().await;
-    let hook = Hook::new(&closed_port_url(), &app.ingest_token);
+    let closed = closed_port();
+    let hook = Hook::new(&closed.url, &app.ingest_token);
     assert_eq!(hook.alarm("it-lock-spooled").await.code, Some(0));
     assert_eq!(hook.spooled().len(), 1);
     hook.point_at(&app.base_url);

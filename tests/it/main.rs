@@ -1,6 +1,7 @@
 //! The single integration-test binary: every test starts real processes
 //! (the `vcgate` binary, net-snmp tools, the vCenter simulator) — no mocks at
-//! the edges.
+//! the edges. Shared fixtures (TestApp, peers, payload builders, waits) are
+//! in `support/`.
 
 mod alertmanager;
 mod automation;
@@ -20,6 +21,5 @@ mod silence;
 mod snmp;
 mod support;
 mod vcenter_events;
-mod vcsim_support;
 mod vsphere;
 mod webhook;

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::{TestApp, TestConfig, free_tcp_port, free_udp_port, require_tool};
+use crate::support::tools::logged_addr;
+use crate::support::waits::wait_for_blocking;
+use crate::support::{TestApp, TestConfig, alarm_body, require_tool};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -123,6 +124,18 @@ async fn a_backup_taken_under_ingest_load_holds_every_event_acknowledged_before_
             .await
             .unwrap();
     let finished = Instant::now();
+    // The load goes on until something is acknowledged after the backup
+    // (so after its snapshot), for the last check below: on a loaded
+    // machine the writers can otherwise be stopped before that.
+    app.wait_for(
+        "an acknowledgement after the backup",
+        Duration::from_secs(30),
+        || async {
+            let acked = acked.lock().unwrap();
+            acked.iter().any(|(_, at)| *at > finished).then_some(())
+        },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.unwrap();
@@ -200,14 +213,15 @@ async fn a_backup_taken_under_ingest_load_holds_every_event_acknowledged_before_
     );
 }
 
-fn write_minimal_config(dir: &Path, http_port: u16) -> std::path::PathBuf {
-    let config = dir.join("vcgate.toml");
+/// A config for a gateway in `dir` on ports the kernel picks (written as
+/// `name`).
+fn write_minimal_config(dir: &Path, name: &str) -> std::path::PathBuf {
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[snmp]\nlisten = \"127.0.0.1:{}\"\n",
+            "[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[snmp]\nlisten = \"127.0.0.1:0\"\n",
             dir.join("vcgate.db").display(),
-            free_udp_port()
         ),
     )
     .unwrap();
@@ -223,8 +237,7 @@ fn receive(socket: &UnixDatagram) -> String {
 #[test]
 fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let http_port = free_tcp_port();
-    let config = write_minimal_config(dir.path(), http_port);
+    let config = write_minimal_config(dir.path(), "vcgate.toml");
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -235,16 +248,21 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
         .args(["serve", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("RUST_LOG") // the default logs `HTTP listening`
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
     let ready = receive(&socket);
     assert_eq!(ready, "READY=1");
+    // Logged before READY=1: the address the kernel picked.
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let http =
+        logged_addr(&log, "HTTP listening", "addr").expect("HTTP listening addr= in the log");
     // No polling: READY=1 means the listeners answer now.
     let readyz = Command::new(require_tool("curl", "curl"))
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(format!("http://127.0.0.1:{http_port}/readyz"))
+        .arg(format!("http://{http}/readyz"))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&readyz.stdout), "200");
@@ -254,14 +272,12 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
         .status()
         .unwrap();
     assert_eq!(receive(&socket), "STOPPING=1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for_blocking(
+        "the exit after SIGTERM",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap(),
+        String::new,
+    );
     assert!(
         status.success(),
         "{status}; log:\n{}",
@@ -272,7 +288,7 @@ fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops(
 #[test]
 fn a_second_gateway_on_the_same_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_minimal_config(dir.path(), free_tcp_port());
+    let config = write_minimal_config(dir.path(), "vcgate.toml");
     let first = Command::new(env!("CARGO_BIN_EXE_vcgate"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -289,15 +305,14 @@ fn a_second_gateway_on_the_same_store_is_refused() {
     }
     let first = Kill(first);
     let lock = dir.path().join("vcgate.db.lock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != first.0.id().to_string() {
-        assert!(
-            Instant::now() < deadline,
-            "the first gateway never took the store"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let other = write_minimal_config(dir.path(), free_tcp_port());
+    let pid = first.0.id().to_string();
+    wait_for_blocking(
+        "the first gateway to take the store",
+        Duration::from_secs(30),
+        || (std::fs::read_to_string(&lock).unwrap_or_default().trim() == pid).then_some(()),
+        String::new,
+    );
+    let other = write_minimal_config(dir.path(), "other.toml");
     let second = Command::new(env!("CARGO_BIN_EXE_vcgate"))
         .args(["serve", "--config"])
         .arg(&other)

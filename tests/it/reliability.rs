@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http_ingest::alarm_body;
-use crate::support::{ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, require_tool};
+use crate::support::builders::{AlarmInfo, net_snmp};
+use crate::support::peers::webhook::BlackHole;
+use crate::support::{
+    ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig, WebhookReceiver, alarm_body,
+};
 
 #[tokio::test]
 async fn every_endpoint_refuses_a_missing_or_wrong_token() {
@@ -164,15 +167,9 @@ async fn a_flood_from_one_address_leaves_other_senders_unaffected() {
 
 #[tokio::test]
 async fn a_hanging_webhook_function_times_out() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hang", listener.local_addr().unwrap());
     // Accepts connections and never answers.
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let hole = BlackHole::start().await;
+    let url = format!("{}/hang", hole.url);
     let app = TestApp::spawn_config(TestConfig {
         extra: format!(
             "[[route]]\ntype = \"vm.*\"\nto = \"automation\"\n\n[[function]]\nname = \"hang\"\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"500ms\"\nmax_attempts = 2\nbackoff = \"100ms\"\n\n[[subscription]]\nname = \"s\"\nevent_type = \"vm.*\"\nfunction = \"hang\"\n"
@@ -198,26 +195,15 @@ async fn a_hanging_webhook_function_times_out() {
     );
 }
 
+/// Hook acknowledgements each round waits for before the kill (the fixed
+/// 300 ms this replaced gave 50 to 90 here).
+const ACKS_PER_ROUND: usize = 50;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
-    // A monitoring webhook that records every event id it receives.
-    let received: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = received.clone();
-    let receiver = axum::Router::new().route(
-        "/am",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock()
-                    .unwrap()
-                    .push(body["id"].as_str().unwrap_or_default().to_owned());
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let am = format!("http://{}/am", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    // A monitoring webhook that records every event it receives.
+    let receiver = WebhookReceiver::start("/am").await;
+    let am = &receiver.url;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("work.sh");
     std::fs::write(
@@ -236,9 +222,8 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
     .await;
     let acked_http: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut acked_informs = Vec::new();
-    let snmpinform = require_tool("snmpinform", "snmp");
-    let vc = "1.3.6.1.4.1.6876.4.3";
     for round in 0..3 {
+        let acked_before = acked_http.lock().unwrap().len();
         let mut writers = Vec::new();
         for w in 0..2 {
             let (url, acked) = (
@@ -277,37 +262,27 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
         // Traps and informs from net-snmp while the HTTP load runs.
         for i in 0..4 {
             let target = format!("esx-inform-{round}-{i}");
-            let out = std::process::Command::new(&snmpinform)
-                .args([
-                    "-v",
-                    "2c",
-                    "-c",
-                    "public",
-                    "-t",
-                    "1",
-                    "-r",
-                    "0",
-                    &app.snmp_target(),
-                    "",
-                    &format!("{vc}.0.203"),
-                    &format!("{vc}.305.0"),
-                    "s",
-                    "Red",
-                    &format!("{vc}.306.0"),
-                    "s",
-                    "alarm.Mixed",
-                    &format!("{vc}.307.0"),
-                    "s",
-                    &target,
-                ])
-                .env("MIBS", "")
-                .output()
-                .unwrap();
+            let inform = AlarmInfo::new("Red", "alarm.Mixed", &target).v2c_args(
+                "public",
+                &["-t", "1", "-r", "0"],
+                &app.snmp_target(),
+            );
+            let out = net_snmp("snmpinform", &inform);
             if out.status.success() {
                 acked_informs.push(target);
             }
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Killed mid-load: the hook POSTs still going, functions running.
+        app.wait_for(
+            "acknowledgements and running functions",
+            Duration::from_secs(20),
+            || async {
+                let acked = acked_http.lock().unwrap().len() - acked_before;
+                let running = app.status().await["runs"]["running"].as_u64();
+                (acked >= ACKS_PER_ROUND && running >= Some(1)).then_some(())
+            },
+        )
+        .await;
         app.kill9();
         for w in writers {
             w.await.unwrap();
@@ -371,7 +346,11 @@ async fn kill9_under_mixed_load_loses_nothing_acknowledged() {
     assert!(per_event.values().all(|n| *n == 1), "one run per event");
     assert_eq!(per_event.len(), all_events.len(), "every event got its run");
     // Every event reached the NMS webhook at least once (at-least-once delivery).
-    let received: HashSet<String> = received.lock().unwrap().iter().cloned().collect();
+    let received: HashSet<String> = receiver
+        .bodies()
+        .iter()
+        .map(|body| body["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
     for id in &ids {
         assert!(received.contains(*id), "event {id} never forwarded");
     }

@@ -1,51 +1,13 @@
 //! Silences against real peers: the vCenter simulator (maintenance mode),
 //! snmptrapd as the NMS, and a command function for automation.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http_ingest::alarm_body;
-use crate::support::{Snmptrapd, TestApp, TestConfig, require_tool};
-use crate::vcsim_support::Vcsim;
-use crate::vsphere::connected;
+use crate::support::peers::vcsim::connected;
+use crate::support::{Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, alarm_trap};
 use vcgate::vsphere::PropValue;
-
-const VC: &str = "1.3.6.1.4.1.6876.4.3";
-
-pub fn trap(app: &TestApp, kind: i32, status: &str, obj_value: &str, target: &str) {
-    let out = Command::new(require_tool("snmptrap", "snmp"))
-        .args([
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            &app.snmp_target(),
-            "",
-            &format!("{VC}.0.203"),
-            &format!("{VC}.308.0"),
-            "i",
-            &kind.to_string(),
-            &format!("{VC}.305.0"),
-            "s",
-            status,
-            &format!("{VC}.306.0"),
-            "s",
-            obj_value,
-            &format!("{VC}.307.0"),
-            "s",
-            target,
-        ])
-        .env("MIBS", "")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn config(trapd: &Snmptrapd, extra: &str) -> TestConfig {
     TestConfig {
@@ -57,18 +19,14 @@ fn config(trapd: &Snmptrapd, extra: &str) -> TestConfig {
     }
 }
 
-pub async fn processed(app: &TestApp, entity: &str) -> Value {
-    app.wait_for(
-        &format!("{entity} processed"),
-        Duration::from_secs(20),
-        || async {
-            app.events("limit=200")
-                .await
-                .into_iter()
-                .find(|e| e["entity"]["name"] == entity && e["stage"] == "processed")
-        },
-    )
-    .await
+/// The hosts the status lists as in maintenance.
+async fn hosts_in_maintenance(app: &TestApp) -> Vec<String> {
+    app.status().await["silences"]["hosts_in_maintenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn runs_for(app: &TestApp, event_id: &str) -> Vec<Value> {
@@ -135,15 +93,15 @@ async fn maintenance_holds_monitoring_not_automation_and_releases_on_exit() {
             .status(),
         202
     );
-    trap(
+    alarm_trap(
         &app,
         3,
         "Red",
         "alarm.VmCPUUsageAlarm - Metric = 99%",
         &vm_name,
     );
-    let held_host = processed(&app, &host.name).await;
-    let held_vm = processed(&app, &vm_name).await;
+    let held_host = app.processed(&host.name).await;
+    let held_vm = app.processed(&vm_name).await;
     for e in [&held_host, &held_vm] {
         assert_eq!(
             e["disposition"]["held_by"],
@@ -277,21 +235,21 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
     // Restart with the silence active: it still holds.
     app.kill9();
     app.restart().await;
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
         "alarm.DatastoreDiskUsageAlarm - 95%",
         "ds-silenced",
     );
-    trap(
+    alarm_trap(
         &app,
         2,
         "Red",
         "alarm.HostConnectionStateAlarm",
         "esx-not-silenced",
     );
-    let held = processed(&app, "ds-silenced").await;
+    let held = app.processed("ds-silenced").await;
     assert_eq!(
         held["disposition"]["held_by"],
         format!("silence:{silence_id}")
@@ -320,7 +278,7 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         trapd.contents().contains("ds-silenced").then_some(())
     })
     .await;
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
@@ -356,7 +314,7 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
     );
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let second = text.split_whitespace().nth(1).unwrap().to_owned();
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
@@ -364,7 +322,7 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         "ds-second-silence",
     );
     assert_eq!(
-        processed(&app, "ds-second-silence").await["disposition"]["held_by"],
+        app.processed("ds-second-silence").await["disposition"]["held_by"],
         format!("silence:{second}")
     );
     let listed = crate::support::vcgate_cli(
@@ -381,7 +339,7 @@ async fn manual_silence_holds_its_alarms_until_it_ends_and_survives_a_restart() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    trap(
+    alarm_trap(
         &app,
         4,
         "Red",
@@ -443,18 +401,43 @@ async fn inhibition_holds_vm_alerts_while_the_host_is_down() {
         ),
     ))
     .await;
-    app.wait_for("inventory polled", Duration::from_secs(10), || async {
-        app.status().await["silences"]["maintenance_silencing"]
-            .as_bool()
-            .filter(|b| *b)
-            .map(|_| ())
+    assert_eq!(
+        app.status().await["silences"]["maintenance_silencing"],
+        true
+    );
+    // Which VM runs on which host comes from the maintenance poll, which
+    // the status does not show. A sentinel does: another host goes into
+    // maintenance, and the poll that lists it brought the VM's host too
+    // (a poll replaces the whole picture at once). Then it comes back.
+    let sentinel = client
+        .hosts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.moref != host_moref)
+        .expect("a second host");
+    client
+        .enter_maintenance_mode(&sentinel.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    app.wait_for("the inventory polled", Duration::from_secs(10), || async {
+        (hosts_in_maintenance(&app).await == [sentinel.name.as_str()]).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", &host_name);
-    processed(&app, &host_name).await;
-    trap(&app, 3, "Red", "alarm.VmCPUUsageAlarm - 99%", &vm_name);
-    let vm_event = processed(&app, &vm_name).await;
+    client
+        .exit_maintenance_mode(&sentinel.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    app.wait_for(
+        "the sentinel host back",
+        Duration::from_secs(10),
+        || async { hosts_in_maintenance(&app).await.is_empty().then_some(()) },
+    )
+    .await;
+    alarm_trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", &host_name);
+    app.processed(&host_name).await;
+    alarm_trap(&app, 3, "Red", "alarm.VmCPUUsageAlarm - 99%", &vm_name);
+    let vm_event = app.processed(&vm_name).await;
     assert_eq!(
         vm_event["disposition"]["held_by"], "inhibit:host-down",
         "{vm_event}"

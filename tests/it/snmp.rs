@@ -2,70 +2,32 @@
 //! net-snmp's `snmptrap`/`snmpinform` as senders and `snmptrapd` as the NMS.
 
 use std::net::UdpSocket;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http_ingest::alarm_body;
-use crate::support::{Snmptrapd, TestApp, TestConfig, require_tool};
-
-const VC: &str = "1.3.6.1.4.1.6876.4.3";
+use crate::support::builders::{VC, net_snmp, send_trap, v2c_args};
+use crate::support::{AlarmInfo, Snmptrapd, TestApp, TestConfig, alarm_body};
 
 const V3_USER: &str = "[[snmp.user]]\nname = \"vigil\"\nauth_protocol = \"sha\"\nauth_password = \"authpass123\"\npriv_protocol = \"aes\"\npriv_password = \"privpass123\"\n";
 
-/// vpxdAlarmInfo varbind arguments for net-snmp tools.
+/// vpxdAlarmInfo varbinds with the entity kind and both statuses.
 fn alarm_info_args(kind: i32, old: &str, new: &str, obj_value: &str, target: &str) -> Vec<String> {
-    [
-        format!("{VC}.308.0"),
-        "i".into(),
-        kind.to_string(),
-        format!("{VC}.304.0"),
-        "s".into(),
-        old.into(),
-        format!("{VC}.305.0"),
-        "s".into(),
-        new.into(),
-        format!("{VC}.306.0"),
-        "s".into(),
-        obj_value.into(),
-        format!("{VC}.307.0"),
-        "s".into(),
-        target.into(),
-    ]
-    .into()
-}
-
-fn run(tool: &str, args: &[String]) -> std::process::Output {
-    let bin = require_tool(tool, "snmp");
-    Command::new(bin)
-        .args(args)
-        .env("MIBS", "")
-        .env(
-            "SNMP_PERSISTENT_DIR",
-            std::env::temp_dir().join("vcgate-test-snmp"),
-        )
-        .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+    AlarmInfo::new(new, obj_value, target)
+        .kind(kind)
+        .old_status(old)
+        .varbinds()
 }
 
 fn v2c_trap(app: &TestApp, community: &str, varbinds: Vec<String>) {
-    let mut args: Vec<String> = vec![
-        "-v".into(),
-        "2c".into(),
-        "-c".into(),
-        community.into(),
-        app.snmp_target(),
-        String::new(),
-        format!("{VC}.0.203"),
-    ];
-    args.extend(varbinds);
-    let out = run("snmptrap", &args);
-    assert!(
-        out.status.success(),
-        "snmptrap: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let trap_oid = format!("{VC}.0.203");
+    send_trap(&v2c_args(
+        community,
+        &[],
+        &app.snmp_target(),
+        &trap_oid,
+        varbinds,
+    ));
 }
 
 async fn wait_for_entity(app: &TestApp, entity: &str) -> Value {
@@ -105,7 +67,7 @@ async fn live_v1_v2c_and_inform_become_events() {
         "alarm.HostConnectionStateAlarm",
         "esx-v1.example.com",
     ));
-    let out = run("snmptrap", &v1);
+    let out = net_snmp("snmptrap", &v1);
     assert!(
         out.status.success(),
         "{}",
@@ -164,7 +126,7 @@ async fn live_v1_v2c_and_inform_become_events() {
         "Host esx-inform entered maintenance mode",
         "esx-inform",
     ));
-    let out = run("snmpinform", &inform);
+    let out = net_snmp("snmpinform", &inform);
     assert!(
         out.status.success(),
         "snmpinform was not acknowledged: {}",
@@ -180,7 +142,7 @@ async fn live_v1_v2c_and_inform_become_events() {
     assert_eq!(e["raw"]["inform"], true);
 
     // Unknown trap OIDs are kept, not dropped.
-    let out = run(
+    let out = net_snmp(
         "snmptrap",
         &[
             "-v".into(),
@@ -215,7 +177,7 @@ async fn live_v1_v2c_and_inform_become_events() {
 }
 
 fn v2c_diag(app: &TestApp) {
-    let out = run(
+    let out = net_snmp(
         "snmptrap",
         &[
             "-v".into(),
@@ -293,7 +255,7 @@ async fn v3_auth_priv_trap_and_inform() {
             "Host entered maintenance mode",
             target,
         ));
-        run(tool, &args)
+        net_snmp(tool, &args)
     };
     let out = v3("snmptrap", &["-e", "0x8000000001020304"], "esx-v3-trap");
     assert!(
@@ -343,10 +305,10 @@ async fn v3_auth_priv_trap_and_inform() {
     .collect();
     wrong.extend([app.snmp_target(), String::new(), format!("{VC}.0.203")]);
     wrong.extend(alarm_info_args(2, "Green", "Red", "x", "esx-wrong-pass"));
-    run("snmptrap", &wrong);
+    net_snmp("snmptrap", &wrong);
     let mut unknown = wrong.clone();
     unknown[5] = "mallory".into();
-    run("snmptrap", &unknown);
+    net_snmp("snmptrap", &unknown);
     app.wait_for(
         "wrong digest and unknown user counted",
         Duration::from_secs(10),
@@ -551,15 +513,21 @@ async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
         trapd.contents().contains("esx-dedup-01").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        trapd.contents().matches("esx-dedup-01").count(),
-        1,
-        "exactly one forward:\n{}",
-        trapd.contents()
+    // Exactly one forward: the original's delivery is settled, the merged
+    // trap has none of its own, ...
+    app.wait_for("the forward settled", Duration::from_secs(10), || async {
+        let e = app.event(&original).await;
+        (e["deliveries"][0]["state"] == "sent").then_some(())
+    })
+    .await;
+    let merged = app.event(trap["id"].as_str().unwrap()).await;
+    assert!(
+        merged["deliveries"].as_array().is_none_or(|d| d.is_empty()),
+        "{merged}"
     );
 
-    // A status change is a new event and a new forward.
+    // ... and a status change (a new event and a new forward, through the
+    // same target) arrives second, with no other forward before it.
     v2c_trap(
         &app,
         "public",
@@ -571,10 +539,39 @@ async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
             "esx-dedup-01",
         ),
     );
-    app.wait_for("second forward", Duration::from_secs(15), || async {
-        (trapd.contents().matches("esx-dedup-01").count() == 2).then_some(())
-    })
+    app.wait_for(
+        "the status change forwarded",
+        Duration::from_secs(15),
+        || async {
+            forwarded_statuses(&trapd, "esx-dedup-01")
+                .contains(&"Green".to_owned())
+                .then_some(())
+        },
+    )
     .await;
+    assert_eq!(
+        forwarded_statuses(&trapd, "esx-dedup-01"),
+        ["Red", "Green"],
+        "exactly one forward per transition:\n{}",
+        trapd.contents()
+    );
+}
+
+/// The new status (`vpxdNewStatus`) of each notification about `entity`
+/// that snmptrapd logged, in arrival order.
+fn forwarded_statuses(trapd: &Snmptrapd, entity: &str) -> Vec<String> {
+    let new_status = format!("{VC}.305.0 = STRING: \"");
+    trapd
+        .contents()
+        .lines()
+        .filter(|l| l.contains(entity))
+        .map(|l| {
+            l.split_once(&new_status)
+                .and_then(|(_, rest)| rest.split('"').next())
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -622,7 +619,7 @@ async fn inform_is_not_acknowledged_when_the_store_cannot_commit() {
             &"w".repeat(1000),
             &target,
         ));
-        let out = run("snmpinform", &inform);
+        let out = net_snmp("snmpinform", &inform);
         let stored = app
             .events("limit=1000")
             .await

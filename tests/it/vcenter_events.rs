@@ -12,9 +12,8 @@ use serde_json::{Value, json};
 use vcgate::vsphere::soap::Body;
 use vcgate::vsphere::{Client, Moref, PropValue};
 
-use crate::support::{TestApp, TestConfig};
-use crate::vcsim_support::Vcsim;
-use crate::vsphere::{connected, create_vm};
+use crate::support::peers::vcsim::{connected, create_vm};
+use crate::support::{TestApp, TestConfig, Vcsim};
 
 const WAIT: Duration = Duration::from_secs(30);
 const TASK_WAIT: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn vsphere_wrong_credentials_are_invalid_login() {
     let sim = Vcsim::start_with_credentials("admin", "right-pass");
-    let bad = Client::new(config(&sim.url, "admin", "wrong-pass-XYZ")).unwrap();
+    let bad = Client::new(client_config(&sim.url, "admin", "wrong-pass-XYZ")).unwrap();
     let err = bad.connect().await.expect_err("login must fail");
     assert!(matches!(err, VsphereError::InvalidLogin), "{err:?}");
     // Neither the error nor the client's Debug may leak the password.
@@ -16,7 +16,7 @@ async fn vsphere_wrong_credentials_are_invalid_login() {
     // A call without a session logs in first and fails the same way.
     assert!(matches!(bad.hosts().await, Err(VsphereError::InvalidLogin)));
 
-    let good = Client::new(config(&sim.url, "admin", "right-pass")).unwrap();
+    let good = Client::new(client_config(&sim.url, "admin", "right-pass")).unwrap();
     let sc = good.connect().await.expect("right credentials");
     assert_eq!(sc.about.api_type, "VirtualCenter");
     assert!(!sc.about.api_version.is_empty());
@@ -98,18 +98,18 @@ async fn vsphere_tls_needs_the_ca_or_explicit_insecure() {
     assert!(sim.url.starts_with("https://"), "{}", sim.url);
 
     // Unknown CA: refused, and not mistaken for "vCenter down".
-    let strict = Client::new(config(&sim.url, USER, "pw")).unwrap();
+    let strict = Client::new(client_config(&sim.url, USER, "pw")).unwrap();
     let err = strict.connect().await.expect_err("untrusted certificate");
     assert!(matches!(err, VsphereError::Tls { .. }), "{err:?}");
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     assert!(!err.is_unavailable(), "{err:?}");
 
-    let mut with_ca = config(&sim.url, USER, "pw");
+    let mut with_ca = client_config(&sim.url, USER, "pw");
     with_ca.ca_file = sim.ca_file.clone();
     let client = Client::new(with_ca).unwrap();
     assert_eq!(client.hosts().await.expect("trusted via ca_file").len(), 4);
 
-    let mut insecure = config(&sim.url, USER, "pw");
+    let mut insecure = client_config(&sim.url, USER, "pw");
     insecure.insecure = true;
     let client = Client::new(insecure).unwrap();
     assert_eq!(client.hosts().await.expect("insecure").len(), 4);
@@ -146,11 +146,11 @@ async fn vsphere_logs_never_contain_secrets() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let client = Client::new(config(&sim.url, "admin", "Pa55-w0rd-in-logs?")).unwrap();
+    let client = Client::new(client_config(&sim.url, "admin", "Pa55-w0rd-in-logs?")).unwrap();
     client.hosts().await.unwrap();
     sim.control_post("/vcsim/sessions/expire").await;
     client.hosts().await.unwrap(); // re-login path
-    let bad = Client::new(config(&sim.url, "admin", "Pa55-w0rd-in-logs?-not")).unwrap();
+    let bad = Client::new(client_config(&sim.url, "admin", "Pa55-w0rd-in-logs?-not")).unwrap();
     assert!(bad.connect().await.is_err());
 
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();

@@ -1,14 +1,14 @@
 //! Launches the vCenter simulator (`tests/vcsim`, govmomi's VPX model plus
-//! vcgate's extensions) for integration tests.
+//! vcgate's extensions) for integration tests, and connects vcgate's own
+//! vSphere client to it.
 //!
 //! `Vcsim::start()` builds the Go harness once per test process (via
 //! `scripts/build-vcsim.sh`, which is itself a no-op when up to date), starts
-//! a private simulator on a free port and reads its URL from stdout. Each
-//! test gets its own simulator, so tests can run in parallel. The child is
+//! a private simulator on port 0 and reads its URL from stdout. Each test
+//! gets its own simulator, so tests can run in parallel. The child is
 //! stopped on drop (and exits by itself if this process dies: it watches its
 //! stdin). A missing Go toolchain or govmomi is a test FAILURE with a clear
 //! message, never a skip.
-#![allow(dead_code)] // not every test binary module uses every helper
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
+
+use vcgate::vsphere::soap::Body;
+use vcgate::vsphere::{
+    Client, ClientConfig, EventQuery, EventRecursion, Moref, PropValue, VcEvent,
+};
 
 /// How long a simulator may take to print its URL (the VPX model is built
 /// in process; on a loaded 2-core machine this takes a second or two).
@@ -33,7 +38,6 @@ pub struct Vcsim {
     pub ca_file: Option<PathBuf>,
     options: VcsimOptions,
     child: Option<Child>,
-    log: PathBuf,
     /// Private temp dir: the log, the CA, and the child's TMPDIR (the
     /// simulator's datastore directories), all removed on drop even if the
     /// child had to be killed before it could clean up.
@@ -118,7 +122,6 @@ impl Vcsim {
             .prefix("vcgate-vcsim-")
             .tempdir()
             .expect("temp dir for the simulator");
-        let log = dir.path().join("vcsim.log");
         let ca_file = options.tls.then(|| dir.path().join("ca.pem"));
         let (child, url) = spawn(
             &binary(),
@@ -143,7 +146,6 @@ impl Vcsim {
             ca_file,
             options,
             child: Some(child),
-            log,
             dir,
         }
     }
@@ -175,8 +177,10 @@ impl Vcsim {
     /// deterministic), and all sessions are gone.
     pub fn restart(&mut self) {
         self.stop();
-        // The old process's socket can linger for a moment after kill; retry
-        // briefly instead of failing on a transient "address in use".
+        // The gateway's config names this address, so it must be this one.
+        // The old process's socket can linger for a moment after kill, and
+        // another process may take the free port meanwhile: retry briefly
+        // instead of failing on a transient "address in use".
         let mut last_error = String::new();
         for _ in 0..10 {
             match spawn(
@@ -240,11 +244,6 @@ impl Vcsim {
             .iter()
             .map(|c| c.as_str().expect("collector id").to_owned())
             .collect()
-    }
-
-    /// Path of the simulator's stderr log, for failure messages.
-    pub fn log_path(&self) -> &Path {
-        &self.log
     }
 }
 
@@ -327,4 +326,83 @@ fn spawn(
             }
         }
     }
+}
+
+/// The user vcgate's client logs in as (the simulator accepts any).
+pub const USER: &str = "vcgate-it";
+/// How long a simulator task may take.
+pub const TASK_WAIT: Duration = Duration::from_secs(30);
+
+/// vcgate's vSphere client settings for the simulator at `url`.
+pub fn client_config(url: &str, user: &str, password: &str) -> ClientConfig {
+    ClientConfig {
+        name: "vcsim".into(),
+        url: url.into(),
+        username: user.into(),
+        password: password.into(),
+        insecure: false,
+        ca_file: None,
+        timeout: Duration::from_secs(10),
+        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
+    }
+}
+
+/// vcgate's vSphere client, logged in to `sim` as [`USER`].
+pub async fn connected(sim: &Vcsim) -> Client {
+    let client = Client::new(client_config(&sim.url, USER, "any-password")).expect("client");
+    client.connect().await.expect("connect");
+    client
+}
+
+/// vCenter events of `class` about `entity` itself.
+pub async fn events_of(client: &Client, entity: &Moref, class: &str) -> Vec<VcEvent> {
+    client
+        .query_events(&EventQuery {
+            entity: Some(entity.clone()),
+            recursion: EventRecursion::SelfOnly,
+            event_type_ids: vec![class.to_owned()],
+            ..EventQuery::default()
+        })
+        .await
+        .expect("query_events")
+}
+
+/// CreateVM_Task through the low-level `invoke`, as a user would create a VM.
+pub async fn create_vm(client: &Client, name: &str) -> Moref {
+    let dcs = client
+        .list_objects("Datacenter", &["vmFolder"])
+        .await
+        .unwrap();
+    let folder = dcs[0]
+        .get("vmFolder")
+        .and_then(PropValue::as_moref)
+        .expect("vmFolder")
+        .clone();
+    let pools = client
+        .list_objects("ResourcePool", &["name"])
+        .await
+        .unwrap();
+    let pool = pools[0].moref.clone();
+    let mut body = Body::new("CreateVM_Task", &folder);
+    body.open("config")
+        .text("name", name)
+        .text("guestId", "otherGuest")
+        .open("files")
+        .text("vmPathName", "[LocalDS_0]")
+        .close("files")
+        .text("numCPUs", 1)
+        .text("memoryMB", 64)
+        .close("config")
+        .moref("pool", &pool);
+    let res = client.invoke(body).await.unwrap();
+    let task = res
+        .child("returnval")
+        .and_then(|t| t.as_moref())
+        .expect("task");
+    let result = client.wait_for_task(&task, TASK_WAIT).await.unwrap();
+    result
+        .as_ref()
+        .and_then(PropValue::as_moref)
+        .cloned()
+        .unwrap_or_else(|| panic!("CreateVM_Task result: {result:?}"))
 }

@@ -1,0 +1,7 @@
+//! Real peers the tests start themselves, each on a port the kernel picks
+//! and each reporting the address it bound.
+
+pub mod alertmanager;
+pub mod snmptrapd;
+pub mod vcsim;
+pub mod webhook;
