@@ -32,7 +32,7 @@ use crate::vsphere::{Client, Moref, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
 
 /// The `[guard]` settings as the API shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuardSettings {
     pub enabled: bool,
     #[serde(skip)]

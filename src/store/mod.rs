@@ -103,14 +103,14 @@ pub struct Disposition {
 }
 
 /// An event as stored, with what the pipeline did with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     #[serde(flatten)]
     pub event: Event,
     /// Insertion order; stable cursor for pagination.
     pub seq: i64,
     /// `accepted` until the pipeline has decided, then `processed`.
-    pub stage: &'static str,
+    pub stage: std::borrow::Cow<'static, str>,
     /// How many later arrivals were merged into this event by dedup.
     pub duplicates: u64,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -118,12 +118,12 @@ pub struct StoredEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Disposition>,
     /// Delivery state per monitoring target.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<DeliveryState>,
 }
 
 /// One queued forward of an event to a monitoring target.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct DeliveryState {
     pub target: String,
     /// `pending`, `sent` or `failed` (gave up).
@@ -141,7 +141,7 @@ pub struct DueDelivery {
 }
 
 /// Store size figures for the status endpoint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct StoreStats {
     pub events: u64,
     pub pending_pipeline: u64,
@@ -318,7 +318,7 @@ pub struct RunLogs {
 }
 
 /// A run as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunRecord {
     pub id: String,
     pub function: String,

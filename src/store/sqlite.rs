@@ -1039,7 +1039,8 @@ impl RawEvent {
                 "processed"
             } else {
                 "accepted"
-            },
+            }
+            .into(),
             duplicates: self.duplicates as u64,
             last_seen: self.last_seen_ms.and_then(ms_to_time),
             disposition,
