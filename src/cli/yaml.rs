@@ -10,7 +10,9 @@
 //! spaces, and is not a YAML 1.1 boolean or null word (`yes`, `off`, `null`,
 //! …). Everything else is double-quoted with escapes, where JSON's escapes
 //! are valid YAML, and characters that would break a line or drive a
-//! terminal (controls, U+2028/2029, bidi overrides, BOM) are `\uXXXX`.
+//! terminal or that YAML does not allow raw (controls, U+2028/2029, bidi
+//! overrides, BOM, U+FFFE/FFFF) are `\uXXXX`. A key too long for YAML's
+//! implicit keys (1024 characters) is written as an explicit `? key`.
 //! Floats always carry a `.` and a signed exponent, as YAML 1.1 requires.
 //! `tests/it/cli.rs` reads the output back with PyYAML.
 
@@ -32,6 +34,10 @@ pub fn to_yaml(value: &Value) -> String {
     out
 }
 
+/// Longest key written as an implicit (`key: value`) key; YAML allows 1024
+/// characters.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 /// Map entries at `indent`; with `continued` the first one goes on the
 /// current line (after `- `).
 fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize, continued: bool) {
@@ -39,7 +45,15 @@ fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize, continue
         if !(continued && i == 0) {
             out.push_str(&" ".repeat(indent));
         }
-        out.push_str(&string(key));
+        let key = string(key);
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         match value {
             Value::Object(m) if !m.is_empty() => {
@@ -135,7 +149,11 @@ fn is_plain(s: &str) -> bool {
 
 /// Characters written as escapes inside double quotes.
 fn must_escape(c: char) -> bool {
-    crate::logging::is_unsafe_char(c) || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+    crate::logging::is_unsafe_char(c)
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
 }
 
 fn string(s: &str) -> String {
@@ -248,6 +266,16 @@ mod tests {
         assert_eq!(
             string(s),
             "\"a\\\"b\\\\c\\nd\\te\\u001b[2J\\u009b\\u202e\\u2028\\ufeffé\""
+        );
+    }
+
+    #[test]
+    fn long_keys_are_explicit() {
+        let key = "k".repeat(1200);
+        let value = json!({ key.clone(): {"a": 1}, "b": [{ key.clone(): 2 }] });
+        assert_eq!(
+            to_yaml(&value),
+            format!("b:\n  - ? {key}\n    : 2\n? {key}\n:\n  a: 1\n")
         );
     }
 
