@@ -5,23 +5,24 @@ use time::format_description::well_known::Rfc3339;
 
 use super::args::{EventsArgs, OutputFormat};
 use super::client::{Client, PathQuery, encode};
-use super::follow::{self, Printer};
-use super::output::{Fields, Table, name_of, opt_time, or_dash, time};
+use super::follow::{self, Columns};
+use super::output::{Fields, name_of, opt_time, or_dash, time};
 use crate::api::wire::EventList;
 use crate::store::StoredEvent;
 
 /// `vcgate get events`.
 pub async fn list(client: &Client, args: &EventsArgs, format: OutputFormat) -> anyhow::Result<()> {
     let query = filters(args, OffsetDateTime::now_utc())?;
-    if args.follow {
-        let printer = Printer::new(format, headers(format == OutputFormat::Wide), row);
-        return follow::run::<EventList>(client, query, args.limit, printer).await;
-    }
-    let path = query
-        .set("limit", args.limit)
-        .param("before", args.before)
-        .build();
-    super::show(client, &path, format, render_list).await
+    follow::list::<EventList>(
+        client,
+        query,
+        args.limit,
+        args.before,
+        args.follow,
+        format,
+        COLUMNS,
+    )
+    .await
 }
 
 /// `GET /api/v1/events` with the filters given (query parameters of the
@@ -86,10 +87,8 @@ fn headers(wide: bool) -> &'static [&'static str] {
     }
 }
 
-fn render_list(list: &EventList, wide: bool) -> String {
-    let rows: Vec<Vec<String>> = list.events.iter().map(|e| row(e, wide)).collect();
-    Table::new(headers(wide)).render(&rows)
-}
+/// The table of `get events`.
+pub const COLUMNS: Columns<StoredEvent> = Columns { headers, row };
 
 fn row(stored: &StoredEvent, wide: bool) -> Vec<String> {
     let e = &stored.event;
@@ -316,8 +315,8 @@ mod tests {
             events: vec![e],
             next_before: None,
         };
-        let normal = render_list(&list, false);
-        let wide = render_list(&list, true);
+        let normal = COLUMNS.render(&list.events, false);
+        let wide = COLUMNS.render(&list.events, true);
         assert!(normal.starts_with("ID "), "{normal}");
         assert!(
             normal.contains("Red") && normal.contains("monitoring"),
@@ -355,7 +354,7 @@ mod tests {
                 events: vec![stored(hostile)],
                 next_before: None,
             };
-            let table = render_list(&list, wide);
+            let table = COLUMNS.render(&list.events, wide);
             assert_eq!(table.lines().count(), 2, "{table}");
             assert!(
                 !table

@@ -35,7 +35,8 @@ const REMEMBERED: usize = 10_000;
 /// A listing page (`GET /api/v1/events`, `/runs`).
 pub trait Page: DeserializeOwned {
     type Row: Row;
-    fn rows(self) -> Vec<Self::Row>;
+    fn rows(&self) -> &[Self::Row];
+    fn into_rows(self) -> Vec<Self::Row>;
 }
 
 /// A row that can be followed.
@@ -48,7 +49,10 @@ pub trait Row: Serialize {
 
 impl Page for EventList {
     type Row = StoredEvent;
-    fn rows(self) -> Vec<StoredEvent> {
+    fn rows(&self) -> &[StoredEvent] {
+        &self.events
+    }
+    fn into_rows(self) -> Vec<StoredEvent> {
         self.events
     }
 }
@@ -64,7 +68,10 @@ impl Row for StoredEvent {
 
 impl Page for RunList {
     type Row = RunRecord;
-    fn rows(self) -> Vec<RunRecord> {
+    fn rows(&self) -> &[RunRecord] {
+        &self.runs
+    }
+    fn into_rows(self) -> Vec<RunRecord> {
         self.runs
     }
 }
@@ -119,24 +126,55 @@ impl Watch {
     }
 }
 
+/// A listing's table: its headers and a row's cells, normal or wide.
+pub struct Columns<R> {
+    pub headers: fn(bool) -> &'static [&'static str],
+    pub row: fn(&R, bool) -> Vec<String>,
+}
+
+impl<R> Columns<R> {
+    /// One page as a table.
+    pub fn render(&self, rows: &[R], wide: bool) -> String {
+        let cells: Vec<Vec<String>> = rows.iter().map(|r| (self.row)(r, wide)).collect();
+        Table::new((self.headers)(wide)).render(&cells)
+    }
+}
+
+/// `get events`, `get runs`: one page (older ones with `before`), or
+/// followed until Ctrl-C.
+pub async fn list<P: Page>(
+    client: &Client,
+    query: PathQuery,
+    limit: usize,
+    before: Option<i64>,
+    follow: bool,
+    format: OutputFormat,
+    columns: Columns<P::Row>,
+) -> anyhow::Result<()> {
+    if follow {
+        return run::<P>(client, query, limit, Printer::new(format, columns)).await;
+    }
+    let path = query.set("limit", limit).param("before", before).build();
+    super::show(client, &path, format, |page: &P, wide| {
+        columns.render(page.rows(), wide)
+    })
+    .await
+}
+
 /// How the rows of a followed listing are printed.
 pub struct Printer<R> {
-    pub format: OutputFormat,
-    pub table: Table,
-    pub row: fn(&R, bool) -> Vec<String>,
+    format: OutputFormat,
+    table: Table,
+    row: fn(&R, bool) -> Vec<String>,
     headed: bool,
 }
 
 impl<R: Row> Printer<R> {
-    pub fn new(
-        format: OutputFormat,
-        headers: &[&'static str],
-        row: fn(&R, bool) -> Vec<String>,
-    ) -> Self {
+    pub fn new(format: OutputFormat, columns: Columns<R>) -> Self {
         Self {
             format,
-            table: Table::new(headers),
-            row,
+            table: Table::new((columns.headers)(format == OutputFormat::Wide)),
+            row: columns.row,
             headed: false,
         }
     }
@@ -246,7 +284,7 @@ async fn fetch<P: Page>(
         query = query.set("before", before);
     }
     let page: P = client.get_as(&query.build()).await?;
-    Ok(page.rows())
+    Ok(page.into_rows())
 }
 
 #[cfg(test)]
@@ -300,12 +338,14 @@ mod tests {
 
     #[test]
     fn the_header_is_printed_once() {
-        let mut p = Printer::new(OutputFormat::Table, &["SEQ", "STATE"], |r: &R, _| {
-            vec![r.0.to_string(), r.1.to_owned()]
-        });
+        let columns = || Columns {
+            headers: |_| &["SEQ", "STATE"],
+            row: |r: &R, _| vec![r.0.to_string(), r.1.to_owned()],
+        };
+        let mut p = Printer::new(OutputFormat::Table, columns());
         assert_eq!(p.render(&[R(1, "a")]).unwrap(), "SEQ  STATE\n1    a\n");
         assert_eq!(p.render(&[R(2, "b")]).unwrap(), "2    b\n");
-        let mut p = Printer::new(OutputFormat::Json, &[], |_: &R, _| Vec::new());
+        let mut p = Printer::new(OutputFormat::Json, columns());
         assert_eq!(
             p.render(&[R(1, "a"), R(2, "b")]).unwrap(),
             "[1,\"a\"]\n[2,\"b\"]\n"

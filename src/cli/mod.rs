@@ -84,27 +84,16 @@ async fn show<T: DeserializeOwned>(
     client: &Client,
     path: &str,
     format: OutputFormat,
-    render: fn(&T, bool) -> String,
+    render: impl Fn(&T, bool) -> String,
 ) -> anyhow::Result<()> {
     let body = client.get(path).await?;
-    print_answer(client, path, &body, format, render)
-}
-
-/// Prints an answer already fetched (see [`show`]).
-fn print_answer<T: DeserializeOwned>(
-    client: &Client,
-    path: &str,
-    body: &[u8],
-    format: OutputFormat,
-    render: fn(&T, bool) -> String,
-) -> anyhow::Result<()> {
     let text = match format {
         OutputFormat::Json | OutputFormat::Yaml => {
-            let document: serde_json::Value = client.decode(path, body)?;
+            let document: serde_json::Value = client.decode(path, &body)?;
             output::document(format, &document, false)?
         }
         OutputFormat::Table | OutputFormat::Wide => {
-            let typed: T = client.decode(path, body)?;
+            let typed: T = client.decode(path, &body)?;
             render(&typed, format == OutputFormat::Wide)
         }
     };

@@ -7,7 +7,7 @@ use reqwest::Method;
 
 use super::args::{ClientArgs, OutputFormat, RunsArgs};
 use super::client::{Client, PathQuery, Scope, encode};
-use super::follow::{self, Printer};
+use super::follow::{self, Columns};
 use super::output::{self, Fields, Table, name_of, opt_time, or_dash, time};
 use crate::api::wire::{FunctionList, RunList, RunQueued, RunView, SubscriptionList};
 use crate::config::FunctionKind;
@@ -16,15 +16,16 @@ use crate::store::RunRecord;
 /// `vcgate get runs [FUNCTION]`.
 pub async fn list(client: &Client, args: &RunsArgs, format: OutputFormat) -> anyhow::Result<()> {
     let query = filters(args);
-    if args.follow {
-        let printer = Printer::new(format, headers(format == OutputFormat::Wide), row);
-        return follow::run::<RunList>(client, query, args.limit, printer).await;
-    }
-    let path = query
-        .set("limit", args.limit)
-        .param("before", args.before)
-        .build();
-    super::show(client, &path, format, render_list).await
+    follow::list::<RunList>(
+        client,
+        query,
+        args.limit,
+        args.before,
+        args.follow,
+        format,
+        COLUMNS,
+    )
+    .await
 }
 
 /// `GET /api/v1/runs` with the filters given.
@@ -93,10 +94,8 @@ fn headers(wide: bool) -> &'static [&'static str] {
     }
 }
 
-fn render_list(list: &RunList, wide: bool) -> String {
-    let rows: Vec<Vec<String>> = list.runs.iter().map(|r| row(r, wide)).collect();
-    Table::new(headers(wide)).render(&rows)
-}
+/// The table of `get runs`.
+pub const COLUMNS: Columns<RunRecord> = Columns { headers, row };
 
 fn row(r: &RunRecord, wide: bool) -> Vec<String> {
     let reason = r.reason.clone().unwrap_or_default();
@@ -288,10 +287,10 @@ mod tests {
     #[test]
     fn run_views() {
         let list = RunList { runs: vec![run()] };
-        let normal = render_list(&list, false);
+        let normal = COLUMNS.render(&list.runs, false);
         assert!(normal.starts_with("ID  FUNCTION  STATUS"), "{normal}");
         assert!(normal.contains("dead") && normal.contains("exit status 1"));
-        let wide = render_list(&list, true);
+        let wide = COLUMNS.render(&list.runs, true);
         assert!(
             wide.contains("SUBSCRIPTION") && wide.contains("vsphere"),
             "{wide}"

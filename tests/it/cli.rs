@@ -176,35 +176,37 @@ fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
 
 /// A YAML stream read by PyYAML (a real YAML 1.1 reader), as JSON values.
 fn pyyaml(yaml: &str) -> Vec<Value> {
-    crate::support::require_tool("python3", "python3");
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml\n\
-             for d in yaml.safe_load_all(sys.stdin): print(json.dumps(d))",
-        ])
+    let script = "import json, sys, yaml\n\
+        for d in yaml.safe_load_all(sys.stdin): print(json.dumps(d))";
+    python_yaml(script, &[], yaml)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// stdout of a Python `script` (with PyYAML, Debian python3-yaml) fed `input`.
+fn python_yaml(script: &str, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(crate::support::require_tool("python3", "python3"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    // A writer thread: Python may answer before it has read everything.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert!(
         out.status.success(),
-        "PyYAML (Debian python3-yaml) refused the YAML: {}\n{yaml}",
+        "PyYAML read other values or refused the YAML: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Words in a table's header line.
@@ -706,27 +708,6 @@ fn yaml_reads_back_with_pyyaml() {
         bad = [i for i, (d, e) in enumerate(zip(docs, expected)) if d != e]\n\
         assert not bad, [(i, docs[i], expected[i]) for i in bad[:3]]\n\
         print(len(docs))";
-    let mut child = Command::new(crate::support::require_tool("python3", "python3"))
-        .args(["-c", script, expected.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stream.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "PyYAML read other values: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        values.len().to_string()
-    );
+    let checked = python_yaml(script, &[expected.to_str().unwrap()], &stream);
+    assert_eq!(checked.trim(), values.len().to_string());
 }
