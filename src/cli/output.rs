@@ -135,7 +135,7 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter
 /// Longest cell, in characters; longer ones are cut with `…`.
 const MAX_CELL: usize = 40;
 
-/// Aligned columns. Widths only grow, so a table printed in parts (`--follow`)
+/// Aligned columns, cells cut at 40 characters. Widths only grow, so a table printed in parts (`--follow`)
 /// stays aligned as far as the cells allow.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -202,11 +202,6 @@ fn cut(cell: &str) -> String {
     } else {
         one_line
     }
-}
-
-/// Renders rows as aligned columns, cells cut at 40 characters.
-pub fn table(headers: &[&'static str], rows: &[Vec<String>]) -> String {
-    Table::new(headers).render(rows)
 }
 
 /// A `key value` view (one event, one run): keys padded to `width`, each
@@ -286,19 +281,16 @@ mod tests {
 
     #[test]
     fn tables_align_and_cut() {
-        let t = table(
-            &["A", "LONGER"],
-            &[
-                vec!["x".into(), "y".into()],
-                vec!["a\nb".into(), "z".repeat(50)],
-            ],
-        );
+        let t = Table::new(&["A", "LONGER"]).render(&[
+            vec!["x".into(), "y".into()],
+            vec!["a\nb".into(), "z".repeat(50)],
+        ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "A    LONGER");
         assert_eq!(lines[1], "x    y");
         assert!(lines[2].starts_with("a b  zzz"));
         assert!(lines[2].ends_with('…'));
-        let t = table(&["ENTITY"], &[vec![HOSTILE.to_owned()]]);
+        let t = Table::new(&["ENTITY"]).render(&[vec![HOSTILE.to_owned()]]);
         assert!(safe(&t), "{t:?}");
         assert_eq!(t.lines().count(), 2);
     }
