@@ -135,8 +135,9 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter
 /// Longest cell, in characters; longer ones are cut with `…`.
 const MAX_CELL: usize = 40;
 
-/// Aligned columns, cells cut at 40 characters. Widths only grow, so a table printed in parts (`--follow`)
-/// stays aligned as far as the cells allow.
+/// Aligned columns, cells cut at 40 characters. Widths only grow, so a
+/// table printed in parts (`--follow`) stays aligned as far as the cells
+/// allow.
 #[derive(Debug, Clone)]
 pub struct Table {
     headers: Vec<&'static str>,
