@@ -16,7 +16,7 @@
 //! gateway renamed is an error naming it, never a silent `-`. `-o json` and
 //! `-o yaml` print the document as the gateway sent it.
 //!
-//! Must not: print a value from an event without [`output::printable`]
+//! Must not: print a value from an event without `output::printable`
 //! (tables, views) or the JSON/YAML escapes.
 
 mod alerts;
