@@ -206,3 +206,48 @@ pub enum SilenceCommand {
         id: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Events {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        events: EventsArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Events, clap::Error> {
+        Events::try_parse_from([&["events"], args].concat())
+    }
+
+    #[test]
+    fn flags_parse_as_documented() {
+        let e = parse(&["--held", "--limit", "5", "--duplicate", "false"]).unwrap();
+        assert_eq!(e.events.held, Some(true), "a bare --held means true");
+        assert_eq!(e.events.duplicate, Some(false));
+        assert_eq!(e.events.limit, 5);
+        assert_eq!(e.client.format(), OutputFormat::Table);
+        assert_eq!(
+            parse(&["--json"]).unwrap().client.format(),
+            OutputFormat::Json
+        );
+        assert_eq!(
+            parse(&["-o", "wide"]).unwrap().client.format(),
+            OutputFormat::Wide
+        );
+        assert!(
+            parse(&["--json", "-o", "yaml"]).is_err(),
+            "--json is -o json"
+        );
+        assert!(parse(&["--route", "sideways"]).is_err());
+        assert!(parse(&["--source", "smtp"]).is_err());
+        assert!(parse(&["--held", "maybe"]).is_err());
+        let f = parse(&["-f", "--type", "vm.*"]).unwrap();
+        assert!(f.events.follow);
+        assert_eq!(f.events.event_type.as_deref(), Some("vm.*"));
+    }
+}

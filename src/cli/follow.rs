@@ -31,6 +31,8 @@ const POLL: Duration = Duration::from_secs(1);
 const MAX_PAGES: usize = 10;
 /// Rows whose printed state is remembered.
 const REMEMBERED: usize = 10_000;
+/// The gateway's largest page (`limit` is clamped to it).
+const MAX_PAGE: usize = 1000;
 
 /// A listing page (`GET /api/v1/events`, `/runs`).
 pub trait Page: DeserializeOwned {
@@ -211,6 +213,7 @@ pub async fn run<P: Page>(
     limit: usize,
     mut printer: Printer<P::Row>,
 ) -> anyhow::Result<()> {
+    let limit = limit.clamp(1, MAX_PAGE);
     let mut watch = Watch::new(REMEMBERED.max(limit * MAX_PAGES));
     let first = fetch::<P>(client, &query, limit, None).await?;
     let rows = watch.select(first);
