@@ -24,6 +24,8 @@ have go || missing+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || missing+=(golang-github-vmware-govmomi-dev)
 have curl || missing+=(curl)
 have python3 || missing+=(python3)
+# `-o yaml` is read back with PyYAML (tests/it/cli.rs).
+python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
 have openssl || missing+=(openssl)

@@ -23,7 +23,8 @@
 //!   records the decision and queues deliveries in one commit.
 //! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
 //! - [`api`]: HTTP listener (connection cap, timeouts, TLS), router with its
-//!   three auth-layered route groups (ingest, read, admin), read endpoints, error policy.
+//!   three auth-layered route groups (ingest, read, admin), read endpoints, error policy;
+//!   every JSON body as a type in `api::wire` (the handlers write them, the CLI reads them).
 //! - [`rate_limit`]: per-address budgets with a bounded address table (HTTP, SNMP).
 //! - [`telemetry`]: logs + metrics + status counters from one call;
 //!   [`logging`]: escaping input in log fields, sampling per-input warnings.
@@ -31,7 +32,8 @@
 //! - [`automation`]: functions, subscriptions, the run queue and runners.
 //! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
 //!   mode (reconciler per vCenter; pure decisions in `guard::decide`).
-//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands;
+//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands (`get`, `emit`,
+//!   `silence`, `retry`, `reload`; tables, JSON, YAML, `--follow`);
 //!   [`notify`]: systemd readiness (`Type=notify`); [`ops`]: backup, restore, check-store.
 #![forbid(unsafe_code)]
 

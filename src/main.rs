@@ -20,8 +20,8 @@ use vcgate::config::Config;
         `vcgate serve` receives vCenter alarm actions (HTTP, from a hook script on the VCSA) \
         and SNMP traps and informs, stores each as one normalized event, removes duplicates and \
         routes it to automation (functions) or monitoring (the NMS, Alertmanager). `get`, \
-        `silence`, `retry` and `emit` talk to a running gateway; `backup`, `restore` and \
-        `check-store` work on its store."
+        `silence`, `retry`, `reload` and `emit` talk to a running gateway; `backup`, `restore` \
+        and `check-store` work on its store."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -108,6 +108,12 @@ enum Command {
         /// Run id (from `vcgate get runs`).
         id: String,
     },
+    /// Reload routes, functions, subscriptions and secrets of a running
+    /// gateway (like SIGHUP).
+    Reload {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Send a CloudEvent of TYPE to a running gateway (like `dispatch emit`).
     Emit {
         #[command(flatten)]
@@ -174,6 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Get { client, what } => vcgate::cli::get(&client, what).await,
         Command::Retry { client, id } => vcgate::cli::retry(&client, &id).await,
+        Command::Reload { client } => vcgate::cli::reload(&client).await,
         Command::Silence { client, command } => vcgate::cli::silence(&client, command).await,
         Command::Emit {
             client,
@@ -215,11 +222,13 @@ The VCSA hook script, its installer, example configuration and functions.
 \fBVCGATE_SERVER\fR
 Gateway URL for the client commands (default http://127.0.0.1:8080).
 .TP
-\fBVCGATE_TOKEN\fR
-Bearer token for the client commands.
+\fBVCGATE_READ_TOKEN\fR, \fBVCGATE_INGEST_TOKEN\fR, \fBVCGATE_ADMIN_TOKEN\fR
+Client commands: the bearer token per scope (\fBget\fR and \fBsilence list\fR read, \fBemit\fR ingests,
+\fBsilence add\fR/\fBexpire\fR, \fBretry\fR and \fBreload\fR administer); \fB\-\-token\-file\fR overrides them.
+The gateway accepts each as an extra token of its scope (besides the configured ones).
 .TP
-\fBVCGATE_INGEST_TOKEN\fR, \fBVCGATE_READ_TOKEN\fR
-Extra tokens the gateway accepts (besides the configured ones).
+\fBVCGATE_TOKEN\fR
+Client commands: the token for any scope whose own variable is unset.
 .TP
 \fBVCGATE_CONFIG\fR
 Config file for backup, restore and check-store.

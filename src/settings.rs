@@ -43,7 +43,7 @@ pub struct Live {
 }
 
 /// What a reload changed, for the caller.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReloadSummary {
     pub generation: u64,
     pub routes: usize,

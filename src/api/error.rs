@@ -13,7 +13,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+use super::Sorted;
+use super::wire::ErrorBody;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -83,11 +85,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            axum::Json(json!({"error": self.error, "detail": self.detail})),
-        )
-            .into_response();
+        let body = ErrorBody {
+            error: self.error.to_owned(),
+            detail: self.detail,
+        };
+        let mut response = (self.status, Sorted(body)).into_response();
         if let Some(secs) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

@@ -7,15 +7,14 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::error::ApiError;
+use super::wire::{GuardHost, GuardVcenter, GuardView, GuardedHost};
+use super::{AppState, Sorted};
 use crate::guard::{GuardSettings, GuardSnapshot, ReconcileRecord, ReconcileStatus};
 
 #[derive(Debug, Deserialize)]
@@ -33,28 +32,28 @@ pub async fn guard(
         params.map_err(|_| ApiError::bad_request("invalid query string (parameter: limit)"))?;
     let limit = params.limit.unwrap_or(50).clamp(1, 1000);
     let snapshot = state.ingestor.store.guard_snapshot(limit).await?;
-    Ok(Json(render(&state.guard, &snapshot, OffsetDateTime::now_utc())).into_response())
+    Ok(Sorted(render(&state.guard, snapshot, OffsetDateTime::now_utc())).into_response())
 }
 
 /// A reconcile record as shown; an `ok` one that is overdue (three intervals
 /// plus slack) is reported `stale`: the reconciler is not keeping up.
-fn vcenter_json(settings: &GuardSettings, record: &ReconcileRecord, now: OffsetDateTime) -> Value {
+fn vcenter_view(
+    settings: &GuardSettings,
+    record: &ReconcileRecord,
+    now: OffsetDateTime,
+) -> GuardVcenter {
     let overdue = settings.interval * 3 + Duration::from_secs(30);
     let status = match (record.status, record.last_reconcile) {
         (ReconcileStatus::Ok, Some(at)) if now - at > overdue => ReconcileStatus::Stale,
         (status, _) => status,
     };
-    let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
-    value["name"] = json!(record.vcenter);
-    value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.remove("vcenter");
-    }
-    value
+    GuardVcenter::new(record, status)
 }
 
-pub fn render(settings: &GuardSettings, snapshot: &GuardSnapshot, now: OffsetDateTime) -> Value {
-    let vcenters: Vec<Value> = settings
+/// The guard view: every configured vCenter (`pending` until its first
+/// reconcile), hosts in maintenance, guarded hosts and the actions.
+pub fn render(settings: &GuardSettings, snapshot: GuardSnapshot, now: OffsetDateTime) -> GuardView {
+    let vcenters = settings
         .vcenters
         .iter()
         .map(|name| {
@@ -64,71 +63,60 @@ pub fn render(settings: &GuardSettings, snapshot: &GuardSnapshot, now: OffsetDat
                 .find(|r| &r.vcenter == name)
                 .cloned()
                 .unwrap_or_else(|| ReconcileRecord::new(name));
-            vcenter_json(settings, &record, now)
+            vcenter_view(settings, &record, now)
         })
         .collect();
-    let host = |vcenter: &str, moref: &str, m: &crate::guard::decide::HostMemory| {
-        json!({
-            "vcenter": vcenter,
-            "moref": moref,
-            "name": m.name,
-            "in_maintenance": m.in_maintenance,
-            "alarm_actions_enabled": m.actions_enabled,
-            "guarded": m.guarded,
-        })
-    };
-    let in_maintenance: Vec<Value> = snapshot
+    let in_maintenance = snapshot
         .hosts
         .iter()
         .filter(|h| h.memory.in_maintenance)
-        .map(|h| host(&h.vcenter, &h.moref, &h.memory))
+        .map(|h| GuardHost::new(&h.vcenter, &h.moref, &h.memory))
         .collect();
-    let guarded: Vec<Value> = snapshot
+    let guarded = snapshot
         .hosts
         .iter()
         .filter(|h| h.memory.guarded)
-        .map(|h| {
-            let mut v = host(&h.vcenter, &h.moref, &h.memory);
-            v["reason"] = json!(h.memory.guarded_reason);
-            v
+        .map(|h| GuardedHost {
+            host: GuardHost::new(&h.vcenter, &h.moref, &h.memory),
+            reason: h.memory.guarded_reason.clone(),
         })
         .collect();
-    json!({
-        "settings": settings,
-        "vcenters": vcenters,
-        "in_maintenance": in_maintenance,
-        "guarded": guarded,
-        "actions": snapshot.actions,
-    })
+    GuardView {
+        settings: settings.clone(),
+        vcenters,
+        in_maintenance,
+        guarded,
+        actions: snapshot.actions,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::decide::HostMemory;
+    use crate::guard::decide::{ActionKind, HostMemory};
 
-    #[test]
-    fn overdue_ok_reconcile_is_stale_and_unknown_vcenters_are_pending() {
+    fn settings() -> GuardSettings {
         let config = crate::config::Config::parse(
             "[[vcenter]]\nname = \"vc1\"\nurl = \"http://127.0.0.1:1/sdk\"\nusername = \"u\"\npassword = \"p\"\n\
              [[vcenter]]\nname = \"vc2\"\nurl = \"http://127.0.0.1:2/sdk\"\nusername = \"u\"\npassword = \"p\"\n",
         )
         .unwrap();
-        let settings = GuardSettings::from_config(&config);
-        let now = OffsetDateTime::now_utc();
-        let mut record = ReconcileRecord {
-            vcenter: "vc1".into(),
-            status: ReconcileStatus::Ok,
-            last_reconcile: Some(now),
-            last_attempt: Some(now),
-            next_attempt: None,
-            error: None,
-            consecutive_failures: 0,
-            reconciles: 3,
-            hosts: 4,
-        };
-        let mut snapshot = GuardSnapshot {
-            reconciles: vec![record.clone()],
+        GuardSettings::from_config(&config)
+    }
+
+    fn snapshot(now: OffsetDateTime) -> GuardSnapshot {
+        GuardSnapshot {
+            reconciles: vec![ReconcileRecord {
+                vcenter: "vc1".into(),
+                status: ReconcileStatus::Ok,
+                last_reconcile: Some(now),
+                last_attempt: Some(now),
+                next_attempt: None,
+                error: None,
+                consecutive_failures: 0,
+                reconciles: 3,
+                hosts: 4,
+            }],
             hosts: vec![crate::guard::GuardHost {
                 vcenter: "vc1".into(),
                 moref: "host-1".into(),
@@ -142,18 +130,49 @@ mod tests {
                 },
                 updated: None,
             }],
-            actions: Vec::new(),
-        };
-        let v = render(&settings, &snapshot, now);
-        assert_eq!(v["vcenters"][0]["name"], "vc1");
-        assert_eq!(v["vcenters"][0]["status"], "ok");
-        assert_eq!(v["vcenters"][1]["status"], "pending");
-        assert_eq!(v["in_maintenance"][0]["name"], "esx01");
-        assert_eq!(v["guarded"][0]["reason"], "why");
-        assert_eq!(v["settings"]["reenable"], "guarded");
-        record.last_reconcile = Some(now - time::Duration::hours(1));
-        snapshot.reconciles = vec![record];
-        let v = render(&settings, &snapshot, now);
-        assert_eq!(v["vcenters"][0]["status"], "stale");
+            actions: vec![crate::guard::ActionRecord {
+                time: now,
+                vcenter: "vc1".into(),
+                moref: "host-1".into(),
+                host: "esx01".into(),
+                action: ActionKind::Enable,
+                reason: "out of maintenance".into(),
+                outcome: crate::store::ActionOutcome::Done,
+                error: None,
+                event_id: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn overdue_ok_reconcile_is_stale_and_unknown_vcenters_are_pending() {
+        let settings = settings();
+        let now = OffsetDateTime::now_utc();
+        let v = render(&settings, snapshot(now), now);
+        assert_eq!(v.vcenters[0].name, "vc1");
+        assert_eq!(v.vcenters[0].status, ReconcileStatus::Ok);
+        assert_eq!(v.vcenters[1].status, ReconcileStatus::Pending);
+        assert_eq!(v.in_maintenance[0].name, "esx01");
+        assert_eq!(v.guarded[0].reason.as_deref(), Some("why"));
+        let mut old = snapshot(now);
+        old.reconciles[0].last_reconcile = Some(now - time::Duration::hours(1));
+        let v = render(&settings, old, now);
+        assert_eq!(v.vcenters[0].status, ReconcileStatus::Stale);
+    }
+
+    /// The bytes of `GET /api/v1/guard`, as the handler built them before
+    /// the view was typed (keys sorted; `reason` only on guarded hosts).
+    #[test]
+    fn guard_view_keeps_its_bytes() {
+        let now = time::macros::datetime!(2026-11-25 10:00 UTC);
+        let view = render(&settings(), snapshot(now), now);
+        let text = serde_json::to_string(&serde_json::to_value(&view).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"actions":[{"action":"enable","error":null,"event_id":null,"host":"esx01","moref":"host-1","outcome":"done","reason":"out of maintenance","time":"2026-11-25T10:00:00Z","vcenter":"vc1"}],"guarded":[{"alarm_actions_enabled":false,"guarded":true,"in_maintenance":true,"moref":"host-1","name":"esx01","reason":"why","vcenter":"vc1"}],"in_maintenance":[{"alarm_actions_enabled":false,"guarded":true,"in_maintenance":true,"moref":"host-1","name":"esx01","vcenter":"vc1"}],"settings":{"disable_on_enter":false,"dry_run":false,"enabled":true,"exclude":[],"interval_seconds":60.0,"reenable":"guarded","vcenters":["vc1","vc2"]},"vcenters":[{"consecutive_failures":0,"error":null,"hosts":4,"last_attempt":"2026-11-25T10:00:00Z","last_reconcile":"2026-11-25T10:00:00Z","name":"vc1","next_attempt":null,"reconciles":3,"status":"ok"},{"consecutive_failures":0,"error":null,"hosts":0,"last_attempt":null,"last_reconcile":null,"name":"vc2","next_attempt":null,"reconciles":0,"status":"pending"}]}"#
+        );
+        let back: GuardView = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.guarded, view.guarded);
+        assert_eq!(back.vcenters, view.vcenters);
     }
 }

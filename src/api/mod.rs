@@ -15,12 +15,14 @@ mod read;
 mod runs;
 pub mod server;
 mod silences;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 use crate::config::Config;
@@ -107,6 +109,27 @@ impl AppState {
                 }
                 e.into_api_error(self.max_body, self.body_timeout)
             })
+    }
+}
+
+/// A response body (a `wire` type) serialized through a `serde_json::Value`,
+/// so its object keys come out sorted at every level: these bodies used to be
+/// built as `Value`s, and clients may compare bytes. Bodies that were always
+/// serialized straight from their type (an event, the reload summary) use
+/// `Json` and keep their field order.
+pub struct Sorted<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Sorted<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => axum::Json(value).into_response(),
+            Err(e) => ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                format!("cannot serialize the response: {e}"),
+            )
+            .into_response(),
+        }
     }
 }
 

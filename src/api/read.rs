@@ -7,12 +7,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::AppState;
 use super::error::ApiError;
+use super::wire::{self, AlertList, EventList, Health, HostRef, SilenceSummary, Status};
+use super::{AppState, Sorted};
 use crate::config::RouteTarget;
 use crate::model::EventId;
 use crate::store::EventQuery;
@@ -25,45 +25,41 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
     let store = state.ingestor.store.stats().await?;
     let snapshot = stats.snapshot();
     let runs = state.ingestor.store.run_counts().await?;
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "started_at": crate::model::format_rfc3339(stats.started_at),
-        "uptime_seconds": stats.started.elapsed().as_secs(),
-        "store": store,
-        "sources": snapshot.sources,
-        "vcenters": snapshot.vcenters,
-        "pipeline": snapshot.pipeline,
-        "active_alerts": snapshot.active_alerts,
-        "event_streams": snapshot.event_streams,
-        "snmp": snapshot.snmp,
-        "http": snapshot.http,
-        "auth_failures": snapshot.auth_failures,
-        "runs": runs,
-        "silences": silence_status(&state),
-    }))
+    Ok(Sorted(Status {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: stats.started_at,
+        uptime_seconds: stats.started.elapsed().as_secs(),
+        store,
+        counters: snapshot,
+        runs: runs
+            .into_iter()
+            .map(|(status, n)| (status.as_str().to_owned(), n))
+            .collect(),
+        silences: silence_summary(&state),
+    })
     .into_response())
 }
 
-fn silence_status(state: &AppState) -> serde_json::Value {
+fn silence_summary(state: &AppState) -> SilenceSummary {
     let now = OffsetDateTime::now_utc();
     let silences = state.silencer.silences();
     let active = silences
         .iter()
         .filter(|s| s.state(now) == crate::silence::SilenceState::Active)
         .count();
-    let in_maintenance: Vec<serde_json::Value> = state
+    let hosts_in_maintenance = state
         .silencer
         .maintenance()
         .map(|m| m.snapshot().hosts_in_maintenance())
         .unwrap_or_default()
         .into_iter()
-        .map(|(vcenter, host)| json!({"vcenter": vcenter, "host": host}))
+        .map(|(vcenter, host)| HostRef { vcenter, host })
         .collect();
-    json!({
-        "active": active,
-        "maintenance_silencing": state.silencer.maintenance().is_some(),
-        "hosts_in_maintenance": in_maintenance,
-    })
+    SilenceSummary {
+        active,
+        maintenance_silencing: state.silencer.maintenance().is_some(),
+        hosts_in_maintenance,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,7 +171,11 @@ pub async fn list_events(
         )
     })?;
     let page = state.ingestor.store.list_events(params.query()?).await?;
-    Ok(Json(json!({"events": page.events, "next_before": page.next_before})).into_response())
+    Ok(Sorted(EventList {
+        events: page.events,
+        next_before: page.next_before,
+    })
+    .into_response())
 }
 
 pub async fn get_event(
@@ -192,57 +192,16 @@ pub async fn get_event(
 /// `GET /api/v1/alerts`: the active-alert table, one row per target and alert.
 pub async fn list_alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
     let rows = state.ingestor.store.list_alerts(false).await?;
-    let alerts: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["fingerprint"] = crate::monitoring::alerts::fingerprint(&r.labels).into();
-            v
-        })
-        .collect();
-    Ok(Json(json!({"alerts": alerts})).into_response())
+    let alerts = rows.into_iter().map(wire::AlertView::from).collect();
+    Ok(Sorted(AlertList { alerts }).into_response())
 }
 
 /// `GET /api/v2/alerts`: Alertmanager's `gettableAlerts` view of the table
 /// (firing alerts, once per label set), for amtool and Grafana.
 pub async fn list_alerts_v2(State(state): State<AppState>) -> Result<Response, ApiError> {
     let rows = state.ingestor.store.list_alerts(false).await?;
-    let mut by_fingerprint: std::collections::BTreeMap<
-        String,
-        (serde_json::Value, Vec<serde_json::Value>),
-    > = std::collections::BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| r.state == crate::store::AlertState::Firing)
-    {
-        let fp = crate::monitoring::alerts::fingerprint(&r.labels);
-        let entry = by_fingerprint.entry(fp.clone()).or_insert_with(|| {
-            let held: Vec<&str> = r.held_by.iter().map(String::as_str).collect();
-            let alert = json!({
-                "labels": r.labels,
-                "annotations": {"summary": r.summary, "severity": r.severity, "status": r.status, "event_id": r.event_id.to_string()},
-                "startsAt": crate::model::format_rfc3339(r.starts_at),
-                "updatedAt": crate::model::format_rfc3339(OffsetDateTime::now_utc()),
-                "endsAt": crate::model::format_rfc3339(OffsetDateTime::now_utc() + time::Duration::minutes(4)),
-                "fingerprint": fp,
-                "status": {
-                    "state": if held.is_empty() { "active" } else { "suppressed" },
-                    "silencedBy": held,
-                    "inhibitedBy": [],
-                },
-            });
-            (alert, Vec::new())
-        });
-        entry.1.push(json!({"name": r.target}));
-    }
-    let alerts: Vec<serde_json::Value> = by_fingerprint
-        .into_values()
-        .map(|(mut a, receivers)| {
-            a["receivers"] = receivers.into();
-            a
-        })
-        .collect();
-    Ok(Json(serde_json::Value::Array(alerts)).into_response())
+    let alerts = wire::gettable_alerts(&rows, OffsetDateTime::now_utc());
+    Ok(Sorted(alerts).into_response())
 }
 
 /// `/metrics`: open or in the read group, by `[http] open_metrics` (see `router`).
@@ -266,18 +225,25 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
 }
 
 pub async fn healthz() -> Response {
-    Json(json!({"status": "ok"})).into_response()
+    Sorted(Health {
+        status: "ok".into(),
+    })
+    .into_response()
 }
 
 /// Ready when the store takes writes.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.ingestor.store.is_writable() {
-        Json(json!({"status": "ready"})).into_response()
+        Sorted(Health {
+            status: "ready".into(),
+        })
+        .into_response()
     } else {
-        (
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "not ready", "detail": "store is not writable"})),
+            "not ready",
+            "store is not writable",
         )
-            .into_response()
+        .into_response()
     }
 }

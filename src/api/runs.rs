@@ -6,13 +6,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
-use crate::config::FunctionKind;
+use super::wire::{
+    FunctionList, FunctionView, RunList, RunQueued, RunView, SubscriptionList, SubscriptionView,
+};
+use super::{AppState, Sorted};
+use crate::automation::Registry;
+use crate::config::{FunctionConfig, FunctionKind};
 use crate::model::EventId;
-use crate::store::{ClaimedRun, RetryOutcome, RunQuery, RunStatus};
+use crate::store::{RetryOutcome, RunQuery, RunStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,13 +25,6 @@ pub struct RunParams {
     event: Option<String>,
     limit: Option<usize>,
     before: Option<i64>,
-}
-
-/// A run as the API shows it: the record plus its event as a CloudEvent.
-fn run_json(claimed: &ClaimedRun) -> Value {
-    let mut value = serde_json::to_value(&claimed.run).unwrap_or(Value::Null);
-    value["event"] = claimed.event.to_cloudevent();
-    value
 }
 
 pub async fn list_runs(
@@ -70,7 +66,7 @@ pub async fn list_runs(
             limit: params.limit.unwrap_or(100).clamp(1, 1000),
         })
         .await?;
-    Ok(Json(json!({"runs": runs})).into_response())
+    Ok(Sorted(RunList { runs }).into_response())
 }
 
 pub async fn get_run(
@@ -78,7 +74,11 @@ pub async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     match state.ingestor.store.get_run(id.clone()).await? {
-        Some(run) => Ok(Json(run_json(&run)).into_response()),
+        Some(claimed) => Ok(Sorted(RunView {
+            event: claimed.event.to_cloudevent(),
+            run: claimed.run,
+        })
+        .into_response()),
         None => Err(ApiError::not_found("no run with this id")),
     }
 }
@@ -104,7 +104,10 @@ pub async fn retry_run(
             }
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"id": id, "status": "queued"})),
+                Sorted(RunQueued {
+                    id,
+                    status: RunStatus::Queued,
+                }),
             )
                 .into_response())
         }
@@ -114,32 +117,47 @@ pub async fn retry_run(
 pub async fn functions(State(state): State<AppState>) -> Result<Response, ApiError> {
     let settings = state.live.load();
     let registry = &settings.registry;
-    let list: Vec<Value> = registry
+    let functions = registry
         .functions
         .iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "kind": f.kind,
-                "command": (f.kind == FunctionKind::Command).then(|| f.command.clone()),
-                "url": f.url,
-                "builtin": f.builtin,
-                // Names only: values may be sensitive.
-                "env": f.env.keys().collect::<Vec<_>>(),
-                "secrets": f.secrets,
-                "timeout": humantime::format_duration(f.timeout).to_string(),
-                "max_attempts": f.max_attempts,
-                "concurrency": f.concurrency,
-                "signed": f.signing_key_file.is_some() || f.signing_key_env.is_some(),
-                "subscriptions": registry.subscriptions.iter().filter(|s| s.function == f.name).map(|s| &s.name).collect::<Vec<_>>(),
-            })
-        })
+        .map(|f| function_view(f, registry))
         .collect();
-    Ok(Json(json!({"functions": list})).into_response())
+    Ok(Sorted(FunctionList { functions }).into_response())
+}
+
+/// A function as the API shows it: names of env variables and secrets,
+/// never their values.
+fn function_view(f: &FunctionConfig, registry: &Registry) -> FunctionView {
+    FunctionView {
+        name: f.name.clone(),
+        kind: f.kind,
+        command: (f.kind == FunctionKind::Command).then(|| f.command.clone()),
+        url: f.url.clone(),
+        builtin: f.builtin.clone(),
+        env: f.env.keys().cloned().collect(),
+        secrets: f.secrets.clone(),
+        timeout: humantime::format_duration(f.timeout).to_string(),
+        max_attempts: f.max_attempts,
+        concurrency: f.concurrency,
+        signed: f.signing_key_file.is_some() || f.signing_key_env.is_some(),
+        subscriptions: registry
+            .subscriptions
+            .iter()
+            .filter(|s| s.function == f.name)
+            .map(|s| s.name.clone())
+            .collect(),
+    }
 }
 
 pub async fn subscriptions(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(json!({"subscriptions": state.live.load().registry.subscriptions})).into_response())
+    let settings = state.live.load();
+    let subscriptions = settings
+        .registry
+        .subscriptions
+        .iter()
+        .map(SubscriptionView::from)
+        .collect();
+    Ok(Sorted(SubscriptionList { subscriptions }).into_response())
 }
 
 /// `POST /api/v1/reload` (admin scope): re-read routes, functions,

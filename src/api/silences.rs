@@ -7,67 +7,19 @@
 //! so amtool and Grafana can use one token for everything); the route groups'
 //! auth layers check them. Silences never touch automation.
 
-use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::error::ApiError;
+use super::wire::{
+    AlertmanagerStatus, GettableSilence, NewSilenceV1, PostableSilence, SilenceCreated, SilenceList,
+};
+use super::{AppState, Sorted};
 use crate::logging::Escaped;
 use crate::silence::matcher::Expression;
 use crate::silence::{Matcher, Silence, sort_for_listing};
-
-/// A matcher as posted (v1 and v2 take the same fields).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PostedMatcher {
-    name: String,
-    value: String,
-    #[serde(default)]
-    is_regex: bool,
-    #[serde(default = "yes")]
-    is_equal: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// v1 body (unknown fields refused, as before).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewSilenceV1 {
-    matchers: Vec<PostedMatcher>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    starts_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    ends_at: OffsetDateTime,
-    #[serde(default)]
-    created_by: String,
-    #[serde(default)]
-    comment: String,
-}
-
-/// v2 `postableSilence` (unknown fields ignored, as Alertmanager does).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PostableSilence {
-    #[serde(default)]
-    id: Option<String>,
-    matchers: Vec<PostedMatcher>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    starts_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    ends_at: OffsetDateTime,
-    #[serde(default)]
-    created_by: String,
-    #[serde(default)]
-    comment: String,
-}
 
 async fn refresh(state: &AppState) -> Result<(), ApiError> {
     // The retention window is the store's business; the silencer only needs
@@ -114,7 +66,13 @@ async fn save(state: &AppState, wanted: Silence) -> Result<Response, ApiError> {
         matchers = %Escaped(&matchers.join(",")),
         "silence saved"
     );
-    Ok((StatusCode::OK, Json(json!({"silenceID": saved.id}))).into_response())
+    Ok((
+        StatusCode::OK,
+        Sorted(SilenceCreated {
+            silence_id: saved.id,
+        }),
+    )
+        .into_response())
 }
 
 pub async fn create_v1(
@@ -178,12 +136,12 @@ async fn all_silences(state: &AppState) -> Result<Vec<Silence>, ApiError> {
 
 pub async fn list_v1(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let list: Vec<Value> = all_silences(&state)
+    let silences = all_silences(&state)
         .await?
         .iter()
-        .map(|s| s.to_v1(now))
+        .map(|s| GettableSilence::v1(s, now))
         .collect();
-    Ok(Json(json!({"silences": list})).into_response())
+    Ok(Sorted(SilenceList { silences }).into_response())
 }
 
 /// `GET /api/v2/silences[?filter=…]`: a bare array, Alertmanager's order.
@@ -193,13 +151,13 @@ pub async fn list_v2(
 ) -> Result<Response, ApiError> {
     let filter = filters(query.as_deref().unwrap_or(""))?;
     let now = OffsetDateTime::now_utc();
-    let list: Vec<Value> = all_silences(&state)
+    let list: Vec<GettableSilence> = all_silences(&state)
         .await?
         .iter()
         .filter(|s| crate::silence::matcher::filter_matches(&filter, &s.matchers))
-        .map(|s| s.to_v2(now))
+        .map(|s| GettableSilence::v2(s, now))
         .collect();
-    Ok(Json(Value::Array(list)).into_response())
+    Ok(Sorted(list).into_response())
 }
 
 /// Every `filter=` of a query string, parsed (repeated, as Alertmanager takes it).
@@ -247,7 +205,7 @@ pub async fn get_v2(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     match state.ingestor.store.get_silence(id).await? {
-        Some(s) => Ok(Json(s.to_v2(OffsetDateTime::now_utc())).into_response()),
+        Some(s) => Ok(Sorted(GettableSilence::v2(&s, OffsetDateTime::now_utc())).into_response()),
         None => Err(ApiError::not_found("no silence with this id")),
     }
 }
@@ -275,7 +233,7 @@ pub async fn expire_v1(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let silence = expire(&state, &id).await?;
-    Ok(Json(silence.to_v1(OffsetDateTime::now_utc())).into_response())
+    Ok(Sorted(GettableSilence::v1(&silence, OffsetDateTime::now_utc())).into_response())
 }
 
 /// `DELETE /api/v2/silence/{id}`: expires it now; 200 with an empty body
@@ -291,21 +249,8 @@ pub async fn expire_v2(
 /// `GET /api/v2/status`: what amtool and Grafana read from an Alertmanager.
 /// vcgate is no cluster (`disabled`) and has no Alertmanager config.
 pub async fn status_v2(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stats = &state.ingestor.stats;
-    Ok(Json(json!({
-        "cluster": {"status": "disabled", "peers": []},
-        "versionInfo": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "revision": "",
-            "branch": "",
-            "buildUser": "vcgate",
-            "buildDate": "",
-            "goVersion": "none (vcgate is written in Rust)",
-        },
-        "config": {"original": ""},
-        "uptime": crate::model::format_rfc3339(stats.started_at),
-    }))
-    .into_response())
+    let started_at = state.ingestor.stats.started_at;
+    Ok(Sorted(AlertmanagerStatus::of_vcgate(started_at)).into_response())
 }
 
 #[cfg(test)]

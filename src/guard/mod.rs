@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -32,7 +32,7 @@ use crate::vsphere::{Client, Moref, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
 
 /// The `[guard]` settings as the API shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuardSettings {
     pub enabled: bool,
     #[serde(skip)]

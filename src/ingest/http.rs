@@ -8,17 +8,16 @@
 //! token's vCenter binding (403) → commit (503 on failure). The answer (202,
 //! or 200 for a known delivery id) is sent only after the commit is durable.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::api::AppState;
 use crate::api::auth::Grant;
 use crate::api::error::ApiError;
+use crate::api::wire::Accepted;
+use crate::api::{AppState, Sorted};
 use crate::logging::Sampled;
 use crate::model::{Event, Source};
 use crate::normalize::{NormalizeError, alarm_hook, cloudevent};
@@ -119,10 +118,22 @@ async fn ingest(
     Ok(match outcome {
         AcceptOutcome::Accepted(id) => {
             tracing::debug!(%id, "event accepted");
-            (StatusCode::ACCEPTED, Json(json!({"id": id}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Sorted(Accepted {
+                    id,
+                    duplicate: false,
+                }),
+            )
+                .into_response()
         }
-        AcceptOutcome::AlreadyAccepted(id) => {
-            (StatusCode::OK, Json(json!({"id": id, "duplicate": true}))).into_response()
-        }
+        AcceptOutcome::AlreadyAccepted(id) => (
+            StatusCode::OK,
+            Sorted(Accepted {
+                id,
+                duplicate: true,
+            }),
+        )
+            .into_response(),
     })
 }

@@ -73,7 +73,7 @@ pub fn max_error_delay(poll: Duration) -> Duration {
 }
 
 /// Live status of one vCenter's event stream (`event_streams.<name>` in status).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct StreamStatus {
     /// The last poll reached vCenter and read its events.
     pub connected: bool,

@@ -52,27 +52,6 @@ impl Silence {
         }
         Ok(())
     }
-
-    /// The silence in Alertmanager's v2 `gettableSilence` shape.
-    pub fn to_v2(&self, now: OffsetDateTime) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "status": {"state": self.state(now)},
-            "updatedAt": crate::model::format_rfc3339(self.updated_at.unwrap_or(self.starts_at)),
-            "matchers": self.matchers.iter().map(Matcher::to_v2).collect::<Vec<_>>(),
-            "startsAt": crate::model::format_rfc3339(self.starts_at),
-            "endsAt": crate::model::format_rfc3339(self.ends_at),
-            "createdBy": self.created_by,
-            "comment": self.comment,
-        })
-    }
-
-    /// The silence as the v1 API has always shown it (values as given).
-    pub fn to_v1(&self, now: OffsetDateTime) -> serde_json::Value {
-        let mut v = self.to_v2(now);
-        v["matchers"] = self.matchers.iter().map(Matcher::to_v1).collect();
-        v
-    }
 }
 
 /// A silence with its matchers compiled (what the pipeline evaluates).

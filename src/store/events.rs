@@ -154,6 +154,15 @@ pub enum EventStage {
     Processed,
 }
 
+impl EventStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Processed => "processed",
+        }
+    }
+}
+
 /// What the pipeline decided for an event (after dedup and routing).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Disposition {

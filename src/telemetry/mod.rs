@@ -12,11 +12,12 @@
 
 pub mod internal_events;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::model::Source;
@@ -81,7 +82,7 @@ pub fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
 }
 
 /// Counters for one source, as shown by the status endpoint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceCounters {
     pub received: u64,
     pub accepted: u64,
@@ -93,7 +94,7 @@ pub struct SourceCounters {
 }
 
 /// Counters for one vCenter.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VcenterCounters {
     pub accepted: u64,
     /// Last vpxdDiagnostic (liveness) trap heard from this vCenter.
@@ -111,9 +112,12 @@ pub struct Stats {
     inner: Mutex<StatsInner>,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+/// The live counters of `/api/v1/status` (`api::wire::Status` flattens them).
+/// Keys that the gateway names are `Cow::Borrowed` (no allocation when
+/// counting); the CLI reads them back owned.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct StatsSnapshot {
-    pub sources: BTreeMap<&'static str, SourceCounters>,
+    pub sources: BTreeMap<Cow<'static, str>, SourceCounters>,
     pub vcenters: BTreeMap<String, VcenterCounters>,
     /// Pipeline counters: dedup merges, routed per destination, forwards per target.
     pub pipeline: BTreeMap<String, u64>,
@@ -125,24 +129,24 @@ pub struct StatsSnapshot {
     pub active_alerts: BTreeMap<String, u64>,
     /// Refused authentications on the API by scope (`ingest`, `read`,
     /// `admin`): missing, unknown or wrong-scope tokens.
-    pub auth_failures: BTreeMap<&'static str, u64>,
+    pub auth_failures: BTreeMap<Cow<'static, str>, u64>,
     /// The HTTP listener: open connections, and connections closed by a
     /// limit (`header_timeout`, `idle_timeout`, `handshake_timeout`, …).
     pub http: HttpConnections,
 }
 
 /// Connection counters of the HTTP listener.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HttpConnections {
     pub open: u64,
     pub max: u64,
     /// Addresses the per-address rate limits currently remember.
     pub rate_limit_addresses: u64,
-    pub closed: BTreeMap<&'static str, u64>,
+    pub closed: BTreeMap<Cow<'static, str>, u64>,
 }
 
 /// What the kernel granted the SNMP socket; shown in status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnmpListener {
     pub listen: std::net::SocketAddr,
     /// `SO_RCVBUF` as the kernel reports it (Linux reports twice the
@@ -170,7 +174,7 @@ impl Stats {
         for source in Source::ALL {
             snapshot
                 .sources
-                .insert(source.as_str(), SourceCounters::default());
+                .insert(source.as_str().into(), SourceCounters::default());
         }
         Self {
             started: Instant::now(),
@@ -203,7 +207,12 @@ impl Stats {
             return;
         }
         metrics::counter!("vcgate_received_total", "source" => source.as_str()).increment(n);
-        self.with(|s| s.sources.entry(source.as_str()).or_default().received += n);
+        self.with(|s| {
+            s.sources
+                .entry(source.as_str().into())
+                .or_default()
+                .received += n
+        });
     }
 
     /// An event was committed to the store.
@@ -216,7 +225,7 @@ impl Stats {
         metrics::counter!("vcgate_accepted_total", "source" => source.as_str()).increment(n);
         let now = OffsetDateTime::now_utc();
         self.with(|s| {
-            let c = s.sources.entry(source.as_str()).or_default();
+            let c = s.sources.entry(source.as_str().into()).or_default();
             c.accepted += n;
             c.last_at = Some(now);
             let vc = s.vcenters.entry(vcenter.to_owned()).or_default();
@@ -229,7 +238,12 @@ impl Stats {
     pub fn duplicate_delivery(&self, source: Source) {
         metrics::counter!("vcgate_duplicate_deliveries_total", "source" => source.as_str())
             .increment(1);
-        self.with(|s| s.sources.entry(source.as_str()).or_default().duplicate += 1);
+        self.with(|s| {
+            s.sources
+                .entry(source.as_str().into())
+                .or_default()
+                .duplicate += 1
+        });
     }
 
     /// Input refused; `reason` is a short stable token (`unauthorized`, `bad_community`, …).
@@ -251,7 +265,7 @@ impl Stats {
         );
         self.with(|s| {
             *s.sources
-                .entry(source.as_str())
+                .entry(source.as_str().into())
                 .or_default()
                 .rejected
                 .entry(reason.to_owned())
@@ -262,7 +276,7 @@ impl Stats {
     /// A refused authentication on the API (`scope`: ingest, read, admin).
     pub fn auth_failed(&self, scope: &'static str) {
         metrics::counter!("vcgate_auth_failures_total", "scope" => scope).increment(1);
-        self.with(|s| *s.auth_failures.entry(scope).or_default() += 1);
+        self.with(|s| *s.auth_failures.entry(scope.into()).or_default() += 1);
     }
 
     /// How many addresses the SNMP per-source rate limit remembers.
@@ -287,7 +301,7 @@ impl Stats {
     /// An HTTP connection was closed by a limit (`reason`: `header_timeout`, …).
     pub fn http_closed(&self, reason: &'static str) {
         metrics::counter!("vcgate_http_connections_closed_total", "reason" => reason).increment(1);
-        self.with(|s| *s.http.closed.entry(reason).or_default() += 1);
+        self.with(|s| *s.http.closed.entry(reason.into()).or_default() += 1);
     }
 
     /// How many addresses the HTTP per-address limits remember.
