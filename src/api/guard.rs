@@ -36,14 +36,40 @@ pub async fn guard(
     Ok(Json(render(&state.guard, &snapshot, OffsetDateTime::now_utc())).into_response())
 }
 
-/// A reconcile record as shown; an `ok` one that is overdue (three intervals
-/// plus slack) is reported `stale`: the reconciler is not keeping up.
-fn vcenter_json(settings: &GuardSettings, record: &ReconcileRecord, now: OffsetDateTime) -> Value {
+/// The status a reconcile record is shown with (here and in
+/// `vcgate_guard_status`): an `ok` one that is overdue (three intervals plus
+/// slack) is reported `stale`: the reconciler is not keeping up.
+pub fn shown_status(
+    settings: &GuardSettings,
+    record: &ReconcileRecord,
+    now: OffsetDateTime,
+) -> ReconcileStatus {
     let overdue = settings.interval * 3 + Duration::from_secs(30);
-    let status = match (record.status, record.last_reconcile) {
+    match (record.status, record.last_reconcile) {
         (ReconcileStatus::Ok, Some(at)) if now - at > overdue => ReconcileStatus::Stale,
         (status, _) => status,
-    };
+    }
+}
+
+/// The last reconcile of each guarded vCenter, in config order (`pending`
+/// for one not reconciled yet).
+pub fn records(settings: &GuardSettings, snapshot: &GuardSnapshot) -> Vec<ReconcileRecord> {
+    settings
+        .vcenters
+        .iter()
+        .map(|name| {
+            snapshot
+                .reconciles
+                .iter()
+                .find(|r| &r.vcenter == name)
+                .cloned()
+                .unwrap_or_else(|| ReconcileRecord::new(name))
+        })
+        .collect()
+}
+
+fn vcenter_json(settings: &GuardSettings, record: &ReconcileRecord, now: OffsetDateTime) -> Value {
+    let status = shown_status(settings, record, now);
     let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
     value["name"] = json!(record.vcenter);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
@@ -54,18 +80,9 @@ fn vcenter_json(settings: &GuardSettings, record: &ReconcileRecord, now: OffsetD
 }
 
 pub fn render(settings: &GuardSettings, snapshot: &GuardSnapshot, now: OffsetDateTime) -> Value {
-    let vcenters: Vec<Value> = settings
-        .vcenters
+    let vcenters: Vec<Value> = records(settings, snapshot)
         .iter()
-        .map(|name| {
-            let record = snapshot
-                .reconciles
-                .iter()
-                .find(|r| &r.vcenter == name)
-                .cloned()
-                .unwrap_or_else(|| ReconcileRecord::new(name));
-            vcenter_json(settings, &record, now)
-        })
+        .map(|record| vcenter_json(settings, record, now))
         .collect();
     let host = |vcenter: &str, moref: &str, m: &crate::guard::decide::HostMemory| {
         json!({

@@ -93,6 +93,15 @@ pub enum ReconcileStatus {
 }
 
 impl ReconcileStatus {
+    /// Every status, for metrics that export one series per status.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Ok,
+        Self::Stale,
+        Self::Denied,
+        Self::Error,
+    ];
+
     fn of(error: &VsphereError) -> Self {
         if error.is_unavailable() {
             return Self::Stale;
@@ -103,7 +112,7 @@ impl ReconcileStatus {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Ok => "ok",

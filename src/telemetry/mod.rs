@@ -11,6 +11,7 @@
 //! metric family, one status counter).
 
 pub mod internal_events;
+pub mod kernel;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -281,6 +282,7 @@ impl Stats {
             s.http.open = s.http.open.saturating_add_signed(delta);
             s.http.max = max as u64;
             metrics::gauge!("vcgate_http_connections_open").set(s.http.open as f64);
+            metrics::gauge!("vcgate_http_connections_max").set(max as f64);
         });
     }
 
