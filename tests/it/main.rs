@@ -5,6 +5,7 @@
 mod alertmanager;
 mod automation;
 mod cli;
+mod contrib;
 mod crash;
 mod enrich;
 mod guard;
