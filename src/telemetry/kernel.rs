@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(snmp_field(SNMP, "Udp", "RcvbufErrors"), Some(12));
         assert_eq!(snmp_field(SNMP, "Udp", "InErrors"), Some(17));
         assert_eq!(snmp_field(SNMP, "Udp", "Nonexistent"), None);
-        assert_eq!(snmp_field("Udp: RcvbufErrors\n", "Udp", "RcvbufErrors"), None);
+        assert_eq!(
+            snmp_field("Udp: RcvbufErrors\n", "Udp", "RcvbufErrors"),
+            None
+        );
         assert_eq!(snmp_field("", "Udp", "RcvbufErrors"), None);
     }
 
@@ -66,7 +69,10 @@ mod tests {
     fn reads_the_ipv6_counter() {
         let text = "Udp6InDatagrams \t 5\nUdp6RcvbufErrors\t7\nUdpLite6RcvbufErrors 9\n";
         assert_eq!(snmp6_field(text, "Udp6RcvbufErrors"), Some(7));
-        assert_eq!(snmp6_field("Udp6RcvbufErrors x\n", "Udp6RcvbufErrors"), None);
+        assert_eq!(
+            snmp6_field("Udp6RcvbufErrors x\n", "Udp6RcvbufErrors"),
+            None
+        );
     }
 
     #[test]
