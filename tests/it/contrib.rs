@@ -7,7 +7,8 @@
 //! And the metric names both use exist: a real gateway with a vCenter
 //! simulator, an NMS (snmptrapd) and a function gets traffic on every path,
 //! then its `/metrics` is scraped and compared with the names in the rules,
-//! the dashboard and the metric reference.
+//! the dashboard and the metric reference. And a delivery the NMS refuses
+//! is given up, counted (`vcgate_forwards_given_up_total`) and logged.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -499,12 +500,7 @@ async fn rules_dashboard_and_docs_name_only_metrics_the_gateway_exports() {
     assert!(unshown.is_empty(), "{DASHBOARD} does not show {unshown:?}");
     // Values that say the gateway is healthy and measured what happened.
     let sample = |name: &str| -> f64 {
-        scrape
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
+        sample(&scrape, name).unwrap_or_else(|| panic!("no sample {name} in:\n{scrape}"))
     };
     assert_eq!(sample("vcgate_store_writable "), 1.0);
     assert_eq!(
@@ -521,4 +517,75 @@ async fn rules_dashboard_and_docs_name_only_metrics_the_gateway_exports() {
     );
     assert!(sample("vcgate_duplicate_deliveries_total{source=\"alarm-hook\"}") >= 1.0);
     assert!(sample("vcgate_http_connections_max ") >= 1.0);
+}
+
+/// A sample value of the scrape (the line that starts with `series`).
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn a_refused_delivery_is_given_up_counted_and_logged() {
+    // The NMS refuses everything with 400: a permanent error, no retry.
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { axum::http::StatusCode::BAD_REQUEST }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let app = TestApp::spawn_with(&format!(
+        "[[monitoring.webhook]]\nname = \"nms\"\nurl = \"{url}\"\nformat = \"cloudevents\"\ntimeout = \"2s\"\n"
+    ))
+    .await;
+    let scrape = || async {
+        app.read("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let series = "vcgate_forwards_given_up_total{target=\"nms\"}";
+    assert_eq!(
+        sample(&scrape().await, series),
+        Some(0.0),
+        "declared at zero"
+    );
+    let r = app
+        .post_json(
+            "/api/v1/alarms",
+            &alarm_body("given-up-1", "Host connection lost", "esx01", "Red"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    app.wait_for("the delivery given up", Duration::from_secs(20), || async {
+        (sample(&scrape().await, series) == Some(1.0)).then_some(())
+    })
+    .await;
+    let text = scrape().await;
+    assert_eq!(
+        sample(
+            &text,
+            "vcgate_forwards_total{target=\"nms\",outcome=\"failed\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(app.pipeline_counter("forward.nms.given_up").await, 1);
+    let log = app.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("forward given up"))
+        .unwrap_or_else(|| panic!("no `forward given up` line:\n{log}"));
+    assert!(
+        line.contains("ERROR") && line.contains("target=\"nms\"") && line.contains("HTTP 400"),
+        "{line}"
+    );
 }
