@@ -10,6 +10,7 @@
 //! (`internal_events`, vector's `emit!` style: one struct, one log line, one
 //! metric family, one status counter).
 
+mod describe;
 pub mod internal_events;
 pub mod kernel;
 
@@ -72,6 +73,7 @@ pub fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .ok()?
         .install_recorder()
         .ok()?;
+    describe::describe_all();
     metrics::gauge!(
         "vcgate_build_info",
         "version" => env!("CARGO_PKG_VERSION"),

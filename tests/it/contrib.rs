@@ -487,6 +487,13 @@ async fn rules_dashboard_and_docs_name_only_metrics_the_gateway_exports() {
         undocumented.is_empty(),
         "{OPERATIONS} does not document {undocumented:?}"
     );
+    // Each family explains itself.
+    for family in &families {
+        assert!(
+            scrape.contains(&format!("# HELP {family} ")),
+            "/metrics has no # HELP for {family}"
+        );
+    }
     // The dashboard shows every family too.
     let shown = metric_names(&dashboard);
     let unshown: Vec<_> = families
