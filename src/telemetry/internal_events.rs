@@ -23,6 +23,8 @@ pub const RUN_STATUSES: [&str; 4] = ["started", "succeeded", "failed", "dead"];
 pub const FORWARD_OUTCOMES: [&str; 2] = ["sent", "failed"];
 /// Reasons of `vcgate_held_total`.
 pub const HELD_REASONS: [&str; 3] = ["maintenance", "silence", "inhibit"];
+/// Routes of `vcgate_routed_total`.
+pub const ROUTES: [&str; 3] = ["automation", "monitoring", "drop"];
 
 /// Declares the series of known label values at zero: a counter's first
 /// increment then shows in `increase()` (an alert on the first dead run
@@ -49,6 +51,12 @@ pub fn declare_series<'a>(
     for reason in HELD_REASONS {
         metrics::counter!("vcgate_held_total", "reason" => reason).increment(0);
     }
+    // A pipeline stuck from the start still has these (VcgatePipelineStalled).
+    for route in ROUTES {
+        metrics::counter!("vcgate_routed_total", "route" => route).increment(0);
+    }
+    metrics::counter!("vcgate_dedup_merged_total").increment(0);
+    metrics::counter!("vcgate_dedup_evicted_total").increment(0);
 }
 
 /// Something worth a log line, a metric and a status counter.
@@ -113,11 +121,10 @@ impl InternalEvent for BatchDecided {
     fn emit(self, stats: &Stats) {
         metrics::counter!("vcgate_dedup_merged_total").increment(self.merged);
         metrics::counter!("vcgate_dedup_evicted_total").increment(self.evicted);
-        for (route, n) in [
-            ("automation", self.automation),
-            ("monitoring", self.monitoring),
-            ("drop", self.dropped),
-        ] {
+        for (route, n) in ROUTES
+            .into_iter()
+            .zip([self.automation, self.monitoring, self.dropped])
+        {
             metrics::counter!("vcgate_routed_total", "route" => route).increment(n);
         }
         stats.pipeline("dedup.merged", self.merged);
