@@ -2,7 +2,8 @@
 # Builds the release artifacts from one release build, into target/dist/:
 #   vcgate_<version>-1_amd64.deb            Debian package (cargo deb, metadata in Cargo.toml)
 #   vcgate-<version>-x86_64-linux.tar.gz    binary, config, unit, sysctl drop-in, scripts,
-#                                           examples, completions, man pages, docs, LICENSE
+#                                           examples, completions, man pages, docs, LICENSE,
+#                                           contrib/ (Prometheus rules, Grafana dashboard)
 #   SHA256SUMS                              of both
 #
 # The binary links glibc dynamically (it needs glibc >= the version printed
@@ -44,7 +45,7 @@ cargo deb --no-build --strip --output "$dist/"
 # with the last commit's time (same tree, same bytes).
 stage="target/release-stage/$name"
 rm -rf "target/release-stage"
-mkdir -p "$stage"/{systemd,scripts,examples/functions,completions,man,docs}
+mkdir -p "$stage"/{systemd,scripts,examples/functions,completions,man,docs,contrib/prometheus,contrib/grafana}
 strip --strip-unneeded -o "$stage/vcgate" "$bin"
 cp debian/vcgate.toml "$stage/vcgate.toml"
 cp config/vcgate.example.toml "$stage/"
@@ -56,6 +57,8 @@ cp examples/functions/set-vmattributes.py "$stage/examples/functions/"
 cp "$assets"/completions/* "$stage/completions/"
 cp "$assets"/man/*.1.gz "$stage/man/"
 cp docs/operations.md "$stage/docs/"
+cp contrib/prometheus/vcgate.rules.yml contrib/prometheus/vcgate.rules.test.yml "$stage/contrib/prometheus/"
+cp contrib/grafana/vcgate.json "$stage/contrib/grafana/"
 cp LICENSE README.md CHANGELOG.md "$stage/"
 mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \

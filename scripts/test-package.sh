@@ -76,7 +76,8 @@ tar -tzf "$tarball" > "$work/archive.txt"
 for f in vcgate vcgate.toml vcgate.example.toml LICENSE README.md CHANGELOG.md systemd/vcgate.service \
   systemd/60-vcgate.sysctl.conf scripts/vcsa-alarm-hook.sh scripts/install-vcsa-hook.sh \
   examples/vcgate.toml examples/functions/set-vmattributes.py completions/vcgate.bash \
-  completions/_vcgate completions/vcgate.fish man/vcgate.1.gz man/vcgate-backup.1.gz docs/operations.md; do
+  completions/_vcgate completions/vcgate.fish man/vcgate.1.gz man/vcgate-backup.1.gz docs/operations.md \
+  contrib/prometheus/vcgate.rules.yml contrib/prometheus/vcgate.rules.test.yml contrib/grafana/vcgate.json; do
   grep -qx "$top/$f" "$work/archive.txt" || fail "archive lacks $top/$f"
 done
 tar -xzf "$tarball" -C "$work" "$top/vcgate"
@@ -91,7 +92,9 @@ for f in /usr/bin/vcgate /etc/vcgate/vcgate.toml /usr/lib/systemd/system/vcgate.
   /usr/share/fish/vendor_completions.d/vcgate.fish /usr/share/vcgate/vcsa-alarm-hook.sh \
   /usr/share/vcgate/install-vcsa-hook.sh /usr/share/vcgate/vcgate.example.toml \
   /usr/share/vcgate/examples/vcgate.toml /usr/share/vcgate/examples/functions/set-vmattributes.py \
-  /usr/share/doc/vcgate/copyright /usr/share/doc/vcgate/operations.md; do
+  /usr/share/doc/vcgate/copyright /usr/share/doc/vcgate/operations.md \
+  /usr/share/vcgate/contrib/prometheus/vcgate.rules.yml /usr/share/vcgate/contrib/prometheus/vcgate.rules.test.yml \
+  /usr/share/vcgate/contrib/grafana/vcgate.json; do
   grep -qx "$f" "$work/contents.txt" || fail "package lacks $f"
 done
 grep -q '^/var/lib/vcgate' "$work/contents.txt" && fail "the package must not ship /var/lib/vcgate (postinst makes it)"
@@ -235,6 +238,11 @@ grep -q '^CapEff:.*0000000000000400$' "/proc/$main_pid/status" \
 grep -q '^NoNewPrivs:.*1$' "/proc/$main_pid/status" || fail "NoNewPrivs is not set"
 [ "$(http_code "$base/api/v1/status")" = 401 ] || fail "reads without a token are not refused"
 [ "$(http_code -H "Authorization: Bearer $read_token" "$base/api/v1/status")" = 200 ] || fail "the generated read token does not work"
+# What the contrib rules alert on, read as the unit's user (/proc/net/snmp included).
+metrics=$(curl -sf -H "Authorization: Bearer $read_token" "$base/metrics") || fail "/metrics does not answer"
+for m in 'vcgate_store_writable 1' 'vcgate_snmp_kernel_rcvbuf_errors_total ' 'vcgate_http_connections_max '; do
+  grep -q "^$m" <<<"$metrics" || fail "/metrics lacks '$m'"
+done
 body='{"delivery_id":"package-test-1","vcenter":"vc1","env":{"VMWARE_ALARM_NAME":"Package test","VMWARE_ALARM_TARGET_NAME":"web01","VMWARE_ALARM_NEWSTATUS":"Red","VMWARE_ALARM_OLDSTATUS":"Green"}}'
 alarm_id=$(curl -sf -H "Authorization: Bearer $ingest" -H 'content-type: application/json' -d "$body" "$base/api/v1/alarms" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "the generated ingest token does not work"

@@ -3,7 +3,7 @@
 # (Debian packages via apt-get, cargo-deb via cargo install), builds the
 # vCenter simulator harness, then runs the whole suite (unit, property and
 # integration tests against real peers: net-snmp's snmptrap/snmpinform/
-# snmptrapd, the govmomi simulator, Alertmanager and amtool), then the package
+# snmptrapd, the govmomi simulator, Alertmanager and amtool, promtool), then the package
 # test: one release build for the .deb and the archive (scripts/release.sh),
 # installed and started as the systemd unit would start it
 # (scripts/test-package.sh).
@@ -30,6 +30,7 @@ have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
 have openssl || missing+=(openssl)
 have amtool && have prometheus-alertmanager || missing+=(prometheus-alertmanager)
+have promtool || missing+=(prometheus)   # contrib/ rules: promtool check/test rules
 # The package test and the completion/man page tests.
 have dpkg-shlibdeps || missing+=(dpkg-dev)
 have adduser || missing+=(adduser)
@@ -46,6 +47,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Fail loudly rather than let the contrib tests fail one by one.
+if ! have promtool; then
+  echo "test.sh: promtool (Debian package prometheus) is missing; the contrib tests need it" >&2
+  exit 1
 fi
 
 package_test=${VCGATE_PACKAGE_TEST:-}

@@ -35,36 +35,44 @@ pub async fn guard(
     Ok(Sorted(render(&state.guard, snapshot, OffsetDateTime::now_utc())).into_response())
 }
 
-/// A reconcile record as shown; an `ok` one that is overdue (three intervals
-/// plus slack) is reported `stale`: the reconciler is not keeping up.
-fn vcenter_view(
+/// The status a reconcile record is shown with (here and in
+/// `vcgate_guard_status`): an `ok` one that is overdue (three intervals plus
+/// slack) is reported `stale`: the reconciler is not keeping up.
+pub fn shown_status(
     settings: &GuardSettings,
     record: &ReconcileRecord,
     now: OffsetDateTime,
-) -> GuardVcenter {
+) -> ReconcileStatus {
     let overdue = settings.interval * 3 + Duration::from_secs(30);
-    let status = match (record.status, record.last_reconcile) {
+    match (record.status, record.last_reconcile) {
         (ReconcileStatus::Ok, Some(at)) if now - at > overdue => ReconcileStatus::Stale,
         (status, _) => status,
-    };
-    GuardVcenter::new(record, status)
+    }
+}
+
+/// The last reconcile of each guarded vCenter, in config order (`pending`
+/// for one not reconciled yet).
+pub fn records(settings: &GuardSettings, snapshot: &GuardSnapshot) -> Vec<ReconcileRecord> {
+    settings
+        .vcenters
+        .iter()
+        .map(|name| {
+            snapshot
+                .reconciles
+                .iter()
+                .find(|r| &r.vcenter == name)
+                .cloned()
+                .unwrap_or_else(|| ReconcileRecord::new(name))
+        })
+        .collect()
 }
 
 /// The guard view: every configured vCenter (`pending` until its first
 /// reconcile), hosts in maintenance, guarded hosts and the actions.
 pub fn render(settings: &GuardSettings, snapshot: GuardSnapshot, now: OffsetDateTime) -> GuardView {
-    let vcenters = settings
-        .vcenters
+    let vcenters = records(settings, &snapshot)
         .iter()
-        .map(|name| {
-            let record = snapshot
-                .reconciles
-                .iter()
-                .find(|r| &r.vcenter == name)
-                .cloned()
-                .unwrap_or_else(|| ReconcileRecord::new(name));
-            vcenter_view(settings, &record, now)
-        })
+        .map(|record| GuardVcenter::new(record, shown_status(settings, record, now)))
         .collect();
     let in_maintenance = snapshot
         .hosts

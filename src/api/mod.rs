@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 mod guard;
+mod metrics;
 mod read;
 mod runs;
 pub mod server;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub silencer: crate::silence::Silencer,
     /// `[guard]` settings for `GET /api/v1/guard`.
     pub guard: Arc<crate::guard::GuardSettings>,
+    /// Monitoring target names, for the metrics declared per target.
+    pub monitoring_targets: Arc<[String]>,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
             run_wakes,
             silencer,
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
+            monitoring_targets: crate::pipeline::monitoring_target_names(config).into(),
         })
     }
 
@@ -167,9 +171,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz));
     if state.open_metrics {
-        open = open.route("/metrics", get(read::metrics));
+        open = open.route("/metrics", get(metrics::metrics));
     } else {
-        read = read.route("/metrics", get(read::metrics));
+        read = read.route("/metrics", get(metrics::metrics));
     }
     let read = read.route_layer(layer(Scope::Read, None));
     let admin = Router::new()

@@ -1,10 +1,10 @@
-//! Read side of the API: status, events, metrics, health.
+//! Read side of the API: status, events, health (`/metrics` is `metrics.rs`).
 //!
 //! Everything here reads the store or live counters; nothing writes.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -202,26 +202,6 @@ pub async fn list_alerts_v2(State(state): State<AppState>) -> Result<Response, A
     let rows = state.ingestor.store.list_alerts(false).await?;
     let alerts = wire::gettable_alerts(&rows, OffsetDateTime::now_utc());
     Ok(Sorted(alerts).into_response())
-}
-
-/// `/metrics`: open or in the read group, by `[http] open_metrics` (see `router`).
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = match &state.metrics {
-        Some(handle) => {
-            if let Ok(store) = state.ingestor.store.stats().await {
-                metrics::gauge!("vcgate_store_events").set(store.events as f64);
-                metrics::gauge!("vcgate_store_pending_pipeline").set(store.pending_pipeline as f64);
-                metrics::gauge!("vcgate_store_pending_deliveries")
-                    .set(store.pending_deliveries as f64);
-                metrics::gauge!("vcgate_store_size_bytes").set(store.size_bytes as f64);
-            }
-            metrics::gauge!("vcgate_uptime_seconds")
-                .set(state.ingestor.stats.started.elapsed().as_secs_f64());
-            handle.render()
-        }
-        None => String::new(),
-    };
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
 
 pub async fn healthz() -> Response {

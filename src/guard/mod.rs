@@ -82,6 +82,15 @@ pub use crate::store::{
 };
 
 impl ReconcileStatus {
+    /// Every status, for metrics that export one series per status.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Ok,
+        Self::Stale,
+        Self::Denied,
+        Self::Error,
+    ];
+
     fn of(error: &VsphereError) -> Self {
         if error.is_unavailable() {
             return Self::Stale;

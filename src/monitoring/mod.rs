@@ -31,7 +31,7 @@ use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::pipeline::monitoring_target_names;
 use crate::store::DeliveryOutcome;
-use crate::telemetry::internal_events::Forwarded;
+use crate::telemetry::internal_events::{ForwardGivenUp, Forwarded};
 
 /// Attempts before a delivery is marked `failed`.
 const MAX_ATTEMPTS: u32 = 20;
@@ -211,11 +211,28 @@ async fn run_target<F: Forwarder>(
                     }
                 }
             };
-            if let Err(e) = store
+            // Counted once the store says so (a failed settle is retried).
+            let given_up = match &outcome {
+                DeliveryOutcome::GaveUp { error } => Some(error.clone()),
+                _ => None,
+            };
+            match store
                 .settle_delivery(delivery.event.id, name.clone(), outcome)
                 .await
             {
-                tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
+                Ok(()) => {
+                    if let Some(error) = given_up {
+                        stats.emit(ForwardGivenUp {
+                            target: &name,
+                            event: delivery.event.id,
+                            attempts,
+                            error: &error,
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
+                }
             }
         }
         if busy {

@@ -7,6 +7,7 @@
 //! `vcgate_held_total{reason}`, `vcgate_routed_total{route}`,
 //! `vcgate_dedup_merged_total`, `vcgate_dedup_evicted_total`,
 //! `vcgate_runs_total{function,status}`, `vcgate_forwards_total{target,outcome}`,
+//! `vcgate_forwards_given_up_total{target}`,
 //! `vcgate_active_alerts{target}`, and the latency histograms (seconds)
 //! `vcgate_receipt_to_commit_seconds`, `vcgate_receipt_to_forward_seconds{target}`,
 //! `vcgate_receipt_to_run_start_seconds{function}`.
@@ -15,6 +16,48 @@ use time::OffsetDateTime;
 
 use super::Stats;
 use crate::model::EventId;
+
+/// Statuses of `vcgate_runs_total`: `started` per attempt, then how it ended.
+pub const RUN_STATUSES: [&str; 4] = ["started", "succeeded", "failed", "dead"];
+/// Outcomes of `vcgate_forwards_total`.
+pub const FORWARD_OUTCOMES: [&str; 2] = ["sent", "failed"];
+/// Reasons of `vcgate_held_total`.
+pub const HELD_REASONS: [&str; 3] = ["maintenance", "silence", "inhibit"];
+/// Routes of `vcgate_routed_total`.
+pub const ROUTES: [&str; 3] = ["automation", "monitoring", "drop"];
+
+/// Declares the series of known label values at zero: a counter's first
+/// increment then shows in `increase()` (an alert on the first dead run
+/// fires), and panels show 0 rather than "no data". Idempotent; called at
+/// scrape time, so functions added by a reload are declared too.
+pub fn declare_series<'a>(
+    functions: impl IntoIterator<Item = &'a str>,
+    targets: impl IntoIterator<Item = &'a str>,
+) {
+    for function in functions {
+        for status in RUN_STATUSES {
+            metrics::counter!("vcgate_runs_total", "function" => function.to_owned(), "status" => status)
+                .increment(0);
+        }
+    }
+    for target in targets {
+        for outcome in FORWARD_OUTCOMES {
+            metrics::counter!("vcgate_forwards_total", "target" => target.to_owned(), "outcome" => outcome)
+                .increment(0);
+        }
+        metrics::counter!("vcgate_forwards_given_up_total", "target" => target.to_owned())
+            .increment(0);
+    }
+    for reason in HELD_REASONS {
+        metrics::counter!("vcgate_held_total", "reason" => reason).increment(0);
+    }
+    // A pipeline stuck from the start still has these (VcgatePipelineStalled).
+    for route in ROUTES {
+        metrics::counter!("vcgate_routed_total", "route" => route).increment(0);
+    }
+    metrics::counter!("vcgate_dedup_merged_total").increment(0);
+    metrics::counter!("vcgate_dedup_evicted_total").increment(0);
+}
 
 /// Something worth a log line, a metric and a status counter.
 pub trait InternalEvent {
@@ -78,11 +121,10 @@ impl InternalEvent for BatchDecided {
     fn emit(self, stats: &Stats) {
         metrics::counter!("vcgate_dedup_merged_total").increment(self.merged);
         metrics::counter!("vcgate_dedup_evicted_total").increment(self.evicted);
-        for (route, n) in [
-            ("automation", self.automation),
-            ("monitoring", self.monitoring),
-            ("drop", self.dropped),
-        ] {
+        for (route, n) in ROUTES
+            .into_iter()
+            .zip([self.automation, self.monitoring, self.dropped])
+        {
             metrics::counter!("vcgate_routed_total", "route" => route).increment(n);
         }
         stats.pipeline("dedup.merged", self.merged);
@@ -197,6 +239,24 @@ impl InternalEvent for Forwarded<'_> {
         metrics::counter!("vcgate_forwards_total", "target" => self.target.to_owned(), "outcome" => outcome)
             .increment(1);
         stats.pipeline(&format!("forward.{}.{outcome}", self.target), 1);
+    }
+}
+
+/// A delivery to a monitoring target was given up (a permanent error, or
+/// the last of its attempts failed): that event never reaches the target.
+pub struct ForwardGivenUp<'a> {
+    pub target: &'a str,
+    pub event: EventId,
+    pub attempts: u32,
+    pub error: &'a str,
+}
+
+impl InternalEvent for ForwardGivenUp<'_> {
+    fn emit(self, stats: &Stats) {
+        tracing::error!(target = self.target, event = %self.event, attempts = self.attempts, error = self.error, "forward given up");
+        metrics::counter!("vcgate_forwards_given_up_total", "target" => self.target.to_owned())
+            .increment(1);
+        stats.pipeline(&format!("forward.{}.given_up", self.target), 1);
     }
 }
 

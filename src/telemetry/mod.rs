@@ -10,7 +10,9 @@
 //! (`internal_events`, vector's `emit!` style: one struct, one log line, one
 //! metric family, one status counter).
 
+mod describe;
 pub mod internal_events;
+pub mod kernel;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -72,6 +74,7 @@ pub fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .ok()?
         .install_recorder()
         .ok()?;
+    describe::describe_all();
     metrics::gauge!(
         "vcgate_build_info",
         "version" => env!("CARGO_PKG_VERSION"),
@@ -295,6 +298,7 @@ impl Stats {
             s.http.open = s.http.open.saturating_add_signed(delta);
             s.http.max = max as u64;
             metrics::gauge!("vcgate_http_connections_open").set(s.http.open as f64);
+            metrics::gauge!("vcgate_http_connections_max").set(max as f64);
         });
     }
 

@@ -83,3 +83,13 @@ pub fn udp_port_of(pid: u32) -> Option<u16> {
             .flatten()
     })
 }
+
+/// A loopback TCP port nothing listens on (connections are refused): bound
+/// once by the OS and released. For targets that must be unreachable, never
+/// for a peer to listen on (that would race; peers bind port 0 themselves).
+pub fn closed_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a loopback port")
+        .port()
+}
