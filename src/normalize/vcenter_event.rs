@@ -10,6 +10,9 @@
 //! [`crate::enrich::apply`], so a hook alarm enriched from vCenter and the same
 //! event read from the stream carry the same fields.
 //!
+//! `raw` keeps the parsed event for audit and the whole vCenter event in
+//! VEBA's shape (`raw.event`), so VEBA-format functions get all of it.
+//!
 //! Dedup: an `AlarmStatusChangedEvent` becomes an event whose identity
 //! (`Event::dedup_identity`: vcenter, entity name, alarm name, new status) is
 //! the one the hook and a trap produce for the same transition, so the
@@ -192,7 +195,9 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
     event
 }
 
-/// The parsed vCenter event, for audit (the SOAP XML itself is not kept).
+/// The parsed vCenter event, for audit, and under `event` the whole event as
+/// VEBA serialises it (its `data`; see [`crate::veba::data`]). The SOAP XML
+/// itself is not kept.
 fn raw(vc: &VcEvent) -> Value {
     let named = |r: &Option<NamedRef>| {
         r.as_ref()
@@ -227,6 +232,12 @@ fn raw(vc: &VcEvent) -> Value {
         if let Some(v) = value.filter(|v| !v.is_null()) {
             out.insert(key.into(), v);
         }
+    }
+    if !vc.tree.name.is_empty() {
+        out.insert(
+            crate::veba::RAW_EVENT_KEY.into(),
+            crate::veba::data::event_data(&vc.tree),
+        );
     }
     Value::Object(out)
 }
@@ -264,6 +275,7 @@ mod tests {
             entity: None,
             from_status: None,
             to_status: None,
+            tree: Default::default(),
         }
     }
 
