@@ -39,6 +39,7 @@ pub mod api;
 pub mod app;
 pub mod automation;
 pub mod cli;
+pub mod cloudevents;
 pub mod config;
 pub mod dedup;
 pub mod enrich;

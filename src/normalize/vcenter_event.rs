@@ -45,8 +45,13 @@ pub fn delivery_id(vcenter: &str, event: &VcEvent) -> String {
 /// the same way (`com.vmware.vc.HA.ClusterFailoverEvent` →
 /// `com.vmware.vc.ha.cluster.failover`, `esx.problem.net.down` unchanged).
 pub fn event_type(event: &VcEvent) -> EventType {
-    if EXTENDED_CLASSES.contains(&event.class.as_str())
-        && let Some(id) = &event.event_type_id
+    type_for(&event.class, event.event_type_id.as_deref())
+}
+
+/// [`event_type`] from a class name and the `eventTypeId` it may carry.
+pub fn type_for(class: &str, event_type_id: Option<&str>) -> EventType {
+    if EXTENDED_CLASSES.contains(&class)
+        && let Some(id) = event_type_id
     {
         let words: Vec<String> = id
             .split('.')
@@ -57,7 +62,7 @@ pub fn event_type(event: &VcEvent) -> EventType {
             return t;
         }
     }
-    EventType::from_vcenter_class(&event.class)
+    EventType::from_vcenter_class(class)
 }
 
 /// Entity kind of a reference: from its MOID prefix (vCenter's and the

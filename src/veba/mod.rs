@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use crate::model::{AlarmStatus, EntityKind, Event, EventType, Source, format_rfc3339};
+use crate::vsphere::{NamedRef, VcEvent};
 use schema::Schema;
 
 /// Prefix and suffix of VEBA's type names.
@@ -165,6 +166,70 @@ pub fn data(event: &Event, class: &VebaClass) -> Value {
     match stored {
         Some(data) if data.is_object() => data.clone(),
         _ => synthesize(event, class),
+    }
+}
+
+/// A VEBA event's `data` read back into the fields vcgate keeps of a
+/// vCenter event (for VEBA CloudEvents posted to the API): `class` is the
+/// struct (`VmPoweredOnEvent`, `EventEx`), `time` stands in for a missing or
+/// unreadable `CreatedTime`.
+pub fn vc_event(class: &str, data: &Value, time: time::OffsetDateTime) -> VcEvent {
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+    };
+    // An argument is `{"Name": n, "<Inner>": {"Type": t, "Value": moid}}`.
+    let named = |key: &str, inner: &str| {
+        let arg = data.get(key)?;
+        let moref = arg.get(inner)?.get("Value")?.as_str()?;
+        (!moref.is_empty()).then(|| NamedRef {
+            moref: moref.to_owned(),
+            name: arg
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    };
+    let created_time = text("CreatedTime")
+        .and_then(|t| {
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or(time);
+    VcEvent {
+        key: data.get("Key").and_then(Value::as_i64).unwrap_or(0),
+        class: class.to_owned(),
+        event_type_id: text("EventTypeId"),
+        created_time,
+        user_name: text("UserName"),
+        message: text("FullFormattedMessage"),
+        chain_id: data.get("ChainId").and_then(Value::as_i64),
+        datacenter: named("Datacenter", "Datacenter"),
+        compute_resource: named("ComputeResource", "ComputeResource"),
+        host: named("Host", "Host"),
+        vm: named("Vm", "Vm"),
+        datastore: named("Ds", "Datastore"),
+        src_template: named("SrcTemplate", "Vm"),
+        source_vm: named("SourceVm", "Vm"),
+        alarm: named("Alarm", "Alarm"),
+        entity: named("Entity", "Entity"),
+        from_status: text("From"),
+        to_status: text("To"),
+        tree: Default::default(),
+    }
+}
+
+/// The class and `eventTypeId` a VEBA type's name stands for: a class
+/// (`VmPoweredOnEvent`, no id), or for a dotted name (or `eventclass` =
+/// `eventex`/`extendedevent`) an EventEx or ExtendedEvent carrying it.
+pub fn class_for_name<'a>(name: &'a str, eventclass: Option<&str>) -> (&'a str, Option<&'a str>) {
+    match eventclass {
+        Some("extendedevent") => ("ExtendedEvent", Some(name)),
+        Some("eventex") => ("EventEx", Some(name)),
+        _ if name.contains('.') => ("EventEx", Some(name)),
+        _ => (name, None),
     }
 }
 

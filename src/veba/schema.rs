@@ -101,7 +101,10 @@ impl Schema {
     pub fn parse(text: &'static str) -> Result<Schema, String> {
         // Raw entries first: `<Base` embeds are resolved once all are read.
         let mut raw: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
-        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let mut words = line.split(' ');
             let name = words.next().unwrap_or_default();
             raw.insert(name, words.collect());
@@ -127,7 +130,9 @@ fn flatten(
     if depth > 32 {
         return Err(format!("{name}: embedding deeper than 32"));
     }
-    let entries = raw.get(name).ok_or_else(|| format!("unknown type {name}"))?;
+    let entries = raw
+        .get(name)
+        .ok_or_else(|| format!("unknown type {name}"))?;
     for entry in entries {
         if let Some(base) = entry.strip_prefix('<') {
             flatten(raw, base, out, depth + 1)?;

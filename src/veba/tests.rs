@@ -76,8 +76,10 @@ fn hook_and_trap_alarms_are_alarm_status_changed_events() {
     e.time = Some(datetime!(2026-11-25 12:00:00.25 UTC));
     e.metadata.insert("datacenter".into(), json!("DC0"));
     // Enrichment may have learnt the trigger's class: still an alarm transition.
-    e.metadata
-        .insert("vcenter_event_class".into(), json!("HostConnectionLostEvent"));
+    e.metadata.insert(
+        "vcenter_event_class".into(),
+        json!("HostConnectionLostEvent"),
+    );
     let ce = cloudevent(&e, &source_url(None, "vc1"));
     assert_eq!(ce["type"], "com.vmware.vsphere.AlarmStatusChangedEvent.v0");
     assert_eq!(ce["source"], "https://vc1/sdk");
@@ -86,7 +88,10 @@ fn hook_and_trap_alarms_are_alarm_status_changed_events() {
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(data), keys(&golden("AlarmStatusChangedEvent")));
     assert_eq!(data["Alarm"]["Name"], "Host connection state");
-    assert_eq!(data["Alarm"]["Alarm"], json!({"Type": "Alarm", "Value": "alarm-7"}));
+    assert_eq!(
+        data["Alarm"]["Alarm"],
+        json!({"Type": "Alarm", "Value": "alarm-7"})
+    );
     assert_eq!(data["Entity"]["Name"], "esx01");
     assert_eq!(
         data["Entity"]["Entity"],
@@ -94,7 +99,10 @@ fn hook_and_trap_alarms_are_alarm_status_changed_events() {
     );
     assert_eq!(data["Host"]["Name"], "esx01");
     assert_eq!(data["Datacenter"]["Name"], "DC0");
-    assert_eq!((&data["From"], &data["To"]), (&json!("green"), &json!("red")));
+    assert_eq!(
+        (&data["From"], &data["To"]),
+        (&json!("green"), &json!("red"))
+    );
     assert_eq!(data["CreatedTime"], "2026-11-25T12:00:00.25Z");
     assert_eq!(data["Vm"], Value::Null);
     assert_eq!(data["Source"]["Name"], "", "unknown, so Go's zero");
@@ -106,7 +114,10 @@ fn hook_and_trap_alarms_are_alarm_status_changed_events() {
 
 #[test]
 fn classes_from_dispatch_names_and_the_eventex_fallback() {
-    assert_eq!(class_for_dispatch("vm.powered.on"), Some("VmPoweredOnEvent"));
+    assert_eq!(
+        class_for_dispatch("vm.powered.on"),
+        Some("VmPoweredOnEvent")
+    );
     assert_eq!(
         class_for_dispatch("dv.portgroup.created"),
         Some("DVPortgroupCreatedEvent")
