@@ -3,7 +3,8 @@
 # (Debian packages via apt-get, cargo-deb via cargo install), builds the
 # vCenter simulator harness, then runs the whole suite (unit, property and
 # integration tests against real peers: net-snmp's snmptrap/snmpinform/
-# snmptrapd, the govmomi simulator, Alertmanager and amtool), then the package
+# snmptrapd, the govmomi simulator, Alertmanager and amtool, the CloudEvents
+# Python SDK and VEBA-style Flask functions), then the package
 # test: one release build for the .deb and the archive (scripts/release.sh),
 # installed and started as the systemd unit would start it
 # (scripts/test-package.sh).
@@ -44,6 +45,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The VEBA compatibility tests run VEBA-style Python functions unchanged:
+# Flask and the CloudEvents SDK 1.x (VEBA's functions import cloudevents.http,
+# which 2.x removed), from PyPI.
+if ! python3 -c 'import flask; from cloudevents.http import from_http' >/dev/null 2>&1; then
+  echo "test.sh: installing flask and cloudevents<2 (pip)"
+  python3 -m pip install -q flask 'cloudevents<2' \
+    || python3 -m pip install -q --break-system-packages flask 'cloudevents<2'
 fi
 
 package_test=${VCGATE_PACKAGE_TEST:-}

@@ -209,7 +209,8 @@ mod tests {
             Some("https://vcenter.local/sdk|d70079f9")
         );
         // Rendered for a VEBA function: the same data back.
-        let ce = crate::veba::cloudevent(&e, "https://vcenter.local/sdk");
+        let ce = crate::veba::cloudevent(&e, "https://vc1/sdk");
+        assert_eq!(ce["source"], "https://vcenter.local/sdk", "its own source");
         assert_eq!(ce["type"], body["type"]);
         assert_eq!(ce["data"], body["data"]);
 

@@ -155,13 +155,7 @@ pub fn parse_type_name(type_name: &str) -> Option<&str> {
 pub fn data(event: &Event, class: &VebaClass) -> Value {
     let stored = match event.source {
         Source::VcenterEvents => event.raw.get(RAW_EVENT_KEY),
-        Source::Api => event
-            .raw
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(parse_type_name)
-            .and_then(|_| event.raw.get("data")),
-        _ => None,
+        _ => received_veba(event).and_then(|raw| raw.get("data")),
     };
     match stored {
         Some(data) if data.is_object() => data.clone(),
@@ -233,6 +227,18 @@ pub fn class_for_name<'a>(name: &'a str, eventclass: Option<&str>) -> (&'a str, 
     }
 }
 
+/// The CloudEvent as received, when the event came to the API in VEBA's shape.
+fn received_veba(event: &Event) -> Option<&Value> {
+    let raw = &event.raw;
+    (event.source == Source::Api
+        && raw
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(parse_type_name)
+            .is_some())
+    .then_some(raw)
+}
+
 /// `https://<host>/sdk` of the vCenter: its configured `url` without
 /// credentials, else the vCenter name as host (the hook sends the VCSA's
 /// FQDN by default).
@@ -255,9 +261,14 @@ fn strip_userinfo(url: &str) -> String {
 }
 
 /// The VEBA CloudEvent (structured JSON) of an event; `source` is
-/// [`source_url`].
+/// [`source_url`] — or, for a VEBA CloudEvent received as such, the
+/// `source` it came with.
 pub fn cloudevent(event: &Event, source: &str) -> Value {
     let class = class_of(event);
+    let source = received_veba(event)
+        .and_then(|raw| raw.get("source"))
+        .and_then(Value::as_str)
+        .unwrap_or(source);
     let time = event.time.unwrap_or(event.received_at);
     json!({
         "specversion": "1.0",

@@ -20,5 +20,6 @@ mod snmp;
 mod support;
 mod vcenter_events;
 mod vcsim_support;
+mod veba;
 mod vsphere;
 mod webhook;
