@@ -105,19 +105,7 @@ impl Registry {
 
 /// Type glob plus optional filters; a filter on a field the event lacks does not match.
 pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
-    subscription_filters_match(s, event) && type_matches(&s.event_type, event)
-}
-
-/// `event_type` matches any name the event goes by: its Dispatch name
-/// (`vm.powered.on`), its VEBA type (`com.vmware.vsphere.VmPoweredOnEvent.v0`)
-/// or its vSphere class (`VmPoweredOnEvent`, what VEBA's `subject` and the
-/// older VEBA router's OpenFaaS `topic` carried).
-fn type_matches(pattern: &str, event: &Event) -> bool {
-    if glob_match(pattern, event.event_type.as_str()) {
-        return true;
-    }
-    let class = crate::veba::class_of(event);
-    glob_match(pattern, &class.name) || glob_match(pattern, &class.type_name())
+    subscription_filters_match(s, event) && crate::route::type_matches(&s.event_type, event)
 }
 
 fn subscription_filters_match(s: &SubscriptionConfig, event: &Event) -> bool {
