@@ -44,7 +44,7 @@ cargo deb --no-build --strip --output "$dist/"
 # with the last commit's time (same tree, same bytes).
 stage="target/release-stage/$name"
 rm -rf "target/release-stage"
-mkdir -p "$stage"/{systemd,scripts,examples/functions,completions,man,docs}
+mkdir -p "$stage"/{systemd,scripts,examples/functions,examples/veba,completions,man,docs}
 strip --strip-unneeded -o "$stage/vcgate" "$bin"
 cp debian/vcgate.toml "$stage/vcgate.toml"
 cp config/vcgate.example.toml "$stage/"
@@ -53,9 +53,10 @@ cp debian/60-vcgate.conf "$stage/systemd/60-vcgate.sysctl.conf"
 cp scripts/vcsa-alarm-hook.sh scripts/install-vcsa-hook.sh "$stage/scripts/"
 cp examples/README.md examples/vcgate.toml "$stage/examples/"
 cp examples/functions/set-vmattributes.py "$stage/examples/functions/"
+cp examples/veba/README.md examples/veba/handler.py examples/veba/vcgate-veba-adapter.py "$stage/examples/veba/"
 cp "$assets"/completions/* "$stage/completions/"
 cp "$assets"/man/*.1.gz "$stage/man/"
-cp docs/operations.md "$stage/docs/"
+cp docs/operations.md docs/coming-from-veba-and-dispatch.md "$stage/docs/"
 cp LICENSE README.md CHANGELOG.md "$stage/"
 mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
