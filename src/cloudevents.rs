@@ -87,8 +87,8 @@ pub struct Received {
     pub batch: bool,
 }
 
-/// The media type of a `Content-Type` value, lowercased, without parameters.
-fn media_type(headers: &HeaderMap) -> Option<String> {
+/// The media type of a request's `Content-Type`, lowercased, without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -15,7 +15,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -70,11 +70,7 @@ async fn ingest_cloudevents(
     let received_at = OffsetDateTime::now_utc();
     let source = Source::Api;
     let stats = &state.ingestor.stats;
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+    let media_type = cloudevents::media_type(headers);
     // The mode must be known before the body is read (415 costs no body).
     let known = headers.contains_key("ce-specversion")
         || media_type.as_deref().is_some_and(|m| {
@@ -161,11 +157,7 @@ async fn ingest(
     let received_at = OffsetDateTime::now_utc();
     let stats = &state.ingestor.stats;
 
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+    let media_type = cloudevents::media_type(headers);
     if !media_type
         .as_deref()
         .is_some_and(|m| content_types.contains(&m))
