@@ -25,6 +25,17 @@ pub const STRUCTURED: &str = "application/cloudevents+json";
 pub const BATCH: &str = "application/cloudevents-batch+json";
 /// The attributes every CloudEvent must have, in the spec's order.
 pub const REQUIRED: [&str; 4] = ["id", "source", "specversion", "type"];
+/// The spec's attribute names (errors name only these: never client text).
+const KNOWN: [&str; 8] = [
+    "id",
+    "source",
+    "specversion",
+    "type",
+    "subject",
+    "time",
+    "dataschema",
+    "datacontenttype",
+];
 /// Most events one batch may carry (the body limit bounds it too).
 pub const MAX_BATCH: usize = 1000;
 
@@ -190,9 +201,13 @@ fn binary(
             .ok()
             .and_then(|raw| percent_decode(&unquote(raw)))
             .ok_or_else(|| {
-                BindingError::bad(format!(
-                    "header `ce-{attribute}` is not a percent-encoded UTF-8 value"
-                ))
+                // The client chose the name: say it only when it is the spec's.
+                let named = KNOWN.contains(&attribute);
+                BindingError::bad(if named {
+                    format!("header `ce-{attribute}` is not a percent-encoded UTF-8 value")
+                } else {
+                    "a ce-* header is not a percent-encoded UTF-8 value".to_owned()
+                })
             })?;
         event.insert(attribute.to_owned(), Value::String(text));
     }
@@ -264,9 +279,10 @@ fn percent_decode(text: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Ok(byte) = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16)
+            && hex.iter().all(u8::is_ascii_hexdigit)
         {
-            out.push(byte);
+            let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(digit(hex[0]) << 4 | digit(hex[1]));
             i += 3;
             continue;
         }
@@ -499,7 +515,19 @@ mod tests {
         assert!(receive(&headers(&dup), b"{}").is_err());
         let mut overlong = base.to_vec();
         overlong.push(("ce-subject", "%C0%A0"));
-        assert!(receive(&headers(&overlong), b"{}").is_err());
+        let err = receive(&headers(&overlong), b"{}").unwrap_err();
+        assert!(err.message.contains("ce-subject"), "{err}");
+        let mut custom = base.to_vec();
+        custom.push(("ce-evilname", "%FF"));
+        let err = receive(&headers(&custom), b"{}").unwrap_err();
+        assert!(!err.message.contains("evilname"), "{err}");
+        // A `%` not followed by two hex digits is kept as it is.
+        let mut stray = base.to_vec();
+        stray.push(("ce-subject", "100%+1%zz"));
+        assert_eq!(
+            receive(&headers(&stray), b"{}").unwrap().events[0]["subject"],
+            "100%+1%zz"
+        );
         // No body is an event without data.
         assert!(!receive(&headers(&base), b"").unwrap().events[0].contains_key("data"));
     }
