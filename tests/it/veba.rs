@@ -304,7 +304,9 @@ post(*to_structured(CloudEvent({{"id": "s-1", "source": "test", "type": "vm.depl
         {"specversion": "1.0", "id": "b-2", "source": "batch", "type": "vm.created"},
         {"specversion": "1.0", "id": "b-3", "source": "batch"},
     ]);
-    let refused: [(&str, String, &[(&str, &str)], &str); 3] = [
+    // (content type, body, ce-* headers, the detail expected)
+    type Refused<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str);
+    let refused: [Refused; 3] = [
         (
             "application/json",
             "{}".into(),
