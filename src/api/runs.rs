@@ -124,6 +124,8 @@ pub async fn functions(State(state): State<AppState>) -> Result<Response, ApiErr
                 "max_attempts": f.max_attempts,
                 "concurrency": f.concurrency,
                 "signed": f.signing_key_file.is_some() || f.signing_key_env.is_some(),
+                "event_format": f.event_format,
+                "encoding": (f.kind == FunctionKind::Webhook).then_some(f.encoding),
                 "subscriptions": registry.subscriptions.iter().filter(|s| s.function == f.name).map(|s| &s.name).collect::<Vec<_>>(),
             })
         })

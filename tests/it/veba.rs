@@ -421,6 +421,13 @@ function = "vcgate-structured"
             "{path}"
         );
     }
+    let functions = app.get_json("/api/v1/functions").await;
+    let veba_fn = &functions["functions"][0];
+    assert_eq!(veba_fn["name"], "veba-binary");
+    assert_eq!(
+        (&veba_fn["event_format"], &veba_fn["encoding"]),
+        (&json!("veba"), &json!("binary"))
+    );
     // Structured mode, vcgate's shape.
     let (h, body) = receiver.wait(&app, "vcgate", |_| true).await;
     assert_eq!(header(&h, "content-type"), "application/cloudevents+json");
