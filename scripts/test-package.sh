@@ -76,6 +76,7 @@ tar -tzf "$tarball" > "$work/archive.txt"
 for f in vcgate vcgate.toml vcgate.example.toml LICENSE README.md CHANGELOG.md systemd/vcgate.service \
   systemd/60-vcgate.sysctl.conf scripts/vcsa-alarm-hook.sh scripts/install-vcsa-hook.sh \
   examples/vcgate.toml examples/functions/set-vmattributes.py completions/vcgate.bash \
+  examples/veba/handler.py examples/veba/vcgate-veba-adapter.py docs/coming-from-veba-and-dispatch.md \
   completions/_vcgate completions/vcgate.fish man/vcgate.1.gz man/vcgate-backup.1.gz docs/operations.md \
   contrib/prometheus/vcgate.rules.yml contrib/prometheus/vcgate.rules.test.yml contrib/grafana/vcgate.json; do
   grep -qx "$top/$f" "$work/archive.txt" || fail "archive lacks $top/$f"
@@ -92,6 +93,7 @@ for f in /usr/bin/vcgate /etc/vcgate/vcgate.toml /usr/lib/systemd/system/vcgate.
   /usr/share/fish/vendor_completions.d/vcgate.fish /usr/share/vcgate/vcsa-alarm-hook.sh \
   /usr/share/vcgate/install-vcsa-hook.sh /usr/share/vcgate/vcgate.example.toml \
   /usr/share/vcgate/examples/vcgate.toml /usr/share/vcgate/examples/functions/set-vmattributes.py \
+  /usr/share/vcgate/examples/veba/vcgate-veba-adapter.py /usr/share/doc/vcgate/coming-from-veba-and-dispatch.md \
   /usr/share/doc/vcgate/copyright /usr/share/doc/vcgate/operations.md \
   /usr/share/vcgate/contrib/prometheus/vcgate.rules.yml /usr/share/vcgate/contrib/prometheus/vcgate.rules.test.yml \
   /usr/share/vcgate/contrib/grafana/vcgate.json; do

@@ -3,7 +3,8 @@
 # (Debian packages via apt-get, cargo-deb via cargo install), builds the
 # vCenter simulator harness, then runs the whole suite (unit, property and
 # integration tests against real peers: net-snmp's snmptrap/snmpinform/
-# snmptrapd, the govmomi simulator, Alertmanager and amtool, promtool), then the package
+# snmptrapd, the govmomi simulator, Alertmanager and amtool, promtool, the
+# CloudEvents Python SDK and VEBA-style Flask functions), then the package
 # test: one release build for the .deb and the archive (scripts/release.sh),
 # installed and started as the systemd unit would start it
 # (scripts/test-package.sh).
@@ -26,6 +27,8 @@ have curl || missing+=(curl)
 have python3 || missing+=(python3)
 # `-o yaml` is read back with PyYAML (tests/it/cli.rs).
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
+# pip, for the VEBA tests' CloudEvents SDK (not packaged by Debian).
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 have flock || missing+=(util-linux)
 have logger || missing+=(bsdutils)
 have openssl || missing+=(openssl)
@@ -52,6 +55,15 @@ fi
 if ! have promtool; then
   echo "test.sh: promtool (Debian package prometheus) is missing; the contrib tests need it" >&2
   exit 1
+fi
+
+# The VEBA compatibility tests run VEBA-style Python functions unchanged:
+# Flask and the CloudEvents SDK 1.x (VEBA's functions import cloudevents.http,
+# which 2.x removed), from PyPI.
+if ! python3 -c 'import flask; from cloudevents.http import from_http' >/dev/null 2>&1; then
+  echo "test.sh: installing flask and cloudevents<2 (pip)"
+  python3 -m pip install -q flask 'cloudevents<2' \
+    || python3 -m pip install -q --break-system-packages flask 'cloudevents<2'
 fi
 
 package_test=${VCGATE_PACKAGE_TEST:-}

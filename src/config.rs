@@ -637,6 +637,12 @@ pub struct WebhookForwardTarget {
     /// `endsAt = now + 4 × resend_interval`.
     #[serde(default = "default_resend_interval", with = "humantime_serde")]
     pub resend_interval: Duration,
+    /// `format = "cloudevents"`: vcgate's event shape or VEBA's.
+    #[serde(default)]
+    pub event_format: crate::cloudevents::EventFormat,
+    /// `format = "cloudevents"`: structured (default) or binary content mode.
+    #[serde(default)]
+    pub encoding: crate::cloudevents::Encoding,
 }
 
 impl WebhookForwardTarget {
@@ -826,6 +832,14 @@ pub struct FunctionConfig {
     pub backoff: Duration,
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// The event shape the function gets: `vcgate` (default) or `veba`
+    /// (VMware Event Broker Appliance CloudEvents); a subscription may
+    /// override it.
+    #[serde(default)]
+    pub event_format: crate::cloudevents::EventFormat,
+    /// `webhook`: CloudEvents content mode, `structured` (default) or `binary`.
+    #[serde(default)]
+    pub encoding: crate::cloudevents::Encoding,
 }
 
 fn default_function_timeout() -> Duration {
@@ -856,6 +870,9 @@ pub struct SubscriptionConfig {
     pub alarm: Option<String>,
     /// New alarm status (`red`, or the raw text).
     pub status: Option<String>,
+    /// The event shape for runs of this subscription (default: the function's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_format: Option<crate::cloudevents::EventFormat>,
 }
 
 impl Config {
@@ -1002,6 +1019,20 @@ impl Config {
             if target.resend_interval < Duration::from_secs(1) {
                 return Err(invalid(key("resend_interval"), "must be at least 1s"));
             }
+            if target.format != WebhookFormat::Cloudevents {
+                if target.event_format != crate::cloudevents::EventFormat::Vcgate {
+                    return Err(invalid(
+                        key("event_format"),
+                        "applies to format = \"cloudevents\" only",
+                    ));
+                }
+                if target.encoding != crate::cloudevents::Encoding::Structured {
+                    return Err(invalid(
+                        key("encoding"),
+                        "applies to format = \"cloudevents\" only",
+                    ));
+                }
+            }
         }
         for (i, target) in self.monitoring.snmp.iter().enumerate() {
             if !matches!(target.version.as_str(), "2c" | "3") {
@@ -1054,6 +1085,14 @@ impl Config {
                     }
                 },
                 _ => {}
+            }
+            if f.kind != FunctionKind::Webhook
+                && f.encoding != crate::cloudevents::Encoding::Structured
+            {
+                return Err(invalid(
+                    key("encoding"),
+                    "applies to webhook functions only (command functions read JSON on stdin)",
+                ));
             }
             if let Some(action) = &f.action
                 && !matches!(action.as_str(), "enable" | "disable")

@@ -382,6 +382,7 @@ mod tests {
             entity: None,
             from_status: None,
             to_status: None,
+            tree: Default::default(),
         }
     }
 

@@ -30,6 +30,9 @@
 //!   [`logging`]: escaping input in log fields, sampling per-input warnings.
 //! - [`vsphere`]: SOAP client (session, property collector, events, custom fields, alarm manager).
 //! - [`automation`]: functions, subscriptions, the run queue and runners.
+//! - [`veba`]: events in the VMware Event Broker Appliance's CloudEvent shape
+//!   (`com.vmware.vsphere.<Class>.v0`, the vCenter event as govmomi writes it);
+//!   [`cloudevents`]: the CloudEvents HTTP binding (structured, binary, batch).
 //! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
 //!   mode (reconciler per vCenter; pure decisions in `guard::decide`).
 //! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands (`get`, `emit`,
@@ -41,6 +44,7 @@ pub mod api;
 pub mod app;
 pub mod automation;
 pub mod cli;
+pub mod cloudevents;
 pub mod config;
 pub mod dedup;
 pub mod enrich;
@@ -61,4 +65,5 @@ pub mod snmp_values;
 pub mod store;
 pub mod telemetry;
 pub mod vcenters;
+pub mod veba;
 pub mod vsphere;

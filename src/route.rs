@@ -71,11 +71,27 @@ fn rule_matches(rule: &RouteRule, event: &Event) -> bool {
         }),
     };
     field(&rule.source, Some(event.source.as_str()))
-        && field(&rule.event_type, Some(event.event_type.as_str()))
+        && rule
+            .event_type
+            .as_deref()
+            .is_none_or(|p| type_matches(p, event))
         && field(&rule.alarm, alarm.and_then(|a| a.name.as_deref()))
         && field(&rule.entity, event.entity.name.as_deref())
         && field(&rule.vcenter, Some(&event.vcenter))
         && status_ok
+}
+
+/// Whether a `type` glob (of a route or a subscription) matches any name
+/// the event goes by: its Dispatch name (`vm.powered.on`), its VEBA type
+/// (`com.vmware.vsphere.VmPoweredOnEvent.v0`) or its vSphere class
+/// (`VmPoweredOnEvent`: VEBA's `subject`, the `topic` the older VEBA router's
+/// OpenFaaS functions filtered on). See [`crate::veba::class_of`].
+pub fn type_matches(pattern: &str, event: &Event) -> bool {
+    if glob_match(pattern, event.event_type.as_str()) {
+        return true;
+    }
+    let class = crate::veba::class_of(event);
+    glob_match(pattern, &class.name) || glob_match(pattern, &class.type_name())
 }
 
 /// Longest glob (in characters) a `[[route]]`, `[[subscription]]`,
@@ -221,6 +237,29 @@ mod tests {
         assert!(glob_match("alarm.*Usage*", "alarm.VmMemoryUsageAlarm"));
         assert!(!glob_match("vm.*", "host.created"));
         assert!(glob_match("红*", "红色"));
+    }
+
+    #[test]
+    fn type_rules_match_veba_names_too() {
+        let mut veba = rule(RouteTarget::Automation);
+        veba.event_type = Some("com.vmware.vsphere.AlarmStatusChangedEvent.v0".into());
+        let mut class = rule(RouteTarget::Drop);
+        class.event_type = Some("VmPoweredOnEvent".into());
+        let router = Router::new(vec![veba, class]);
+        let alarm = alarm_event("Host down", "esx1", "Red");
+        assert_eq!(router.route(&alarm).target, RouteTarget::Automation);
+        let on = Event::new(
+            Source::Api,
+            "vc1",
+            EventType::parse("vm.powered.on").unwrap(),
+        );
+        assert_eq!(router.route(&on).target, RouteTarget::Drop);
+        let off = Event::new(
+            Source::Api,
+            "vc1",
+            EventType::parse("vm.powered.off").unwrap(),
+        );
+        assert_eq!(router.route(&off).target, RouteTarget::Monitoring);
     }
 
     #[test]

@@ -12,6 +12,17 @@ use crate::vsphere::{Client, ClientConfig};
 #[derive(Clone, Default, Debug)]
 pub struct Vcenters {
     clients: Arc<HashMap<String, Client>>,
+    /// Every configured `url` by vCenter name (VEBA's CloudEvent `source`).
+    urls: Arc<HashMap<String, String>>,
+}
+
+/// The configured SDK URL of every `[[vcenter]]` that has one, by name.
+pub fn sdk_urls(config: &Config) -> HashMap<String, String> {
+    config
+        .vcenter
+        .iter()
+        .filter_map(|vc| Some((vc.name.clone(), vc.url.clone()?)))
+        .collect()
 }
 
 /// Builds the client for one `[[vcenter]]`; `Ok(None)` when it has no `url`.
@@ -55,11 +66,17 @@ impl Vcenters {
         }
         Ok(Self {
             clients: Arc::new(clients),
+            urls: Arc::new(sdk_urls(config)),
         })
     }
 
     pub fn get(&self, vcenter: &str) -> Option<&Client> {
         self.clients.get(vcenter)
+    }
+
+    /// The configured SDK URL of `vcenter`.
+    pub fn sdk_url(&self, vcenter: &str) -> Option<&str> {
+        self.urls.get(vcenter).map(String::as_str)
     }
 
     pub fn is_empty(&self) -> bool {

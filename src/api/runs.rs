@@ -140,6 +140,8 @@ fn function_view(f: &FunctionConfig, registry: &Registry) -> FunctionView {
         max_attempts: f.max_attempts,
         concurrency: f.concurrency,
         signed: f.signing_key_file.is_some() || f.signing_key_env.is_some(),
+        event_format: f.event_format,
+        encoding: (f.kind == FunctionKind::Webhook).then_some(f.encoding),
         subscriptions: registry
             .subscriptions
             .iter()

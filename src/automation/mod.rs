@@ -105,6 +105,10 @@ impl Registry {
 
 /// Type glob plus optional filters; a filter on a field the event lacks does not match.
 pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
+    subscription_filters_match(s, event) && crate::route::type_matches(&s.event_type, event)
+}
+
+fn subscription_filters_match(s: &SubscriptionConfig, event: &Event) -> bool {
     let alarm = event.alarm.as_ref();
     let opt = |pattern: &Option<String>, value: Option<&str>| match pattern {
         None => true,
@@ -118,27 +122,42 @@ pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
                 || glob_match(p, &st.raw)
         }),
     };
-    glob_match(&s.event_type, event.event_type.as_str())
-        && opt(&s.vcenter, Some(&event.vcenter))
+    opt(&s.vcenter, Some(&event.vcenter))
         && opt(&s.entity, event.entity.name.as_deref())
         && opt(&s.alarm, alarm.and_then(|a| a.name.as_deref()))
         && status_ok
 }
 
-/// The function's stdin / request body (Dispatch's contract).
+/// The function's stdin (Dispatch's contract): `cloudevent` is the event in
+/// the shape the function asked for, `payload` its `data`.
 pub fn function_input(
-    event: &Event,
+    cloudevent: &Value,
     run_id: &str,
     secrets: &std::collections::BTreeMap<String, String>,
 ) -> Value {
     json!({
         "context": {
             "secrets": secrets,
-            "event": event.to_cloudevent(),
+            "event": cloudevent,
             "run_id": run_id,
         },
-        "payload": event.dispatch_payload(),
+        "payload": cloudevent.get("data").cloned().unwrap_or(Value::Null),
     })
+}
+
+/// The event shape of a run: its subscription's `event_format`, else its
+/// function's (a subscription removed by a reload falls back too).
+pub fn event_format(
+    registry: &Registry,
+    function: &FunctionConfig,
+    subscription: &str,
+) -> crate::cloudevents::EventFormat {
+    registry
+        .subscriptions
+        .iter()
+        .find(|s| s.name == subscription)
+        .and_then(|s| s.event_format)
+        .unwrap_or(function.event_format)
 }
 
 /// Retry delay after `attempt` failed attempts: `backoff · 2^(attempt-1)`,
@@ -381,7 +400,10 @@ async fn execute(
     let ClaimedRun { run, event } = claimed;
     let settings = runtime.live.load();
     let secret_values = settings.secrets.for_function(&function.secrets);
-    let input = function_input(&event, &run.id, &secret_values);
+    let format = event_format(&settings.registry, function, &run.subscription);
+    let cloudevent =
+        crate::cloudevents::render(&event, format, runtime.vcenters.sdk_url(&event.vcenter));
+    let input = function_input(&cloudevent, &run.id, &secret_values);
     runtime
         .stats
         .emit(crate::telemetry::internal_events::RunStarted {
@@ -397,12 +419,14 @@ async fn execute(
         FunctionKind::Webhook => {
             let client = &runtime.http;
             let url = function.url.as_deref().unwrap_or_default();
-            match tokio::time::timeout(
-                function.timeout,
-                webhook::run(client, url, signing_key, &run.id, &event.to_cloudevent()),
-            )
-            .await
-            {
+            let request = webhook::Request {
+                url,
+                key: signing_key,
+                run_id: &run.id,
+                cloudevent: &cloudevent,
+                encoding: function.encoding,
+            };
+            match tokio::time::timeout(function.timeout, webhook::run(client, request)).await {
                 Ok(attempt) => attempt,
                 Err(_) => timed_out(function.timeout),
             }
@@ -487,6 +511,7 @@ mod tests {
             entity: None,
             alarm: None,
             status: None,
+            event_format: None,
         }
     }
 
@@ -555,10 +580,63 @@ mod tests {
     fn input_follows_the_dispatch_contract() {
         let e = Event::new(Source::Api, "vc1", EventType::parse("vm.created").unwrap());
         let secrets = std::collections::BTreeMap::from([("password".to_owned(), "pw".to_owned())]);
-        let input = function_input(&e, "run-1", &secrets);
+        let input = function_input(&e.to_cloudevent(), "run-1", &secrets);
         assert_eq!(input["context"]["run_id"], "run-1");
         assert_eq!(input["context"]["secrets"]["password"], "pw");
         assert_eq!(input["context"]["event"]["type"], "vm.created");
         assert!(input["payload"]["metadata"].is_object());
+        assert_eq!(input["payload"], e.dispatch_payload());
+    }
+
+    #[test]
+    fn subscriptions_match_veba_and_class_names_too() {
+        let mut e = Event::new(
+            Source::VcenterEvents,
+            "vc1",
+            EventType::parse("vm.powered.on").unwrap(),
+        );
+        e.metadata
+            .insert("vcenter_event_class".into(), "VmPoweredOnEvent".into());
+        for pattern in [
+            "vm.powered.on",
+            "com.vmware.vsphere.VmPoweredOnEvent.v0",
+            "com.vmware.vsphere.Vm*",
+            "VmPoweredOnEvent",
+        ] {
+            assert!(subscription_matches(&sub(pattern), &e), "{pattern}");
+        }
+        for pattern in [
+            "com.vmware.vsphere.VmPoweredOffEvent.v0",
+            "com.vmware.vsphere.vmpoweredonevent.v0",
+            "vm.powered.off",
+        ] {
+            assert!(!subscription_matches(&sub(pattern), &e), "{pattern}");
+        }
+        // Hook alarms are AlarmStatusChangedEvents to VEBA subscribers.
+        let mut alarm = Event::new(Source::AlarmHook, "vc1", EventType::alarm_status_changed());
+        alarm.alarm = Some(Alarm::default());
+        assert!(subscription_matches(
+            &sub("com.vmware.vsphere.AlarmStatusChangedEvent.v0"),
+            &alarm
+        ));
+        // The subscription's format wins over the function's.
+        let mut registry = Registry {
+            functions: vec![function()],
+            subscriptions: vec![sub("*")],
+        };
+        let f = function();
+        assert_eq!(
+            event_format(&registry, &f, "s"),
+            crate::cloudevents::EventFormat::Vcgate
+        );
+        registry.subscriptions[0].event_format = Some(crate::cloudevents::EventFormat::Veba);
+        assert_eq!(
+            event_format(&registry, &f, "s"),
+            crate::cloudevents::EventFormat::Veba
+        );
+        assert_eq!(
+            event_format(&registry, &f, "gone"),
+            crate::cloudevents::EventFormat::Vcgate
+        );
     }
 }

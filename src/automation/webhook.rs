@@ -1,7 +1,12 @@
-//! `webhook` functions: POST the CloudEvent (structured JSON) to vRO,
-//! OpenFaaS, Knative, StackStorm or anything else, signed so the receiver can
-//! trust it: `X-Vcgate-Timestamp: <unix seconds>` and
+//! `webhook` functions: POST the CloudEvent to vRO, OpenFaaS, Knative,
+//! StackStorm or anything else, in structured or binary content mode
+//! (`encoding`; binary is what VEBA's broker sent to Knative services and
+//! OpenFaaS functions), signed so the receiver can trust it:
+//! `X-Vcgate-Timestamp: <unix seconds>` and
 //! `X-Vcgate-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`.
+//! In binary mode the body is the event's `data`, so the signature covers
+//! the data, not the `ce-*` headers: receivers that must trust the
+//! attributes too use structured mode.
 //! 2xx is success; the response body becomes the run's output and log. The
 //! body is read chunk by chunk and no more than `MAX_BODY` bytes of it are
 //! ever held (the rest is not read; truncation is marked).
@@ -11,6 +16,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::{Attempt, AttemptError};
+use crate::cloudevents::{self, Encoding};
 use crate::store::RunLogs;
 
 /// Bytes of response body kept.
@@ -32,21 +38,30 @@ pub fn signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-pub async fn run(
-    client: &reqwest::Client,
-    url: &str,
-    key: Option<&[u8]>,
-    run_id: &str,
-    cloudevent: &Value,
-) -> Attempt {
-    let body = serde_json::to_vec(cloudevent).unwrap_or_default();
+/// One webhook call.
+pub struct Request<'a> {
+    pub url: &'a str,
+    /// HMAC key, when the function has one.
+    pub key: Option<&'a [u8]>,
+    pub run_id: &'a str,
+    /// The event, structured JSON, in the function's event format.
+    pub cloudevent: &'a Value,
+    pub encoding: Encoding,
+}
+
+pub async fn run(client: &reqwest::Client, call: Request<'_>) -> Attempt {
+    let outgoing = cloudevents::send(call.cloudevent, call.encoding);
+    let body = outgoing.body;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut request = client
-        .post(url)
-        .header("content-type", "application/cloudevents+json")
-        .header("x-vcgate-run-id", run_id)
+        .post(call.url)
+        .header("content-type", outgoing.content_type)
+        .header("x-vcgate-run-id", call.run_id)
         .header("x-vcgate-timestamp", timestamp.to_string());
-    if let Some(key) = key {
+    for (name, value) in outgoing.headers {
+        request = request.header(name, value);
+    }
+    if let Some(key) = call.key {
         request = request.header("x-vcgate-signature", signature(key, timestamp, &body));
     }
     let response = match request.body(body).send().await {

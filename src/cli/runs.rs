@@ -321,6 +321,8 @@ mod tests {
             max_attempts: 5,
             concurrency: 4,
             signed: true,
+            event_format: crate::cloudevents::EventFormat::Vcgate,
+            encoding: Some(crate::cloudevents::Encoding::default()),
             subscriptions: vec!["all".into()],
         };
         let list = FunctionList {
@@ -345,6 +347,7 @@ mod tests {
                 entity: Some("web*".into()),
                 alarm: None,
                 status: Some("red".into()),
+                event_format: None,
             }],
         };
         let normal = render_subscriptions(&subscriptions, false);

@@ -1,5 +1,5 @@
 //! HTTP ingest: `POST /api/v1/alarms` (the VCSA hook) and `POST /api/v1/events`
-//! (CloudEvent emit).
+//! (CloudEvents: structured, binary or batched, see [`crate::cloudevents`]).
 //!
 //! Order of checks: token and scope, then the per-address rate limit (the
 //! route's auth layer, `api::auth`: 401/429, before any byte of the body is
@@ -7,17 +7,22 @@
 //! a client hanging up mid-body is `client_abort`) → parse (400) → the
 //! token's vCenter binding (403) → commit (503 on failure). The answer (202,
 //! or 200 for a known delivery id) is sent only after the commit is durable.
+//! A batch is checked whole before anything is stored (one bad event
+//! refuses the batch, naming it); its events are then committed one by one,
+//! so after a 503 some may be stored — sending the batch again is safe, each
+//! event is idempotent on its `source` and `id`.
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 use crate::api::auth::Grant;
 use crate::api::error::ApiError;
-use crate::api::wire::Accepted;
+use crate::api::wire::{Accepted, AcceptedBatch};
 use crate::api::{AppState, Sorted};
+use crate::cloudevents;
 use crate::logging::Sampled;
 use crate::model::{Event, Source};
 use crate::normalize::{NormalizeError, alarm_hook, cloudevent};
@@ -50,17 +55,88 @@ pub async fn post_event(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    ingest(
-        &state,
-        Source::Api,
-        &grant,
-        &headers,
-        body,
-        &["application/json", "application/cloudevents+json"],
-        cloudevent::normalize,
-    )
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+    ingest_cloudevents(&state, &grant, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn ingest_cloudevents(
+    state: &AppState,
+    grant: &Grant,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let received_at = OffsetDateTime::now_utc();
+    let source = Source::Api;
+    let stats = &state.ingestor.stats;
+    let media_type = cloudevents::media_type(headers);
+    // The mode must be known before the body is read (415 costs no body).
+    let known = headers.contains_key("ce-specversion")
+        || media_type.as_deref().is_some_and(|m| {
+            [
+                cloudevents::STRUCTURED,
+                cloudevents::BATCH,
+                "application/json",
+            ]
+            .contains(&m)
+        });
+    if !known {
+        stats.rejected(source, "unsupported_media_type");
+        return Err(ApiError::unsupported_media_type(&format!(
+            "{}, {} or application/json, or ce-* headers (binary mode)",
+            cloudevents::STRUCTURED,
+            cloudevents::BATCH
+        )));
+    }
+    let bytes = state.read_body(Some(source), headers, body).await?;
+    let received = cloudevents::receive(headers, &bytes).map_err(|e| {
+        if e.status == 415 {
+            stats.rejected(source, "unsupported_media_type");
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported media type",
+                e.message,
+            )
+        } else {
+            stats.rejected(source, "bad_request");
+            ApiError::bad_request(e.message)
+        }
+    })?;
+    let mut events = Vec::with_capacity(received.events.len());
+    for (i, object) in received.events.into_iter().enumerate() {
+        let event = cloudevent::normalize_object(object, &state.default_vcenter, received_at)
+            .map_err(|e| {
+                stats.rejected(source, "bad_request");
+                ApiError::bad_request(if received.batch {
+                    format!("event {i}: {}", e.message)
+                } else {
+                    e.message
+                })
+            })?;
+        check_vcenter(grant, &event, source, stats)?;
+        events.push(event);
+    }
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        outcomes.push(commit(state, source, event).await?);
+    }
+    if !received.batch {
+        return Ok(answer(outcomes.remove(0)));
+    }
+    let fresh = outcomes.iter().filter(|o| o.is_new()).count();
+    let events: Vec<Accepted> = outcomes
+        .into_iter()
+        .map(|o| Accepted {
+            duplicate: !o.is_new(),
+            id: o.id(),
+        })
+        .collect();
+    let status = if fresh > 0 || events.is_empty() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Sorted(AcceptedBatch { events })).into_response())
 }
 
 type Normalizer = fn(&[u8], &str, OffsetDateTime) -> Result<Event, NormalizeError>;
@@ -77,11 +153,7 @@ async fn ingest(
     let received_at = OffsetDateTime::now_utc();
     let stats = &state.ingestor.stats;
 
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+    let media_type = cloudevents::media_type(headers);
     if !media_type
         .as_deref()
         .is_some_and(|m| content_types.contains(&m))
@@ -98,24 +170,43 @@ async fn ingest(
         stats.rejected(source, "bad_request");
         ApiError::bad_request(e.message)
     })?;
-    if !grant.may_speak_for(&event.vcenter) {
-        stats.rejected(source, "vcenter_not_allowed");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token may not speak for the vCenter the event names \
-             ([[http.ingest_token]] vcenters)",
-        ));
-    }
+    check_vcenter(grant, &event, source, stats)?;
+    Ok(answer(commit(state, source, event).await?))
+}
 
-    let outcome = state.ingestor.accept(event).await.map_err(|e| {
-        stats.rejected(source, "store_unavailable");
+/// 403 unless the token may speak for the event's vCenter.
+fn check_vcenter(
+    grant: &Grant,
+    event: &Event,
+    source: Source,
+    stats: &crate::telemetry::Stats,
+) -> Result<(), ApiError> {
+    if grant.may_speak_for(&event.vcenter) {
+        return Ok(());
+    }
+    stats.rejected(source, "vcenter_not_allowed");
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this token may not speak for the vCenter the event names \
+         ([[http.ingest_token]] vcenters)",
+    ))
+}
+
+/// Stores one event; returns once it is durable.
+async fn commit(state: &AppState, source: Source, event: Event) -> Result<AcceptOutcome, ApiError> {
+    state.ingestor.accept(event).await.map_err(|e| {
+        state.ingestor.stats.rejected(source, "store_unavailable");
         if let Some(suppressed) = STORE_WARN.allow() {
             tracing::warn!(error = %e, suppressed, "event not accepted: store unavailable");
         }
         ApiError::from(e)
-    })?;
-    Ok(match outcome {
+    })
+}
+
+/// 202 with the new id, or 200 for a delivery already stored.
+fn answer(outcome: AcceptOutcome) -> Response {
+    match outcome {
         AcceptOutcome::Accepted(id) => {
             tracing::debug!(%id, "event accepted");
             (
@@ -135,5 +226,5 @@ async fn ingest(
             }),
         )
             .into_response(),
-    })
+    }
 }

@@ -114,7 +114,7 @@ pub async fn run(
                 .map(|r| table_alert(r, now, ri, &external_url))
                 .collect();
             let body = serde_json::Value::Array(body).to_string();
-            match post(&client, url, "application/json", body).await {
+            match post(&client, url, "application/json", &[], body.into_bytes()).await {
                 Ok(()) => {
                     for r in batch.iter().filter(|r| r.version > p.acked) {
                         ingestor.stats.emit(Forwarded::sent(

@@ -97,6 +97,7 @@ pub async fn spawn(
         Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
     }
     let external_url = config.http.external_url();
+    let vcenter_urls = crate::vcenters::sdk_urls(config);
     let names = monitoring_target_names(config);
     let mut names = names.into_iter();
     for target in &config.monitoring.snmp {
@@ -118,7 +119,8 @@ pub async fn spawn(
     let mut alert_wake_of = std::collections::HashMap::new();
     for target in &config.monitoring.webhook {
         let name = names.next().expect("one name per target");
-        let forwarder = webhook::WebhookForwarder::new(target, &external_url)?;
+        let forwarder =
+            webhook::WebhookForwarder::new(target, &external_url, vcenter_urls.clone())?;
         tasks.spawn(run_target(
             name.clone(),
             forwarder,

@@ -1,4 +1,5 @@
-//! Webhook forwarding of single events: CloudEvents, and Alertmanager
+//! Webhook forwarding of single events: CloudEvents (vcgate's or VEBA's
+//! shape, structured or binary content mode), and Alertmanager
 //! one-shot notifications (events that are not alarm transitions). Alarm
 //! transitions reach Alertmanager from the active-alert table instead
 //! (`alertmanager.rs`); the payload of both is built here.
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{ForwardError, Forwarder};
+use crate::cloudevents::{self, Encoding, EventFormat, Outgoing};
 use crate::config::{WebhookFormat, WebhookForwardTarget};
 use crate::model::{Event, EventId, format_rfc3339};
 use crate::store::{AlertRow, AlertState};
@@ -26,6 +28,11 @@ const MAX_REMEMBERED: usize = 10_000;
 pub struct WebhookForwarder {
     urls: Vec<String>,
     format: WebhookFormat,
+    /// `format = "cloudevents"`: vcgate's or VEBA's event, structured or binary.
+    event_format: EventFormat,
+    encoding: Encoding,
+    /// vCenter SDK URLs by name (VEBA's `source`).
+    vcenter_urls: HashMap<String, String>,
     client: reqwest::Client,
     resend_interval: Duration,
     external_url: String,
@@ -34,10 +41,17 @@ pub struct WebhookForwarder {
 }
 
 impl WebhookForwarder {
-    pub fn new(config: &WebhookForwardTarget, external_url: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &WebhookForwardTarget,
+        external_url: &str,
+        vcenter_urls: HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             urls: config.all_urls(),
             format: config.format,
+            event_format: config.event_format,
+            encoding: config.encoding,
+            vcenter_urls,
             client: reqwest::Client::builder().timeout(config.timeout).build()?,
             resend_interval: config.resend_interval,
             external_url: external_url.to_owned(),
@@ -50,17 +64,20 @@ impl WebhookForwarder {
     }
 }
 
-/// POSTs `body` (JSON) to `url`: 2xx is success; 5xx, 408, 429 and
-/// connection errors are worth retrying.
+/// POSTs `body` to `url` with `content_type` and `headers`: 2xx is
+/// success; 5xx, 408, 429 and connection errors are worth retrying.
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
     content_type: &str,
-    body: String,
+    headers: &[(String, String)],
+    body: Vec<u8>,
 ) -> Result<(), ForwardError> {
-    let response = client
-        .post(url)
-        .header("content-type", content_type)
+    let mut request = client.post(url).header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request
         .body(body)
         .send()
         .await
@@ -81,21 +98,24 @@ pub async fn post(
 
 impl Forwarder for WebhookForwarder {
     async fn deliver(&self, event: &Event) -> Result<(), ForwardError> {
-        let (content_type, body) = match self.format {
-            WebhookFormat::Alertmanager => (
-                "application/json",
-                json!([one_shot_alert(
+        let outgoing = match self.format {
+            WebhookFormat::Alertmanager => Outgoing {
+                content_type: "application/json".to_owned(),
+                headers: Vec::new(),
+                body: json!([one_shot_alert(
                     event,
                     OffsetDateTime::now_utc(),
                     self.resend_interval,
                     &self.external_url
                 )])
-                .to_string(),
-            ),
-            WebhookFormat::Cloudevents => (
-                "application/cloudevents+json",
-                event.to_cloudevent().to_string(),
-            ),
+                .to_string()
+                .into_bytes(),
+            },
+            WebhookFormat::Cloudevents => {
+                let vcenter_url = self.vcenter_urls.get(&event.vcenter).map(String::as_str);
+                let ce = cloudevents::render(event, self.event_format, vcenter_url);
+                cloudevents::send(&ce, self.encoding)
+            }
         };
         let done = self.taken().get(&event.id).cloned().unwrap_or_default();
         let mut last_error = None;
@@ -104,7 +124,15 @@ impl Forwarder for WebhookForwarder {
             if done.contains(&i) {
                 continue;
             }
-            match post(&self.client, url, content_type, body.clone()).await {
+            match post(
+                &self.client,
+                url,
+                &outgoing.content_type,
+                &outgoing.headers,
+                outgoing.body.clone(),
+            )
+            .await
+            {
                 Ok(()) => {
                     now_done.insert(i);
                 }

@@ -1,9 +1,15 @@
 //! CloudEvent input (`POST /api/v1/events`, like `dispatch emit`) → `Event`.
 //!
-//! Accepts a CloudEvents 1.0 structured JSON object. `type` is required;
-//! `id` (with `source`) makes redelivery idempotent; `data` may carry the
-//! Dispatch-style payload fields (`message`, `metadata`, `user`, `category`,
-//! `entity`, `alarm`, `vcenter`).
+//! Takes one CloudEvent in the structured JSON form — whatever HTTP content
+//! mode it came in, [`crate::cloudevents`] has already read and checked it.
+//! `type` is a Dispatch-style name (`vm.created`) or a VEBA name
+//! (`com.vmware.vsphere.VmCreatedEvent.v0`, the class's Dispatch name
+//! becomes the type). `id` with `source` makes redelivery idempotent.
+//! `data` carries the Dispatch-style payload fields (`message`, `metadata`,
+//! `user`, `category`, `entity`, `alarm`, `vcenter`) — or, for a VEBA type,
+//! the vCenter event as VEBA serialised it, read like an event from the
+//! stream (entity, user, key, alarm, metadata) and kept whole in `raw`, so
+//! VEBA-format functions get it back unchanged.
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -12,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use super::NormalizeError;
 use crate::model::{Alarm, Entity, Event, EventType, Source};
 
+/// One structured CloudEvent in a body (the fuzz target's entry point).
 pub fn normalize(
     body: &[u8],
     default_vcenter: &str,
@@ -19,43 +26,58 @@ pub fn normalize(
 ) -> Result<Event, NormalizeError> {
     let raw: Value = serde_json::from_slice(body)
         .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
-    let object = raw
-        .as_object()
-        .ok_or_else(|| NormalizeError::new("body must be a CloudEvent JSON object"))?;
-    if let Some(v) = object.get("specversion")
-        && v != "1.0"
-    {
-        return Err(NormalizeError::new("field `specversion` must be \"1.0\""));
-    }
+    let Value::Object(object) = raw else {
+        return Err(NormalizeError::new("body must be a CloudEvent JSON object"));
+    };
+    crate::cloudevents::validate(&object, false).map_err(NormalizeError::new)?;
+    normalize_object(object, default_vcenter, received_at)
+}
+
+/// One CloudEvent, already read from its HTTP message and validated.
+pub fn normalize_object(
+    object: Map<String, Value>,
+    default_vcenter: &str,
+    received_at: OffsetDateTime,
+) -> Result<Event, NormalizeError> {
+    let text = |map: &Map<String, Value>, key: &str| {
+        map.get(key).and_then(Value::as_str).map(str::to_owned)
+    };
     let type_text = object
         .get("type")
         .and_then(Value::as_str)
-        .ok_or_else(|| NormalizeError::new("missing field `type`"))?;
-    let event_type = EventType::parse(type_text).map_err(|_| {
-        NormalizeError::new(
-            "field `type` must be lowercase words joined by '.', e.g. vm.created (at most 200 characters)",
-        )
-    })?;
+        .ok_or_else(|| NormalizeError::new("missing required attribute `type`"))?;
+    let veba = crate::veba::parse_type_name(type_text);
+    let event_type = match veba {
+        Some(name) => {
+            let eventclass = object.get("eventclass").and_then(Value::as_str);
+            let (class, type_id) = crate::veba::class_for_name(name, eventclass);
+            super::vcenter_event::type_for(class, type_id)
+        }
+        None => EventType::parse(type_text).map_err(|_| {
+            NormalizeError::new(
+                "field `type` must be lowercase words joined by '.', e.g. vm.created, or a VEBA name, \
+                 e.g. com.vmware.vsphere.VmCreatedEvent.v0 (at most 200 characters)",
+            )
+        })?,
+    };
     let data = match object.get("data") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return Err(NormalizeError::new("field `data` must be a JSON object")),
     };
-    let text = |map: &Map<String, Value>, key: &str| {
-        map.get(key).and_then(Value::as_str).map(str::to_owned)
+    let time = match text(&object, "time") {
+        Some(t) => Some(
+            OffsetDateTime::parse(&t, &Rfc3339)
+                .map_err(|_| NormalizeError::new("field `time` must be RFC 3339"))?,
+        ),
+        None => None,
     };
-
-    let vcenter = text(&data, "vcenter")
-        .or_else(|| text(object, "vcenter"))
-        .unwrap_or_else(|| default_vcenter.to_owned());
-    let mut event = Event::new(Source::Api, vcenter, event_type);
-    event.received_at = received_at;
-    event.delivery_id = match object.get("id") {
+    let delivery_id = match object.get("id") {
         Some(Value::String(id)) if !id.is_empty() && id.len() <= 200 => {
             // CloudEvents identity is (source, id).
             Some(format!(
                 "{}|{id}",
-                text(object, "source").unwrap_or_default()
+                text(&object, "source").unwrap_or_default()
             ))
         }
         None => None,
@@ -65,16 +87,49 @@ pub fn normalize(
             ));
         }
     };
-    event.time = match text(object, "time") {
-        Some(t) => Some(
-            OffsetDateTime::parse(&t, &Rfc3339)
-                .map_err(|_| NormalizeError::new("field `time` must be RFC 3339"))?,
-        ),
-        None => None,
+    let vcenter = text(&data, "vcenter")
+        .or_else(|| text(&object, "vcenter"))
+        .unwrap_or_else(|| default_vcenter.to_owned());
+
+    let mut event = match veba {
+        Some(name) => {
+            let eventclass = object.get("eventclass").and_then(Value::as_str);
+            let (class, _) = crate::veba::class_for_name(name, eventclass);
+            let vc = crate::veba::vc_event(
+                class,
+                &Value::Object(data.clone()),
+                time.unwrap_or(received_at),
+            );
+            let mut e = super::vcenter_event::normalize(&vcenter, &vc, received_at);
+            e.source = Source::Api;
+            e.event_type = event_type;
+            e
+        }
+        None => {
+            let mut e = Event::new(Source::Api, vcenter, event_type);
+            e.received_at = received_at;
+            dispatch_payload(&mut e, &data)?;
+            e
+        }
     };
-    event.message = text(&data, "message");
-    event.user = text(&data, "user");
-    event.category = text(&data, "category");
+    event.delivery_id = delivery_id;
+    if time.is_some() {
+        event.time = time;
+    }
+    if event.entity.name.is_none() {
+        event.entity.name = text(&object, "subject").filter(|_| veba.is_none());
+    }
+    event.raw = Value::Object(object);
+    event.fingerprint = event.compute_fingerprint();
+    Ok(event)
+}
+
+/// The Dispatch-style `data` fields onto the event.
+fn dispatch_payload(event: &mut Event, data: &Map<String, Value>) -> Result<(), NormalizeError> {
+    let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+    event.message = text("message");
+    event.user = text("user");
+    event.category = text("category");
     event.event_key = data.get("event_key").and_then(Value::as_i64);
     if let Some(Value::Object(metadata)) = data.get("metadata") {
         event.metadata = metadata.clone();
@@ -83,18 +138,13 @@ pub fn normalize(
         event.entity = serde_json::from_value::<Entity>(entity.clone())
             .map_err(|e| NormalizeError::new(super::json_error("field `data.entity`", &e)))?;
     }
-    if event.entity.name.is_none() {
-        event.entity.name = text(object, "subject");
-    }
     if let Some(alarm) = data.get("alarm").filter(|a| !a.is_null()) {
         event.alarm = Some(
             serde_json::from_value::<Alarm>(alarm.clone())
                 .map_err(|e| NormalizeError::new(super::json_error("field `data.alarm`", &e)))?,
         );
     }
-    event.raw = raw;
-    event.fingerprint = event.compute_fingerprint();
-    Ok(event)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,5 +171,61 @@ mod tests {
         assert!(!err.message.contains("Not Valid"), "{err}");
         let err = normalize(br#"{"data":{}}"#, "vc1", OffsetDateTime::now_utc()).unwrap_err();
         assert!(err.message.contains("type"), "{err}");
+    }
+
+    #[test]
+    fn veba_cloudevents_keep_their_data_and_get_dispatch_types() {
+        // VEBA's own test payload for its tagging function (kn-pcli-tag).
+        let body = serde_json::json!({
+            "specversion": "1.0", "id": "d70079f9", "source": "https://vcenter.local/sdk",
+            "type": "com.vmware.vsphere.DrsVmPoweredOnEvent.v0", "time": "2021-05-17T21:39:03.974Z",
+            "data": {
+                "Key": 2816789, "ChainId": 2816787, "CreatedTime": "2021-05-17T21:39:03.974Z",
+                "UserName": "VSPHERE.LOCAL\\Administrator",
+                "Datacenter": {"Name": "Primp-Datacenter", "Datacenter": {"Type": "Datacenter", "Value": "datacenter-3"}},
+                "ComputeResource": {"Name": "Supermicro-Cluster", "ComputeResource": {"Type": "ClusterComputeResource", "Value": "domain-c8"}},
+                "Host": {"Name": "192.168.30.5", "Host": {"Type": "HostSystem", "Value": "host-11"}},
+                "Vm": {"Name": "REPLACE-ME", "Vm": {"Type": "VirtualMachine", "Value": "vm-11099"}},
+                "Ds": null, "Net": null, "Dvs": null,
+                "FullFormattedMessage": "DRS powered on K8s-User-Group-Test on 192.168.30.5 in Primp-Datacenter",
+                "ChangeTag": "", "Template": false
+            }
+        });
+        let e = normalize(
+            body.to_string().as_bytes(),
+            "vc1",
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(e.source, Source::Api);
+        assert_eq!(e.event_type.as_str(), "drs.vm.powered.on");
+        assert_eq!(e.entity.name.as_deref(), Some("REPLACE-ME"));
+        assert_eq!(e.entity.moref.as_ref().unwrap().as_str(), "vm-11099");
+        assert_eq!(e.user.as_deref(), Some("VSPHERE.LOCAL\\Administrator"));
+        assert_eq!(e.event_key, Some(2816789));
+        assert_eq!(e.metadata["cluster"], "Supermicro-Cluster");
+        assert_eq!(
+            e.delivery_id.as_deref(),
+            Some("https://vcenter.local/sdk|d70079f9")
+        );
+        // Rendered for a VEBA function: the same data back.
+        let ce = crate::veba::cloudevent(&e, "https://vc1/sdk");
+        assert_eq!(ce["source"], "https://vcenter.local/sdk", "its own source");
+        assert_eq!(ce["type"], body["type"]);
+        assert_eq!(ce["data"], body["data"]);
+
+        let ha = serde_json::json!({
+            "specversion": "1.0", "id": "1", "source": "s",
+            "type": "com.vmware.vsphere.com.vmware.vc.HA.DasHostFailedEvent.v0",
+            "data": {"Key": 5, "EventTypeId": "com.vmware.vc.HA.DasHostFailedEvent",
+                     "Host": {"Name": "esx-02", "Host": {"Type": "HostSystem", "Value": "host-2"}}}
+        });
+        let e = normalize(ha.to_string().as_bytes(), "vc1", OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(e.event_type.as_str(), "com.vmware.vc.ha.das.host.failed");
+        assert_eq!(e.entity.name.as_deref(), Some("esx-02"));
+        assert_eq!(
+            crate::veba::type_name(&e),
+            "com.vmware.vsphere.com.vmware.vc.HA.DasHostFailedEvent.v0"
+        );
     }
 }

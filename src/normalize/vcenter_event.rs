@@ -10,6 +10,9 @@
 //! [`crate::enrich::apply`], so a hook alarm enriched from vCenter and the same
 //! event read from the stream carry the same fields.
 //!
+//! `raw` keeps the parsed event for audit and the whole vCenter event in
+//! VEBA's shape (`raw.event`), so VEBA-format functions get all of it.
+//!
 //! Dedup: an `AlarmStatusChangedEvent` becomes an event whose identity
 //! (`Event::dedup_identity`: vcenter, entity name, alarm name, new status) is
 //! the one the hook and a trap produce for the same transition, so the
@@ -42,8 +45,13 @@ pub fn delivery_id(vcenter: &str, event: &VcEvent) -> String {
 /// the same way (`com.vmware.vc.HA.ClusterFailoverEvent` →
 /// `com.vmware.vc.ha.cluster.failover`, `esx.problem.net.down` unchanged).
 pub fn event_type(event: &VcEvent) -> EventType {
-    if EXTENDED_CLASSES.contains(&event.class.as_str())
-        && let Some(id) = &event.event_type_id
+    type_for(&event.class, event.event_type_id.as_deref())
+}
+
+/// [`event_type`] from a class name and the `eventTypeId` it may carry.
+pub fn type_for(class: &str, event_type_id: Option<&str>) -> EventType {
+    if EXTENDED_CLASSES.contains(&class)
+        && let Some(id) = event_type_id
     {
         let words: Vec<String> = id
             .split('.')
@@ -54,7 +62,7 @@ pub fn event_type(event: &VcEvent) -> EventType {
             return t;
         }
     }
-    EventType::from_vcenter_class(&event.class)
+    EventType::from_vcenter_class(class)
 }
 
 /// Entity kind of a reference: from its MOID prefix (vCenter's and the
@@ -192,7 +200,9 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
     event
 }
 
-/// The parsed vCenter event, for audit (the SOAP XML itself is not kept).
+/// The parsed vCenter event, for audit, and under `event` the whole event as
+/// VEBA serialises it (its `data`; see [`crate::veba::data`]). The SOAP XML
+/// itself is not kept.
 fn raw(vc: &VcEvent) -> Value {
     let named = |r: &Option<NamedRef>| {
         r.as_ref()
@@ -227,6 +237,12 @@ fn raw(vc: &VcEvent) -> Value {
         if let Some(v) = value.filter(|v| !v.is_null()) {
             out.insert(key.into(), v);
         }
+    }
+    if !vc.tree.name.is_empty() {
+        out.insert(
+            crate::veba::RAW_EVENT_KEY.into(),
+            crate::veba::data::event_data(&vc.tree),
+        );
     }
     Value::Object(out)
 }
@@ -264,6 +280,7 @@ mod tests {
             entity: None,
             from_status: None,
             to_status: None,
+            tree: Default::default(),
         }
     }
 

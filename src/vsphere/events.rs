@@ -30,7 +30,7 @@ pub struct NamedRef {
     pub name: String,
 }
 
-/// One vCenter event, the fields vcgate uses. Unknown fields are ignored.
+/// One vCenter event: the fields vcgate uses, and the whole element.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VcEvent {
     pub key: i64,
@@ -61,6 +61,11 @@ pub struct VcEvent {
     /// `AlarmStatusChangedEvent.from` / `.to` (`green`, `yellow`, `red`, `gray`).
     pub from_status: Option<String>,
     pub to_status: Option<String>,
+    /// The whole event element as received, for consumers that need more
+    /// than the fields above (VEBA's `data` is the entire event). It is the
+    /// answer's own subtree, moved here, so it is bounded by the answer's
+    /// limits (`xml::MAX_DEPTH`, the tree budget of `max_response`).
+    pub tree: Element,
 }
 
 /// `EventFilterSpec.entity.recursion`.
@@ -167,6 +172,17 @@ impl VcEvent {
     /// Parses one event element (`returnval` of QueryEvents/ReadNextEvents).
     /// `None` when key or createdTime is missing or malformed.
     pub fn parse(el: &Element) -> Option<VcEvent> {
+        Self::from_element(el.clone())
+    }
+
+    /// [`VcEvent::parse`], keeping `el` itself as the event's tree.
+    pub fn from_element(el: Element) -> Option<VcEvent> {
+        let mut event = Self::fields(&el)?;
+        event.tree = el;
+        Some(event)
+    }
+
+    fn fields(el: &Element) -> Option<VcEvent> {
         let text = |name: &str| {
             el.child_text(name)
                 .map(str::trim)
@@ -200,17 +216,21 @@ impl VcEvent {
             entity: arg("entity", "entity"),
             from_status: text("from"),
             to_status: text("to"),
+            tree: Element::default(),
         })
     }
 }
 
 /// Parses every `returnval` event, skipping (and logging) malformed ones.
-fn parse_events(res: &Element) -> Vec<VcEvent> {
-    res.children_named("returnval")
+fn parse_events(res: Element) -> Vec<VcEvent> {
+    res.children
+        .into_iter()
+        .filter(|el| el.name == "returnval")
         .filter_map(|el| {
-            let ev = VcEvent::parse(el);
+            let class = el.xsi_type.clone();
+            let ev = VcEvent::from_element(el);
             if ev.is_none() {
-                tracing::warn!(class = ?el.xsi_type, "skipping event without key or createdTime");
+                tracing::warn!(?class, "skipping event without key or createdTime");
             }
             ev
         })
@@ -247,7 +267,7 @@ impl Client {
         let mut body = Body::new("QueryEvents", &Self::event_manager(&sc)?);
         query.write_filter(&mut body, Some(QUERY_PAGE))?;
         let res = self.invoke(body).await?;
-        let mut events: Vec<VcEvent> = parse_events(&res)
+        let mut events: Vec<VcEvent> = parse_events(res)
             .into_iter()
             .filter(|e| query.matches(e))
             .collect();
@@ -290,7 +310,7 @@ impl Client {
         let mut body = Body::new("ReadNextEvents", collector);
         body.text("maxCount", max.max(1));
         let res = self.invoke(body).await?;
-        let mut events = parse_events(&res);
+        let mut events = parse_events(res);
         sort_by_key(&mut events);
         Ok(events)
     }
@@ -401,7 +421,7 @@ mod tests {
             created()
         ))
         .unwrap();
-        let events = parse_events(&res);
+        let events = parse_events(res);
         assert_eq!(events.len(), 1);
     }
 

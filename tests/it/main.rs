@@ -22,5 +22,6 @@ mod silence;
 mod snmp;
 mod support;
 mod vcenter_events;
+mod veba;
 mod vsphere;
 mod webhook;

@@ -20,6 +20,8 @@
 //	-trace           write SOAP traffic to stderr
 //	-exit-on-stdin-eof  exit when stdin closes: a test harness holds the pipe,
 //	                 so a killed test run cannot leave simulators behind
+//	-veba-schema TYPES_GO, -veba-json  no simulator: print the VMware Event
+//	                 Broker Appliance's view of vCenter events (veba.go)
 //
 // Extensions (see alarm.go and maintenance.go):
 //
@@ -84,7 +86,12 @@ func main() {
 	pageSize := flag.Int("page-size", 0, "server-side RetrievePropertiesEx page size (0 = maxObjects only)")
 	trace := flag.Bool("trace", false, "write SOAP traffic to stderr")
 	exitOnEOF := flag.Bool("exit-on-stdin-eof", false, "exit when stdin reaches EOF (parent gone)")
+	vebaSchemaFrom := flag.String("veba-schema", "", "print VEBA's field table from govmomi's types.go at this path, then exit (veba.go)")
+	vebaJSONMode := flag.Bool("veba-json", false, "print govmomi's JSON of the events in the XML on stdin, then exit (veba.go)")
 	flag.Parse()
+	if *vebaSchemaFrom != "" || *vebaJSONMode {
+		runVebaMode(*vebaSchemaFrom, *vebaJSONMode)
+	}
 
 	simulator.Trace = *trace
 

@@ -71,6 +71,10 @@ pub struct FunctionView {
     pub concurrency: usize,
     /// A webhook signing key is configured.
     pub signed: bool,
+    /// The event shape the function gets (`vcgate` or `veba`).
+    pub event_format: crate::cloudevents::EventFormat,
+    /// `webhook` functions: the CloudEvents content mode; `null` otherwise.
+    pub encoding: Option<crate::cloudevents::Encoding>,
     /// Subscriptions that call this function.
     pub subscriptions: Vec<String>,
 }
@@ -92,6 +96,10 @@ pub struct SubscriptionView {
     pub alarm: Option<String>,
     /// New alarm status (a colour or vCenter's text).
     pub status: Option<String>,
+    /// The event shape for this subscription, when it overrides the
+    /// function's (`vcgate` or `veba`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_format: Option<crate::cloudevents::EventFormat>,
 }
 
 impl From<&crate::config::SubscriptionConfig> for SubscriptionView {
@@ -104,6 +112,7 @@ impl From<&crate::config::SubscriptionConfig> for SubscriptionView {
             entity: s.entity.clone(),
             alarm: s.alarm.clone(),
             status: s.status.clone(),
+            event_format: s.event_format,
         }
     }
 }

@@ -63,6 +63,13 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
+/// `POST /api/v1/events` with a CloudEvents batch: one [`Accepted`] per
+/// event, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptedBatch {
+    pub events: Vec<Accepted>,
+}
+
 /// `GET /api/v1/events`: a page of events, newest first, and the cursor
 /// for the next (older) page (`?before=`), `null` on the last page.
 #[derive(Debug, Clone, Serialize, Deserialize)]

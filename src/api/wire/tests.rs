@@ -285,13 +285,15 @@ fn functions_and_subscriptions() {
         max_attempts: 5,
         concurrency: 4,
         signed: false,
+        event_format: crate::cloudevents::EventFormat::Vcgate,
+        encoding: None,
         subscriptions: vec!["on-vm-created".into()],
     };
     pin(
         &FunctionList {
             functions: vec![function],
         },
-        r#"{"functions":[{"builtin":null,"command":["/opt/f.py"],"concurrency":4,"env":["MODE"],"kind":"command","max_attempts":5,"name":"set-vmattributes","secrets":["vsphere"],"signed":false,"subscriptions":["on-vm-created"],"timeout":"1m","url":null}]}"#,
+        r#"{"functions":[{"builtin":null,"command":["/opt/f.py"],"concurrency":4,"encoding":null,"env":["MODE"],"event_format":"vcgate","kind":"command","max_attempts":5,"name":"set-vmattributes","secrets":["vsphere"],"signed":false,"subscriptions":["on-vm-created"],"timeout":"1m","url":null}]}"#,
     );
     pin(
         &SubscriptionList {
@@ -303,6 +305,7 @@ fn functions_and_subscriptions() {
                 entity: Some("web*".into()),
                 alarm: None,
                 status: None,
+                event_format: None,
             }],
         },
         r#"{"subscriptions":[{"alarm":null,"entity":"web*","event_type":"vm.*","function":"f","name":"on-vm-created","status":null,"vcenter":null}]}"#,
