@@ -20,12 +20,14 @@ usage() {
 Usage: install-vcsa-hook.sh --url URL [options]      install (token on stdin)
        install-vcsa-hook.sh --test [--prefix DIR]    test an existing installation
 
-  --url URL            gateway base URL, e.g. https://gw.example:8443
+  --url URL            gateway base URL, e.g. https://gw.example:8443; repeat it
+                       for a high-availability pair (tried in that order)
   --token-file FILE    read the ingest token from FILE (default: stdin)
   --vcenter NAME       name sent with every alarm (default: hostname -f)
   --ca-file FILE       CA bundle for the gateway's certificate (copied)
   --insecure           do not verify the gateway's TLS certificate
   --timeout SECONDS    per-POST time limit (default 5)
+  --send-budget SECONDS  time one alarm may spend over all URLs (default 10)
   --script PATH        where the hook goes (default /root/alarmscripts/vcgate-hook.sh)
   --spool-dir DIR      spool directory (default /var/spool/vcgate)
   --prefix DIR         install under DIR instead of / (all paths above move under it)
@@ -36,17 +38,18 @@ EOF
 
 die() { printf 'install-vcsa-hook: %s\n' "$1" >&2; exit 2; }
 
-url="" token_file="" vcenter="" ca_file="" insecure="" timeout=5
+urls=() token_file="" vcenter="" ca_file="" insecure="" timeout=5 send_budget=10
 script=/root/alarmscripts/vcgate-hook.sh spool_dir=/var/spool/vcgate prefix="" run_test=""
 
 while (($#)); do
   case $1 in
-    --url) url=${2:?--url needs a value}; shift 2 ;;
+    --url) urls+=("${2:?--url needs a value}"); shift 2 ;;
     --token-file) token_file=${2:?--token-file needs a value}; shift 2 ;;
     --vcenter) vcenter=${2:?--vcenter needs a value}; shift 2 ;;
     --ca-file) ca_file=${2:?--ca-file needs a value}; shift 2 ;;
     --insecure) insecure=1; shift ;;
     --timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
+    --send-budget) send_budget=${2:?--send-budget needs a value}; shift 2 ;;
     --script) script=${2:?--script needs a value}; shift 2 ;;
     --spool-dir) spool_dir=${2:?--spool-dir needs a value}; shift 2 ;;
     --prefix) prefix=${2:?--prefix needs a value}; prefix=${prefix%/}; shift 2 ;;
@@ -74,8 +77,13 @@ install_hook() {
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   src=$here/vcsa-alarm-hook.sh
   [[ -r $src ]] || die "cannot find $src"
-  [[ $url =~ ^https?://[^[:space:]]+$ ]] || die "--url must be an http(s) URL"
+  local u joined=""
+  for u in "${urls[@]}"; do
+    [[ $u =~ ^https?://[^[:space:],]+$ ]] || die "--url must be an http(s) URL"
+    joined+="${joined:+ }${u%/}"
+  done
   [[ $timeout =~ ^[1-9][0-9]{0,2}$ ]] || die "--timeout must be whole seconds"
+  [[ $send_budget =~ ^[1-9][0-9]{0,3}$ ]] || die "--send-budget must be whole seconds"
   [[ -z $ca_file || -r $ca_file ]] || die "cannot read --ca-file $ca_file"
   [[ -n $vcenter ]] || vcenter=$(hostname -f 2>/dev/null || hostname)
 
@@ -109,11 +117,12 @@ install_hook() {
 
   {
     printf '# vcgate alarm hook config, written by install-vcsa-hook.sh\n'
-    conf_line VCGATE_URL "${url%/}"
+    conf_line VCGATE_URL "$joined"
     conf_line VCGATE_TOKEN_FILE "$token_dest"
     conf_line VCGATE_VCENTER "$vcenter"
     conf_line VCGATE_SPOOL_DIR "$spool_dir"
     conf_line VCGATE_TIMEOUT "$timeout"
+    conf_line VCGATE_SEND_BUDGET "$send_budget"
     if [[ -n $ca_file ]]; then conf_line VCGATE_CA_FILE "$ca_dest"; fi
     if [[ -n $insecure ]]; then conf_line VCGATE_INSECURE 1; fi
   } >"$conf.new"
@@ -201,7 +210,7 @@ add a cron entry, e.g. /etc/cron.d/vcgate-hook:
 EOF
 }
 
-if [[ -n $url ]]; then
+if ((${#urls[@]})); then
   install_hook
   rc=0
   if [[ -n $run_test ]]; then test_hook || rc=1; fi

@@ -17,11 +17,16 @@
 # Config: /etc/vcgate/hook.conf, or the file named by VCGATE_HOOK_CONF.
 # KEY=value lines; only the keys below are read; values are taken literally
 # (optionally in '' or "" quotes; no expansion, nothing is executed).
-#   VCGATE_URL            gateway base URL, e.g. https://gw.example:8443 (required)
+#   VCGATE_URL            gateway base URL, e.g. https://gw.example:8443 (required);
+#                         several (a high-availability pair), separated by spaces
+#                         or commas: tried in order, the alarm is spooled only if
+#                         all fail
 #   VCGATE_TOKEN_FILE     file holding the ingest token, root-only (required)
 #   VCGATE_VCENTER        vCenter name sent with every alarm (default: hostname -f)
 #   VCGATE_SPOOL_DIR      spool directory (default /var/spool/vcgate)
 #   VCGATE_TIMEOUT        seconds per POST, total (default 5; connect timeout is half)
+#   VCGATE_SEND_BUDGET    seconds one alarm may spend over all URLs (default 10);
+#                         a later URL gets what is left of it
 #   VCGATE_CA_FILE        CA bundle to verify the gateway's certificate
 #   VCGATE_INSECURE       1 or true: skip TLS verification (anything else: verify)
 #   VCGATE_SPOOL_MAX      most spooled alarms kept; oldest dropped beyond (default 10000)
@@ -48,7 +53,7 @@ export LC_ALL=C
 # Rewritten by install-vcsa-hook.sh --prefix; keep this exact line.
 DEFAULT_CONF=/etc/vcgate/hook.conf
 
-url="" token_file="" vcenter="" spool_dir=/var/spool/vcgate timeout=5
+url="" urls=() token_file="" vcenter="" spool_dir=/var/spool/vcgate timeout=5 send_budget=10
 ca_file="" insecure="" spool_max=10000 replay_budget=15 log_to=syslog
 token="" tmp_files=() spool_ok="" payload=""
 
@@ -90,6 +95,7 @@ load_conf() {
       VCGATE_VCENTER) vcenter=$val ;;
       VCGATE_SPOOL_DIR) spool_dir=$val ;;
       VCGATE_TIMEOUT) timeout=$val ;;
+      VCGATE_SEND_BUDGET) send_budget=$val ;;
       VCGATE_CA_FILE) ca_file=$val ;;
       VCGATE_INSECURE) insecure=$val ;;
       VCGATE_SPOOL_MAX) spool_max=$val ;;
@@ -102,10 +108,16 @@ load_conf() {
 
 check_conf() {
   [[ $log_to == syslog || $log_to == stderr ]] || { log_to=syslog; die "VCGATE_LOG must be syslog or stderr"; }
-  [[ $url =~ ^https?://[^[:space:]]+$ ]] || die "VCGATE_URL must be an http(s) URL"
-  url=${url%/}
+  local u
+  read -r -a urls <<<"${url//,/ }"
+  ((${#urls[@]})) || die "VCGATE_URL must be an http(s) URL"
+  for u in "${!urls[@]}"; do
+    [[ ${urls[u]} =~ ^https?://[^[:space:],]+$ ]] || die "VCGATE_URL must be http(s) URLs (separated by spaces or commas)"
+    urls[u]=${urls[u]%/}
+  done
   [[ -n $token_file ]] || die "VCGATE_TOKEN_FILE is not set"
   [[ $timeout =~ ^[1-9][0-9]{0,2}$ ]] || die "VCGATE_TIMEOUT must be whole seconds (1-999)"
+  [[ $send_budget =~ ^[1-9][0-9]{0,3}$ ]] || die "VCGATE_SEND_BUDGET must be whole seconds (1-9999)"
   [[ $spool_max =~ ^[1-9][0-9]{0,8}$ ]] || die "VCGATE_SPOOL_MAX must be a positive integer"
   [[ $replay_budget =~ ^[0-9]{1,4}$ ]] || die "VCGATE_REPLAY_BUDGET must be whole seconds"
   [[ -z $ca_file || -r $ca_file ]] || die "cannot read VCGATE_CA_FILE $ca_file"
@@ -173,22 +185,54 @@ sys.stdout.buffer.write(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 # JSON for the current alarm on the second (captured in memory, never a file).
 build_payload() { python3 -c "$PY_BUILD" "$vcenter"; }
 
-# post FILE: POSTs the payload read from FILE (a spool file, or a pipe
-# holding the payload from memory). Sets http_code, event_id, duplicate,
+# post FILE: POSTs the payload read from FILE (a spool file, or the payload
+# from memory) to each gateway URL in turn until one takes it or refuses it
+# for good, within the send budget. Sets http_code, event_id, duplicate,
+# reason, sent_to; returns 0 delivered, 1 retry later (every URL failed or
+# the budget is spent), 2 rejected for good. The payload is read once into
+# memory, so a pipe can be offered to several URLs.
+post() {
+  local body u start=$SECONDS left rc=1 reasons=()
+  body=$(<"$1")
+  sent_to=""
+  for u in "${urls[@]}"; do
+    left=$((send_budget - (SECONDS - start)))
+    if ((left < 1)); then
+      reasons+=("send budget (${send_budget}s) spent before $u")
+      break
+    fi
+    rc=0
+    post_one "$u" "$body" $((left < timeout ? left : timeout)) || rc=$?
+    if ((rc != 1)); then
+      sent_to=$u
+      return "$rc"
+    fi
+    reasons+=("$u: $reason")
+    ((${#urls[@]} == 1)) || log warning "gateway $u unavailable ($reason); trying the next URL"
+  done
+  # One URL: its own reason, as always; several: each URL's, in order.
+  if ((${#urls[@]} > 1)); then
+    reason=$(printf '%s; ' "${reasons[@]}")
+    reason=${reason%; }
+  fi
+  return 1
+}
+
+# post_one URL BODY SECONDS: one POST. Sets http_code, event_id, duplicate,
 # reason; returns 0 delivered, 1 retry later, 2 rejected for good. curl's
 # answer and errors are captured in memory, never in a file.
-post() {
-  local file=$1 rc=0 out answer args
+post_one() {
+  local target=$1 body=$2 max=$3 rc=0 out answer args
   http_code=000 event_id="" duplicate=false reason=""
   args=(-q --silent --show-error --request POST
-    --max-time "$timeout" --connect-timeout "$(((timeout + 1) / 2))"
-    --header "Content-Type: application/json" --data-binary "@$file"
+    --max-time "$max" --connect-timeout "$(((max + 1) / 2))"
+    --header "Content-Type: application/json"
     --output - --write-out '\n%{http_code}' --config -)
   if [[ -n $ca_file ]]; then args+=(--cacert "$ca_file"); fi
   if [[ -n $insecure ]]; then args+=(--insecure); fi
   # The only place the token goes: curl's config on stdin (printf is a builtin).
   out=$(printf 'header = "Authorization: Bearer %s"\n' "$token" |
-    curl "${args[@]}" "$url/api/v1/alarms" 2>&1) || rc=$?
+    curl "${args[@]}" --data-binary @<(printf '%s' "$body") "$target/api/v1/alarms" 2>&1) || rc=$?
   http_code=${out##*$'\n'}
   answer=${out%$'\n'*}
   [[ $out == *$'\n'* ]] || answer=$out
@@ -313,7 +357,7 @@ main() {
   fi
   case $rc in
     0)
-      log info "delivered alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id (HTTP $http_code)"
+      log info "delivered alarm ${VMWARE_ALARM_NAME:-?} delivery_id=$id to $sent_to (HTTP $http_code)"
       printf 'delivered delivery_id=%s http=%s event_id=%s duplicate=%s\n' "$id" "$http_code" "$event_id" "$duplicate"
       ;;
     1)

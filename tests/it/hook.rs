@@ -880,3 +880,151 @@ async fn a_full_or_unwritable_spool_does_not_stop_a_delivery() {
         assert_eq!(events_named(&app, name).await.len(), 1, "{name}");
     }
 }
+
+/// Several gateways (a high-availability pair): the hook tries the URLs in
+/// order, delivers through the first that answers, spools only when every one
+/// fails, and replays through whichever is up.
+#[tokio::test]
+async fn hook_fails_over_to_the_next_url_and_spools_only_when_all_fail() {
+    let app = TestApp::spawn().await;
+    let down = closed_port();
+    let also_down = closed_port();
+    let hook = Hook::new(
+        &format!("\"{} {}\"", down.url, app.base_url),
+        &app.ingest_token,
+    );
+
+    let run = hook.alarm("it-failover-space").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.field("delivered", "event_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("gateway {} unavailable", down.url))
+            && run.stderr.contains("trying the next URL"),
+        "{}",
+        run.describe()
+    );
+    assert!(hook.spooled().is_empty(), "{}", run.describe());
+    assert_eq!(events_named(&app, "it-failover-space").await.len(), 1);
+
+    // Commas work as separators too.
+    hook.point_at(&format!("{},{}/", down.url, app.base_url));
+    let run = hook.alarm("it-failover-comma").await;
+    assert!(
+        run.field("delivered", "event_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(events_named(&app, "it-failover-comma").await.len(), 1);
+
+    // Every URL down: spooled, and the reason names each one.
+    hook.point_at(&format!("\"{} {}\"", down.url, also_down.url));
+    let run = hook.alarm("it-failover-all-down").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.field("spooled", "delivery_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stderr.contains(&down.url) && run.stderr.contains(&also_down.url),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(hook.spooled().len(), 1);
+
+    // The replay fails over like a send: the first URL is still down.
+    hook.point_at(&format!("\"{} {}\"", down.url, app.base_url));
+    let replay = hook.run::<&str, &str>(&[], &["--replay"]).await;
+    assert_eq!(replay.code, Some(0), "{}", replay.describe());
+    assert_eq!(
+        replay.lines_starting("replayed").len(),
+        1,
+        "{}",
+        replay.describe()
+    );
+    assert!(hook.spooled().is_empty(), "{}", replay.describe());
+    assert_eq!(events_named(&app, "it-failover-all-down").await.len(), 1);
+
+    // A refusal is final: the next URL is not asked (it would refuse too).
+    hook.point_at(&format!("\"{} {}\"", app.base_url, also_down.url));
+    std::fs::write(hook.dir.path().join("token"), "not-the-token\n").unwrap();
+    let run = hook.alarm("it-failover-refused").await;
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert_eq!(run.field("rejected", "http").as_deref(), Some("401"));
+    assert!(
+        !run.stderr.contains("trying the next URL"),
+        "{}",
+        run.describe()
+    );
+    assert!(hook.spooled().is_empty());
+}
+
+/// An unresponsive first gateway costs at most its timeout; the alarm still
+/// reaches the second within the send budget.
+#[tokio::test]
+async fn hook_fails_over_past_an_unresponsive_gateway_within_its_budget() {
+    let app = TestApp::spawn().await;
+    let hole = BlackHole::start().await;
+    let hook = Hook::with_conf(
+        &format!("\"{} {}\"", hole.url, app.base_url),
+        &app.ingest_token,
+        &format!("VCGATE_SEND_BUDGET={}\n", HOOK_TIMEOUT_SECS * 2 + 2),
+    );
+    let run = hook.alarm("it-failover-hole").await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.field("delivered", "event_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert!(run.elapsed >= Duration::from_secs(HOOK_TIMEOUT_SECS) - Duration::from_millis(200));
+    assert_eq!(events_named(&app, "it-failover-hole").await.len(), 1);
+
+    // A budget spent on the first URL leaves nothing for the second: spooled.
+    let tight = Hook::with_conf(
+        &format!("\"{} {}\"", hole.url, app.base_url),
+        &app.ingest_token,
+        &format!("VCGATE_SEND_BUDGET={HOOK_TIMEOUT_SECS}\n"),
+    );
+    let run = tight.alarm("it-failover-budget").await;
+    assert!(
+        run.field("spooled", "delivery_id").is_some(),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stderr.contains("send budget"), "{}", run.describe());
+    assert!(
+        run.elapsed < Duration::from_secs(HOOK_TIMEOUT_SECS + 3),
+        "{}",
+        run.describe()
+    );
+}
+
+/// `--url` given twice writes both, in order, into hook.conf.
+#[tokio::test]
+async fn installer_takes_several_urls() {
+    require_vcsa_tools();
+    let app = TestApp::spawn().await;
+    let down = closed_port();
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(script("install-vcsa-hook.sh"))
+        .arg("--prefix")
+        .arg(root.path())
+        .args(["--url", &down.url, "--url", &app.base_url, "--test"])
+        .env_clear()
+        .env("PATH", SYSTEM_PATH);
+    let run = run_process(cmd, Some(&format!("{}\n", app.ingest_token))).await;
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let conf = std::fs::read_to_string(root.path().join("etc/vcgate/hook.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("VCGATE_URL=\"{} {}\"", down.url, app.base_url)),
+        "{conf}"
+    );
+    assert_eq!(events_named(&app, "vcgate.test").await.len(), 1);
+}
