@@ -82,6 +82,10 @@ function card(label, value, cls, stat) {
 
 function notice(text, ok) { return h('p', { class: 'notice ' + (ok ? 'ok' : 'bad'), role: 'status' }, text); }
 
+// A notice that survives the re-render after a change (shown once).
+let flash = null;
+function takeFlash() { const f = flash; flash = null; return f ? notice(f, true) : null; }
+
 // ---- API -------------------------------------------------------------------
 
 class ApiError extends Error {
@@ -354,7 +358,7 @@ async function events(parts, params) {
   q.set('limit', String(PAGE));
   const list = await api('/api/v1/events?' + q);
   const rows = list.events.map((e) => h('tr', { class: e.disposition && e.disposition.held_by ? 'held' : null, 'data-event': e.id },
-    h('td', {}, link('/events/' + encodeURIComponent(e.id), when(e.received_at))),
+    h('td', { class: 'nowrap' }, link('/events/' + encodeURIComponent(e.id), when(e.received_at))),
     h('td', {}, e.source), h('td', {}, e.vcenter), h('td', { class: 'mono' }, e.type),
     h('td', { class: 'entity' }, e.entity ? e.entity.name || e.entity.moref : '-'),
     h('td', {}, e.alarm ? [e.alarm.name || e.alarm.moref || '', ' ', statusChip(e.alarm)] : '-'),
@@ -424,7 +428,7 @@ async function eventDetail(id) {
 function runTable(list) {
   return table(['Queued', 'Function', 'Subscription', 'Status', 'Attempt#', 'Event', 'Reason'], list.map((r) =>
     h('tr', { class: r.status === 'dead' ? 'bad' : null, 'data-run': r.id },
-      h('td', {}, link('/runs/' + encodeURIComponent(r.id), when(r.queued))),
+      h('td', { class: 'nowrap' }, link('/runs/' + encodeURIComponent(r.id), when(r.queued))),
       h('td', {}, link('/runs?function=' + encodeURIComponent(r.function), r.function)), h('td', {}, r.subscription),
       h('td', {}, chip(r.status)), h('td', { class: 'num' }, num(r.attempt)),
       h('td', {}, link('/events/' + encodeURIComponent(r.event_id), 'event')),
@@ -500,14 +504,14 @@ function matcherText(m) {
 
 async function silences() {
   const [list, status] = await Promise.all([api('/api/v1/silences'), api('/api/v1/status')]);
-  const result = h('div', { id: 'silence-result' });
+  const result = h('div', { id: 'silence-result' }, takeFlash());
   const rows = list.silences.map((s) => {
     const expire = h('button', { type: 'button', class: 'danger', 'data-expire': s.id }, 'Expire');
     expire.addEventListener('click', async () => {
       expire.disabled = true;
       try {
         await api('/api/v1/silences/' + encodeURIComponent(s.id), { method: 'DELETE' });
-        result.replaceChildren(notice('Silence ' + s.id + ' expired.', true));
+        flash = 'Silence ' + s.id + ' expired.';
         route();
       } catch (e) {
         result.replaceChildren(notice('Expire refused: ' + e.message));
@@ -520,7 +524,7 @@ async function silences() {
       h('td', {}, s.status.state === 'expired' ? '' : expire));
   });
   const form = h('form', { class: 'stack', id: 'silence-form', method: 'post' },
-    h('label', {}, 'Matchers (one per line: name=glob, name!=glob, name=~regex; names: alarm, entity, vcenter, type, severity, alertname …)',
+    h('label', {}, 'Matchers, one per line: name=glob, name!=glob, name=~regex, name!~regex (names: alertname or alarm, vcenter, entity, entity_type, severity, status, type, source)',
       h('textarea', { name: 'matchers', required: true, placeholder: 'entity=esx-01*' })),
     h('label', {}, 'Duration', h('input', { name: 'duration', value: '2h' })),
     h('label', {}, 'Created by', h('input', { name: 'createdBy', value: 'console' })),
@@ -536,8 +540,7 @@ async function silences() {
         createdBy: f.get('createdBy'), comment: f.get('comment'),
       };
       const created = await api('/api/v1/silences', { method: 'POST', body });
-      result.replaceChildren(notice('Silence ' + created.silenceID + ' created.', true));
-      form.reset();
+      flash = 'Silence ' + created.silenceID + ' created.';
       route();
     } catch (e) {
       result.replaceChildren(notice('Create refused: ' + e.message));
