@@ -199,7 +199,11 @@ async function route() {
   };
   await draw();
   if (gen === generation && PAGES[page].live && PAGES[page].live(parts.slice(1), params)) {
-    timer = setInterval(draw, POLL_MS);
+    // Live pages refresh, except in a hidden tab or while someone types a filter.
+    timer = setInterval(() => {
+      const typing = main.contains(document.activeElement) && /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName);
+      if (!document.hidden && !typing) draw();
+    }, POLL_MS);
   }
 }
 
