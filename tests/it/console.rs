@@ -4,7 +4,10 @@
 //! log in, compare the overview with `/api/v1/status`, follow an event to
 //! its run and forward, render a hostile entity name as text, create and
 //! expire a silence (admin) and be refused (read), retry a dead run.
-//! Screenshots of each page go to `docs/screenshots/`.
+//! Screenshots of each page go to `docs/screenshots/`. Fixture renders of
+//! every page (hostile values in every field) are in `render.rs`.
+
+mod render;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -167,7 +170,8 @@ fn open(b: &mut Browser, hash: &str, page: &str) {
     b.wait_for(
         &format!("page {page} ({hash})"),
         &format!(
-            "document.getElementById('main').dataset.page === {p}",
+            "document.getElementById('main').dataset.page === {p} && \
+             document.getElementById('main').dataset.hash === location.hash",
             p = json!(page)
         ),
     );

@@ -176,6 +176,7 @@ async function route() {
   document.getElementById('nav').hidden = false;
   document.getElementById('logout').hidden = false;
   document.getElementById('banner').hidden = true;
+  const hash = location.hash;
   const { parts, params } = parseHash();
   const page = PAGES[parts[0] || ''] ? (parts[0] || '') : '';
   for (const a of document.querySelectorAll('#nav a')) {
@@ -188,6 +189,7 @@ async function route() {
       if (gen !== generation) return;
       main.replaceChildren(content);
       main.dataset.page = (page || 'overview') + (parts[1] ? '-detail' : '');
+      main.dataset.hash = hash;
       main.dataset.ready = String(Date.now());
       document.getElementById('banner').hidden = true;
     } catch (e) {
