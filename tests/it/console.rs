@@ -23,15 +23,8 @@ const HOSTILE: &str = "<script>window.pwned=1</script><img src=x onerror=\"windo
 async fn the_shell_is_open_strict_and_holds_no_data() {
     let app = TestApp::spawn().await;
     let secret_name = "vm-console-shell-7731";
-    let r = app
-        .post_json(
-            "/api/v1/alarms",
-            &alarm_body("shell-1", "VM CPU", secret_name, "Red"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let body = alarm_body("shell-1", "VM CPU", secret_name, "Red");
+    accept(&app, "/api/v1/alarms", &body).await;
     app.processed(secret_name).await;
 
     let client = reqwest::Client::new();
@@ -131,8 +124,13 @@ format = "cloudevents"
 async fn emit(app: &TestApp, id: &str, event_type: &str, subject: &str) -> String {
     let body = json!({"specversion": "1.0", "id": id, "source": "console-test", "type": event_type,
         "subject": subject, "data": {"message": format!("{event_type} {subject}"), "metadata": {"vm_name": subject}}});
-    let r = app.post_json("/api/v1/events", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202);
+    accept(app, "/api/v1/events", &body).await
+}
+
+/// Posts `body` with the ingest token; the id of the accepted event.
+async fn accept(app: &TestApp, path: &str, body: &Value) -> String {
+    let r = app.post_json(path, body).send().await.unwrap();
+    assert_eq!(r.status(), 202, "POST {path}");
     r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -194,15 +192,8 @@ async fn the_console_in_a_real_browser() {
     let app = gateway(&receiver, dir.path()).await;
     // Hook alarm with a hostile entity name, an SNMP trap, a CloudEvent with
     // a run and a forward, one with a dead run.
-    let r = app
-        .post_json(
-            "/api/v1/alarms",
-            &alarm_body("console-1", "VM CPU usage", HOSTILE, "Red"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let body = alarm_body("console-1", "VM CPU usage", HOSTILE, "Red");
+    accept(&app, "/api/v1/alarms", &body).await;
     alarm_trap(
         &app,
         2,
