@@ -44,6 +44,8 @@ have readelf || missing+=(binutils)
 have groff || missing+=(groff-base)
 have zsh || missing+=(zsh)
 have fish || missing+=(fish)
+# The console test drives a real headless browser (tests/it/console.rs).
+have chromium || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"

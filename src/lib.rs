@@ -38,6 +38,7 @@
 //! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands (`get`, `emit`,
 //!   `silence`, `retry`, `reload`; tables, JSON, YAML, `--follow`);
 //!   [`notify`]: systemd readiness (`Type=notify`); [`ops`]: backup, restore, check-store.
+//! - [`ui`]: the web console at `/ui/` (an embedded static shell; data only through the API).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -64,6 +65,7 @@ pub mod silence;
 pub mod snmp_values;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod vcenters;
 pub mod veba;
 pub mod vsphere;

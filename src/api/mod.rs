@@ -189,6 +189,8 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(admin)
         .merge(open)
+        // The web console: static, open, holds no data (see `crate::ui`).
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         // Bodies are read with our own limit and timeout (for a JSON 413 or
         // 408); this only stops axum's default 2 MB cap from answering first.

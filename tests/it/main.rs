@@ -6,6 +6,7 @@
 mod alertmanager;
 mod automation;
 mod cli;
+mod console;
 mod contrib;
 mod crash;
 mod enrich;

@@ -2,6 +2,7 @@
 //! and each reporting the address it bound.
 
 pub mod alertmanager;
+pub mod browser;
 pub mod snmptrapd;
 pub mod vcsim;
 pub mod webhook;
