@@ -16,8 +16,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vcgate::vsphere::{Client, ClientConfig};
+use vcgate::vsphere::Client;
 
+use crate::support::peers::vcsim::client_config;
 use crate::support::{
     Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, closed_tcp_port, require_tool,
 };
@@ -380,17 +381,8 @@ timeout = "1s"
         .await
         .unwrap();
     // vCenter: a host entering maintenance (a guard action, an event in the stream).
-    let admin = Client::new(ClientConfig {
-        name: "admin".into(),
-        url: sim.url.clone(),
-        username: "admin".into(),
-        password: "any-password".into(),
-        insecure: false,
-        ca_file: None,
-        timeout: Duration::from_secs(10),
-        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
-    })
-    .expect("admin client");
+    let admin =
+        Client::new(client_config(&sim.url, "admin", "any-password")).expect("admin client");
     let host = admin
         .hosts()
         .await

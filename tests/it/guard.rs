@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use vcgate::vsphere::{Client, ClientConfig, Moref};
+use vcgate::vsphere::{Client, Moref};
 
+use crate::support::peers::vcsim::client_config;
 use crate::support::{READ_TOKEN, TestApp, TestConfig, Vcsim, vcgate_cli};
 
 const TASK_WAIT: Duration = Duration::from_secs(30);
@@ -48,17 +49,8 @@ async fn setup_with(guard: &str, vcenter: &str, suppress_exit: bool) -> Setup {
         ..TestConfig::default()
     })
     .await;
-    let admin = Client::new(ClientConfig {
-        name: "admin".into(),
-        url: sim.url.clone(),
-        username: "admin".into(),
-        password: "any-password".into(),
-        insecure: false,
-        ca_file: None,
-        timeout: Duration::from_secs(10),
-        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
-    })
-    .expect("admin client");
+    let admin =
+        Client::new(client_config(&sim.url, "admin", "any-password")).expect("admin client");
     let s = Setup { sim, app, admin };
     s.wait_reconciles(1).await;
     s
