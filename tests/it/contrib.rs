@@ -20,7 +20,7 @@ use vcgate::vsphere::Client;
 
 use crate::support::peers::vcsim::client_config;
 use crate::support::{
-    Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, closed_tcp_port, require_tool,
+    Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, closed_port, require_tool,
 };
 
 const RULES: &str = "contrib/prometheus/vcgate.rules.yml";
@@ -290,7 +290,8 @@ fn alarm_trap(app: &TestApp, community: &str, target: &str) {
 }
 
 async fn gateway_with_traffic(sim: &Vcsim, trapd: &Snmptrapd) -> TestApp {
-    let unreachable = closed_tcp_port();
+    let closed = closed_port();
+    let unreachable = &closed.url;
     let app = TestApp::spawn_config(TestConfig {
         http: "header_read_timeout = \"2s\"\n".into(),
         extra: format!(
@@ -305,7 +306,7 @@ events_poll = "200ms"
 
 [[vcenter]]
 name = "vc-unreachable"
-url = "http://127.0.0.1:{unreachable}/sdk"
+url = "{unreachable}/sdk"
 username = "u"
 password = "p"
 timeout = "1s"
@@ -337,7 +338,7 @@ community = "public"
 
 [[monitoring.webhook]]
 name = "am"
-urls = ["http://127.0.0.1:{unreachable}/api/v2/alerts"]
+urls = ["{unreachable}/api/v2/alerts"]
 format = "alertmanager"
 timeout = "1s"
 "#,

@@ -7,8 +7,8 @@
 //! These tests need bash, python3, curl and flock, as the VCSA has; they fail
 //! (never skip) when one is missing.
 
-use crate::support::TestApp;
 use crate::support::peers::webhook::BlackHole;
+use crate::support::{TestApp, closed_port};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -229,23 +229,6 @@ async fn events_named(app: &TestApp, name: &str) -> Vec<Value> {
         .into_iter()
         .filter(|e| e["raw"]["env"]["VMWARE_ALARM_NAME"] == name)
         .collect()
-}
-
-/// A port on which nothing listens, so connections are refused at once:
-/// bound (no other process can take it while this lives) but not listening.
-struct ClosedPort {
-    url: String,
-    _socket: tokio::net::TcpSocket,
-}
-
-fn closed_port() -> ClosedPort {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
-    let url = format!("http://{}", socket.local_addr().unwrap());
-    ClosedPort {
-        url,
-        _socket: socket,
-    }
 }
 
 fn mode(path: &Path) -> u32 {

@@ -27,4 +27,4 @@ pub use peers::alertmanager::Alertmanager;
 pub use peers::snmptrapd::Snmptrapd;
 pub use peers::vcsim::{Vcsim, VcsimOptions};
 pub use peers::webhook::WebhookReceiver;
-pub use tools::{closed_tcp_port, require_tool, vcgate_cli};
+pub use tools::{closed_port, require_tool, vcgate_cli};

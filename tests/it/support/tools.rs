@@ -84,12 +84,19 @@ pub fn udp_port_of(pid: u32) -> Option<u16> {
     })
 }
 
-/// A loopback TCP port nothing listens on (connections are refused): bound
-/// once by the OS and released. For targets that must be unreachable, never
-/// for a peer to listen on (that would race; peers bind port 0 themselves).
-pub fn closed_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding a loopback port")
-        .port()
+/// A port on which nothing listens, so connections are refused at once:
+/// bound (no other process can take it while this lives) but not listening.
+pub struct ClosedPort {
+    pub url: String,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    ClosedPort {
+        url,
+        _socket: socket,
+    }
 }
