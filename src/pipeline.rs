@@ -28,42 +28,9 @@ const BATCH: usize = 2048;
 /// Events read per page when dedup state is rebuilt at start.
 const REBUILD_PAGE: usize = 1024;
 
-/// Every monitoring target with how it takes alarm transitions.
-pub fn monitoring_targets(config: &Config) -> Vec<(String, crate::store::TargetKind)> {
-    use crate::config::WebhookFormat;
-    use crate::store::TargetKind;
-    let kinds = config
-        .monitoring
-        .snmp
-        .iter()
-        .map(|_| TargetKind::Events)
-        .chain(config.monitoring.webhook.iter().map(|w| match w.format {
-            WebhookFormat::Alertmanager => TargetKind::Alertmanager,
-            WebhookFormat::Cloudevents => TargetKind::Events,
-        }));
-    monitoring_target_names(config)
-        .into_iter()
-        .zip(kinds)
-        .collect()
-}
-
-/// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
-/// else `snmp[N]` / `webhook[N]`).
-pub fn monitoring_target_names(config: &Config) -> Vec<String> {
-    let snmp = config
-        .monitoring
-        .snmp
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("snmp[{i}]")));
-    let webhook = config
-        .monitoring
-        .webhook
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("webhook[{i}]")));
-    snmp.chain(webhook).collect()
-}
+// Kept at their old paths: target names are config's, target kinds monitoring's.
+pub use crate::config::monitoring_target_names;
+pub use crate::monitoring::monitoring_targets;
 
 /// What the pipeline shares with the rest of the gateway.
 pub struct Wiring {

@@ -12,9 +12,9 @@ use super::wire::{
     FunctionList, FunctionView, RunList, RunQueued, RunView, SubscriptionList, SubscriptionView,
 };
 use super::{AppState, Sorted};
-use crate::automation::Registry;
 use crate::config::{FunctionConfig, FunctionKind};
 use crate::model::EventId;
+use crate::route::subscriptions::Registry;
 use crate::store::{RetryOutcome, RunQuery, RunStatus};
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{Attempt, AttemptError};
 use crate::config::FunctionConfig;
-use crate::enrich::vsphere_kind;
+
 use crate::model::{EntityKind, Event, format_rfc3339};
 use crate::store::RunLogs;
 use crate::vcenters::Vcenters;
@@ -77,7 +77,7 @@ async fn entity_moref(
 ) -> Result<Option<Moref>, AttemptError> {
     if let Some(moref) = &event.entity.moref {
         return Ok(Some(Moref::new(
-            vsphere_kind(event.entity.kind.unwrap_or(kind)),
+            event.entity.kind.unwrap_or(kind).vsphere_type(),
             moref.as_str(),
         )));
     }

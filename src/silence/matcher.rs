@@ -581,7 +581,7 @@ mod tests {
             let e = event(&text, "x", "Red");
             prop_assert_eq!(
                 compile(0, &m).unwrap().matches(&e),
-                crate::route::glob_match(&glob, &text)
+                crate::filter::glob_match(&glob, &text)
             );
         }
 

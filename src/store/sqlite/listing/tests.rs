@@ -6,8 +6,8 @@ use super::super::SqliteStore;
 use super::super::ms_to_time;
 use super::super::testing::{open_in, stored_seqs};
 use super::*;
+use crate::filter::glob_match;
 use crate::model::{Alarm, Event, EventId, EventType, Source, StatusText};
-use crate::route::glob_match;
 use crate::store::{Disposition, EventStore, ProcessedEvent, StoredEvent};
 
 const TYPES: [&str; 6] = [

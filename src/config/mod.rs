@@ -14,7 +14,14 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
+/// Most `[[route]]` rules (each event may be tested against all of them).
+pub const MAX_ROUTES: usize = 1000;
+/// Most `[[subscription]]`s (each automation event is tested against all).
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
+
 mod access;
+mod event_stream;
+pub mod secrets;
 pub use access::Tokens;
 
 /// Errors loading or validating the configuration; each names the offending key.
@@ -943,7 +950,7 @@ impl Config {
                     "a vCenter with a url needs password_file or password_env",
                 ));
             }
-            crate::ingest::vcenter_events::validate(i, vc)?;
+            event_stream::validate(i, vc)?;
         }
         for (i, user) in self.snmp.user.iter().enumerate() {
             let key = format!("snmp.user[{i}]");
@@ -1158,6 +1165,24 @@ pub fn resolve_secret(
     Ok(None)
 }
 
+/// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
+/// else `snmp[N]` / `webhook[N]`).
+pub fn monitoring_target_names(config: &Config) -> Vec<String> {
+    let snmp = config
+        .monitoring
+        .snmp
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("snmp[{i}]")));
+    let webhook = config
+        .monitoring
+        .webhook
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("webhook[{i}]")));
+    snmp.chain(webhook).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1262,7 +1287,7 @@ max_connections = 0
 
     #[test]
     fn design_sketch_sections_parse() {
-        let text = include_str!("../config/vcgate.example.toml");
+        let text = include_str!("../../config/vcgate.example.toml");
         Config::parse(text).expect("example config must parse");
     }
 }
