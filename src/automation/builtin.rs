@@ -11,7 +11,7 @@
 use serde_json::json;
 
 use super::{Attempt, AttemptError};
-use crate::config::FunctionConfig;
+use crate::config::{AlarmAction, Builtin, FunctionConfig};
 
 use crate::model::{EntityKind, Event, format_rfc3339};
 use crate::store::RunLogs;
@@ -33,12 +33,11 @@ pub async fn run(function: &FunctionConfig, vcenters: &Vcenters, event: &Event) 
             event.vcenter
         ));
     };
-    let result = match function.builtin.as_deref() {
-        Some("set-created-by") => set_created_by(function, client, event).await,
-        Some("alarm-actions") => alarm_actions(function, client, event).await,
-        other => Err(AttemptError::Permanent(format!(
-            "unknown builtin {other:?}"
-        ))),
+    let result = match function.builtin {
+        Some(Builtin::SetCreatedBy) => set_created_by(function, client, event).await,
+        Some(Builtin::AlarmActions) => alarm_actions(function, client, event).await,
+        // Refused when the config is loaded; kept total for a hand-built config.
+        None => Err(AttemptError::Permanent("no builtin named".into())),
     };
     match result {
         Ok((lines, output)) => Attempt::succeeded(
@@ -183,7 +182,7 @@ async fn alarm_actions(
     client: &Client,
     event: &Event,
 ) -> Result<(Vec<String>, serde_json::Value), AttemptError> {
-    let enable = function.action.as_deref() != Some("disable");
+    let enable = function.action.unwrap_or_default() == AlarmAction::Enable;
     let kind = event.entity.kind.unwrap_or(EntityKind::HostSystem);
     let entity = entity_moref(client, event, kind).await?.ok_or_else(|| {
         AttemptError::Permanent("the event names no entity to change alarm actions on".into())
