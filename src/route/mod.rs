@@ -3,8 +3,8 @@
 //!
 //! Pure: ordered `[[route]]` rules, first match wins; an event no rule matches
 //! goes to monitoring, because the safe default is never to swallow a real
-//! alert. Matchers are globs (`*` any run, `?` one character), case-sensitive
-//! except `new_status`, which matches the normalized colour or the raw text.
+//! alert. A rule's patterns are an [`EventFilter`] (the rules shared with
+//! subscriptions, including how `new_status` matches).
 //!
 //! Globs are the one dialect of [`crate::filter`] (linear in the text);
 //! pattern length and rule count are limited ([`check_glob`], [`MAX_ROUTES`])
@@ -13,6 +13,7 @@
 pub mod subscriptions;
 
 use crate::config::{RouteRule, RouteTarget};
+use crate::filter::EventFilter;
 use crate::model::Event;
 
 // Kept at their old paths: the glob dialect lives in `filter`, the limits in `config`.
@@ -63,26 +64,15 @@ impl Router {
 }
 
 fn rule_matches(rule: &RouteRule, event: &Event) -> bool {
-    let alarm = event.alarm.as_ref();
-    let field = |pattern: &Option<String>, value: Option<&str>| match pattern {
-        None => true,
-        Some(p) => value.is_some_and(|v| glob_match(p, v)),
-    };
-    let status_ok = match &rule.new_status {
-        None => true,
-        Some(p) => alarm.and_then(|a| a.new_status.as_ref()).is_some_and(|s| {
-            glob_match(&p.to_ascii_lowercase(), s.status.as_str()) || glob_match(p, &s.raw)
-        }),
-    };
-    field(&rule.source, Some(event.source.as_str()))
-        && rule
-            .event_type
-            .as_deref()
-            .is_none_or(|p| type_matches(p, event))
-        && field(&rule.alarm, alarm.and_then(|a| a.name.as_deref()))
-        && field(&rule.entity, event.entity.name.as_deref())
-        && field(&rule.vcenter, Some(&event.vcenter))
-        && status_ok
+    EventFilter {
+        source: rule.source.as_deref(),
+        event_type: rule.event_type.as_deref(),
+        alarm: rule.alarm.as_deref(),
+        entity: rule.entity.as_deref(),
+        vcenter: rule.vcenter.as_deref(),
+        status: rule.new_status.as_deref(),
+    }
+    .matches(event)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! runners are `crate::automation`'s.
 
 use crate::config::{Config, FunctionConfig, SubscriptionConfig};
-use crate::filter::glob_match;
-use crate::model::{AlarmStatus, Event};
+use crate::filter::EventFilter;
+use crate::model::Event;
 use crate::store::NewRun;
 
 /// Functions and subscriptions as configured.
@@ -43,29 +43,18 @@ impl Registry {
     }
 }
 
-/// Type glob plus optional filters; a filter on a field the event lacks does not match.
+/// Type glob plus optional filters; a filter on a field the event lacks does
+/// not match (an [`EventFilter`], like a route's).
 pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
-    subscription_filters_match(s, event) && crate::filter::type_matches(&s.event_type, event)
-}
-
-fn subscription_filters_match(s: &SubscriptionConfig, event: &Event) -> bool {
-    let alarm = event.alarm.as_ref();
-    let opt = |pattern: &Option<String>, value: Option<&str>| match pattern {
-        None => true,
-        Some(p) => value.is_some_and(|v| glob_match(p, v)),
-    };
-    let status_ok = match &s.status {
-        None => true,
-        Some(p) => alarm.and_then(|a| a.new_status.as_ref()).is_some_and(|st| {
-            (st.status != AlarmStatus::Unknown
-                && glob_match(&p.to_ascii_lowercase(), st.status.as_str()))
-                || glob_match(p, &st.raw)
-        }),
-    };
-    opt(&s.vcenter, Some(&event.vcenter))
-        && opt(&s.entity, event.entity.name.as_deref())
-        && opt(&s.alarm, alarm.and_then(|a| a.name.as_deref()))
-        && status_ok
+    EventFilter {
+        source: None,
+        event_type: Some(&s.event_type),
+        alarm: s.alarm.as_deref(),
+        entity: s.entity.as_deref(),
+        vcenter: s.vcenter.as_deref(),
+        status: s.status.as_deref(),
+    }
+    .matches(event)
 }
 
 /// The event shape of a run: its subscription's `event_format`, else its
