@@ -47,6 +47,15 @@ pub enum RouteTarget {
     Drop,
 }
 
+impl RouteTarget {
+    pub fn to_automation(self) -> bool {
+        matches!(self, RouteTarget::Automation | RouteTarget::Both)
+    }
+    pub fn to_monitoring(self) -> bool {
+        matches!(self, RouteTarget::Monitoring | RouteTarget::Both)
+    }
+}
+
 /// One `[[route]]` rule; every given matcher must match (globs with `*`/`?`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,10 +30,10 @@ pub struct Decision {
 
 impl Decision {
     pub fn to_automation(&self) -> bool {
-        matches!(self.target, RouteTarget::Automation | RouteTarget::Both)
+        self.target.to_automation()
     }
     pub fn to_monitoring(&self) -> bool {
-        matches!(self.target, RouteTarget::Monitoring | RouteTarget::Both)
+        self.target.to_monitoring()
     }
 }
 
