@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::config::EnrichConfig;
 use crate::model::{Enrichment, EntityKind, Event, Moref};
 use crate::vcenters::Vcenters;
-use crate::vsphere::{self, Client, EventQuery, VcEvent, VsphereError};
+use crate::vsphere::{self, Client, EventFilterSpec, VcEvent, VsphereError};
 
 // The pure core lives in `normalize` (the event stream uses it too); kept at its old paths.
 pub use crate::normalize::trigger::{apply, pick_triggering};
@@ -152,12 +152,12 @@ impl Enricher {
         let window =
             time::Duration::try_from(self.config.window).unwrap_or(time::Duration::minutes(10));
         let candidates = client
-            .query_events(&EventQuery {
+            .query_events(&EventFilterSpec {
                 entity,
                 begin_time: Some(at - window),
                 end_time: Some(at + time::Duration::minutes(1)),
                 max_count: Some(1000),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             })
             .await?;
         Ok(pick_triggering(event, &candidates).cloned())
@@ -170,14 +170,14 @@ impl Enricher {
         &self,
         client: &Client,
         event: &mut Event,
-    ) -> Result<Option<vsphere::Moref>, VsphereError> {
+    ) -> Result<Option<vsphere::ManagedObjectRef>, VsphereError> {
         if let Some(moref) = &event.entity.moref {
             let kind = event
                 .entity
                 .kind
                 .or_else(|| moref.entity_kind())
                 .unwrap_or(EntityKind::Other);
-            return Ok(Some(vsphere::Moref::new(
+            return Ok(Some(vsphere::ManagedObjectRef::new(
                 kind.vsphere_type(),
                 moref.as_str(),
             )));
@@ -205,7 +205,10 @@ impl Enricher {
                 .metadata
                 .insert("vm_id".into(), Value::String(moref.clone()));
         }
-        Ok(Some(vsphere::Moref::new(kind.vsphere_type(), moref)))
+        Ok(Some(vsphere::ManagedObjectRef::new(
+            kind.vsphere_type(),
+            moref,
+        )))
     }
 
     async fn vm_by_name(

@@ -16,7 +16,7 @@ use crate::config::{AlarmAction, Builtin, FunctionConfig};
 use crate::model::{EntityKind, Event, format_rfc3339};
 use crate::store::RunLogs;
 use crate::vcenters::Vcenters;
-use crate::vsphere::{Client, EventQuery, Moref, VsphereError};
+use crate::vsphere::{Client, EventFilterSpec, ManagedObjectRef, VsphereError};
 
 pub const CREATION_TYPES: &[&str] = &["vm.created", "vm.deployed", "vm.cloned", "vm.registered"];
 const CREATION_CLASSES: &[&str] = &[
@@ -73,9 +73,9 @@ async fn entity_moref(
     client: &Client,
     event: &Event,
     kind: EntityKind,
-) -> Result<Option<Moref>, AttemptError> {
+) -> Result<Option<ManagedObjectRef>, AttemptError> {
     if let Some(moref) = &event.entity.moref {
-        return Ok(Some(Moref::new(
+        return Ok(Some(ManagedObjectRef::new(
             event.entity.kind.unwrap_or(kind).vsphere_type(),
             moref.as_str(),
         )));
@@ -123,11 +123,11 @@ async fn set_created_by(
     let (mut user, mut when) = (event.user.clone(), event.time);
     if user.is_none() {
         let created = client
-            .query_events(&EventQuery {
+            .query_events(&EventFilterSpec {
                 entity: Some(vm.clone()),
                 event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
                 max_count: Some(1000),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             })
             .await
             .map_err(|e| classify("looking up the creating event", e))?;

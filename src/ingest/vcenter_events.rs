@@ -50,7 +50,7 @@ use crate::config::{Config, ConfigError};
 use crate::model::Source;
 use crate::normalize::vcenter_event;
 use crate::store::{StoreError, StreamCheckpoint};
-use crate::vsphere::{self, Client, EventQuery, EventRecursion, VcEvent, VsphereError};
+use crate::vsphere::{self, Client, EventFilterSpec, EventRecursion, VcEvent, VsphereError};
 use plan::{Commit, candidates, plan};
 
 mod plan;
@@ -292,13 +292,13 @@ impl Stream {
         // while we stopped listening dies with the session we log out.)
         let create = async {
             let root = self.client.service_content().await?.root_folder.clone();
-            let query = EventQuery {
+            let query = EventFilterSpec {
                 entity: Some(root),
                 recursion: EventRecursion::All,
                 begin_time: Some(lower),
                 event_type_ids: self.include.clone(),
                 max_count: Some(PAGE as usize),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             };
             self.client.create_event_collector(&query).await
         };
@@ -326,7 +326,10 @@ impl Stream {
         read
     }
 
-    async fn read_pages(&self, collector: &vsphere::Moref) -> Result<Vec<VcEvent>, PollError> {
+    async fn read_pages(
+        &self,
+        collector: &vsphere::ManagedObjectRef,
+    ) -> Result<Vec<VcEvent>, PollError> {
         let mut all = Vec::new();
         loop {
             let page = self.client.read_next_events(collector, PAGE).await?;

@@ -26,11 +26,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::monitoring_target_names;
-use crate::config::{Config, WebhookFormat};
+use crate::config::{Config, WebhookFormat, monitoring_target_names};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::store::DeliveryOutcome;
+use crate::store::{DeliveryOutcome, TargetKind};
 use crate::telemetry::internal_events::{ForwardGivenUp, Forwarded};
 
 /// Attempts before a delivery is marked `failed`.
@@ -247,10 +246,9 @@ async fn run_target<F: Forwarder>(
         }
     }
 }
+
 /// Every monitoring target with how it takes alarm transitions.
-pub fn monitoring_targets(config: &Config) -> Vec<(String, crate::store::TargetKind)> {
-    use crate::config::WebhookFormat;
-    use crate::store::TargetKind;
+pub fn monitoring_targets(config: &Config) -> Vec<(String, TargetKind)> {
     let kinds = config
         .monitoring
         .snmp
