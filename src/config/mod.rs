@@ -339,4 +339,33 @@ max_connections = 0
         );
         assert!(e.contains("action") && e.contains("enable"), "{e}");
     }
+
+    #[test]
+    fn snmp_user_password_files_are_read_once_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth");
+        std::fs::write(&file, "authpass123\n").unwrap();
+        let text = format!(
+            "[[snmp.user]]\nname = \"u\"\nauth_protocol = \"sha\"\nauth_password_file = {:?}\n",
+            file.display().to_string()
+        );
+        let c = Config::parse(&text).unwrap();
+        // Gone after load: whoever uses the config later must not need it.
+        std::fs::remove_file(&file).unwrap();
+        let u = &c.snmp.user[0];
+        let again = resolve_secret(
+            "k",
+            &u.auth_password,
+            &u.auth_password_file,
+            &u.auth_password_env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(again.expose(), "authpass123");
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("snmp.user[0].auth_password") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
 }

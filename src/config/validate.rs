@@ -25,12 +25,40 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<config>"),
             message: e.to_string(),
         })?;
+        config.resolve_snmp_user_secrets()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Reads the SNMPv3 users' password files and variables once, at load,
+    /// into the inline fields: validation and the listener then use those
+    /// (`resolve_secret` prefers an inline value) and never read again.
+    /// Only what the user's protocols need is read, as validation checks.
+    fn resolve_snmp_user_secrets(&mut self) -> Result<(), ConfigError> {
+        for (i, user) in self.snmp.user.iter_mut().enumerate() {
+            let key = format!("snmp.user[{i}]");
+            if user.auth_protocol.is_some() {
+                user.auth_password = resolve_secret(
+                    &format!("{key}.auth_password"),
+                    &user.auth_password,
+                    &user.auth_password_file,
+                    &user.auth_password_env,
+                )?;
+            }
+            if user.priv_protocol.is_some() {
+                user.priv_password = resolve_secret(
+                    &format!("{key}.priv_password"),
+                    &user.priv_password,
+                    &user.priv_password_file,
+                    &user.priv_password_env,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks what serde cannot: cross-field rules, readable secret files.
