@@ -168,7 +168,7 @@ pub fn receive(headers: &HeaderMap, body: &[u8]) -> Result<Received, BindingErro
 
 fn parse_json(body: &[u8]) -> Result<Value, BindingError> {
     serde_json::from_slice(body)
-        .map_err(|e| BindingError::bad(crate::normalize::json_error("body is not valid JSON", &e)))
+        .map_err(|e| BindingError::bad(crate::logging::json_error("body is not valid JSON", &e)))
 }
 
 fn object(value: Value, what: &str) -> Result<Map<String, Value>, BindingError> {

@@ -2,7 +2,7 @@
 //! fills in who did it, the event class (→ Dispatch type such as
 //! `vm.created`), the entity's moref, datacenter, template or source VM.
 //!
-//! Pure core: `pick_triggering` (which vCenter event is the alarm's trigger)
+//! Pure core (in `normalize::trigger`, re-exported here): `pick_triggering` (which vCenter event is the alarm's trigger)
 //! and `apply` (copy its facts onto the Event). The edge, `Enricher`, talks to
 //! vCenter with a bounded timeout, caches name → moref lookups, and after a
 //! failure skips that vCenter for `retry_after` so a slow or dead vCenter
@@ -18,118 +18,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::EnrichConfig;
-use crate::model::{ALARM_STATUS_CHANGED, Enrichment, EntityKind, Event, EventType, Moref};
+use crate::model::{Enrichment, EntityKind, Event, Moref};
 use crate::vcenters::Vcenters;
-use crate::vsphere::{self, Client, EventQuery, NamedRef, VcEvent, VsphereError};
+use crate::vsphere::{self, Client, EventFilterSpec, VcEvent, VsphereError};
 
-/// vCenter event classes that describe the alarm machinery itself, never the
-/// change that triggered an alarm.
-const ALARM_CLASSES: &[&str] = &[
-    "AlarmStatusChangedEvent",
-    "AlarmActionTriggeredEvent",
-    "AlarmScriptCompleteEvent",
-    "AlarmScriptFailedEvent",
-    "AlarmSnmpCompletedEvent",
-    "AlarmSnmpFailedEvent",
-    "AlarmEmailCompletedEvent",
-    "AlarmEmailFailedEvent",
-    "AlarmAcknowledgedEvent",
-    "AlarmClearedEvent",
-];
-
-/// Which candidate is the alarm's triggering event: the one with the event key
-/// the alarm named, else the one whose text is the alarm's event description.
-/// Guessing (e.g. "the newest event on the VM") is deliberately not done: a
-/// metric alarm has no triggering event, and a wrong type is worse than none.
-pub fn pick_triggering<'a>(event: &Event, candidates: &'a [VcEvent]) -> Option<&'a VcEvent> {
-    if let Some(key) = event.event_key {
-        return candidates.iter().find(|c| c.key == key);
-    }
-    let message = event.message.as_deref()?.trim();
-    candidates
-        .iter()
-        .filter(|c| !ALARM_CLASSES.contains(&c.class.as_str()))
-        .find(|c| c.message.as_deref().map(str::trim) == Some(message))
-}
-
-/// Copies what the triggering vCenter event knows onto `event`.
-pub fn apply(event: &mut Event, trigger: &VcEvent) {
-    if let Some(user) = &trigger.user_name {
-        event.user = Some(user.clone());
-    }
-    if event.event_type.as_str() == ALARM_STATUS_CHANGED
-        && !ALARM_CLASSES.contains(&trigger.class.as_str())
-    {
-        event.event_type = EventType::from_vcenter_class(&trigger.class);
-    }
-    event.event_key = Some(trigger.key);
-    event.time = Some(trigger.created_time);
-    if event.message.is_none() {
-        event.message = trigger.message.clone();
-    }
-    let subject = match event.entity.kind {
-        Some(EntityKind::HostSystem) => trigger.host.as_ref(),
-        Some(EntityKind::VirtualMachine) | None => trigger.vm.as_ref().or(trigger.host.as_ref()),
-        _ => None,
-    };
-    if let Some(subject) = subject {
-        if event.entity.moref.is_none() {
-            event.entity.moref = Moref::parse(&subject.moref);
-        }
-        if event.entity.kind.is_none() {
-            event.entity.kind = event.entity.moref.as_ref().and_then(Moref::entity_kind);
-        }
-        event
-            .entity
-            .name
-            .get_or_insert_with(|| subject.name.clone());
-    }
-    let meta = &mut event.metadata;
-    let mut put = |key: &str, value: Option<String>| {
-        if let Some(v) = value {
-            meta.insert(key.to_owned(), Value::String(v));
-        }
-    };
-    let name = |r: &Option<NamedRef>| r.as_ref().map(|r| r.name.clone());
-    let id = |r: &Option<NamedRef>| r.as_ref().map(|r| r.moref.clone());
-    put("vm_name", name(&trigger.vm));
-    put("vm_id", id(&trigger.vm));
-    put("host", name(&trigger.host));
-    put("datacenter", name(&trigger.datacenter));
-    put("compute_resource", name(&trigger.compute_resource));
-    put("datastore", name(&trigger.datastore));
-    put("src_template", name(&trigger.src_template));
-    put("src_template_id", id(&trigger.src_template));
-    put("source_vm", name(&trigger.source_vm));
-    put("source_vm_id", id(&trigger.source_vm));
-    put("vcenter_event_class", Some(trigger.class.clone()));
-    put("user", trigger.user_name.clone());
-    meta.insert("vcenter_event_key".into(), Value::from(trigger.key));
-    meta.insert(
-        "created_time".into(),
-        Value::String(crate::model::format_rfc3339(trigger.created_time)),
-    );
-}
-
-/// vSphere managed-object type for an entity kind (the MOID alone is not a reference).
-pub fn vsphere_kind(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::VirtualMachine => "VirtualMachine",
-        EntityKind::HostSystem => "HostSystem",
-        EntityKind::Datastore => "Datastore",
-        EntityKind::ClusterComputeResource => "ClusterComputeResource",
-        EntityKind::ComputeResource => "ComputeResource",
-        EntityKind::DistributedVirtualPortgroup => "DistributedVirtualPortgroup",
-        EntityKind::DistributedVirtualSwitch => "VmwareDistributedVirtualSwitch",
-        EntityKind::Network => "Network",
-        EntityKind::Datacenter => "Datacenter",
-        EntityKind::ResourcePool => "ResourcePool",
-        EntityKind::VirtualApp => "VirtualApp",
-        EntityKind::StoragePod => "StoragePod",
-        EntityKind::Folder => "Folder",
-        EntityKind::Other => "ManagedEntity",
-    }
-}
+// The pure core lives in `normalize` (the event stream uses it too); kept at its old paths.
+pub use crate::normalize::trigger::{apply, pick_triggering};
 
 /// (vcenter, VM name) → (looked up at, moref).
 type VmCache = HashMap<(String, String), (Instant, Option<String>)>;
@@ -258,12 +152,12 @@ impl Enricher {
         let window =
             time::Duration::try_from(self.config.window).unwrap_or(time::Duration::minutes(10));
         let candidates = client
-            .query_events(&EventQuery {
+            .query_events(&EventFilterSpec {
                 entity,
                 begin_time: Some(at - window),
                 end_time: Some(at + time::Duration::minutes(1)),
                 max_count: Some(1000),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             })
             .await?;
         Ok(pick_triggering(event, &candidates).cloned())
@@ -276,15 +170,15 @@ impl Enricher {
         &self,
         client: &Client,
         event: &mut Event,
-    ) -> Result<Option<vsphere::Moref>, VsphereError> {
+    ) -> Result<Option<vsphere::ManagedObjectRef>, VsphereError> {
         if let Some(moref) = &event.entity.moref {
             let kind = event
                 .entity
                 .kind
                 .or_else(|| moref.entity_kind())
                 .unwrap_or(EntityKind::Other);
-            return Ok(Some(vsphere::Moref::new(
-                vsphere_kind(kind),
+            return Ok(Some(vsphere::ManagedObjectRef::new(
+                kind.vsphere_type(),
                 moref.as_str(),
             )));
         }
@@ -311,7 +205,10 @@ impl Enricher {
                 .metadata
                 .insert("vm_id".into(), Value::String(moref.clone()));
         }
-        Ok(Some(vsphere::Moref::new(vsphere_kind(kind), moref)))
+        Ok(Some(vsphere::ManagedObjectRef::new(
+            kind.vsphere_type(),
+            moref,
+        )))
     }
 
     async fn vm_by_name(
@@ -348,7 +245,8 @@ pub const CONCURRENT_LOOKUPS: usize = 16;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Alarm, Source, StatusText};
+    use crate::model::{ALARM_STATUS_CHANGED, Alarm, EventType, Source, StatusText};
+    use crate::vsphere::NamedRef;
 
     fn vc_event(key: i64, class: &str, message: &str) -> VcEvent {
         VcEvent {

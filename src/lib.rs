@@ -3,42 +3,89 @@
 //! A guided tour, in the order data flows:
 //!
 //! ```text
-//!  sources                      core (pure)                          sinks
-//!  http /api/v1/alarms ─┐
-//!  snmp udp (v1/v2c/v3) ├─> normalize ─> store.accept ─> dedup ─> route ─┬─> automation (later)
-//!  api POST /events ────┘    (Event)     (durable)                       └─> monitoring forwarders
-//!  api: status / events / metrics — read side over the store and live counters
+//!  sources                 formats        durable       pipeline (one stage loop)             sinks
+//!  api POST /alarms ──┐
+//!  api POST /events ──┼─> normalize ─> store.accept ─> dedup ─> enrich ─> route ─┬─> automation (runs)
+//!  ingest::snmp ──────┤    (Event)      (Ingestor)             silence (holds)   └─> monitoring (SNMP,
+//!  ingest::vcenter_events                                                             Alertmanager, webhooks)
+//!  guard: reconciles host alarm actions after maintenance mode (its own loop, per vCenter)
+//!  api: status / events / runs / alerts / metrics — the read side over the store and live counters
 //! ```
 //!
-//! - [`model`]: the `Event` every source produces, its newtypes, CloudEvents rendering.
-//! - [`config`]: the TOML contract, embedded defaults, validation.
-//! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification → `Event`).
-//! - [`ingest`]: the edges where events enter (HTTP, SNMP, the vCenter event stream);
-//!   `Ingestor` is the one path to "accepted".
-//! - [`store`]: the durable store: one trait per aggregate (events, deliveries, runs,
-//!   guard, silences, checkpoints, alerts, kv) behind a cheap `Store` handle; the
-//!   SQLite backend (one writer, group commit) implements them, and the
-//!   conformance suite says what any backend must do.
-//! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
-//!   records the decision and queues deliveries in one commit.
-//! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
-//! - [`api`]: HTTP listener (connection cap, timeouts, TLS), router with its
-//!   three auth-layered route groups (ingest, read, admin), read endpoints, error policy;
-//!   every JSON body as a type in `api::wire` (the handlers write them, the CLI reads them).
-//! - [`rate_limit`]: per-address budgets with a bounded address table (HTTP, SNMP).
-//! - [`telemetry`]: logs + metrics + status counters from one call;
-//!   [`logging`]: escaping input in log fields, sampling per-input warnings.
-//! - [`vsphere`]: SOAP client (session, property collector, events, custom fields, alarm manager).
-//! - [`automation`]: functions, subscriptions, the run queue and runners.
-//! - [`veba`]: events in the VMware Event Broker Appliance's CloudEvent shape
-//!   (`com.vmware.vsphere.<Class>.v0`, the vCenter event as govmomi writes it);
+//! ## Layers
+//!
+//! Each top module belongs to one layer and uses only its own layer and the
+//! layers below; there is no cycle (`tests/module_graph.rs` checks both, from
+//! this list, ignoring test code). Bottom first:
+//!
+//! ```text
+//! foundation: model, vsphere, logging, telemetry, rate_limit, notify
+//! formats:    veba, cloudevents, normalize, snmp_values, filter, dedup
+//! config:     config
+//! store:      store, vcenters
+//! stages:     enrich, route, settings, silence
+//! sources:    ingest
+//! sinks:      automation, monitoring, guard
+//! pipeline:   pipeline
+//! surface:    api, ops, ui
+//! top:        app, cli
+//! ```
+//!
+//! Sources sit above the store because they commit to it; sinks sit above
+//! sources because they emit events of their own through the `Ingestor`
+//! (guard, released alerts); the pipeline sits above the sinks because it
+//! starts them and queues their work. Nothing below knows what is above it.
+//!
+//! ## Modules
+//!
+//! - [`model`]: the `Event` every source produces and its newtypes (`Moref`,
+//!   `AlarmStatus`, `EventType`, …).
+//! - [`vsphere`]: SOAP client (session, property collector, events, custom
+//!   fields, alarm manager); imports nothing else from the crate.
+//! - [`logging`]: escaping input in log fields, sampling per-input warnings,
+//!   JSON errors that never echo the input; [`telemetry`]: logs + metrics +
+//!   status counters from one typed event (`telemetry::internal_events`);
+//!   [`rate_limit`]: per-address budgets with a bounded address table;
+//!   [`notify`]: systemd readiness (`Type=notify`).
+//! - [`veba`]: events in the VMware Event Broker Appliance's CloudEvent shape;
 //!   [`cloudevents`]: the CloudEvents HTTP binding (structured, binary, batch).
-//! - [`guard`]: keeps host alarm actions from staying disabled after maintenance
-//!   mode (reconciler per vCenter; pure decisions in `guard::decide`).
-//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands (`get`, `emit`,
-//!   `silence`, `retry`, `reload`; tables, JSON, YAML, `--follow`);
-//!   [`notify`]: systemd readiness (`Type=notify`); [`ops`]: backup, restore, check-store.
-//! - [`ui`]: the web console at `/ui/` (an embedded static shell; data only through the API).
+//! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification,
+//!   vCenter event → `Event`; the triggering vCenter event's facts);
+//!   [`snmp_values`]: SNMP varbind values to and from the wire.
+//! - [`filter`]: the one glob dialect (`*`, `?`) and event type matching
+//!   shared by routes, subscriptions, silences and event listing.
+//! - [`dedup`]: the pure duplicate detector (time passed in, bounded memory).
+//! - [`config`]: the TOML contract, embedded defaults, validation, secret sets.
+//! - [`store`]: the durable store: one trait per aggregate (events,
+//!   deliveries, runs, guard, silences, checkpoints, alerts, kv) behind a
+//!   cheap `Store` handle; the SQLite backend (one writer, group commit)
+//!   implements them, and the conformance suite says what any backend must do.
+//!   [`vcenters`]: one vSphere client per configured vCenter.
+//! - [`enrich`]: finds the vCenter event behind an alarm (who, which class,
+//!   which entity), bounded in time, never on the acceptance path.
+//! - [`route`]: `[[route]]` rules (automation, monitoring, both, drop) and
+//!   `[[subscription]]`s (which functions run); [`settings`]: the reloadable
+//!   part of the config (routes, functions, subscriptions, secrets).
+//! - [`silence`]: silences, inhibit rules and maintenance-mode holds.
+//! - [`ingest`]: the SNMP listener and the vCenter event stream; `Ingestor`
+//!   is the one path to "accepted" for every source (HTTP included).
+//! - [`automation`]: the run queue and runners (command, webhook, builtin).
+//! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager and
+//!   CloudEvents webhooks) and the alert state they keep.
+//! - [`guard`]: keeps host alarm actions from staying disabled after
+//!   maintenance mode (reconciler per vCenter; pure decisions in `guard::decide`).
+//! - [`pipeline`]: takes accepted events from the store, applies dedup,
+//!   enrichment, routing and silences, records the decision and queues
+//!   deliveries in one commit; starts the sinks.
+//! - [`api`]: HTTP listener (connection cap, timeouts, TLS), router with its
+//!   three auth-layered route groups (ingest, read, admin), the HTTP ingest
+//!   handlers, read endpoints, error policy; every JSON body as a type in
+//!   `api::wire` (the handlers write them, the CLI reads them).
+//!   [`ops`]: backup, restore, check-store.
+//! - [`app`]: wiring and graceful shutdown; [`cli`]: the client commands
+//!   (`get`, `emit`, `silence`, `retry`, `reload`; tables, JSON, YAML, `--follow`).
+//! - [`ui`]: the web console at `/ui/` (an embedded static shell; data only
+//!   through the API).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -49,6 +96,7 @@ pub mod cloudevents;
 pub mod config;
 pub mod dedup;
 pub mod enrich;
+pub mod filter;
 pub mod guard;
 pub mod ingest;
 pub mod logging;

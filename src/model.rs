@@ -252,6 +252,28 @@ pub enum EntityKind {
     Other,
 }
 
+impl EntityKind {
+    /// vSphere managed-object type (the MOID alone is not a reference).
+    pub fn vsphere_type(self) -> &'static str {
+        match self {
+            EntityKind::VirtualMachine => "VirtualMachine",
+            EntityKind::HostSystem => "HostSystem",
+            EntityKind::Datastore => "Datastore",
+            EntityKind::ClusterComputeResource => "ClusterComputeResource",
+            EntityKind::ComputeResource => "ComputeResource",
+            EntityKind::DistributedVirtualPortgroup => "DistributedVirtualPortgroup",
+            EntityKind::DistributedVirtualSwitch => "VmwareDistributedVirtualSwitch",
+            EntityKind::Network => "Network",
+            EntityKind::Datacenter => "Datacenter",
+            EntityKind::ResourcePool => "ResourcePool",
+            EntityKind::VirtualApp => "VirtualApp",
+            EntityKind::StoragePod => "StoragePod",
+            EntityKind::Folder => "Folder",
+            EntityKind::Other => "ManagedEntity",
+        }
+    }
+}
+
 /// The object an event is about.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entity {

@@ -11,9 +11,10 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
-use crate::automation::{Registry, Secrets};
 use crate::config::Config;
+use crate::config::secrets::Secrets;
 use crate::route::Router;
+use crate::route::subscriptions::Registry;
 
 /// One consistent set of reloadable settings.
 #[derive(Debug)]

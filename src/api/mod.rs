@@ -1,5 +1,5 @@
 //! The HTTP surface: the router that joins ingest endpoints
-//! (`crate::ingest::http`), the read side (`read.rs`) and the admin writes,
+//! (`ingest.rs`, handing events to `crate::ingest::Ingestor`), the read side (`read.rs`) and the admin writes,
 //! each group behind its auth layer (`auth.rs`: token, scope, per-address
 //! budgets — checked before any body is read), plus the application state
 //! they share. The listener itself (connection limits, timeouts, TLS) is
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 mod guard;
+mod ingest;
 mod metrics;
 mod read;
 mod runs;
@@ -93,7 +94,7 @@ impl AppState {
             run_wakes,
             silencer,
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
-            monitoring_targets: crate::pipeline::monitoring_target_names(config).into(),
+            monitoring_targets: crate::config::monitoring_target_names(config).into(),
         })
     }
 
@@ -144,13 +145,11 @@ pub fn router(state: AppState) -> Router {
     let ingest = Router::new()
         .route(
             "/api/v1/alarms",
-            post(crate::ingest::http::post_alarm)
-                .route_layer(layer(Scope::Ingest, Some(Source::AlarmHook))),
+            post(ingest::post_alarm).route_layer(layer(Scope::Ingest, Some(Source::AlarmHook))),
         )
         .route(
             "/api/v1/events",
-            post(crate::ingest::http::post_event)
-                .route_layer(layer(Scope::Ingest, Some(Source::Api))),
+            post(ingest::post_event).route_layer(layer(Scope::Ingest, Some(Source::Api))),
         );
     let mut read = Router::new()
         .route("/api/v1/events", get(read::list_events))

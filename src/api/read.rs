@@ -103,7 +103,7 @@ impl ListParams {
             ("alarm", &self.alarm),
             ("status", &self.status),
         ] {
-            if let Some(Err(why)) = value.as_deref().map(crate::route::check_glob) {
+            if let Some(Err(why)) = value.as_deref().map(crate::filter::check_glob) {
                 return Err(ApiError::bad_request(format!("parameter `{name}`: {why}")));
             }
         }

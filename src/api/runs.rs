@@ -12,9 +12,9 @@ use super::wire::{
     FunctionList, FunctionView, RunList, RunQueued, RunView, SubscriptionList, SubscriptionView,
 };
 use super::{AppState, Sorted};
-use crate::automation::Registry;
 use crate::config::{FunctionConfig, FunctionKind};
 use crate::model::EventId;
+use crate::route::subscriptions::Registry;
 use crate::store::{RetryOutcome, RunQuery, RunStatus};
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +133,7 @@ fn function_view(f: &FunctionConfig, registry: &Registry) -> FunctionView {
         kind: f.kind,
         command: (f.kind == FunctionKind::Command).then(|| f.command.clone()),
         url: f.url.clone(),
-        builtin: f.builtin.clone(),
+        builtin: f.builtin.map(|b| b.as_str().to_owned()),
         env: f.env.keys().cloned().collect(),
         secrets: f.secrets.clone(),
         timeout: humantime::format_duration(f.timeout).to_string(),

@@ -11,12 +11,12 @@
 use serde_json::json;
 
 use super::{Attempt, AttemptError};
-use crate::config::FunctionConfig;
-use crate::enrich::vsphere_kind;
+use crate::config::{AlarmAction, Builtin, FunctionConfig};
+
 use crate::model::{EntityKind, Event, format_rfc3339};
 use crate::store::RunLogs;
 use crate::vcenters::Vcenters;
-use crate::vsphere::{Client, EventQuery, Moref, VsphereError};
+use crate::vsphere::{Client, EventFilterSpec, ManagedObjectRef, VsphereError};
 
 pub const CREATION_TYPES: &[&str] = &["vm.created", "vm.deployed", "vm.cloned", "vm.registered"];
 const CREATION_CLASSES: &[&str] = &[
@@ -33,12 +33,11 @@ pub async fn run(function: &FunctionConfig, vcenters: &Vcenters, event: &Event) 
             event.vcenter
         ));
     };
-    let result = match function.builtin.as_deref() {
-        Some("set-created-by") => set_created_by(function, client, event).await,
-        Some("alarm-actions") => alarm_actions(function, client, event).await,
-        other => Err(AttemptError::Permanent(format!(
-            "unknown builtin {other:?}"
-        ))),
+    let result = match function.builtin {
+        Some(Builtin::SetCreatedBy) => set_created_by(function, client, event).await,
+        Some(Builtin::AlarmActions) => alarm_actions(function, client, event).await,
+        // Refused when the config is loaded; kept total for a hand-built config.
+        None => Err(AttemptError::Permanent("no builtin named".into())),
     };
     match result {
         Ok((lines, output)) => Attempt::succeeded(
@@ -74,10 +73,10 @@ async fn entity_moref(
     client: &Client,
     event: &Event,
     kind: EntityKind,
-) -> Result<Option<Moref>, AttemptError> {
+) -> Result<Option<ManagedObjectRef>, AttemptError> {
     if let Some(moref) = &event.entity.moref {
-        return Ok(Some(Moref::new(
-            vsphere_kind(event.entity.kind.unwrap_or(kind)),
+        return Ok(Some(ManagedObjectRef::new(
+            event.entity.kind.unwrap_or(kind).vsphere_type(),
             moref.as_str(),
         )));
     }
@@ -124,11 +123,11 @@ async fn set_created_by(
     let (mut user, mut when) = (event.user.clone(), event.time);
     if user.is_none() {
         let created = client
-            .query_events(&EventQuery {
+            .query_events(&EventFilterSpec {
                 entity: Some(vm.clone()),
                 event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
                 max_count: Some(1000),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             })
             .await
             .map_err(|e| classify("looking up the creating event", e))?;
@@ -183,7 +182,7 @@ async fn alarm_actions(
     client: &Client,
     event: &Event,
 ) -> Result<(Vec<String>, serde_json::Value), AttemptError> {
-    let enable = function.action.as_deref() != Some("disable");
+    let enable = function.action.unwrap_or_default() == AlarmAction::Enable;
     let kind = event.entity.kind.unwrap_or(EntityKind::HostSystem);
     let entity = entity_moref(client, event, kind).await?.ok_or_else(|| {
         AttemptError::Permanent("the event names no entity to change alarm actions on".into())

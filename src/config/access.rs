@@ -72,7 +72,8 @@ impl Config {
     }
 
     pub(super) fn validate_globs(&self) -> Result<(), ConfigError> {
-        use crate::route::{MAX_ROUTES, MAX_SUBSCRIPTIONS, check_glob};
+        use super::{MAX_ROUTES, MAX_SUBSCRIPTIONS};
+        use crate::filter::check_glob;
         let check = |key: String, pattern: &Option<String>| match pattern {
             Some(p) => check_glob(p).map_err(|message| invalid(key, message)),
             None => Ok(()),

@@ -43,7 +43,7 @@ pub struct Observation {
 pub struct Policy {
     pub disable_on_enter: bool,
     pub reenable: Reenable,
-    /// Host name globs (`crate::route::glob_match`).
+    /// Host name globs (`crate::filter::glob_match`).
     pub exclude: Vec<String>,
 }
 
@@ -51,7 +51,7 @@ impl Policy {
     pub fn excludes(&self, host_name: &str) -> bool {
         self.exclude
             .iter()
-            .any(|glob| crate::route::glob_match(glob, host_name))
+            .any(|glob| crate::filter::glob_match(glob, host_name))
     }
 }
 

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, Reenable};
 use crate::ingest::Ingestor;
 use crate::model::{Entity, EntityKind, Event, EventId, EventType, Source};
-use crate::vsphere::{Client, Moref, VsphereError};
+use crate::vsphere::{Client, ManagedObjectRef, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
 
 /// The `[guard]` settings as the API shows them.
@@ -303,7 +303,7 @@ impl Reconciler {
             if failure.as_ref().is_some_and(VsphereError::is_unavailable) {
                 break; // vCenter went away mid-reconcile: retry everything later
             }
-            let entity = Moref::new("HostSystem", action.moref.clone());
+            let entity = ManagedObjectRef::new("HostSystem", action.moref.clone());
             match self
                 .client
                 .enable_alarm_actions(&entity, action.kind.enables())

@@ -1,11 +1,12 @@
-//! Sources: the edges where events enter (HTTP alarm hook and CloudEvent
-//! emit, SNMP notifications, the vCenter event stream).
+//! Sources: the edges where events enter (SNMP notifications, the vCenter
+//! event stream; the HTTP alarm hook and CloudEvent emit are handlers of the
+//! API router, `crate::api::ingest`, and enter through `Ingestor` too).
 //!
 //! Owns: `Ingestor`, the single path from a normalized event to "accepted":
 //! commit to the store, count it, wake the pipeline. Sources never call a
 //! later stage directly; the pipeline picks accepted events up from the store.
+//! Must not: depend on the API (it sits above every source).
 
-pub mod http;
 pub mod snmp;
 pub mod vcenter_events;
 

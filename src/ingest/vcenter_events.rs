@@ -38,20 +38,19 @@
 //! in `Stats` and shown under `event_streams` in `GET /api/v1/status`; the
 //! metrics `vcgate_event_stream_{polls_total,connected,lag_seconds}` mirror it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Ingestor;
-use crate::config::{Config, ConfigError, VcenterConfig};
+use crate::config::{Config, ConfigError};
 use crate::model::Source;
 use crate::normalize::vcenter_event;
 use crate::store::{StoreError, StreamCheckpoint};
-use crate::vsphere::{self, Client, EventQuery, EventRecursion, VcEvent, VsphereError};
+use crate::vsphere::{self, Client, EventFilterSpec, EventRecursion, VcEvent, VsphereError};
 use plan::{Commit, candidates, plan};
 
 mod plan;
@@ -72,34 +71,7 @@ pub fn max_error_delay(poll: Duration) -> Duration {
     (poll * 30).min(Duration::from_secs(60)).max(poll)
 }
 
-/// Live status of one vCenter's event stream (`event_streams.<name>` in status).
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct StreamStatus {
-    /// The last poll reached vCenter and read its events.
-    pub connected: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_poll_at: Option<OffsetDateTime>,
-    /// Key and vCenter time of the last delivered event (the checkpoint).
-    pub last_event_key: Option<i64>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_event_time: Option<OffsetDateTime>,
-    /// Seconds since the stream was last known complete (start of the last
-    /// successful poll): events newer than that may still be on their way.
-    pub lag_seconds: Option<f64>,
-    /// Events stored since start, by vCenter class.
-    pub events_by_class: BTreeMap<String, u64>,
-    pub delivered: u64,
-    /// Events dropped by `events_exclude` since start.
-    pub excluded: u64,
-    pub polls: u64,
-    pub errors: u64,
-    /// Times the event keys went backwards (history reset or int32 wrap).
-    pub key_resets: u64,
-    /// Collectors this stream holds open right now (0 between polls).
-    pub collectors_open: u32,
-}
+pub use crate::telemetry::StreamStatus;
 
 /// What can stop a poll.
 #[derive(Debug, thiserror::Error)]
@@ -110,63 +82,6 @@ pub enum PollError {
     Store(#[from] StoreError),
     #[error("shutting down")]
     Cancelled,
-}
-
-/// Checks the event-stream keys of `[[vcenter]]` number `index`.
-pub fn validate(index: usize, vc: &VcenterConfig) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        key: format!("vcenter[{index}].{key}"),
-        message,
-    };
-    if vc.events && vc.url.is_none() {
-        return Err(invalid(
-            "events",
-            "the event stream needs the vSphere API: set url, username and a password".into(),
-        ));
-    }
-    if vc.events_poll < Duration::from_millis(100) || vc.events_poll > Duration::from_secs(3600) {
-        return Err(invalid(
-            "events_poll",
-            "must be between 100ms and 1h".into(),
-        ));
-    }
-    if vc.events_lookback < Duration::from_secs(1) {
-        return Err(invalid(
-            "events_lookback",
-            "must be at least 1s (the stream never starts from \"now\" when it has a checkpoint)"
-                .into(),
-        ));
-    }
-    let valid_class = |c: &str| {
-        !c.is_empty()
-            && c.len() <= 200
-            && c.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-    };
-    for (key, list) in [
-        ("events_include", &vc.events_include),
-        ("events_exclude", &vc.events_exclude),
-    ] {
-        if let Some(bad) = list.iter().find(|c| !valid_class(c)) {
-            return Err(invalid(
-                key,
-                format!(
-                    "{bad:?} is not an event class name (e.g. VmCreatedEvent, com.vmware.vc.HA.ClusterFailoverEvent)"
-                ),
-            ));
-        }
-    }
-    if let Some(both) = vc
-        .events_include
-        .iter()
-        .find(|c| vc.events_exclude.contains(c))
-    {
-        return Err(invalid(
-            "events_exclude",
-            format!("{both:?} is also in events_include"),
-        ));
-    }
-    Ok(())
 }
 
 /// Starts one stream task per `[[vcenter]]` with `events = true`. Each gets
@@ -377,13 +292,13 @@ impl Stream {
         // while we stopped listening dies with the session we log out.)
         let create = async {
             let root = self.client.service_content().await?.root_folder.clone();
-            let query = EventQuery {
+            let query = EventFilterSpec {
                 entity: Some(root),
                 recursion: EventRecursion::All,
                 begin_time: Some(lower),
                 event_type_ids: self.include.clone(),
                 max_count: Some(PAGE as usize),
-                ..EventQuery::default()
+                ..EventFilterSpec::default()
             };
             self.client.create_event_collector(&query).await
         };
@@ -411,7 +326,10 @@ impl Stream {
         read
     }
 
-    async fn read_pages(&self, collector: &vsphere::Moref) -> Result<Vec<VcEvent>, PollError> {
+    async fn read_pages(
+        &self,
+        collector: &vsphere::ManagedObjectRef,
+    ) -> Result<Vec<VcEvent>, PollError> {
         let mut all = Vec::new();
         loop {
             let page = self.client.read_next_events(collector, PAGE).await?;
@@ -493,43 +411,6 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vc(toml_text: &str) -> VcenterConfig {
-        toml::from_str(&format!(
-            "name = \"vc1\"\nurl = \"http://127.0.0.1:1/sdk\"\npassword = \"p\"\n{toml_text}"
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn defaults_and_validation() {
-        let ok = vc("events = true");
-        assert_eq!(ok.events_poll, Duration::from_secs(5));
-        assert_eq!(ok.events_lookback, Duration::from_secs(3600));
-        assert!(ok.events_include.is_empty() && ok.events_exclude.is_empty());
-        validate(0, &ok).unwrap();
-
-        let err = |t: &str| validate(2, &vc(t)).unwrap_err().to_string();
-        assert!(err("events_poll = \"10ms\"").contains("vcenter[2].events_poll"));
-        assert!(err("events_lookback = \"0s\"").contains("events_lookback"));
-        assert!(err("events_include = [\"Vm Created\"]").contains("events_include"));
-        assert!(
-            err("events_include = [\"VmCreatedEvent\"]\nevents_exclude = [\"VmCreatedEvent\"]")
-                .contains("also in events_include")
-        );
-        let no_url: VcenterConfig = toml::from_str("name = \"vc1\"\nevents = true").unwrap();
-        assert!(
-            validate(0, &no_url)
-                .unwrap_err()
-                .to_string()
-                .contains("url")
-        );
-        validate(
-            0,
-            &vc("events_exclude = [\"UserLoginSessionEvent\", \"com.vmware.vc.HA.ClusterFailoverEvent\"]"),
-        )
-        .unwrap();
-    }
 
     #[test]
     fn error_backoff_is_bounded() {

@@ -26,11 +26,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, WebhookFormat};
+use crate::config::{Config, WebhookFormat, monitoring_target_names};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::pipeline::monitoring_target_names;
-use crate::store::DeliveryOutcome;
+use crate::store::{DeliveryOutcome, TargetKind};
 use crate::telemetry::internal_events::{ForwardGivenUp, Forwarded};
 
 /// Attempts before a delivery is marked `failed`.
@@ -83,7 +82,7 @@ pub async fn spawn(
         forward_wake: wake,
         alert_wakes,
     } = wiring;
-    let targets = crate::pipeline::monitoring_targets(config);
+    let targets = monitoring_targets(config);
     match ingestor
         .store
         .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
@@ -246,4 +245,21 @@ async fn run_target<F: Forwarder>(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+/// Every monitoring target with how it takes alarm transitions.
+pub fn monitoring_targets(config: &Config) -> Vec<(String, TargetKind)> {
+    let kinds = config
+        .monitoring
+        .snmp
+        .iter()
+        .map(|_| TargetKind::Events)
+        .chain(config.monitoring.webhook.iter().map(|w| match w.format {
+            WebhookFormat::Alertmanager => TargetKind::Alertmanager,
+            WebhookFormat::Cloudevents => TargetKind::Events,
+        }));
+    monitoring_target_names(config)
+        .into_iter()
+        .zip(kinds)
+        .collect()
 }

@@ -11,7 +11,7 @@ use async_snmp::{Auth, Client, Value, VarBind};
 use bytes::Bytes;
 
 use super::{ForwardError, Forwarder};
-use crate::config::{SnmpForwardTarget, resolve_secret};
+use crate::config::{SnmpForwardTarget, SnmpVersion, resolve_secret};
 use crate::model::{EntityKind, Event};
 use crate::normalize::trap::{TrapNotification, VC_VARBINDS, VPXD_ALARM_INFO};
 use crate::snmp_values::{parse_oid, to_wire};
@@ -29,7 +29,7 @@ pub struct SnmpForwarder {
 
 impl SnmpForwarder {
     pub fn new(config: &SnmpForwardTarget, engine_file: &std::path::Path) -> anyhow::Result<Self> {
-        let engine = if config.version == "3" {
+        let engine = if config.version == SnmpVersion::V3 {
             Some(crate::ingest::snmp::load_engine(
                 engine_file,
                 config.engine_id.as_deref(),
@@ -37,8 +37,8 @@ impl SnmpForwarder {
         } else {
             None
         };
-        let auth = match config.version.as_str() {
-            "3" => {
+        let auth = match config.version {
+            SnmpVersion::V3 => {
                 let user = config.user.clone().ok_or_else(|| {
                     anyhow::anyhow!("monitoring.snmp {}: version 3 needs `user`", config.target)
                 })?;
@@ -68,7 +68,7 @@ impl SnmpForwarder {
                 }
                 Auth::from(usm)
             }
-            _ => Auth::v2c(
+            SnmpVersion::V2c => Auth::v2c(
                 config
                     .community
                     .as_ref()

@@ -7,7 +7,7 @@
 //! Dispatch-style category, metadata, and the `delivery_id` that makes a
 //! replay idempotent. The facts shared with enrichment (user, key, time,
 //! message, the VM/host/datacenter/template metadata) are copied by
-//! [`crate::enrich::apply`], so a hook alarm enriched from vCenter and the same
+//! [`super::trigger::apply`], so a hook alarm enriched from vCenter and the same
 //! event read from the stream carry the same fields.
 //!
 //! `raw` keeps the parsed event for audit and the whole vCenter event in
@@ -144,7 +144,7 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
         event.entity.name = Some(r.name.clone()).filter(|n| !n.is_empty());
     }
     // user, event_key, time, message, VM/host/datacenter/template metadata.
-    crate::enrich::apply(&mut event, vc);
+    super::trigger::apply(&mut event, vc);
     if event.entity.name.as_deref() == Some("") {
         event.entity.name = None; // vCenter sends empty names for some objects
     }

@@ -103,8 +103,10 @@ fn values(field: Field, event: &Event) -> [Option<&str>; 2] {
             None,
         ],
         Field::Severity => [Some(severity(status.map(|s| s.status))), None],
+        // The colour (none for Unknown) and the raw text: the rule routes and
+        // subscriptions use too (`crate::filter::status_names`).
         Field::Status => match status {
-            Some(s) => [Some(s.status.as_str()), Some(&s.raw)],
+            Some(s) => crate::filter::status_names(s),
             None => [Some(""), None],
         },
         Field::Type => [Some(event.event_type.as_str()), None],
@@ -581,7 +583,7 @@ mod tests {
             let e = event(&text, "x", "Red");
             prop_assert_eq!(
                 compile(0, &m).unwrap().matches(&e),
-                crate::route::glob_match(&glob, &text)
+                crate::filter::glob_match(&glob, &text)
             );
         }
 

@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 
 use crate::config::InhibitRule;
+use crate::filter::glob_match;
 use crate::model::{AlarmStatus, EntityKind, Event};
-use crate::route::glob_match;
 pub use maintenance::{MaintenanceView, SharedMaintenance};
 
 /// The stored silence and Alertmanager's update rule live with the store

@@ -125,7 +125,7 @@ pub struct StatsSnapshot {
     /// Pipeline counters: dedup merges, routed per destination, forwards per target.
     pub pipeline: BTreeMap<String, u64>,
     /// vCenter event streams by vCenter name (see `ingest::vcenter_events`).
-    pub event_streams: BTreeMap<String, crate::ingest::vcenter_events::StreamStatus>,
+    pub event_streams: BTreeMap<String, StreamStatus>,
     /// The SNMP listener, once bound (absent when `[snmp] enabled = false`).
     pub snmp: Option<SnmpListener>,
     /// Alerts each Alertmanager target is told are firing now.
@@ -325,11 +325,7 @@ impl Stats {
     }
 
     /// Updates the status of `vcenter`'s event stream (created on first use).
-    pub fn event_stream(
-        &self,
-        vcenter: &str,
-        f: impl FnOnce(&mut crate::ingest::vcenter_events::StreamStatus),
-    ) {
+    pub fn event_stream(&self, vcenter: &str, f: impl FnOnce(&mut StreamStatus)) {
         self.with(|s| f(s.event_streams.entry(vcenter.to_owned()).or_default()));
     }
 
@@ -344,6 +340,35 @@ impl Stats {
     pub fn emit(&self, event: impl internal_events::InternalEvent) {
         event.emit(self);
     }
+}
+
+/// Live status of one vCenter's event stream (`event_streams.<name>` in status).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct StreamStatus {
+    /// The last poll reached vCenter and read its events.
+    pub connected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_poll_at: Option<OffsetDateTime>,
+    /// Key and vCenter time of the last delivered event (the checkpoint).
+    pub last_event_key: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_event_time: Option<OffsetDateTime>,
+    /// Seconds since the stream was last known complete (start of the last
+    /// successful poll): events newer than that may still be on their way.
+    pub lag_seconds: Option<f64>,
+    /// Events stored since start, by vCenter class.
+    pub events_by_class: BTreeMap<String, u64>,
+    pub delivered: u64,
+    /// Events dropped by `events_exclude` since start.
+    pub excluded: u64,
+    pub polls: u64,
+    pub errors: u64,
+    /// Times the event keys went backwards (history reset or int32 wrap).
+    pub key_resets: u64,
+    /// Collectors this stream holds open right now (0 between polls).
+    pub collectors_open: u32,
 }
 
 #[cfg(test)]

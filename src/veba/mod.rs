@@ -395,7 +395,10 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
         set("From", json!(status(&alarm.old_status)));
         set("To", json!(status(&alarm.new_status)));
     }
-    let entity_type = event.entity.kind.map(crate::enrich::vsphere_kind);
+    let entity_type = event
+        .entity
+        .kind
+        .map(crate::model::EntityKind::vsphere_type);
     if !event.entity.is_empty() {
         set(
             "Entity",

@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
 use super::error::VsphereError;
 use super::soap::{self, Body};
 use super::xml::Element;
-use super::{ClientConfig, Moref};
+use super::{ClientConfig, ManagedObjectRef};
 
 /// Name of vCenter's session cookie.
 const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -31,13 +31,13 @@ const BOOTSTRAP_VERSION: &str = "6.5";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceContent {
     pub about: About,
-    pub root_folder: Moref,
-    pub property_collector: Moref,
-    pub view_manager: Moref,
-    pub session_manager: Moref,
-    pub event_manager: Option<Moref>,
-    pub custom_fields_manager: Option<Moref>,
-    pub alarm_manager: Option<Moref>,
+    pub root_folder: ManagedObjectRef,
+    pub property_collector: ManagedObjectRef,
+    pub view_manager: ManagedObjectRef,
+    pub session_manager: ManagedObjectRef,
+    pub event_manager: Option<ManagedObjectRef>,
+    pub custom_fields_manager: Option<ManagedObjectRef>,
+    pub alarm_manager: Option<ManagedObjectRef>,
 }
 
 /// `ServiceContent.about`: what the server is.
@@ -315,7 +315,7 @@ impl Client {
     async fn connect_locked(&self) -> Result<Arc<ServiceContent>, VsphereError> {
         let body = Body::new(
             "RetrieveServiceContent",
-            &Moref::new("ServiceInstance", "ServiceInstance"),
+            &ManagedObjectRef::new("ServiceInstance", "ServiceInstance"),
         )
         .finish();
         let res = self
@@ -500,11 +500,11 @@ mod tests {
         .unwrap();
         let sc = ServiceContent::parse(&rv).unwrap();
         assert_eq!(sc.about.api_version, "6.5");
-        assert_eq!(sc.root_folder, Moref::new("Folder", "group-d1"));
+        assert_eq!(sc.root_folder, ManagedObjectRef::new("Folder", "group-d1"));
         assert_eq!(sc.alarm_manager, None);
         assert_eq!(
             sc.event_manager,
-            Some(Moref::new("EventManager", "EventManager"))
+            Some(ManagedObjectRef::new("EventManager", "EventManager"))
         );
     }
 

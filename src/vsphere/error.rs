@@ -6,7 +6,7 @@
 //! and message. Must not: carry credentials, cookies or request bodies — only
 //! fault text that vCenter itself produced.
 
-use super::Moref;
+use super::ManagedObjectRef;
 
 /// What can go wrong talking to vCenter.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum VsphereError {
     NotAuthenticated,
     /// The managed object does not exist (deleted, or a stale MOID).
     #[error("managed object {moref} not found")]
-    ManagedObjectNotFound { moref: Moref },
+    ManagedObjectNotFound { moref: ManagedObjectRef },
     /// An object with that name exists already (e.g. a custom field).
     #[error("name {name:?} already exists (DuplicateName)")]
     DuplicateName { name: String },
@@ -27,7 +27,7 @@ pub enum VsphereError {
     #[error("permission denied{}", privilege.as_deref().map(|p| format!(": missing privilege {p}")).unwrap_or_default())]
     NoPermission {
         privilege: Option<String>,
-        object: Option<Moref>,
+        object: Option<ManagedObjectRef>,
     },
     /// Any other SOAP fault, by its vSphere type name.
     #[error("vSphere fault {fault_type}: {message}")]

@@ -1,7 +1,8 @@
 //! EventManager: querying vCenter's event history and event collectors.
 //!
-//! Owns: [`EventQuery`] → EventFilterSpec (elements in XSD order, or vCenter
-//! rejects the request), [`VcEvent`] parsing, and the client-side rules that
+//! Owns: [`EventFilterSpec`] (named after, and written as, vSphere's
+//! EventFilterSpec: elements in XSD order, or vCenter rejects the request),
+//! [`VcEvent`] parsing, and the client-side rules that
 //! make results reliable: QueryEvents is always sent with `maxCount=1000`
 //! (govmomi's simulator ignores the time filter and returns a capped page in
 //! no useful order, and real vCenters cap pages too), then events are
@@ -12,7 +13,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Moref;
+use super::ManagedObjectRef;
 use super::client::Client;
 use super::error::VsphereError;
 use super::soap::Body;
@@ -90,11 +91,12 @@ impl EventRecursion {
     }
 }
 
-/// What to ask the EventManager for.
+/// What to ask the EventManager for (vSphere's `EventFilterSpec`; not the
+/// store's `EventQuery`, which lists stored events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventQuery {
+pub struct EventFilterSpec {
     /// Only events about this entity (and, per `recursion`, its descendants).
-    pub entity: Option<Moref>,
+    pub entity: Option<ManagedObjectRef>,
     pub recursion: EventRecursion,
     /// Inclusive bounds on `createdTime`; also enforced client-side.
     pub begin_time: Option<OffsetDateTime>,
@@ -107,7 +109,7 @@ pub struct EventQuery {
     pub max_count: Option<usize>,
 }
 
-impl EventQuery {
+impl EventFilterSpec {
     /// Writes `<filter>` (EventFilterSpec) in XSD order: entity, time,
     /// userName, eventChainId, alarm, scheduledTask, disableFullMessage,
     /// category, type, tag, eventTypeId, maxCount. `type` is never sent: it
@@ -254,7 +256,7 @@ pub fn sort_by_key(events: &mut [VcEvent]) {
 }
 
 impl Client {
-    fn event_manager(sc: &super::ServiceContent) -> Result<Moref, VsphereError> {
+    fn event_manager(sc: &super::ServiceContent) -> Result<ManagedObjectRef, VsphereError> {
         sc.event_manager
             .clone()
             .ok_or_else(|| VsphereError::Protocol("server has no EventManager".into()))
@@ -262,7 +264,10 @@ impl Client {
 
     /// QueryEvents with `maxCount=1000`, then time/chain filtering, key order
     /// (oldest first) and `max_count` (newest kept) applied here.
-    pub async fn query_events(&self, query: &EventQuery) -> Result<Vec<VcEvent>, VsphereError> {
+    pub async fn query_events(
+        &self,
+        query: &EventFilterSpec,
+    ) -> Result<Vec<VcEvent>, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("QueryEvents", &Self::event_manager(&sc)?);
         query.write_filter(&mut body, Some(QUERY_PAGE))?;
@@ -285,7 +290,10 @@ impl Client {
     /// restarted) it is gone and calls on it fail with
     /// [`VsphereError::ManagedObjectNotFound`]; create a new one and resume
     /// from your own checkpoint.
-    pub async fn create_event_collector(&self, query: &EventQuery) -> Result<Moref, VsphereError> {
+    pub async fn create_event_collector(
+        &self,
+        query: &EventFilterSpec,
+    ) -> Result<ManagedObjectRef, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("CreateCollectorForEvents", &Self::event_manager(&sc)?);
         let page = query
@@ -304,7 +312,7 @@ impl Client {
     /// time filter is not re-applied here (the simulator ignores it).
     pub async fn read_next_events(
         &self,
-        collector: &Moref,
+        collector: &ManagedObjectRef,
         max: i32,
     ) -> Result<Vec<VcEvent>, VsphereError> {
         let mut body = Body::new("ReadNextEvents", collector);
@@ -316,7 +324,10 @@ impl Client {
     }
 
     /// DestroyCollector.
-    pub async fn destroy_collector(&self, collector: &Moref) -> Result<(), VsphereError> {
+    pub async fn destroy_collector(
+        &self,
+        collector: &ManagedObjectRef,
+    ) -> Result<(), VsphereError> {
         self.invoke(Body::new("DestroyCollector", collector))
             .await?;
         Ok(())
@@ -427,8 +438,8 @@ mod tests {
 
     #[test]
     fn filter_elements_follow_xsd_order_and_are_escaped() {
-        let q = EventQuery {
-            entity: Some(Moref::new("HostSystem", "host-21")),
+        let q = EventFilterSpec {
+            entity: Some(ManagedObjectRef::new("HostSystem", "host-21")),
             recursion: EventRecursion::SelfOnly,
             begin_time: Some(datetime!(2026-01-01 00:00 UTC)),
             end_time: Some(datetime!(2026-01-02 00:00 UTC)),
@@ -436,7 +447,10 @@ mod tests {
             chain_id: Some(7),
             max_count: Some(5),
         };
-        let mut body = Body::new("QueryEvents", &Moref::new("EventManager", "EventManager"));
+        let mut body = Body::new(
+            "QueryEvents",
+            &ManagedObjectRef::new("EventManager", "EventManager"),
+        );
         q.write_filter(&mut body, Some(QUERY_PAGE)).unwrap();
         let s = body.finish();
         let filter = s.split_once("<filter>").unwrap().1;
@@ -493,10 +507,10 @@ mod tests {
         );
 
         let e = parse(&created());
-        let q = |b, en| EventQuery {
+        let q = |b, en| EventFilterSpec {
             begin_time: b,
             end_time: en,
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         };
         assert!(q(Some(e.created_time), Some(e.created_time)).matches(&e));
         assert!(!q(Some(e.created_time + time::Duration::NANOSECOND), None).matches(&e));

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Moref;
+use super::ManagedObjectRef;
 use super::client::Client;
 use super::error::{VsphereError, fault_to_error};
 use super::props::{ObjectContent, PropValue};
@@ -19,7 +19,7 @@ use super::soap::Body;
 /// What the guard needs to know about a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostState {
-    pub moref: Moref,
+    pub moref: ManagedObjectRef,
     pub name: String,
     /// `runtime.inMaintenanceMode`.
     pub in_maintenance: bool,
@@ -81,14 +81,14 @@ impl Client {
     }
 
     /// One host's state; `ManagedObjectNotFound` if it is gone.
-    pub async fn host(&self, host: &Moref) -> Result<HostState, VsphereError> {
+    pub async fn host(&self, host: &ManagedObjectRef) -> Result<HostState, VsphereError> {
         HostState::from_content(self.retrieve_one(host, HOST_PATHS).await?).ok_or_else(|| {
             VsphereError::Protocol(format!("host {host} without runtime.inMaintenanceMode"))
         })
     }
 
     /// Every VirtualMachine (templates included) with its name.
-    pub async fn vms(&self) -> Result<Vec<(Moref, String)>, VsphereError> {
+    pub async fn vms(&self) -> Result<Vec<(ManagedObjectRef, String)>, VsphereError> {
         let objects = self.list_objects("VirtualMachine", &["name"]).await?;
         Ok(objects
             .into_iter()
@@ -105,7 +105,7 @@ impl Client {
 
     /// The VM with exactly this name, if any (names are unique per folder,
     /// not per vCenter: the first match wins).
-    pub async fn find_vm(&self, name: &str) -> Result<Option<Moref>, VsphereError> {
+    pub async fn find_vm(&self, name: &str) -> Result<Option<ManagedObjectRef>, VsphereError> {
         Ok(self
             .vms()
             .await?
@@ -114,7 +114,10 @@ impl Client {
             .map(|(m, _)| m))
     }
 
-    fn custom_fields_manager(&self, sc: &super::ServiceContent) -> Result<Moref, VsphereError> {
+    fn custom_fields_manager(
+        &self,
+        sc: &super::ServiceContent,
+    ) -> Result<ManagedObjectRef, VsphereError> {
         sc.custom_fields_manager
             .clone()
             .ok_or_else(|| VsphereError::Protocol("server has no CustomFieldsManager".into()))
@@ -195,7 +198,7 @@ impl Client {
     /// SetField: sets custom attribute `key` on `entity` to `value`.
     pub async fn set_field(
         &self,
-        entity: &Moref,
+        entity: &ManagedObjectRef,
         key: i32,
         value: &str,
     ) -> Result<(), VsphereError> {
@@ -212,7 +215,7 @@ impl Client {
     /// appears twice (the simulator appends on every SetField) the last wins.
     pub async fn custom_values(
         &self,
-        entity: &Moref,
+        entity: &ManagedObjectRef,
     ) -> Result<BTreeMap<i32, String>, VsphereError> {
         let oc = self.retrieve_one(entity, &["customValue"]).await?;
         let mut out = BTreeMap::new();
@@ -230,7 +233,7 @@ impl Client {
         Ok(out)
     }
 
-    fn alarm_manager(&self, sc: &super::ServiceContent) -> Result<Moref, VsphereError> {
+    fn alarm_manager(&self, sc: &super::ServiceContent) -> Result<ManagedObjectRef, VsphereError> {
         sc.alarm_manager
             .clone()
             .ok_or_else(|| VsphereError::Protocol("server has no AlarmManager".into()))
@@ -239,7 +242,7 @@ impl Client {
     /// AlarmManager.EnableAlarmActions (privilege Alarm.DisableActions).
     pub async fn enable_alarm_actions(
         &self,
-        entity: &Moref,
+        entity: &ManagedObjectRef,
         enabled: bool,
     ) -> Result<(), VsphereError> {
         let sc = self.service_content().await?;
@@ -250,7 +253,10 @@ impl Client {
     }
 
     /// AlarmManager.AreAlarmActionsEnabled.
-    pub async fn are_alarm_actions_enabled(&self, entity: &Moref) -> Result<bool, VsphereError> {
+    pub async fn are_alarm_actions_enabled(
+        &self,
+        entity: &ManagedObjectRef,
+    ) -> Result<bool, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("AreAlarmActionsEnabled", &self.alarm_manager(&sc)?);
         body.moref("entity", entity);
@@ -264,7 +270,7 @@ impl Client {
     /// (`timeout` sent to vCenter is the same number of seconds).
     pub async fn enter_maintenance_mode(
         &self,
-        host: &Moref,
+        host: &ManagedObjectRef,
         wait: Duration,
     ) -> Result<(), VsphereError> {
         let mut body = Body::new("EnterMaintenanceMode_Task", host);
@@ -276,7 +282,7 @@ impl Client {
     /// ExitMaintenanceMode_Task and wait up to `wait` for it to finish.
     pub async fn exit_maintenance_mode(
         &self,
-        host: &Moref,
+        host: &ManagedObjectRef,
         wait: Duration,
     ) -> Result<(), VsphereError> {
         let mut body = Body::new("ExitMaintenanceMode_Task", host);
@@ -285,7 +291,11 @@ impl Client {
         self.wait_for_task(&task, wait).await.map(drop)
     }
 
-    fn task_from(&self, res: super::Element, method: &str) -> Result<Moref, VsphereError> {
+    fn task_from(
+        &self,
+        res: super::Element,
+        method: &str,
+    ) -> Result<ManagedObjectRef, VsphereError> {
         Self::returnval(&res, method)?
             .as_moref()
             .ok_or_else(|| VsphereError::Protocol(format!("{method}: no task")))
@@ -296,7 +306,7 @@ impl Client {
     /// with a `Fault { fault_type: "Timeout" }`; the task keeps running.
     pub async fn wait_for_task(
         &self,
-        task: &Moref,
+        task: &ManagedObjectRef,
         wait: Duration,
     ) -> Result<Option<PropValue>, VsphereError> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -327,7 +337,7 @@ impl Client {
 /// queued or running. A failed task's `info.error.fault` is mapped like a
 /// SOAP fault, so a task refused for lack of privilege is `NoPermission`.
 fn task_outcome(
-    task: &Moref,
+    task: &ManagedObjectRef,
     info: &super::Element,
 ) -> Option<Result<Option<PropValue>, VsphereError>> {
     match info.child_text("state").map(str::trim) {
@@ -356,7 +366,7 @@ mod tests {
 
     fn content(props: &[(&str, PropValue)]) -> ObjectContent {
         ObjectContent {
-            moref: Moref::new("HostSystem", "host-1"),
+            moref: ManagedObjectRef::new("HostSystem", "host-1"),
             props: props
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -380,7 +390,7 @@ mod tests {
 
     #[test]
     fn task_outcomes() {
-        let task = Moref::new("Task", "task-68");
+        let task = ManagedObjectRef::new("Task", "task-68");
         let failed = crate::vsphere::xml::parse(FAILED_TASK).unwrap();
         match task_outcome(&task, &failed) {
             Some(Err(VsphereError::Fault {
@@ -411,7 +421,7 @@ mod tests {
         ))
         .unwrap();
         match task_outcome(&task, &done) {
-            Some(Ok(Some(PropValue::Moref(m)))) => assert_eq!(m.value, "vm-99"),
+            Some(Ok(Some(PropValue::ManagedObjectRef(m)))) => assert_eq!(m.value, "vm-99"),
             other => panic!("{other:?}"),
         }
         let odd = crate::vsphere::xml::parse("<val><state>paused</state></val>").unwrap();
@@ -431,7 +441,7 @@ mod tests {
         assert_eq!(
             HostState::from_content(full),
             Some(HostState {
-                moref: Moref::new("HostSystem", "host-1"),
+                moref: ManagedObjectRef::new("HostSystem", "host-1"),
                 name: "esx1".into(),
                 in_maintenance: true,
                 alarm_actions_enabled: Some(false),

@@ -29,30 +29,30 @@ use std::time::Duration;
 
 pub use client::{About, Client, ServiceContent};
 pub use error::VsphereError;
-pub use events::{EventQuery, EventRecursion, NamedRef, VcEvent};
+pub use events::{EventFilterSpec, EventRecursion, NamedRef, VcEvent};
 pub use inventory::{CustomFieldDef, HostState};
 pub use props::{ObjectContent, PropValue};
 pub use xml::Element;
 
 /// A ManagedObjectReference: the object's type and its MOID (`host-21`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Moref {
+pub struct ManagedObjectRef {
     /// Managed object type, e.g. `HostSystem`, `VirtualMachine`.
     pub kind: String,
     /// MOID, unique per vCenter for that type, e.g. `vm-42`.
     pub value: String,
 }
 
-impl Moref {
+impl ManagedObjectRef {
     pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Self {
-        Moref {
+        ManagedObjectRef {
             kind: kind.into(),
             value: value.into(),
         }
     }
 }
 
-impl fmt::Display for Moref {
+impl fmt::Display for ManagedObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind, self.value)
     }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Moref;
+use super::ManagedObjectRef;
 use super::client::Client;
 use super::error::VsphereError;
 use super::soap::Body;
@@ -21,9 +21,9 @@ pub enum PropValue {
     Bool(bool),
     /// `xsd:int`, `xsd:long`, `xsd:short`, `xsd:byte`.
     Int(i64),
-    Moref(Moref),
+    ManagedObjectRef(ManagedObjectRef),
     /// `ArrayOfManagedObjectReference`.
-    Morefs(Vec<Moref>),
+    Morefs(Vec<ManagedObjectRef>),
     /// Anything structured (`ArrayOfCustomFieldValue`, `TaskInfo`, enums...),
     /// as the `val` element; its `xsi_type` says what it is.
     Other(Element),
@@ -53,9 +53,9 @@ impl PropValue {
         }
     }
 
-    pub fn as_moref(&self) -> Option<&Moref> {
+    pub fn as_moref(&self) -> Option<&ManagedObjectRef> {
         match self {
-            PropValue::Moref(m) => Some(m),
+            PropValue::ManagedObjectRef(m) => Some(m),
             _ => None,
         }
     }
@@ -85,7 +85,7 @@ impl PropValue {
                 .unwrap_or_else(|| PropValue::Other(val.clone())),
             "ManagedObjectReference" => val
                 .as_moref()
-                .map(PropValue::Moref)
+                .map(PropValue::ManagedObjectRef)
                 .unwrap_or_else(|| PropValue::Other(val.clone())),
             "ArrayOfManagedObjectReference" => {
                 PropValue::Morefs(val.children.iter().filter_map(Element::as_moref).collect())
@@ -98,7 +98,7 @@ impl PropValue {
 /// One object and the requested properties it has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectContent {
-    pub moref: Moref,
+    pub moref: ManagedObjectRef,
     /// By property path (`runtime.inMaintenanceMode`). A property the server
     /// left unset is absent here.
     pub props: BTreeMap<String, PropValue>,
@@ -135,9 +135,9 @@ impl ObjectContent {
 /// Where the property filter starts.
 enum Start<'a> {
     /// These objects themselves.
-    Objects(&'a [Moref]),
+    Objects(&'a [ManagedObjectRef]),
     /// Every object a ContainerView lists.
-    View(&'a Moref),
+    View(&'a ManagedObjectRef),
 }
 
 impl Client {
@@ -145,7 +145,7 @@ impl Client {
     pub async fn retrieve_properties(
         &self,
         kind: &str,
-        objects: &[Moref],
+        objects: &[ManagedObjectRef],
         paths: &[&str],
     ) -> Result<Vec<ObjectContent>, VsphereError> {
         if objects.is_empty() {
@@ -157,7 +157,7 @@ impl Client {
     /// Properties `paths` of one object; `ManagedObjectNotFound` if it is gone.
     pub async fn retrieve_one(
         &self,
-        moref: &Moref,
+        moref: &ManagedObjectRef,
         paths: &[&str],
     ) -> Result<ObjectContent, VsphereError> {
         let mut all = self
@@ -205,7 +205,7 @@ impl Client {
         }
     }
 
-    async fn create_view(&self, kind: &str) -> Result<Moref, VsphereError> {
+    async fn create_view(&self, kind: &str) -> Result<ManagedObjectRef, VsphereError> {
         let sc = self.service_content().await?;
         let mut body = Body::new("CreateContainerView", &sc.view_manager);
         body.moref("container", &sc.root_folder)
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(token.as_deref(), Some("page-2"));
         assert_eq!(out.len(), 2);
         let h = &out[0];
-        assert_eq!(h.moref, Moref::new("HostSystem", "host-21"));
+        assert_eq!(h.moref, ManagedObjectRef::new("HostSystem", "host-21"));
         assert_eq!(h.get("name").and_then(PropValue::as_str), Some("DC0_H0"));
         assert_eq!(
             h.get("runtime.inMaintenanceMode")
@@ -341,13 +341,13 @@ mod tests {
             v(&format!(
                 r#"<val {ns} x:type="ManagedObjectReference" type="Folder">group-d1</val>"#
             )),
-            PropValue::Moref(Moref::new("Folder", "group-d1"))
+            PropValue::ManagedObjectRef(ManagedObjectRef::new("Folder", "group-d1"))
         );
         assert_eq!(
             v(&format!(
                 r#"<val {ns} x:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="VirtualMachine">vm-1</ManagedObjectReference></val>"#
             )),
-            PropValue::Morefs(vec![Moref::new("VirtualMachine", "vm-1")])
+            PropValue::Morefs(vec![ManagedObjectRef::new("VirtualMachine", "vm-1")])
         );
         let state = v(&format!(
             r#"<val {ns} x:type="TaskInfoState">success</val>"#

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::Moref;
+use super::ManagedObjectRef;
 use super::error::{VsphereError, fault_to_error};
 use super::xml::{self, Element};
 
@@ -47,7 +47,7 @@ pub struct Body {
 
 impl Body {
     /// Starts `<method xmlns="urn:vim25"><_this type="T">moid</_this>`.
-    pub fn new(method: &'static str, this: &Moref) -> Self {
+    pub fn new(method: &'static str, this: &ManagedObjectRef) -> Self {
         let mut body = Body {
             method,
             buf: format!(r#"<{method} xmlns="{VIM25_NS}">"#),
@@ -69,7 +69,7 @@ impl Body {
     }
 
     /// `<tag type="T">moid</tag>`.
-    pub fn moref(&mut self, tag: &'static str, moref: &Moref) -> &mut Self {
+    pub fn moref(&mut self, tag: &'static str, moref: &ManagedObjectRef) -> &mut Self {
         let _ = write!(
             self.buf,
             r#"<{tag} type="{}">{}</{tag}>"#,
@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn builds_login_body_with_escaped_values() {
-        let mut b = Body::new("Login", &Moref::new("SessionManager", "SessionManager"));
+        let mut b = Body::new(
+            "Login",
+            &ManagedObjectRef::new("SessionManager", "SessionManager"),
+        );
         b.text("userName", "admin@vsphere.local")
             .text("password", "p<&>\"'w");
         assert_eq!(
@@ -225,8 +228,11 @@ mod tests {
 
     #[test]
     fn envelope_round_trips_through_the_parser() {
-        let mut b = Body::new("SetField", &Moref::new("CustomFieldsManager", "CFM"));
-        b.moref("entity", &Moref::new("VirtualMachine", "vm-1"))
+        let mut b = Body::new(
+            "SetField",
+            &ManagedObjectRef::new("CustomFieldsManager", "CFM"),
+        );
+        b.moref("entity", &ManagedObjectRef::new("VirtualMachine", "vm-1"))
             .text("key", 3)
             .text("value", "</value><evil/>");
         let env = envelope(&b.finish());
@@ -251,7 +257,7 @@ mod tests {
         let rv = res.child("returnval").unwrap();
         assert_eq!(
             rv.child("rootFolder").unwrap().as_moref(),
-            Some(Moref::new("Folder", "group-d1"))
+            Some(ManagedObjectRef::new("Folder", "group-d1"))
         );
     }
 
@@ -307,7 +313,7 @@ mod tests {
         ));
         match parse_response(500, &gone) {
             Err(VsphereError::ManagedObjectNotFound { moref }) => {
-                assert_eq!(moref, Moref::new("HostSystem", "host-999"))
+                assert_eq!(moref, ManagedObjectRef::new("HostSystem", "host-999"))
             }
             other => panic!("{other:?}"),
         }

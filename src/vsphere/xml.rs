@@ -17,7 +17,7 @@ use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
-use super::Moref;
+use super::ManagedObjectRef;
 
 /// Deepest element nesting accepted. The vSphere API nests a few dozen
 /// levels at most; a hostile 10,000-deep answer stops here.
@@ -93,10 +93,10 @@ impl Element {
     }
 
     /// This element read as a ManagedObjectReference (`<x type="T">moid</x>`).
-    pub fn as_moref(&self) -> Option<Moref> {
+    pub fn as_moref(&self) -> Option<ManagedObjectRef> {
         let kind = self.attr("type")?;
         let value = self.text.trim();
-        (!value.is_empty()).then(|| Moref::new(kind, value))
+        (!value.is_empty()).then(|| ManagedObjectRef::new(kind, value))
     }
 
     /// The text parsed as a boolean (`true`/`false`/`1`/`0`).
@@ -340,6 +340,9 @@ mod tests {
     #[test]
     fn reads_morefs() {
         let root = parse(r#"<obj type="HostSystem">host-21</obj>"#).unwrap();
-        assert_eq!(root.as_moref(), Some(Moref::new("HostSystem", "host-21")));
+        assert_eq!(
+            root.as_moref(),
+            Some(ManagedObjectRef::new("HostSystem", "host-21"))
+        );
     }
 }

@@ -118,7 +118,10 @@ async fn read_attributes(client: &Client, vm: &str) -> (Option<String>, Option<S
     let fields = client.custom_field_defs().await.unwrap();
     let key = |name: &str| fields.iter().find(|f| f.name == name).map(|f| f.key);
     let values = client
-        .custom_values(&vcgate::vsphere::Moref::new("VirtualMachine", vm))
+        .custom_values(&vcgate::vsphere::ManagedObjectRef::new(
+            "VirtualMachine",
+            vm,
+        ))
         .await
         .unwrap();
     (

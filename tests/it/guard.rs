@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use vcgate::vsphere::{Client, Moref};
+use vcgate::vsphere::{Client, ManagedObjectRef};
 
 use crate::support::peers::vcsim::client_config;
 use crate::support::{READ_TOKEN, TestApp, TestConfig, Vcsim, vcgate_cli};
@@ -57,7 +57,7 @@ async fn setup_with(guard: &str, vcenter: &str, suppress_exit: bool) -> Setup {
 }
 
 impl Setup {
-    async fn host(&self, name: &str) -> Moref {
+    async fn host(&self, name: &str) -> ManagedObjectRef {
         self.admin
             .hosts()
             .await

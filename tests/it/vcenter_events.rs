@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use vcgate::vsphere::soap::Body;
-use vcgate::vsphere::{Client, Moref, PropValue};
+use vcgate::vsphere::{Client, ManagedObjectRef, PropValue};
 
 use crate::support::peers::vcsim::{connected, create_vm};
 use crate::support::{TestApp, TestConfig, Vcsim};
@@ -67,7 +67,7 @@ fn assert_each_once(events: &[Value]) {
     }
 }
 
-async fn vm_folder(client: &Client) -> Moref {
+async fn vm_folder(client: &Client) -> ManagedObjectRef {
     let dcs = client
         .list_objects("Datacenter", &["vmFolder"])
         .await
@@ -88,7 +88,7 @@ async fn run_task(client: &Client, body: Body) -> Option<PropValue> {
     client.wait_for_task(&task, TASK_WAIT).await.unwrap()
 }
 
-async fn clone_vm(client: &Client, vm: &Moref, name: &str) -> Moref {
+async fn clone_vm(client: &Client, vm: &ManagedObjectRef, name: &str) -> ManagedObjectRef {
     let folder = vm_folder(client).await;
     let mut body = Body::new("CloneVM_Task", vm);
     body.moref("folder", &folder)
@@ -107,12 +107,12 @@ async fn clone_vm(client: &Client, vm: &Moref, name: &str) -> Moref {
         .expect("CloneVM_Task result")
 }
 
-async fn power_on(client: &Client, vm: &Moref) {
+async fn power_on(client: &Client, vm: &ManagedObjectRef) {
     run_task(client, Body::new("PowerOnVM_Task", vm)).await;
 }
 
 /// Posts `class` about VM `vm` as user `user` through the simulator's control API.
-async fn post_vm_event(sim: &Vcsim, class: &str, vm: &Moref, user: &str) -> i64 {
+async fn post_vm_event(sim: &Vcsim, class: &str, vm: &ManagedObjectRef, user: &str) -> i64 {
     sim.control_post(&format!(
         "/vcsim/events/post?class={class}&vm={}&user={user}",
         vm.value

@@ -4,7 +4,9 @@
 //! change inventory state freely.
 
 use vcgate::vsphere::soap::Body;
-use vcgate::vsphere::{Client, EventQuery, EventRecursion, Moref, PropValue, VsphereError};
+use vcgate::vsphere::{
+    Client, EventFilterSpec, EventRecursion, ManagedObjectRef, PropValue, VsphereError,
+};
 
 use crate::support::peers::vcsim::{
     TASK_WAIT, USER, client_config, connected, create_vm, events_of,
@@ -15,7 +17,7 @@ mod events;
 mod inventory;
 mod session;
 
-async fn host_named(client: &Client, name: &str) -> Moref {
+async fn host_named(client: &Client, name: &str) -> ManagedObjectRef {
     client
         .hosts()
         .await

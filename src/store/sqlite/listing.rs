@@ -314,10 +314,11 @@ impl ScanTerms {
             terms.glob("json_extract(body, '$.alarm.name')", p);
         }
         if let Some(p) = &q.status {
-            // As routes match `new_status`: the colour (pattern lowercased)
-            // or the raw text.
+            // The status rule of `crate::filter::status_matches`: the colour
+            // (pattern lowercased; `unknown` is no colour) or the raw text.
             terms.sql.push_str(
-                " AND (json_extract(body, '$.alarm.new_status.status') GLOB ? \
+                " AND ((json_extract(body, '$.alarm.new_status.status') GLOB ? \
+                 AND json_extract(body, '$.alarm.new_status.status') != 'unknown') \
                  OR json_extract(body, '$.alarm.new_status.raw') GLOB ?)",
             );
             terms.args.push(sqlite_glob(&p.to_ascii_lowercase()).into());

@@ -53,14 +53,14 @@ async fn vsphere_maintenance_mode_and_its_events() {
     assert!(exited[0].created_time >= entered[0].created_time);
     // query_events returns key order.
     let both = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             entity: Some(host.clone()),
             recursion: EventRecursion::SelfOnly,
             event_type_ids: vec![
                 "EnteredMaintenanceModeEvent".into(),
                 "ExitMaintenanceModeEvent".into(),
             ],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();
@@ -83,10 +83,10 @@ async fn vsphere_event_collector_create_read_destroy() {
     assert!(sim.collectors().await.is_empty());
 
     let collector = client
-        .create_event_collector(&EventQuery {
+        .create_event_collector(&EventFilterSpec {
             event_type_ids: vec!["VmCreatedEvent".into()],
             max_count: Some(100),
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();
@@ -143,27 +143,27 @@ async fn vsphere_vm_creation_events_carry_the_user() {
     // The time filter is applied client-side (the simulator ignores it): the
     // inventory's own VmCreatedEvents predate `before`.
     let recent = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             begin_time: Some(before),
             event_type_ids: vec!["VmCreatedEvent".into()],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();
     assert_eq!(recent.len(), 1, "{recent:#?}");
     let all = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             event_type_ids: vec!["VmCreatedEvent".into()],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();
     assert!(all.len() > 1);
     let newest = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             event_type_ids: vec!["VmCreatedEvent".into()],
             max_count: Some(1),
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();

@@ -40,7 +40,7 @@ async fn vsphere_lists_hosts_and_vms() {
             .map(|m| m.kind.as_str()),
         Some("HostSystem")
     );
-    let gone = Moref::new("VirtualMachine", "vm-does-not-exist");
+    let gone = ManagedObjectRef::new("VirtualMachine", "vm-does-not-exist");
     match client.retrieve_one(&gone, &["name"]).await {
         Err(VsphereError::ManagedObjectNotFound { moref }) => assert_eq!(moref, gone),
         other => panic!("{other:?}"),
@@ -99,7 +99,7 @@ async fn vsphere_alarm_actions_round_trip() {
         Some(true)
     );
 
-    let gone = Moref::new("HostSystem", "host-999999");
+    let gone = ManagedObjectRef::new("HostSystem", "host-999999");
     assert!(matches!(
         client.enable_alarm_actions(&gone, false).await,
         Err(VsphereError::ManagedObjectNotFound { .. })

@@ -42,9 +42,9 @@ async fn vsphere_expired_session_relogs_in_transparently() {
         assert_eq!(result.expect("after expiry").len(), 4);
     }
     let logins = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             event_type_ids: vec!["UserLoginSessionEvent".into()],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();
@@ -57,9 +57,9 @@ async fn vsphere_expired_session_relogs_in_transparently() {
     // connect() again replaces the session instead of adding one.
     client.connect().await.unwrap();
     let logouts = client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             event_type_ids: vec!["UserLogoutSessionEvent".into()],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .unwrap();

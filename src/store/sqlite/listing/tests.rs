@@ -6,8 +6,8 @@ use super::super::SqliteStore;
 use super::super::ms_to_time;
 use super::super::testing::{open_in, stored_seqs};
 use super::*;
+use crate::filter::glob_match;
 use crate::model::{Alarm, Event, EventId, EventType, Source, StatusText};
-use crate::route::glob_match;
 use crate::store::{Disposition, EventStore, ProcessedEvent, StoredEvent};
 
 const TYPES: [&str; 6] = [
@@ -127,11 +127,9 @@ fn matches(q: &EventQuery, e: &StoredEvent) -> bool {
         && glob(&q.vcenter, Some(&ev.vcenter))
         && glob(&q.entity, ev.entity.name.as_deref())
         && glob(&q.alarm, alarm.and_then(|a| a.name.as_deref()))
-        && q.status.as_ref().is_none_or(|p| {
-            status.is_some_and(|s| {
-                glob_match(&p.to_ascii_lowercase(), s.status.as_str()) || glob_match(p, &s.raw)
-            })
-        })
+        && q.status
+            .as_ref()
+            .is_none_or(|p| status.is_some_and(|s| crate::filter::status_matches(p, s)))
         && q.route.is_none_or(|r| d.and_then(|d| d.route) == Some(r))
         && q.held
             .is_none_or(|h| d.and_then(|d| d.held_by.as_ref()).is_some() == h)
@@ -363,7 +361,7 @@ proptest::proptest! {
 const VCENTER_FILTERS: [&str; 4] = ["vc1", "vc?", "vc[3]", "*[*"];
 const ENTITY_FILTERS: [&str; 4] = ["esx*", "esx01", "web[1]*", "web?1?\\*"];
 const ALARM_FILTERS: [&str; 3] = ["Host*", "VM CPU?", "*"];
-const STATUS_FILTERS: [&str; 4] = ["red", "RED", "gre*", "红色"];
+const STATUS_FILTERS: [&str; 6] = ["red", "RED", "gre*", "红色", "unknown", "unk*"];
 const ROUTES: [RouteTarget; 4] = [
     RouteTarget::Automation,
     RouteTarget::Monitoring,

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use vcgate::vsphere::soap::Body;
 use vcgate::vsphere::{
-    Client, ClientConfig, EventQuery, EventRecursion, Moref, PropValue, VcEvent,
+    Client, ClientConfig, EventFilterSpec, EventRecursion, ManagedObjectRef, PropValue, VcEvent,
 };
 
 /// How long a simulator may take to print its URL (the VPX model is built
@@ -355,20 +355,20 @@ pub async fn connected(sim: &Vcsim) -> Client {
 }
 
 /// vCenter events of `class` about `entity` itself.
-pub async fn events_of(client: &Client, entity: &Moref, class: &str) -> Vec<VcEvent> {
+pub async fn events_of(client: &Client, entity: &ManagedObjectRef, class: &str) -> Vec<VcEvent> {
     client
-        .query_events(&EventQuery {
+        .query_events(&EventFilterSpec {
             entity: Some(entity.clone()),
             recursion: EventRecursion::SelfOnly,
             event_type_ids: vec![class.to_owned()],
-            ..EventQuery::default()
+            ..EventFilterSpec::default()
         })
         .await
         .expect("query_events")
 }
 
 /// CreateVM_Task through the low-level `invoke`, as a user would create a VM.
-pub async fn create_vm(client: &Client, name: &str) -> Moref {
+pub async fn create_vm(client: &Client, name: &str) -> ManagedObjectRef {
     let dcs = client
         .list_objects("Datacenter", &["vmFolder"])
         .await

@@ -18,10 +18,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
-use crate::api::auth::Grant;
-use crate::api::error::ApiError;
-use crate::api::wire::{Accepted, AcceptedBatch};
-use crate::api::{AppState, Sorted};
+use super::auth::Grant;
+use super::error::ApiError;
+use super::wire::{Accepted, AcceptedBatch};
+use super::{AppState, Sorted};
 use crate::cloudevents;
 use crate::logging::Sampled;
 use crate::model::{Event, Source};

@@ -1,7 +1,11 @@
 //! The pipeline stage between acceptance and the sinks: takes accepted events
-//! from the store in order, runs dedup and routing, and records the decision
-//! together with the deliveries it queues — in one commit, so a crash never
-//! loses a decision or re-runs one.
+//! from the store in order, runs dedup, enrichment, routing and silences, and
+//! records the decision together with the deliveries it queues — in one
+//! commit, so a crash never loses a decision or re-runs one.
+//!
+//! What to do with one event is [`decide`] (pure, in `decide.rs`); the stage
+//! loop here only does the I/O around it: reading the batch, enrichment
+//! lookups, the commit, metrics and wake-ups.
 //!
 //! Wakes on `Ingestor::pipeline_wake`, with a slow tick as a safety net.
 //! Resumes after a restart from the store (every event with `processed = 0`).
@@ -16,54 +20,24 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::RouteTarget;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::monitoring::alerts::{Change, Observation};
-use crate::store::{AlertInput, Disposition, ProcessedEvent, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
+
+mod decide;
+pub use decide::{Decision, decide};
 
 /// Events decided per store round trip.
 const BATCH: usize = 2048;
 /// Events read per page when dedup state is rebuilt at start.
 const REBUILD_PAGE: usize = 1024;
 
-/// Every monitoring target with how it takes alarm transitions.
-pub fn monitoring_targets(config: &Config) -> Vec<(String, crate::store::TargetKind)> {
-    use crate::config::WebhookFormat;
-    use crate::store::TargetKind;
-    let kinds = config
-        .monitoring
-        .snmp
-        .iter()
-        .map(|_| TargetKind::Events)
-        .chain(config.monitoring.webhook.iter().map(|w| match w.format {
-            WebhookFormat::Alertmanager => TargetKind::Alertmanager,
-            WebhookFormat::Cloudevents => TargetKind::Events,
-        }));
-    monitoring_target_names(config)
-        .into_iter()
-        .zip(kinds)
-        .collect()
-}
-
-/// Names of the monitoring targets, in config order (`[[monitoring.*]]` `name`,
-/// else `snmp[N]` / `webhook[N]`).
-pub fn monitoring_target_names(config: &Config) -> Vec<String> {
-    let snmp = config
-        .monitoring
-        .snmp
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("snmp[{i}]")));
-    let webhook = config
-        .monitoring
-        .webhook
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.name.clone().unwrap_or_else(|| format!("webhook[{i}]")));
-    snmp.chain(webhook).collect()
-}
+// Kept at their old paths: target names are config's, target kinds monitoring's.
+pub use crate::config::monitoring_target_names;
+pub use crate::monitoring::monitoring_targets;
 
 /// What the pipeline shares with the rest of the gateway.
 pub struct Wiring {
@@ -280,98 +254,38 @@ impl Stage {
         let mut outcomes = Vec::with_capacity(batch.len());
         let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
         for ((event, verdict), enriched) in batch.iter().zip(enriched) {
-            let updated = enriched.then(|| event.clone());
-            let outcome = match *verdict {
-                Verdict::Duplicate { original } => {
-                    merged += 1;
-                    ProcessedEvent {
-                        id: event.id,
-                        disposition: Disposition {
-                            duplicate_of: Some(original),
-                            route: None,
-                            rule: None,
-                            forward_to: Vec::new(),
-                            subscriptions: Vec::new(),
-                            held_by: None,
-                        },
-                        merge_into: Some(original),
-                        seen_at: event.received_at,
-                        runs: Vec::new(),
-                        updated,
-                        alert: None,
-                    }
+            if !matches!(verdict, Verdict::Duplicate { .. }) {
+                self.silencer.observe(event);
+            }
+            let Decision {
+                mut processed,
+                held,
+            } = decide(
+                event,
+                *verdict,
+                &settings,
+                &self.silencer,
+                &self.targets,
+                now,
+            );
+            processed.updated = enriched.then(|| event.clone());
+            if let Some(hold) = &held {
+                self.stats.emit(EventHeld {
+                    reason: hold.reason(),
+                    by: &hold.label(),
+                    event: event.id,
+                });
+            }
+            let d = &processed.disposition;
+            match d.route {
+                None => merged += 1,
+                Some(route) => {
+                    automation += u64::from(route.to_automation());
+                    monitoring += u64::from(route.to_monitoring());
+                    dropped += u64::from(route == RouteTarget::Drop);
                 }
-                Verdict::New | Verdict::Renotify { .. } => {
-                    let decision = settings.router.route(event);
-                    let runs = if decision.to_automation() {
-                        automation += 1;
-                        settings.registry.runs_for(event)
-                    } else {
-                        Vec::new()
-                    };
-                    self.silencer.observe(event);
-                    let held = if decision.to_monitoring() {
-                        monitoring += 1;
-                        self.silencer.hold(event, now)
-                    } else {
-                        None
-                    };
-                    if let Some(hold) = &held {
-                        self.stats.emit(EventHeld {
-                            reason: hold.reason(),
-                            by: &hold.label(),
-                            event: event.id,
-                        });
-                    }
-                    // Alarm transitions go through the active-alert table
-                    // (resolves even when not routed to monitoring: a target
-                    // told an alert fired hears it clear); other events are
-                    // one-shot forwards to every target.
-                    let held_label = held.as_ref().map(|h| h.label());
-                    let alert = (!self.targets.is_empty())
-                        .then(|| {
-                            Observation::of(
-                                event,
-                                now,
-                                held_label.clone(),
-                                decision.to_monitoring(),
-                            )
-                        })
-                        .flatten()
-                        .map(|observation| AlertInput {
-                            observation,
-                            targets: self.targets.clone(),
-                        });
-                    let one_shot = alert
-                        .as_ref()
-                        .is_none_or(|a| a.observation.change == Change::EntityRemoved);
-                    let forward_to = if decision.to_monitoring() && held.is_none() && one_shot {
-                        self.targets.iter().map(|(t, _)| t.clone()).collect()
-                    } else {
-                        Vec::new()
-                    };
-                    if matches!(decision.target, crate::config::RouteTarget::Drop) {
-                        dropped += 1;
-                    }
-                    ProcessedEvent {
-                        id: event.id,
-                        disposition: Disposition {
-                            duplicate_of: None,
-                            route: Some(decision.target),
-                            rule: Some(decision.rule),
-                            forward_to,
-                            subscriptions: runs.iter().map(|r| r.subscription.clone()).collect(),
-                            held_by: held_label,
-                        },
-                        merge_into: None,
-                        seen_at: event.received_at,
-                        runs,
-                        updated,
-                        alert,
-                    }
-                }
-            };
-            outcomes.push(outcome);
+            }
+            outcomes.push(processed);
         }
         let any_alert = outcomes.iter().any(|o| o.alert.is_some());
         let functions_with_runs: std::collections::BTreeSet<String> = outcomes

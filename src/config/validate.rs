@@ -1,0 +1,280 @@
+//! Loading and validating a config: cross-field rules serde cannot check,
+//! secret sources that must be readable, errors that name the key.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Config, ConfigError, FunctionKind, WebhookFormat, invalid, resolve_secret};
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string(),
+        })?;
+        config.resolve_snmp_user_secrets()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the SNMPv3 users' password files and variables once, at load,
+    /// into the inline fields: validation and the listener then use those
+    /// (`resolve_secret` prefers an inline value) and never read again.
+    /// Only what the user's protocols need is read, as validation checks.
+    fn resolve_snmp_user_secrets(&mut self) -> Result<(), ConfigError> {
+        for (i, user) in self.snmp.user.iter_mut().enumerate() {
+            let key = format!("snmp.user[{i}]");
+            if user.auth_protocol.is_some() {
+                user.auth_password = resolve_secret(
+                    &format!("{key}.auth_password"),
+                    &user.auth_password,
+                    &user.auth_password_file,
+                    &user.auth_password_env,
+                )?;
+            }
+            if user.priv_protocol.is_some() {
+                user.priv_password = resolve_secret(
+                    &format!("{key}.priv_password"),
+                    &user.priv_password,
+                    &user.priv_password_file,
+                    &user.priv_password_env,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: cross-field rules, readable secret files.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            return Err(invalid(
+                "http.tls_cert",
+                "tls_cert and tls_key must be given together",
+            ));
+        }
+        if self.http.max_body.0 == 0 {
+            return Err(invalid("http.max_body", "must be greater than zero"));
+        }
+        if self.http.rate_limit == 0 || self.snmp.rate_limit == 0 {
+            return Err(invalid("rate_limit", "must be greater than zero"));
+        }
+        self.validate_http()?;
+        let mut names = std::collections::HashSet::new();
+        for (i, vc) in self.vcenter.iter().enumerate() {
+            if vc.name.trim().is_empty() {
+                return Err(invalid(format!("vcenter[{i}].name"), "must not be empty"));
+            }
+            if !names.insert(vc.name.as_str()) {
+                return Err(invalid(
+                    format!("vcenter[{i}].name"),
+                    format!("duplicate vCenter name {:?}", vc.name),
+                ));
+            }
+            if vc.max_response.0 == 0 {
+                return Err(invalid(
+                    format!("vcenter[{i}].max_response"),
+                    "must be greater than zero",
+                ));
+            }
+            if vc.url.is_some()
+                && vc.password.is_none()
+                && vc.password_file.is_none()
+                && vc.password_env.is_none()
+            {
+                return Err(invalid(
+                    format!("vcenter[{i}].password_file"),
+                    "a vCenter with a url needs password_file or password_env",
+                ));
+            }
+            super::event_stream::validate(i, vc)?;
+        }
+        for (i, user) in self.snmp.user.iter().enumerate() {
+            let key = format!("snmp.user[{i}]");
+            if user.auth_protocol.is_none() {
+                return Err(invalid(
+                    format!("{key}.auth_protocol"),
+                    "SNMPv3 users must authenticate (noAuthNoPriv is not accepted)",
+                ));
+            }
+            resolve_secret(
+                &format!("{key}.auth_password"),
+                &user.auth_password,
+                &user.auth_password_file,
+                &user.auth_password_env,
+            )?
+            .ok_or_else(|| {
+                invalid(
+                    format!("{key}.auth_password"),
+                    "missing (auth_password, auth_password_file or auth_password_env)",
+                )
+            })?;
+            if user.priv_protocol.is_some() {
+                resolve_secret(
+                    &format!("{key}.priv_password"),
+                    &user.priv_password,
+                    &user.priv_password_file,
+                    &user.priv_password_env,
+                )?
+                .ok_or_else(|| {
+                    invalid(
+                        format!("{key}.priv_password"),
+                        "missing (priv_password, priv_password_file or priv_password_env)",
+                    )
+                })?;
+            }
+        }
+        for (i, rule) in self.route.iter().enumerate() {
+            if let Some(source) = &rule.source
+                && !source.contains(['*', '?'])
+                && crate::model::Source::parse(source).is_none()
+            {
+                return Err(invalid(
+                    format!("route[{i}].source"),
+                    format!(
+                        "unknown source {source:?} (alarm-hook, snmp, vcenter-events, api, guard)"
+                    ),
+                ));
+            }
+        }
+        self.validate_globs()?;
+        self.validate_automation()?;
+        if self.guard.interval.is_zero() {
+            return Err(invalid("guard.interval", "must be greater than zero"));
+        }
+        for (i, target) in self.monitoring.webhook.iter().enumerate() {
+            let key = |k: &str| format!("monitoring.webhook[{i}].{k}");
+            if target.all_urls().is_empty() {
+                return Err(invalid(
+                    key("urls"),
+                    "a webhook target needs `url` or `urls`",
+                ));
+            }
+            if let Some(bad) = target
+                .all_urls()
+                .iter()
+                .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
+                return Err(invalid(
+                    key("urls"),
+                    format!("{bad:?} is not an http(s) URL"),
+                ));
+            }
+            if target.resend_interval < Duration::from_secs(1) {
+                return Err(invalid(key("resend_interval"), "must be at least 1s"));
+            }
+            if target.format != WebhookFormat::Cloudevents {
+                if target.event_format != crate::cloudevents::EventFormat::Vcgate {
+                    return Err(invalid(
+                        key("event_format"),
+                        "applies to format = \"cloudevents\" only",
+                    ));
+                }
+                if target.encoding != crate::cloudevents::Encoding::Structured {
+                    return Err(invalid(
+                        key("encoding"),
+                        "applies to format = \"cloudevents\" only",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_automation(&self) -> Result<(), ConfigError> {
+        let secret_names: std::collections::HashSet<&str> =
+            self.secret.iter().map(|s| s.name.as_str()).collect();
+        for (i, set) in self.secret.iter().enumerate() {
+            if set.file.is_none() && set.env.is_empty() {
+                return Err(invalid(
+                    format!("secret[{i}].file"),
+                    "a secret set needs `file` or `env`",
+                ));
+            }
+        }
+        let mut function_names = std::collections::HashSet::new();
+        for (i, f) in self.function.iter().enumerate() {
+            let key = |k: &str| format!("function[{i}].{k}");
+            if !function_names.insert(f.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("duplicate function name {:?}", f.name),
+                ));
+            }
+            match f.kind {
+                FunctionKind::Command if f.command.is_empty() => {
+                    return Err(invalid(
+                        key("command"),
+                        "a command function needs `command` (argv)",
+                    ));
+                }
+                FunctionKind::Webhook if f.url.is_none() => {
+                    return Err(invalid(key("url"), "a webhook function needs `url`"));
+                }
+                FunctionKind::Builtin if f.builtin.is_none() => {
+                    return Err(invalid(
+                        key("builtin"),
+                        "a builtin function needs `builtin` (set-created-by, alarm-actions)",
+                    ));
+                }
+                _ => {}
+            }
+            if f.kind != FunctionKind::Webhook
+                && f.encoding != crate::cloudevents::Encoding::Structured
+            {
+                return Err(invalid(
+                    key("encoding"),
+                    "applies to webhook functions only (command functions read JSON on stdin)",
+                ));
+            }
+            if f.max_attempts == 0 || f.concurrency == 0 {
+                return Err(invalid(
+                    key("max_attempts"),
+                    "max_attempts and concurrency must be at least 1",
+                ));
+            }
+            if let Some(missing) = f
+                .secrets
+                .iter()
+                .find(|s| !secret_names.contains(s.as_str()))
+            {
+                return Err(invalid(
+                    key("secrets"),
+                    format!("unknown secret set {missing:?}"),
+                ));
+            }
+        }
+        let mut subscription_names = std::collections::HashSet::new();
+        for (i, sub) in self.subscription.iter().enumerate() {
+            if !subscription_names.insert(sub.name.as_str()) {
+                return Err(invalid(
+                    format!("subscription[{i}].name"),
+                    format!("duplicate subscription name {:?}", sub.name),
+                ));
+            }
+            if !function_names.contains(sub.function.as_str()) {
+                return Err(invalid(
+                    format!("subscription[{i}].function"),
+                    format!("unknown function {:?}", sub.function),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
