@@ -41,6 +41,10 @@ mod writer;
 /// The SQLite backend; the `Store` handle holds it behind an `Arc`.
 pub(super) struct SqliteStore {
     writer: mpsc::Sender<writer::Job>,
+    /// Joined on drop: the database is closed (WAL checkpointed and removed)
+    /// when the store is, not some time later (a restore right after a stop
+    /// must not race the writer's last close).
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: readers::Readers,
     /// For the file sizes in `stats`.
     config: Arc<StoreConfig>,
@@ -77,9 +81,10 @@ impl SqliteStore {
         schema::migrate(&mut writer_conn)?;
         let readers = readers::Readers::open(config)?;
         let writable = Arc::new(AtomicBool::new(true));
-        let writer = writer::spawn(writer_conn, config, writable.clone())?;
+        let (writer, writer_thread) = writer::spawn(writer_conn, config, writable.clone())?;
         Ok(Self {
             writer,
+            writer_thread: Some(writer_thread),
             readers,
             config: Arc::new(config.clone()),
             writable,
@@ -102,6 +107,17 @@ impl SqliteStore {
             _ => {}
         }
         result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing our sender ends the writer loop once queued jobs are done.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -27,14 +27,14 @@ pub(super) fn spawn(
     conn: Connection,
     config: &StoreConfig,
     writable: Arc<AtomicBool>,
-) -> Result<mpsc::Sender<Job>, StoreError> {
+) -> Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>), StoreError> {
     let (tx, rx) = mpsc::channel::<Job>(config.max_batch * 8);
     let max_batch = config.max_batch.max(1);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("vcgate-store-writer".into())
         .spawn(move || writer_loop(conn, rx, max_batch, writable))
         .map_err(|e| StoreError::Open(e.to_string()))?;
-    Ok(tx)
+    Ok((tx, thread))
 }
 
 impl SqliteStore {
