@@ -138,10 +138,25 @@ impl Config {
         Ok(())
     }
 
+    /// The tokens of every scope: as read when the config was loaded, or
+    /// (for a config not made by `Config::parse`) read now.
+    pub fn tokens(&self) -> Result<Tokens, ConfigError> {
+        match &self.loaded_tokens {
+            Some(tokens) => Ok(tokens.clone()),
+            None => self.read_tokens(),
+        }
+    }
+
+    /// Reads the tokens once at load; validation and the API use them.
+    pub(super) fn load_tokens(&mut self) -> Result<(), ConfigError> {
+        self.loaded_tokens = Some(self.read_tokens()?);
+        Ok(())
+    }
+
     /// Merges tokens from the inline lists, the token files (one per line),
     /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` / `VCGATE_ADMIN_TOKEN`
     /// environment variables and the `[[http.ingest_token]]` entries.
-    pub fn tokens(&self) -> Result<Tokens, ConfigError> {
+    fn read_tokens(&self) -> Result<Tokens, ConfigError> {
         let short = |key: &str| invalid(key, "tokens must be at least 8 characters");
         let collect = |inline: &[Secret], file: &Option<PathBuf>, env: &str, key: &str| {
             let mut all: Vec<Secret> = inline.to_vec();

@@ -161,6 +161,10 @@ pub struct Config {
     pub guard: GuardConfig,
     #[serde(default)]
     pub silence: SilenceConfig,
+    /// The `[http]` tokens as read at load (files and environment variables
+    /// read once); `None` for a config not made by `Config::parse`.
+    #[serde(skip)]
+    loaded_tokens: Option<Tokens>,
 }
 
 impl Default for Config {
@@ -367,5 +371,19 @@ max_connections = 0
             e.contains("snmp.user[0].auth_password") && e.contains("cannot read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn token_files_are_read_once_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("read-tokens");
+        std::fs::write(&file, "read-token-1\n").unwrap();
+        let c = Config::parse(&format!(
+            "[http]\nread_token_file = {:?}\n",
+            file.display().to_string()
+        ))
+        .unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(c.tokens().unwrap().read[0].expose(), "read-token-1");
     }
 }

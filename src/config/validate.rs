@@ -30,6 +30,7 @@ impl Config {
             message: e.to_string(),
         })?;
         config.resolve_snmp_user_secrets()?;
+        config.load_tokens()?;
         config.validate()?;
         Ok(config)
     }
