@@ -128,7 +128,12 @@ fn response_request_id(datagram: &[u8]) -> Option<i32> {
 
 /// Sends one inform and waits for its Response, resending on timeout.
 /// Ok(resends) once acknowledged; Err after the last resend timed out.
-fn send_one(socket: &UdpSocket, datagram: &[u8], request_id: i32, args: &Args) -> Result<u32, String> {
+fn send_one(
+    socket: &UdpSocket,
+    datagram: &[u8],
+    request_id: i32,
+    args: &Args,
+) -> Result<u32, String> {
     let mut buf = [0u8; 2048];
     for attempt in 0..=args.retries {
         socket.send(datagram).map_err(|e| format!("send: {e}"))?;
@@ -138,7 +143,9 @@ fn send_one(socket: &UdpSocket, datagram: &[u8], request_id: i32, args: &Args) -
             if left.is_zero() {
                 break;
             }
-            socket.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
             match socket.recv(&mut buf) {
                 Ok(n) if response_request_id(&buf[..n]) == Some(request_id) => return Ok(attempt),
                 Ok(_) => {} // a late Response to an earlier resend, or noise
@@ -223,7 +230,9 @@ fn run(args: Args) -> Result<bool, String> {
     let (mut retransmits, mut failed) = (0u64, 0u64);
     let mut first_problem = None;
     for w in workers {
-        let w = w.join().map_err(|_| "a sender thread panicked".to_owned())?;
+        let w = w
+            .join()
+            .map_err(|_| "a sender thread panicked".to_owned())?;
         latencies.extend(w.latencies_us);
         retransmits += w.retransmits;
         failed += w.failed;

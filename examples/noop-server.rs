@@ -28,7 +28,11 @@ async fn main() -> std::io::Result<()> {
         (Some("--listen"), Some(addr)) => addr
             .parse()
             .map_err(|_| std::io::Error::other(format!("--listen {addr}: not HOST:PORT")))?,
-        _ => return Err(std::io::Error::other("usage: noop-server --listen HOST:PORT")),
+        _ => {
+            return Err(std::io::Error::other(
+                "usage: noop-server --listen HOST:PORT",
+            ));
+        }
     };
     let app = axum::Router::new()
         .route("/api/v1/alarms", post(accept))

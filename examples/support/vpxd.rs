@@ -29,7 +29,10 @@ impl AlarmInfoEncoder {
         let parse = |s: &str| Oid::parse(s).map_err(|e| format!("{s}: {e}"));
         Ok(Self {
             trap_oid: parse(TRAP_OID)?,
-            oids: VARBIND_OIDS.iter().map(|s| parse(s)).collect::<Result<_, _>>()?,
+            oids: VARBIND_OIDS
+                .iter()
+                .map(|s| parse(s))
+                .collect::<Result<_, _>>()?,
             community: community.to_owned(),
             inform,
         })
