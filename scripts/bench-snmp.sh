@@ -40,6 +40,8 @@
 #   BENCH_INFORM_CONCURRENCY  concurrent inform senders (default 50)
 #   BENCH_INFORM_TRAP_RATE    traps/s sent during the inform step (default 5000; 0 = none)
 #   BENCH_SUMMARY     a file: "measure|result|anchor" lines are appended for scripts/bench.sh
+#   BENCH_VCGATE      a vcgate binary to measure instead of building this tree's (e.g. a build of
+#                     an earlier commit, for before/after); trapgen and informgen are still built
 #   CARGO_TARGET_DIR  where cargo builds (default <repo>/target)
 #   BENCH_SCHED       how receivers and load generator are scheduled, the same for both sides:
 #                     "fifo" (default as root: chrt -f 10, so compiles and tests running on a
@@ -350,8 +352,10 @@ inform_step() {
 # ---------------------------------------------------------------- main
 need_tools
 log "building (release): vcgate + examples/trapgen"
-(cd "$ROOT" && cargo build --release --quiet --bin vcgate --example trapgen --example informgen)
-VCGATE="$TARGET_DIR/release/vcgate"
+build_vcgate=(--bin vcgate)
+[[ -z ${BENCH_VCGATE:-} ]] || build_vcgate=()
+(cd "$ROOT" && cargo build --release --quiet "${build_vcgate[@]}" --example trapgen --example informgen)
+VCGATE=${BENCH_VCGATE:-$TARGET_DIR/release/vcgate}
 TRAPGEN="$TARGET_DIR/release/examples/trapgen"
 INFORMGEN="$TARGET_DIR/release/examples/informgen"
 [[ -x $VCGATE && -x $TRAPGEN && -x $INFORMGEN ]] || die "build products missing in $TARGET_DIR/release"
@@ -361,7 +365,7 @@ echo "== SNMP trap ingest: vcgate (full pipeline) vs snmptrapd =="
 echo "host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "udp: $(sysctl -n net.core.rmem_default 2>/dev/null | sed 's/^/net.core.rmem_default=/') $(sysctl -n net.core.rmem_max 2>/dev/null | sed 's/^/net.core.rmem_max=/') (a receiver that sets no SO_RCVBUF gets rmem_default; ${BENCH_RCVBUF:+snmptrapd serverRecvBuf=$BENCH_RCVBUF; }actual sizes at the end)"
 echo "snmptrapd: $(snmptrapd -v 2>&1 | sed -n 's/^NET-SNMP Version: */net-snmp /p' | head -1) -f -Lf FILE -On -n -C -c CONF (authCommunity log public; doNotRetainNotificationLogs yes)"
-echo "vcgate: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')  [store] sync=\"full\" (fsync per group commit), max_batch=default, fresh store per step; rate limits raised"
+echo "vcgate: ${BENCH_VCGATE:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')}  [store] sync=\"full\" (fsync per group commit), max_batch=default, fresh store per step; rate limits raised"
 echo "step: ${STEP_SECS}s per rate, distinct targets (no dedup merges), loopback; receivers and trapgen scheduled: $SCHED (${RUN[*]})"
 echo
 
