@@ -17,17 +17,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use async_snmp::message::CommunityMessage;
-use async_snmp::pdu::NotificationPdu;
-use async_snmp::{Oid, Value, VarBind, Version};
-
-/// vpxdAlarmInfo (VMWARE-VC-EVENT-MIB).
-const TRAP_OID: &str = "1.3.6.1.4.1.6876.4.3.0.203";
-const VB_TYPE: &str = "1.3.6.1.4.1.6876.4.3.308.0"; // vpxdTrapType
-const VB_OLD_STATUS: &str = "1.3.6.1.4.1.6876.4.3.304.0"; // vpxdOldStatus
-const VB_NEW_STATUS: &str = "1.3.6.1.4.1.6876.4.3.305.0"; // vpxdNewStatus
-const VB_OBJ_VALUE: &str = "1.3.6.1.4.1.6876.4.3.306.0"; // vpxdObjValue
-const VB_OBJ_NAME: &str = "1.3.6.1.4.1.6876.4.3.307.0"; // vpxdObjName
+#[path = "support/vpxd.rs"]
+mod vpxd;
 
 /// Hard bounds so a typo cannot turn this into an unbounded flood.
 const MAX_COUNT: u64 = 5_000_000;
@@ -123,46 +114,15 @@ fn num(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("{text}: not a non-negative integer"))
 }
 
-/// One encoded v2c trap for VM number `i`.
-fn encode_trap(args: &Args, trap_oid: &Oid, oids: &[Oid; 5], i: u64) -> Result<Vec<u8>, String> {
-    let octets = |s: String| Value::OctetString(s.into_bytes().into());
-    let varbinds = vec![
-        VarBind::new(oids[0].clone(), Value::Integer(3)),
-        VarBind::new(oids[1].clone(), octets("Green".into())),
-        VarBind::new(oids[2].clone(), octets("Red".into())),
-        VarBind::new(
-            oids[3].clone(),
-            octets("alarm.VmMemoryUsageAlarm - Metric Memory = 97%".into()),
-        ),
-        VarBind::new(oids[4].clone(), octets(format!("benchvm-{}-{i}", args.tag))),
-    ];
-    let request_id = (i % i32::MAX as u64) as i32 + 1;
-    let uptime = (i % u32::MAX as u64) as u32;
-    let pdu = NotificationPdu::trap_v2(Version::V2c, request_id, uptime, trap_oid, varbinds)
-        .map_err(|e| format!("building trap {i}: {e}"))?;
-    let message = CommunityMessage::v2c(args.community.as_str(), pdu)
-        .map_err(|e| format!("building message {i}: {e}"))?;
-    message
-        .encode()
-        .map(|b| b.to_vec())
-        .map_err(|e| format!("encoding trap {i}: {e}"))
-}
-
 fn run(args: Args) -> Result<(), String> {
-    let parse = |s: &str| Oid::parse(s).map_err(|e| format!("{s}: {e}"));
-    let trap_oid = parse(TRAP_OID)?;
-    let oids = [
-        parse(VB_TYPE)?,
-        parse(VB_OLD_STATUS)?,
-        parse(VB_NEW_STATUS)?,
-        parse(VB_OBJ_VALUE)?,
-        parse(VB_OBJ_NAME)?,
-    ];
+    let encoder = vpxd::AlarmInfoEncoder::new(&args.community, false)?;
+    let vm_prefix = format!("benchvm-{}", args.tag);
 
     let encode_start = Instant::now();
     let mut datagrams = Vec::with_capacity(args.count as usize);
     for i in 0..args.count {
-        datagrams.push(encode_trap(&args, &trap_oid, &oids, i)?);
+        let request_id = (i % i32::MAX as u64) as i32 + 1;
+        datagrams.push(encoder.encode(&vm_prefix, i, request_id)?);
     }
     let bytes: usize = datagrams.iter().map(Vec::len).sum();
     eprintln!(

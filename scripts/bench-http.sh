@@ -10,10 +10,16 @@
 # is durable accepts per second. Afterwards the store must hold exactly as
 # many events as there were 202 answers (checked; a mismatch fails the run).
 #
+# The anchor, measured in the same run right before each vcgate level with the
+# same load: examples/noop-server.rs, an axum server on the same stack whose
+# handler parses the JSON body and answers 202 (no auth, no store). The ratio
+# vcgate/no-op per level is printed at the end (issue 19: >= 0.5 at c=32).
+#
 # Environment:
 #   BENCH_CONCURRENCY  levels (default "1 8 32 64")
 #   BENCH_HTTP_SECS    seconds per level (default 10)
 #   BENCH_SYNC         "full" (default) or "normal"
+#   BENCH_NOOP         1 (default) = also measure the no-op baseline at each level; 0 = vcgate only
 #   CARGO_TARGET_DIR   where cargo builds (default <repo>/target)
 #   BENCH_SCHED        "fifo" (default as root: chrt -f 10 for vcgate and hookload, so other
 #                      work on a shared host disturbs less), "nice" (nice -n -10), "none"
@@ -26,6 +32,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LEVELS=${BENCH_CONCURRENCY:-"1 8 32 64"}
 SECS=${BENCH_HTTP_SECS:-10}
 SYNC=${BENCH_SYNC:-full}
+NOOP=${BENCH_NOOP:-1}
 MAX_REQUESTS=2000000
 INGEST_TOKEN=bench-ingest-token-0001
 READ_TOKEN=bench-read-token-0001
@@ -60,11 +67,13 @@ cpu_secs() {
 }
 
 VC_PID=""
+NOOP_PID=""
 cleanup() {
-    if [[ -n $VC_PID ]]; then
-        kill "$VC_PID" 2>/dev/null || true
-        wait "$VC_PID" 2>/dev/null || true
-    fi
+    local p
+    for p in $VC_PID $NOOP_PID; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     if [[ ${BENCH_KEEP:-0} != 1 && -n ${WORK:-} ]]; then
         rm -rf "$WORK"
     else
@@ -73,11 +82,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building (release): vcgate + examples/hookload"
-(cd "$ROOT" && cargo build --release --quiet --bin vcgate --example hookload)
+log "building (release): vcgate + examples/hookload + examples/noop-server"
+(cd "$ROOT" && cargo build --release --quiet --bin vcgate --example hookload --example noop-server)
 VCGATE="$TARGET_DIR/release/vcgate"
 HOOKLOAD="$TARGET_DIR/release/examples/hookload"
-[[ -x $VCGATE && -x $HOOKLOAD ]] || die "build products missing in $TARGET_DIR/release"
+NOOP_SERVER="$TARGET_DIR/release/examples/noop-server"
+[[ -x $VCGATE && -x $HOOKLOAD && -x $NOOP_SERVER ]] || die "build products missing in $TARGET_DIR/release"
 WORK=$(mktemp -d /tmp/vcgate-bench-http.XXXXXX)
 
 # What one fsync costs on the store's filesystem: 4 KiB O_DSYNC overwrites of
@@ -96,9 +106,51 @@ echo "load: examples/hookload, closed loop, 1 keep-alive connection per worker, 
 echo "      (answers are counted only when the server answered; every request started is awaited)"
 echo
 
-printf '%5s %9s %9s %11s %8s %8s %8s %8s %7s %7s %9s\n' conc requests accepted accepted/s p50_ms p90_ms p99_ms max_ms cpu% client stored
+# One closed-loop run of hookload against $1 at concurrency $2; prints its summary line.
+hookload() { # url conc tag errfile
+    "${RUN[@]}" "$HOOKLOAD" --url "$1" --token "$INGEST_TOKEN" --concurrency "$2" \
+        --duration "$SECS" --max-requests "$MAX_REQUESTS" --tag "$3" 2>"$4"
+}
+field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+row() { # server conc out cpu stored
+    printf '%-7s %5s %9s %9s %11s %8s %8s %8s %8s %6s%% %6s%% %9s\n' "$1" "$2" "$(field requests "$3")" \
+        "$(field accepted "$3")" "$(field rate "$3")" "$(field p50_ms "$3")" "$(field p90_ms "$3")" \
+        "$(field p99_ms "$3")" "$(field max_ms "$3")" "$4" "$(field client_cpu_pct "$3")" "$5"
+}
+
+# The no-op baseline at concurrency $1 -> sets NOOP_OUT
+noop_level() {
+    local c=$1 port dir="$WORK/noop-c$1" i cpu0 cpu1
+    mkdir -p "$dir"
+    port=$(free_port)
+    "${RUN[@]}" "$NOOP_SERVER" --listen "127.0.0.1:$port" >"$dir/noop.log" 2>&1 &
+    NOOP_PID=$!
+    for ((i = 0; i < 200; i++)); do
+        curl -sf -m 1 "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        kill -0 "$NOOP_PID" 2>/dev/null || die "noop-server exited: $(tail -5 "$dir/noop.log")"
+        sleep 0.1
+    done
+    cpu0=$(cpu_secs "$NOOP_PID")
+    NOOP_OUT=$(hookload "http://127.0.0.1:$port" "$c" "n${c}x$$" "$dir/hookload.err") || {
+        log "hookload against the no-op server at concurrency $c reported problems: $(head -3 "$dir/hookload.err")"
+        fail=1
+    }
+    cpu1=$(cpu_secs "$NOOP_PID")
+    kill "$NOOP_PID" 2>/dev/null || true
+    wait "$NOOP_PID" 2>/dev/null || true
+    NOOP_PID=""
+    row no-op "$c" "$NOOP_OUT" \
+        "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$(field elapsed_s "$NOOP_OUT")" 'BEGIN { printf "%.0f", (b - a) / (s ? s : 1) * 100 }')" -
+}
+
+printf '%-7s %5s %9s %9s %11s %8s %8s %8s %8s %7s %7s %9s\n' server conc requests accepted accepted/s p50_ms p90_ms p99_ms max_ms cpu% client stored
 fail=0
+declare -A NOOP_RESULT VC_RESULT
 for c in $LEVELS; do
+    if [[ $NOOP == 1 ]]; then
+        noop_level "$c"
+        NOOP_RESULT[$c]="$(field rate "$NOOP_OUT") $(field p99_ms "$NOOP_OUT")"
+    fi
     dir="$WORK/c$c"
     mkdir -p "$dir"
     hport=$(free_port)
@@ -125,14 +177,12 @@ EOF
         sleep 0.1
     done
     cpu0=$(cpu_secs "$VC_PID")
-    out=$("${RUN[@]}" "$HOOKLOAD" --url "http://127.0.0.1:$hport" --token "$INGEST_TOKEN" --concurrency "$c" \
-        --duration "$SECS" --max-requests "$MAX_REQUESTS" --tag "c${c}x$$" 2>"$dir/hookload.err") || {
+    out=$(hookload "http://127.0.0.1:$hport" "$c" "c${c}x$$" "$dir/hookload.err") || {
         log "hookload at concurrency $c reported problems: $(head -3 "$dir/hookload.err")"
         fail=1
     }
     cpu1=$(cpu_secs "$VC_PID")
     echo "$out" >>"$WORK/hookload.out"
-    field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$out"; }
     # Wait for the pipeline to decide everything, then compare the store with the 202s.
     stored=?
     for ((i = 0; i < 600; i++)); do
@@ -145,18 +195,30 @@ EOF
     kill "$VC_PID" 2>/dev/null || true
     wait "$VC_PID" 2>/dev/null || true
     VC_PID=""
-    accepted=$(field accepted)
-    elapsed=$(field elapsed_s)
+    accepted=$(field accepted "$out")
+    elapsed=$(field elapsed_s "$out")
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v s="${elapsed:-1}" 'BEGIN { printf "%.0f", (b - a) / s * 100 }')
-    printf '%5s %9s %9s %11s %8s %8s %8s %8s %6s%% %6s%% %9s\n' "$c" "$(field requests)" "$accepted" "$(field rate)" \
-        "$(field p50_ms)" "$(field p90_ms)" "$(field p99_ms)" "$(field max_ms)" "$cpu" "$(field client_cpu_pct)" "$stored"
-    [[ -z ${BENCH_SUMMARY:-} ]] || printf 'HTTP hook durable accepts, concurrency %s|%s/s, p50 %s ms, p99 %s ms|target >= 10000/s, p99 < 20 ms\n' \
-        "$c" "$(field rate)" "$(field p50_ms)" "$(field p99_ms)" >>"$BENCH_SUMMARY"
+    row vcgate "$c" "$out" "$cpu" "$stored"
+    VC_RESULT[$c]="$(field rate "$out") $(field p99_ms "$out")"
+    [[ -z ${BENCH_SUMMARY:-} ]] || printf 'HTTP hook durable accepts, concurrency %s|%s/s, p50 %s ms, p99 %s ms|%s\n' \
+        "$c" "$(field rate "$out")" "$(field p50_ms "$out")" "$(field p99_ms "$out")" \
+        "${NOOP_RESULT[$c]:+no-op server $(cut -d' ' -f1 <<<"${NOOP_RESULT[$c]}")/s; }target >= 1/2 of no-op, p99 < 10 ms" >>"$BENCH_SUMMARY"
     if [[ $stored != "$accepted" || $hook_accepted != "$accepted" ]]; then
         log "MISMATCH at concurrency $c: 202 answers=$accepted, store.events=$stored, alarm-hook accepted=$hook_accepted"
         fail=1
     fi
 done
+if [[ $NOOP == 1 ]]; then
+    echo
+    echo "vcgate (durable) against the no-op axum server, same load, measured one after the other:"
+    printf '%5s %11s %8s %11s %8s %7s\n' conc vcgate/s p99_ms no-op/s p99_ms ratio
+    for c in $LEVELS; do
+        read -r vr vp <<<"${VC_RESULT[$c]:-0 -}"
+        read -r nr np <<<"${NOOP_RESULT[$c]:-0 -}"
+        printf '%5s %11s %8s %11s %8s %7s\n' "$c" "$vr" "$vp" "$nr" "$np" \
+            "$(awk -v v="$vr" -v n="$nr" 'BEGIN { if (n > 0) printf "%.2f", v / n; else print "-" }')"
+    done
+fi
 echo
 echo "accepted/s = 202 answers per second of wall time; latency = request sent -> 202 received (client side);"
 echo "cpu% = vcgate process CPU over the run (100% = one core); client = hookload's own CPU; stored = store.events after the pipeline drained (must equal accepted)"

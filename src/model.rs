@@ -545,10 +545,7 @@ fn hash_fields(fields: &[&str]) -> String {
         hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
     }
-    hasher.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::snmp_values::hex(&hasher.finalize()[..16])
 }
 
 /// RFC 3339 text of a timestamp (infallible for in-range years).

@@ -10,11 +10,18 @@ use bytes::Bytes;
 use crate::normalize::trap::{VarValue, Varbind};
 
 pub fn oid_text(oid: &Oid) -> String {
-    oid.arcs()
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
+    use std::fmt::Write;
+    // One buffer, not a String per arc plus a join: this runs several times
+    // per trap (trap OID, every varbind name).
+    let arcs = oid.arcs();
+    let mut out = String::with_capacity(arcs.len() * 4);
+    for (i, arc) in arcs.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let _ = write!(out, "{arc}");
+    }
+    out
 }
 
 pub fn parse_oid(text: &str) -> Option<Oid> {
@@ -28,7 +35,15 @@ pub fn parse_oid(text: &str) -> Option<Oid> {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // A table, not a `format!` per byte: fingerprints and dedup identities
+    // are hex, several per event.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Bytes of a hex string (`None` when it is not hex).
@@ -88,6 +103,27 @@ pub fn to_wire(vb: &Varbind) -> Option<VarBind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The allocation-lean encoders give exactly what the obvious ones
+        /// gave (stored fingerprints and OIDs must not change).
+        #[test]
+        fn hex_and_oid_text_match_the_plain_encodings(
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            arcs in proptest::collection::vec(any::<u32>(), 2..20),
+        ) {
+            let plain: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            prop_assert_eq!(hex(&bytes), plain);
+            prop_assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+            let mut arcs = arcs;
+            arcs[0] %= 3;
+            arcs[1] %= 40;
+            let text = arcs.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+            let oid = parse_oid(&text).unwrap();
+            prop_assert_eq!(oid_text(&oid), text);
+        }
+    }
 
     #[test]
     fn values_round_trip() {

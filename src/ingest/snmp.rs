@@ -13,10 +13,14 @@
 //! counted as received; per-datagram warnings are sampled (`logging`).
 //! Nothing here panics or stalls on input.
 //!
-//! Durability: an inform is committed to the store *inside* the acceptance
-//! hook, so the library sends the Response only after the commit; if the
-//! commit fails the inform is rejected and the sender retries. Traps (which
-//! are never acknowledged) are committed in batches by a separate task.
+//! Durability: the library builds an inform's Response at acceptance but
+//! does not send it (`defer_inform_responses`, a vendored patch). Each inform
+//! is committed by its own task, sharing the store's group commits with
+//! everything else in flight, and its Response is sent only once that commit
+//! is durable; if the commit fails nothing is sent and the sender retries.
+//! The receive loop never waits for a commit, so a slow commit holds up
+//! neither traps nor other informs. Traps (never acknowledged) are committed
+//! in batches by a separate task.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,14 +32,15 @@ use std::time::Duration;
 use anyhow::Context;
 use async_snmp::SecurityLevel;
 use async_snmp::notification::{
-    Notification, NotificationAcceptance, NotificationEnvelope, NotificationReceiver,
+    InformAckOutcome, Notification, NotificationAcceptance, NotificationEnvelope,
+    NotificationReceiver, PendingInformResponse,
 };
 use async_snmp::v3::{AuthoritativeEngine, PersistedAuthoritativeEngine};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -59,6 +64,10 @@ const TRAP_QUEUE: usize = 65_536;
 const TRAP_BATCH: usize = 4_096;
 /// How long a trap batch waits for more traps before it is committed.
 const TRAP_LINGER: Duration = Duration::from_millis(5);
+/// Informs being committed at once. Beyond this the receive loop waits for
+/// one to finish (back-pressure, like a full trap queue) instead of holding
+/// an unbounded number of events and responses in memory.
+const INFORMS_IN_FLIGHT: usize = 1_024;
 
 pub fn auth_protocol(p: config::AuthProtocol) -> async_snmp::AuthProtocol {
     use config::AuthProtocol as A;
@@ -100,7 +109,6 @@ struct Gate {
     vcenter_by_source: HashMap<IpAddr, String>,
     default_vcenter: String,
     ingestor: Ingestor,
-    runtime: tokio::runtime::Handle,
 }
 
 impl Gate {
@@ -149,7 +157,8 @@ impl Gate {
             .into()
     }
 
-    /// The acceptance decision; informs are committed here before `Accept`.
+    /// The acceptance decision: quick and side-effect free (the library calls
+    /// it on the receive loop). Informs are committed later, in `commit_inform`.
     fn evaluate(&self, envelope: &NotificationEnvelope<'_>) -> NotificationAcceptance {
         let stats = &self.ingestor.stats;
         let reject = |reason| {
@@ -165,26 +174,7 @@ impl Gate {
             }
             _ => {}
         }
-        let notification = envelope.notification();
-        if !notification.is_confirmed() {
-            return NotificationAcceptance::Accept;
-        }
-        // Inform: commit before the library acknowledges it.
-        let Some(event) = self.to_event(notification, envelope.source.ip()) else {
-            return reject("malformed");
-        };
-        let ingestor = self.ingestor.clone();
-        let committed =
-            tokio::task::block_in_place(|| self.runtime.block_on(ingestor.accept(event)));
-        match committed {
-            Ok(_) => NotificationAcceptance::Accept,
-            Err(e) => {
-                if let Some(suppressed) = INFORM_STORE_WARN.allow() {
-                    tracing::warn!(error = %e, suppressed, "inform not acknowledged: store unavailable");
-                }
-                reject("store_unavailable")
-            }
-        }
+        NotificationAcceptance::Accept
     }
 
     fn to_event(&self, notification: &Notification, source: IpAddr) -> Option<Event> {
@@ -356,13 +346,13 @@ pub async fn spawn(
         vcenter_by_source,
         default_vcenter: snmp.default_vcenter.clone(),
         ingestor: ingestor.clone(),
-        runtime: tokio::runtime::Handle::current(),
     });
     let (policy_gate, filter_gate, discard_gate) = (gate.clone(), gate.clone(), gate.clone());
     let receiver = builder
         .source_filter(move |source| filter_gate.admit_source(source))
         .discard_hook(move |source, error| discard_gate.discarded(source, error))
         .acceptance_policy(move |envelope| policy_gate.evaluate(envelope))
+        .defer_inform_responses(true)
         .build()
         .await
         .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))?;
@@ -387,7 +377,13 @@ pub async fn spawn(
         });
 
     let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
-    tasks.spawn(receive_loop(receiver.clone(), trap_tx, shutdown.clone()));
+    tasks.spawn(receive_loop(
+        receiver.clone(),
+        trap_tx,
+        gate.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(commit_traps(trap_rx, gate.clone()));
     // The count reaches the status from `book_counters`, every 250 ms.
     tasks.spawn(crate::rate_limit::prune_loop(
@@ -399,13 +395,17 @@ pub async fn spawn(
     Ok(())
 }
 
-/// Only receives: normalizing happens in `commit_traps`, so the task that
-/// must keep up with the socket does as little as possible per datagram.
+/// Only receives: normalizing happens in `commit_traps` and `commit_inform`,
+/// so the task that must keep up with the socket does as little as possible
+/// per datagram, and never waits for a commit.
 async fn receive_loop(
     receiver: NotificationReceiver,
     traps: mpsc::Sender<(Notification, IpAddr)>,
+    gate: Arc<Gate>,
+    tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let informs = Arc::new(Semaphore::new(INFORMS_IN_FLIGHT));
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -413,7 +413,21 @@ async fn receive_loop(
         };
         match received {
             Ok(received) if received.notification.is_confirmed() => {
-                // Already committed in the acceptance hook.
+                let Ok(permit) = informs.clone().acquire_owned().await else {
+                    return;
+                };
+                let pending = match received.inform_ack {
+                    Some(InformAckOutcome::Deferred(pending)) => Some(pending),
+                    // No response can be sent (too big for the sender, or
+                    // not constructible); the event is still stored.
+                    _ => None,
+                };
+                let gate = gate.clone();
+                tasks.spawn(async move {
+                    commit_inform(&gate, &received.notification, received.source.ip(), pending)
+                        .await;
+                    drop(permit);
+                });
             }
             Ok(received) => {
                 if traps
@@ -432,6 +446,36 @@ async fn receive_loop(
     }
 }
 
+/// Commits one inform and, once the commit holding it is durable, sends its
+/// Response. Many run at once; the store's writer groups their commits (and
+/// the trap batches) into shared transactions. A failed commit sends nothing:
+/// the sender retries.
+async fn commit_inform(
+    gate: &Gate,
+    notification: &Notification,
+    source: IpAddr,
+    response: Option<PendingInformResponse>,
+) {
+    let stats = &gate.ingestor.stats;
+    let Some(event) = gate.to_event(notification, source) else {
+        stats.rejected(Source::Snmp, "malformed");
+        return;
+    };
+    if let Err(e) = gate.ingestor.accept(event).await {
+        if let Some(suppressed) = INFORM_STORE_WARN.allow() {
+            tracing::warn!(error = %e, suppressed, "inform not acknowledged: store unavailable");
+        }
+        stats.rejected(Source::Snmp, "store_unavailable");
+        return;
+    }
+    if let Some(response) = response
+        && let InformAckOutcome::Failed(e) = response.send().await
+    {
+        // Stored; the sender did not hear so and will retry.
+        tracing::debug!(error = %e, source = %source, "inform response not sent");
+    }
+}
+
 /// Normalizes and commits queued traps in batches; exits when the receive
 /// loop has stopped and the queue is drained, so shutdown loses nothing that
 /// was queued.
@@ -442,8 +486,8 @@ async fn commit_traps(mut rx: mpsc::Receiver<(Notification, IpAddr)>, gate: Arc<
         // A trap needs no answer, so gather what arrives in the next few
         // milliseconds into the same commit: at a steady 5k/s this turns
         // thousands of tiny commits (each a WAL write and an fsync) into a
-        // few hundred. Informs do not come this way (they commit in the
-        // acceptance hook, before their acknowledgement).
+        // few hundred. Informs do not come this way (each commits in its own
+        // task, `commit_inform`, before its acknowledgement).
         let linger = tokio::time::sleep(TRAP_LINGER);
         tokio::pin!(linger);
         while batch.len() < TRAP_BATCH {

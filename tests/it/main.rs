@@ -21,6 +21,7 @@ mod operations;
 mod reliability;
 mod silence;
 mod snmp;
+mod snmp_informs;
 mod support;
 mod vcenter_events;
 mod veba;

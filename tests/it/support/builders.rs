@@ -124,16 +124,28 @@ pub fn v2c_args(
 /// Runs net-snmp's `tool` (`snmptrap`, `snmpinform`) with MIB loading off
 /// and a private persistent directory.
 pub fn net_snmp(tool: &str, args: &[String]) -> Output {
-    let bin = require_tool(tool, "snmp");
-    Command::new(bin)
-        .args(args)
-        .env("MIBS", "")
-        .env(
-            "SNMP_PERSISTENT_DIR",
-            std::env::temp_dir().join("vcgate-test-snmp"),
-        )
+    net_snmp_command(tool, args)
         .output()
         .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+}
+
+/// Starts a net-snmp tool without waiting for it (many senders at once);
+/// its output is piped, for `wait_with_output`.
+pub fn net_snmp_spawn(tool: &str, args: &[String]) -> std::process::Child {
+    net_snmp_command(tool, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {tool}: {e}"))
+}
+
+fn net_snmp_command(tool: &str, args: &[String]) -> Command {
+    let mut command = Command::new(require_tool(tool, "snmp"));
+    command.args(args).env("MIBS", "").env(
+        "SNMP_PERSISTENT_DIR",
+        std::env::temp_dir().join("vcgate-test-snmp"),
+    );
+    command
 }
 
 /// Sends `args` with `snmptrap`; panics unless it succeeded.

@@ -623,6 +623,7 @@ pub use message_size::{
 };
 pub use notification::{
     InformAckOutcome, Notification, NotificationAcceptance, NotificationAcceptanceError,
+    PendingInformResponse,
     NotificationAcceptancePolicy, NotificationAcceptanceResult, NotificationEnvelope,
     NotificationPduClass, NotificationReceiver, NotificationReceiverBuilder,
     NotificationVarbindValidation, NotificationWireIdentity, ReceivedNotification,

@@ -183,21 +183,31 @@ impl super::NotificationReceiver {
                         let response_bytes = finalized
                             .into_bytes()
                             .expect("non-dropped response contains bytes");
-                        match self
-                            .send_response(&response_bytes, source, response_source)
-                            .await
-                        {
-                            Ok(()) => {
-                                tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, snmp.request_id = request_id }, "sent Inform response");
-                                InformAckOutcome::Sent
-                            }
-                            Err(error) => InformAckOutcome::Failed(
-                                Error::Network {
-                                    target: source,
-                                    source: error,
+                        if self.inner.defer_inform_responses {
+                            // vcgate patch: the application sends it later.
+                            InformAckOutcome::Deferred(super::PendingInformResponse::new(
+                                self.clone(),
+                                response_bytes,
+                                source,
+                                response_source,
+                            ))
+                        } else {
+                            match self
+                                .send_response(&response_bytes, source, response_source)
+                                .await
+                            {
+                                Ok(()) => {
+                                    tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, snmp.request_id = request_id }, "sent Inform response");
+                                    InformAckOutcome::Sent
                                 }
-                                .boxed(),
-                            ),
+                                Err(error) => InformAckOutcome::Failed(
+                                    Error::Network {
+                                        target: source,
+                                        source: error,
+                                    }
+                                    .boxed(),
+                                ),
+                            }
                         }
                     }
                     Err(error) => InformAckOutcome::Failed(error),
@@ -413,21 +423,31 @@ impl super::NotificationReceiver {
                         let response_bytes = finalized
                             .into_bytes()
                             .expect("non-dropped response contains bytes");
-                        match self
-                            .send_response(&response_bytes, source, response_source)
-                            .await
-                        {
-                            Ok(()) => {
-                                tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, snmp.request_id = request_id, snmp.security_level = ?security_level }, "sent V3 Inform response");
-                                InformAckOutcome::Sent
-                            }
-                            Err(error) => InformAckOutcome::Failed(
-                                Error::Network {
-                                    target: source,
-                                    source: error,
+                        if self.inner.defer_inform_responses {
+                            // vcgate patch: the application sends it later.
+                            InformAckOutcome::Deferred(super::PendingInformResponse::new(
+                                self.clone(),
+                                response_bytes,
+                                source,
+                                response_source,
+                            ))
+                        } else {
+                            match self
+                                .send_response(&response_bytes, source, response_source)
+                                .await
+                            {
+                                Ok(()) => {
+                                    tracing::debug!(target: "async_snmp::notification", { snmp.source = %source, snmp.request_id = request_id, snmp.security_level = ?security_level }, "sent V3 Inform response");
+                                    InformAckOutcome::Sent
                                 }
-                                .boxed(),
-                            ),
+                                Err(error) => InformAckOutcome::Failed(
+                                    Error::Network {
+                                        target: source,
+                                        source: error,
+                                    }
+                                    .boxed(),
+                                ),
+                            }
                         }
                     }
                     Err(error) => InformAckOutcome::Failed(error),

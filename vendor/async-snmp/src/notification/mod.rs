@@ -275,6 +275,74 @@ pub enum InformAckOutcome {
     /// A response could not be constructed or sent after application
     /// acceptance.
     Failed(Box<Error>),
+    /// (vcgate patch.) The response was built but not sent: the receiver was
+    /// built with [`NotificationReceiverBuilder::defer_inform_responses`].
+    /// The application sends it with [`PendingInformResponse::send`] once it
+    /// has done what the acknowledgement promises (e.g. a durable commit), or
+    /// drops it to withhold the acknowledgement (the originator retries).
+    Deferred(PendingInformResponse),
+}
+
+/// (vcgate patch.) An Inform response built at acceptance and held back.
+///
+/// Holds the encoded Response-PDU, its destination and a handle on the
+/// receiver's socket; nothing has been sent. [`send`](Self::send) sends it
+/// (with the receiver's response send timeout); dropping it sends nothing.
+pub struct PendingInformResponse {
+    receiver: NotificationReceiver,
+    bytes: Bytes,
+    destination: SocketAddr,
+    response_source: Option<crate::udp_responder::DestinationMetadata>,
+}
+
+impl PendingInformResponse {
+    pub(crate) fn new(
+        receiver: NotificationReceiver,
+        bytes: Bytes,
+        destination: SocketAddr,
+        response_source: Option<crate::udp_responder::DestinationMetadata>,
+    ) -> Self {
+        Self {
+            receiver,
+            bytes,
+            destination,
+            response_source,
+        }
+    }
+
+    /// Where the response goes (the Inform's source address).
+    #[must_use]
+    pub fn destination(&self) -> SocketAddr {
+        self.destination
+    }
+
+    /// Sends the response from the receiving socket: [`InformAckOutcome::Sent`]
+    /// or [`InformAckOutcome::Failed`].
+    pub async fn send(self) -> InformAckOutcome {
+        match self
+            .receiver
+            .send_response(&self.bytes, self.destination, self.response_source)
+            .await
+        {
+            Ok(()) => InformAckOutcome::Sent,
+            Err(error) => InformAckOutcome::Failed(
+                Error::Network {
+                    target: self.destination,
+                    source: error,
+                }
+                .boxed(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingInformResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingInformResponse")
+            .field("destination", &self.destination)
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One application-accepted notification and its local acknowledgement result.
@@ -694,6 +762,8 @@ pub struct NotificationReceiverBuilder {
     // vcgate patch: datagram source filter and discard hook.
     source_filter: Option<SourceFilter>,
     discard_hook: Option<DiscardHook>,
+    // vcgate patch: hand Inform responses to the application unsent.
+    defer_inform_responses: bool,
 }
 
 /// (vcgate patch.) Decides, before anything is parsed, whether a datagram
@@ -729,7 +799,23 @@ impl NotificationReceiverBuilder {
             recv_buffer_size: None,
             source_filter: None,
             discard_hook: None,
+            defer_inform_responses: false,
         }
+    }
+
+    /// Build Inform responses at acceptance but do not send them.
+    ///
+    /// (vcgate patch.) With `true`, an accepted Inform is returned from
+    /// [`NotificationReceiver::recv`] with
+    /// [`InformAckOutcome::Deferred`]: the application acknowledges it later
+    /// (after a durable commit, say) with [`PendingInformResponse::send`], or
+    /// never. The acceptance policy can then stay a quick, side-effect-free
+    /// check, and `recv` keeps reading while earlier Informs are still being
+    /// processed. Default `false` (the response is sent before `recv` returns).
+    #[must_use]
+    pub fn defer_inform_responses(mut self, defer: bool) -> Self {
+        self.defer_inform_responses = defer;
+        self
     }
 
     /// Process only datagrams whose source address `filter` accepts.
@@ -1180,6 +1266,7 @@ impl NotificationReceiverBuilder {
                 recv_gate: AsyncMutex::new(vec![0; crate::UDP_RECEIVE_BUFFER_SIZE]),
                 source_filter: self.source_filter,
                 discard_hook: self.discard_hook,
+                defer_inform_responses: self.defer_inform_responses,
             }),
         })
     }
@@ -1508,6 +1595,8 @@ struct ReceiverInner {
     source_filter: Option<SourceFilter>,
     /// (vcgate patch) see [`NotificationReceiverBuilder::discard_hook`].
     discard_hook: Option<DiscardHook>,
+    /// (vcgate patch) see [`NotificationReceiverBuilder::defer_inform_responses`].
+    defer_inform_responses: bool,
 }
 
 impl ReceiverInner {
