@@ -538,6 +538,19 @@ impl Event {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    // A table, not a `format!` per byte: fingerprints and dedup identities
+    // are hex, several per event.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// Length-prefixed SHA-256 over `fields`, first 16 bytes as hex.
 fn hash_fields(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -545,7 +558,7 @@ fn hash_fields(fields: &[&str]) -> String {
         hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
     }
-    crate::snmp_values::hex(&hasher.finalize()[..16])
+    hex(&hasher.finalize()[..16])
 }
 
 /// RFC 3339 text of a timestamp (infallible for in-range years).

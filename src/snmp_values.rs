@@ -33,18 +33,9 @@ pub fn parse_oid(text: &str) -> Option<Oid> {
     arcs.ok().filter(|a| !a.is_empty()).map(Oid::new)
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    // A table, not a `format!` per byte: fingerprints and dedup identities
-    // are hex, several per event.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
+/// Lowercase hex of `bytes` (lives in `model`, the lower layer: event
+/// fingerprints use it too).
+pub use crate::model::hex;
 
 /// Bytes of a hex string (`None` when it is not hex).
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
