@@ -20,7 +20,7 @@ use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::monitoring::alerts::{Change, Observation};
-use crate::store::{AlertInput, Disposition, ProcessedEvent, Store, StoreError};
+use crate::store::{AlertInput, Decider, Disposition, ProcessedEvent, Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 /// Events decided per store round trip.
@@ -197,8 +197,39 @@ impl Stage {
             }
         };
         let mut after_seq = 0i64;
+        // Set when this node's dedup memory may miss decisions made by
+        // another node (it took the decider role over from it).
+        let mut stale = false;
         loop {
-            match self.step(&mut dedup, after_seq).await {
+            let decides = match self.store.decider().await {
+                Ok(Decider::Holding) => true,
+                Ok(Decider::TookOver) => {
+                    tracing::info!("this node decides pending events now (took the pipeline over)");
+                    stale = true;
+                    true
+                }
+                Ok(Decider::Standby) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot ask whether this node decides; will retry");
+                    false
+                }
+            };
+            if decides && stale {
+                match self.rebuild_dedup().await {
+                    Ok(d) => {
+                        dedup = d;
+                        after_seq = 0;
+                        stale = false;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot rebuild dedup memory; will retry"),
+                }
+            }
+            let step = if decides && !stale {
+                self.step(&mut dedup, after_seq).await
+            } else {
+                Ok(None)
+            };
+            match step {
                 Ok(Some(last)) => {
                     after_seq = last;
                     continue; // more may be waiting
