@@ -44,6 +44,8 @@ mod decisions;
 mod deliveries;
 mod events;
 mod guard;
+#[cfg(test)]
+mod ha_tests;
 mod kv;
 pub(crate) mod nodes;
 mod runs;
