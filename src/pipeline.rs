@@ -20,7 +20,7 @@ use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::monitoring::alerts::{Change, Observation};
-use crate::store::{AlertInput, Decider, Disposition, ProcessedEvent, Store, StoreError};
+use crate::store::{AlertInput, Disposition, ProcessedEvent, Role, Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 /// Events decided per store round trip.
@@ -201,14 +201,18 @@ impl Stage {
         // another node (it took the decider role over from it).
         let mut stale = false;
         loop {
-            let decides = match self.store.decider().await {
-                Ok(Decider::Holding) => true,
-                Ok(Decider::TookOver) => {
+            let decides = match self
+                .store
+                .singleton(crate::store::singletons::PIPELINE)
+                .await
+            {
+                Ok(Role::Holding) => true,
+                Ok(Role::TookOver) => {
                     tracing::info!("this node decides pending events now (took the pipeline over)");
                     stale = true;
                     true
                 }
-                Ok(Decider::Standby) => false,
+                Ok(Role::Standby) => false,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot ask whether this node decides; will retry");
                     false

@@ -38,13 +38,6 @@ pub trait EventStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<(i64, Event)>, StoreError>;
 
-    /// Whether this node may decide pending events now. A shared backend
-    /// lets one node at a time decide (so dedup memory sees every event);
-    /// a single-node backend always says [`Decider::Holding`].
-    async fn decider(&self) -> Result<Decider, StoreError> {
-        Ok(Decider::Holding)
-    }
-
     /// One page of recently processed, non-duplicate events, oldest first:
     /// those received since `since` with `seq > after_seq`, reading at most
     /// `page` rows. Returns them and the last seq read (`None`: no more).
@@ -69,18 +62,6 @@ pub trait EventStore: Send + Sync {
 
     /// Size figures for the status endpoint and metrics.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
-}
-
-/// Whether this node decides pending events (see [`EventStore::decider`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decider {
-    /// This node decides, as it did at the last ask.
-    Holding,
-    /// This node decides from now on: what it remembers of earlier
-    /// decisions (dedup) is stale and must be rebuilt from the store first.
-    TookOver,
-    /// Another node decides; ask again later.
-    Standby,
 }
 
 /// Result of accepting one event.

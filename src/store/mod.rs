@@ -4,7 +4,7 @@
 //! Owns: the backend-neutral store interface the rest of the crate uses — one
 //! trait per aggregate ([`EventStore`], [`DeliveryStore`], [`RunStore`],
 //! [`GuardStore`], [`SilenceStore`], [`CheckpointStore`], [`AlertStore`],
-//! [`KvStore`]), their row types with enum states, the rules a backend must
+//! [`KvStore`], [`SingletonStore`]), their row types with enum states, the rules a backend must
 //! apply inside its own transactions (the active-alert transitions in
 //! [`alerts`], Alertmanager's silence update in [`silences`]), the
 //! [`Store`] handle, and the error type mapped to HTTP 503.
@@ -41,6 +41,7 @@ mod kv;
 mod postgres;
 mod runs;
 pub mod silences;
+pub mod singletons;
 mod sqlite;
 
 use std::sync::Arc;
@@ -56,8 +57,8 @@ pub use alerts::{
 pub use checkpoints::{CheckpointStore, StreamCheckpoint};
 pub use deliveries::{DeliveryOutcome, DeliveryState, DeliveryStatus, DeliveryStore, DueDelivery};
 pub use events::{
-    AcceptOutcome, Decider, Disposition, EventPage, EventQuery, EventStage, EventStore,
-    ProcessedEvent, StoreStats, StoredEvent,
+    AcceptOutcome, Disposition, EventPage, EventQuery, EventStage, EventStore, ProcessedEvent,
+    StoreStats, StoredEvent,
 };
 pub use guard::{
     ActionKind, ActionOutcome, ActionRecord, GuardHost, GuardSnapshot, GuardStore, HostMemory,
@@ -69,6 +70,7 @@ pub use runs::{
     ClaimedRun, NewRun, RetryOutcome, RunLogs, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore,
 };
 pub use silences::{Matcher, Silence, SilenceState, SilenceStore};
+pub use singletons::{Role, SingletonStore};
 /// Operator copies of the store: `vcgate backup`, `restore`, `check-store`.
 pub use sqlite::backup::{
     BACKUP_DATABASE, BackupReport, CheckReport, RestoreReport, backup, check as check_store,
@@ -104,6 +106,7 @@ pub trait Backend:
     + CheckpointStore
     + AlertStore
     + KvStore
+    + SingletonStore
     + Send
     + Sync
     + 'static

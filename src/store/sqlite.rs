@@ -105,6 +105,9 @@ impl SqliteStore {
     }
 }
 
+/// One node: every singleton role is this one's.
+impl super::SingletonStore for SqliteStore {}
+
 impl Backend for SqliteStore {
     /// False after a failed commit, until the next successful one, and while
     /// the store is full (see `SqliteStore::full`).

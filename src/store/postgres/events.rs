@@ -13,16 +13,13 @@ use super::{PgStore, pg};
 use crate::model::{Event, EventId};
 use crate::store::sqlite::{ms, ms_to_time};
 use crate::store::{
-    AcceptOutcome, Decider, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery,
-    EventStage, EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
+    AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
+    EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
 };
 
 /// How many seqs a listing with a scanning filter examines per call (as in
 /// SQLite: a bounded window, and a cursor to go on).
 const SCAN_WINDOW: i64 = 20_000;
-
-/// The singleton lease of the node that decides pending events.
-pub(super) const PIPELINE: &str = "pipeline";
 
 pub(super) const SELECT_EVENT: &str =
     "SELECT seq, id, body, processed, duplicates, last_seen_ms, disposition FROM events";
@@ -110,17 +107,6 @@ impl EventStore for PgStore {
         rows.iter()
             .map(|r| Ok((r.get(0), decode(r, Vec::new())?.event)))
             .collect()
-    }
-
-    /// One node decides at a time: the holder of the `pipeline` lease.
-    async fn decider(&self) -> Result<Decider, StoreError> {
-        let client = self.client().await?;
-        let held = self.node.holds(PIPELINE);
-        Ok(match self.node.acquire(&client, PIPELINE).await? {
-            false => Decider::Standby,
-            true if held => Decider::Holding,
-            true => Decider::TookOver,
-        })
     }
 
     async fn recent_originals(

@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 use super::testing::{PgCluster, cluster, config};
 use crate::config::{RouteTarget, StoreConfig};
 use crate::model::{Event, EventId, EventType, Source};
+use crate::store::singletons::PIPELINE;
 use crate::store::{
-    Decider, DeliveryOutcome, Disposition, NewRun, ProcessedEvent, RunLogs, RunOutcome, RunStatus,
+    DeliveryOutcome, Disposition, NewRun, ProcessedEvent, Role, RunLogs, RunOutcome, RunStatus,
     Store,
 };
 
@@ -176,9 +177,9 @@ async fn a_dead_nodes_runs_and_decider_role_are_taken_over() {
     a.record_processed(ids.iter().map(|id| decided(*id, true, false)).collect())
         .await
         .unwrap();
-    assert_eq!(a.decider().await.unwrap(), Decider::TookOver);
-    assert_eq!(a.decider().await.unwrap(), Decider::Holding);
-    assert_eq!(b.decider().await.unwrap(), Decider::Standby);
+    assert_eq!(a.singleton(PIPELINE).await.unwrap(), Role::TookOver);
+    assert_eq!(a.singleton(PIPELINE).await.unwrap(), Role::Holding);
+    assert_eq!(b.singleton(PIPELINE).await.unwrap(), Role::Standby);
     let claimed = a.claim_runs("f".into(), 2).await.unwrap();
     assert_eq!(claimed.len(), 2);
     // One run succeeds on `a`; then `a` dies holding the other.
@@ -217,7 +218,7 @@ async fn a_dead_nodes_runs_and_decider_role_are_taken_over() {
     );
     eventually("b becomes the decider", || {
         let b = b.clone();
-        async move { b.decider().await.unwrap() == Decider::TookOver }
+        async move { b.singleton(PIPELINE).await.unwrap() == Role::TookOver }
     })
     .await;
     let cluster = b.cluster().unwrap();

@@ -5,7 +5,7 @@
 //! endpoint shows.
 //!
 //! Owns: the `nodes` and `singletons` tables. Must not: decide what a
-//! singleton does (its owner asks [`Node::holds`] before each step).
+//! singleton does (its owner asks `SingletonStore::singleton` before each step).
 //!
 //! Why lease rows, not `pg_try_advisory_lock`: an advisory lock lives on
 //! one connection, and a pooled connection is recycled; a row with an expiry
@@ -20,9 +20,9 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
-use super::{DB_NOW_MS, node_timeout_ms, pg};
+use super::{DB_NOW_MS, PgStore, node_timeout_ms, pg};
 use crate::config::StoreConfig;
-use crate::store::StoreError;
+use crate::store::{Role, SingletonStore, StoreError};
 
 /// One node of the cluster as the status endpoint shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +118,19 @@ impl Node {
     /// Whether this node held `name` before the last acquire.
     pub(crate) fn holds(&self, name: &str) -> bool {
         self.held.lock().expect("held lock").contains(name)
+    }
+}
+
+#[async_trait::async_trait]
+impl SingletonStore for PgStore {
+    async fn singleton(&self, name: &str) -> Result<Role, StoreError> {
+        let client = self.client().await?;
+        let held = self.node.holds(name);
+        Ok(match self.node.acquire(&client, name).await? {
+            false => Role::Standby,
+            true if held => Role::Holding,
+            true => Role::TookOver,
+        })
     }
 }
 
