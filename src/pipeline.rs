@@ -25,6 +25,9 @@ use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 /// Events decided per store round trip.
 const BATCH: usize = 2048;
+/// How often the decider re-reads undecided events from the oldest one even
+/// while its cursor is busy (an event committed late sits below the cursor).
+const RESCAN: Duration = Duration::from_secs(2);
 /// Events read per page when dedup state is rebuilt at start.
 const REBUILD_PAGE: usize = 1024;
 
@@ -200,6 +203,7 @@ impl Stage {
         // Set when this node's dedup memory may miss decisions made by
         // another node (it took the decider role over from it).
         let mut stale = false;
+        let mut rescan_at = tokio::time::Instant::now();
         loop {
             let decides = match self
                 .store
@@ -228,6 +232,12 @@ impl Stage {
                     Err(e) => tracing::warn!(error = %e, "cannot rebuild dedup memory; will retry"),
                 }
             }
+            // Under continuous load the cursor never catches up: rescan
+            // from the oldest undecided event now and then (see below).
+            if rescan_at.elapsed() >= RESCAN {
+                after_seq = 0;
+                rescan_at = tokio::time::Instant::now();
+            }
             let step = if decides && !stale {
                 self.step(&mut dedup, after_seq).await
             } else {
@@ -237,6 +247,14 @@ impl Stage {
                 Ok(Some(last)) => {
                     after_seq = last;
                     continue; // more may be waiting
+                }
+                // Caught up with the cursor: look once more from the start.
+                // With several writers (PostgreSQL, several nodes) seqs are
+                // taken in one order and committed in another, so an event
+                // can become visible below the cursor after it passed.
+                Ok(None) if after_seq > 0 => {
+                    after_seq = 0;
+                    continue;
                 }
                 Ok(None) => {}
                 Err(e) => {

@@ -2,6 +2,7 @@
 //! and each reporting the address it bound.
 
 pub mod alertmanager;
+pub mod postgres;
 pub mod snmptrapd;
 pub mod vcsim;
 pub mod webhook;
