@@ -40,6 +40,8 @@ have readelf || missing+=(binutils)
 have groff || missing+=(groff-base)
 have zsh || missing+=(zsh)
 have fish || missing+=(fish)
+# The HA tests run private PostgreSQL clusters (initdb/pg_ctl as `postgres`).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
