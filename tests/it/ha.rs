@@ -6,7 +6,9 @@
 //! whichever node took the event; after a `kill -9` of one node under load,
 //! every acknowledged event is stored and every run finished by the
 //! survivor, none twice (a run the dead node had started is taken over after
-//! its lease, with the attempt counted).
+//! its lease, with the attempt counted); the same trap sent by vCenter to
+//! both nodes (two SNMP receivers) is one event plus an audit copy,
+//! forwarded once to a real `snmptrapd`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{PgCluster, TestApp, TestConfig, alarm_body};
+use crate::support::{PgCluster, Snmptrapd, TestApp, TestConfig, alarm_body, alarm_trap};
 
 /// A database on a fresh cluster (the cluster must outlive the nodes).
 fn database() -> (PgCluster, String) {
@@ -211,5 +213,52 @@ async fn kill_9_of_one_node_under_load_loses_nothing_and_runs_nothing_twice() {
     assert!(
         runs.iter().all(|r| r["status"] == "succeeded"),
         "every run succeeded"
+    );
+}
+
+#[tokio::test]
+async fn the_same_trap_to_both_nodes_is_one_event_and_one_forward() {
+    let trapd = Snmptrapd::start();
+    let (_cluster, url) = database();
+    let nms = format!(
+        "[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
+        trapd.target()
+    );
+    let (a, b) = tokio::join!(node(&url, "a", &nms), node(&url, "b", &nms));
+    // vCenter's two SNMP receivers: the same notification to each node.
+    alarm_trap(&a, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-ha-01");
+    alarm_trap(&b, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-ha-01");
+    let events = a
+        .wait_for("both copies decided", Duration::from_secs(30), || async {
+            let events: Vec<Value> = a
+                .events("limit=50")
+                .await
+                .into_iter()
+                .filter(|e| e["entity"]["name"] == "esx-ha-01")
+                .collect();
+            (events.len() == 2 && events.iter().all(|e| e["stage"] == "processed"))
+                .then_some(events)
+        })
+        .await;
+    let copies: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["disposition"]["duplicate_of"].is_string())
+        .collect();
+    assert_eq!(copies.len(), 1, "one event and one audit copy: {events:?}");
+    let original = copies[0]["disposition"]["duplicate_of"].as_str().unwrap();
+    b.wait_for("the forward settled", Duration::from_secs(30), || async {
+        let e = b.event(original).await;
+        (e["deliveries"][0]["state"] == "sent").then_some(())
+    })
+    .await;
+    b.wait_for("snmptrapd logged it", Duration::from_secs(15), || async {
+        trapd.contents().contains("esx-ha-01").then_some(())
+    })
+    .await;
+    assert_eq!(
+        trapd.contents().matches("esx-ha-01").count(),
+        1,
+        "forwarded once: {}",
+        trapd.contents()
     );
 }
