@@ -262,3 +262,37 @@ async fn the_same_trap_to_both_nodes_is_one_event_and_one_forward() {
         trapd.contents()
     );
 }
+
+#[tokio::test]
+async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
+    let (cluster, url) = database();
+    let a = node(&url, "a", "").await;
+    assert_eq!(a.read("/readyz").send().await.unwrap().status(), 200);
+    let body = alarm_body(
+        "7b0c6f5e-3333-4000-8000-000000000001",
+        "VM created",
+        "web1",
+        "Red",
+    );
+    let r = a.post_json("/api/v1/alarms", &body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    // The database goes away (stopped at once, like a partition).
+    drop(cluster);
+    a.wait_for("readyz 503", Duration::from_secs(30), || async {
+        let r = a.read("/readyz").send().await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    let body = alarm_body(
+        "7b0c6f5e-3333-4000-8000-000000000002",
+        "VM created",
+        "web2",
+        "Red",
+    );
+    let r = a.post_json("/api/v1/alarms", &body).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "nothing is acknowledged that is not committed"
+    );
+}
