@@ -8,7 +8,8 @@
 //! survivor, none twice (a run the dead node had started is taken over after
 //! its lease, with the attempt counted); the same trap sent by vCenter to
 //! both nodes (two SNMP receivers) is one event plus an audit copy,
-//! forwarded once to a real `snmptrapd`.
+//! forwarded once to a real `snmptrapd`; the vCenter event stream moves to
+//! the survivor and resumes from the shared checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{PgCluster, Snmptrapd, TestApp, TestConfig, alarm_body, alarm_trap};
+use crate::support::peers::vcsim::connected;
+use crate::support::{PgCluster, Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, alarm_trap};
 
 /// A database on a fresh cluster (the cluster must outlive the nodes).
 fn database() -> (PgCluster, String) {
@@ -294,5 +296,96 @@ async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
         r.status(),
         503,
         "nothing is acknowledged that is not committed"
+    );
+}
+
+/// Who holds role `name`, by `app`'s status (the heartbeat's view).
+async fn holder(app: &TestApp, name: &str) -> Option<String> {
+    let cluster = app.status().await["cluster"].clone();
+    cluster["singletons"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name && s["live"] == true)
+        .and_then(|s| s["holder"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_event_stream_moves_to_the_survivor_and_resumes_from_the_checkpoint() {
+    let sim = Vcsim::start();
+    let client = connected(&sim).await;
+    let vm = client.find_vm("DC0_H0_VM0").await.unwrap().unwrap();
+    let (_cluster, url) = database();
+    let stream = format!(
+        "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"vcsim-user\"\npassword = \"vcsim-pass\"\ntimeout = \"3s\"\nevents = true\nevents_poll = \"200ms\"\nevents_exclude = [\"UserLoginSessionEvent\"]\n",
+        sim.url
+    );
+    let (a, b) = tokio::join!(node(&url, "a", &stream), node(&url, "b", &stream));
+    let mut nodes = [a, b];
+    let post = |user: &'static str| {
+        let path = format!(
+            "/vcsim/events/post?class=VmSuspendedEvent&vm={}&user={user}",
+            vm.value
+        );
+        let sim = &sim;
+        async move { sim.control_post(&path).await }
+    };
+    post("before-kill").await;
+    let reader = nodes[0]
+        .wait_for(
+            "a node reads the stream",
+            Duration::from_secs(30),
+            || async { holder(&nodes[0], "events:vc1").await },
+        )
+        .await;
+    let (dead, survivor) = if reader == "a" { (0, 1) } else { (1, 0) };
+    let by_user =
+        |events: &[Value], user: &str| events.iter().filter(|e| e["user"] == user).count();
+    nodes[survivor]
+        .wait_for(
+            "the event before the kill",
+            Duration::from_secs(30),
+            || async {
+                let events = nodes[survivor]
+                    .events("source=vcenter-events&limit=1000")
+                    .await;
+                (by_user(&events, "before-kill") == 1).then_some(())
+            },
+        )
+        .await;
+    nodes[dead].kill9();
+    for user in ["missed-1", "missed-2", "missed-3"] {
+        post(user).await;
+    }
+    let s = &nodes[survivor];
+    let events = s
+        .wait_for(
+            "the survivor delivers what was missed",
+            Duration::from_secs(60),
+            || async {
+                let events = s.events("source=vcenter-events&limit=1000").await;
+                ["missed-1", "missed-2", "missed-3"]
+                    .iter()
+                    .all(|u| by_user(&events, u) == 1)
+                    .then_some(events)
+            },
+        )
+        .await;
+    assert_eq!(
+        by_user(&events, "before-kill"),
+        1,
+        "resumed from the shared checkpoint, nothing stored twice"
+    );
+    let name = ["a", "b"][survivor];
+    s.wait_for(
+        "status names the new reader",
+        Duration::from_secs(10),
+        || async { (holder(s, "events:vc1").await.as_deref() == Some(name)).then_some(()) },
+    )
+    .await;
+    let log = s.log();
+    assert!(
+        log.contains("this node reads the vCenter event stream now")
+            && log.contains("event stream resumes from its checkpoint"),
+        "the survivor took over from the shared checkpoint:\n{log}"
     );
 }
