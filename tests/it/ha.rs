@@ -9,7 +9,8 @@
 //! its lease, with the attempt counted); the same trap sent by vCenter to
 //! both nodes (two SNMP receivers) is one event plus an audit copy,
 //! forwarded once to a real `snmptrapd`; the vCenter event stream moves to
-//! the survivor and resumes from the shared checkpoint.
+//! the survivor and resumes from the shared checkpoint; the guard moves to
+//! the survivor, which re-enables the host the dead node had guarded.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -387,5 +388,86 @@ async fn the_event_stream_moves_to_the_survivor_and_resumes_from_the_checkpoint(
         log.contains("this node reads the vCenter event stream now")
             && log.contains("event stream resumes from its checkpoint"),
         "the survivor took over from the shared checkpoint:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn the_guard_moves_to_the_survivor_and_reenables_the_host() {
+    use vcgate::vsphere::{Client, ClientConfig};
+    let sim = Vcsim::start();
+    // No exit event: only the guard's own reading re-enables the host.
+    sim.control_post("/vcsim/maintenance/exit-events?suppress=true")
+        .await;
+    let admin = Client::new(ClientConfig {
+        name: "admin".into(),
+        url: sim.url.clone(),
+        username: "admin".into(),
+        password: "any-password".into(),
+        insecure: false,
+        ca_file: None,
+        timeout: Duration::from_secs(10),
+        max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
+    })
+    .unwrap();
+    let host = admin
+        .hosts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name == "DC0_C0_H0")
+        .unwrap()
+        .moref;
+    let (_cluster, url) = database();
+    let guard = format!(
+        "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"vcgate-it\"\npassword = \"any-password\"\ntimeout = \"3s\"\n\n[guard]\ninterval = \"1s\"\ndisable_on_enter = true\n",
+        sim.url
+    );
+    let (a, b) = tokio::join!(node(&url, "a", &guard), node(&url, "b", &guard));
+    let mut nodes = [a, b];
+    let guarding = nodes[0]
+        .wait_for("a node guards vc1", Duration::from_secs(30), || async {
+            holder(&nodes[0], "guard:vc1").await
+        })
+        .await;
+    let (dead, survivor) = if guarding == "a" { (0, 1) } else { (1, 0) };
+    let enabled = || async { admin.are_alarm_actions_enabled(&host).await.unwrap() };
+    admin
+        .enter_maintenance_mode(&host, Duration::from_secs(30))
+        .await
+        .unwrap();
+    nodes[survivor]
+        .wait_for(
+            "the guard disables and records it",
+            Duration::from_secs(30),
+            || async {
+                let g = nodes[survivor].get_json("/api/v1/guard").await;
+                let guarded = g.to_string().contains("DC0_C0_H0") && !enabled().await;
+                guarded.then_some(())
+            },
+        )
+        .await;
+    nodes[dead].kill9();
+    admin
+        .exit_maintenance_mode(&host, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let s = &nodes[survivor];
+    s.wait_for(
+        "the survivor re-enables the host",
+        Duration::from_secs(60),
+        || async { enabled().await.then_some(()) },
+    )
+    .await;
+    let name = ["a", "b"][survivor];
+    s.wait_for(
+        "status names the new guard",
+        Duration::from_secs(10),
+        || async { (holder(s, "guard:vc1").await.as_deref() == Some(name)).then_some(()) },
+    )
+    .await;
+    assert!(
+        s.log().contains("this node guards the vCenter now"),
+        "{}",
+        s.log()
     );
 }
