@@ -72,6 +72,12 @@ impl PgStore {
     /// Connects, runs pending migrations (under an advisory lock) and starts
     /// this node's heartbeat.
     pub(super) async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        // The directory of `path` still holds this node's own files (the
+        // SNMPv3 engine's boots counter), as with SQLite.
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            super::files::ensure_private_dir(dir)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        }
         let pool = pool(config)?;
         {
             let mut client = get(&pool)

@@ -134,16 +134,21 @@ async fn a_delivery_sent_to_both_nodes_is_one_event() {
 }
 
 #[tokio::test]
-async fn events_split_across_nodes_run_each_function_once() {
+async fn events_split_across_three_nodes_run_each_function_once() {
     let (_cluster, url) = database();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runs.log");
     let functions = recording_function(dir.path(), &log, "0");
-    let (a, b) = tokio::join!(node(&url, "a", &functions), node(&url, "b", &functions));
-    let a = Arc::new(a);
-    let b = Arc::new(b);
+    // Three nodes: each takes a third of the events.
+    let (a, b, c) = tokio::join!(
+        node(&url, "a", &functions),
+        node(&url, "b", &functions),
+        node(&url, "c", &functions)
+    );
+    let nodes = [Arc::new(a), Arc::new(b), Arc::new(c)];
+    let a = nodes[0].clone();
     let sends = (0..200).map(|i| {
-        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let app = nodes[i % 3].clone();
         async move { emit(&app, i).await.expect("acknowledged") }
     });
     let ids = futures::future::join_all(sends).await;
