@@ -16,9 +16,10 @@
 //! - [`ingest`]: the edges where events enter (HTTP, SNMP, the vCenter event stream);
 //!   `Ingestor` is the one path to "accepted".
 //! - [`store`]: the durable store: one trait per aggregate (events, deliveries, runs,
-//!   guard, silences, checkpoints, alerts, kv) behind a cheap `Store` handle; the
-//!   SQLite backend (one writer, group commit) implements them, and the
-//!   conformance suite says what any backend must do.
+//!   guard, silences, checkpoints, alerts, kv, singleton roles) behind a cheap
+//!   `Store` handle; the SQLite backend (one writer, group commit) and the
+//!   PostgreSQL backend (several nodes active/active: claims, leases) implement
+//!   them, and the conformance suite says what any backend must do.
 //! - [`pipeline`]: takes accepted events from the store, applies [`dedup`] and [`route`],
 //!   records the decision and queues deliveries in one commit.
 //! - [`monitoring`]: forwarders to the NMS (SNMP traps, Alertmanager/CloudEvents webhooks).
