@@ -7,9 +7,9 @@ use tokio_postgres::{GenericClient, Transaction};
 
 use super::decisions::queue_delivery;
 use super::{PgStore, pg};
-use crate::store::alerts::{self, Change, Step};
+use crate::store::alerts::{self, Step};
 use crate::store::sqlite::ms;
-use crate::store::{AlertInput, AlertRelease, AlertRow, AlertState, AlertStore, StoreError};
+use crate::store::{AlertInput, AlertRelease, AlertRow, AlertStore, StoreError};
 
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("alert row: {e}"))
@@ -70,23 +70,7 @@ pub(super) async fn apply_input(
             .await
             .map_err(pg)?;
         let rows = decode_rows(&rows)?;
-        let matching: Vec<&AlertRow> = rows
-            .iter()
-            .filter(|r| match obs.change {
-                Change::EntityRemoved => alerts::entity_matches(&r.identity, &obs.identity),
-                _ => alerts::identity_matches(&r.identity, &obs.identity),
-            })
-            .collect();
-        let chosen: Vec<Option<&AlertRow>> = match obs.change {
-            Change::EntityRemoved => matching.into_iter().map(Some).collect(),
-            _ => vec![
-                matching
-                    .iter()
-                    .find(|r| r.state == AlertState::Firing)
-                    .or(matching.first())
-                    .copied(),
-            ],
-        };
+        let chosen = alerts::rows_to_apply(&rows, obs);
         let mut tell = false;
         for existing in chosen {
             let applied = alerts::apply(*kind, target, existing, obs, new_key);

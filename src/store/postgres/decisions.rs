@@ -14,7 +14,7 @@ use tokio_postgres::Transaction;
 
 use super::{PgStore, alerts, pg};
 use crate::store::sqlite::ms;
-use crate::store::{ProcessedEvent, StoreError, TargetKind, to_json_text};
+use crate::store::{ProcessedEvent, StoreError, to_json_text};
 
 impl PgStore {
     /// `EventStore::record_processed`.
@@ -101,18 +101,7 @@ async fn record_one(
         .await
         .map_err(pg)?;
     }
-    // Alertmanager targets take alarm transitions from the table.
-    let by_table: Vec<&str> = outcome
-        .alert
-        .iter()
-        .flat_map(|a| a.targets.iter())
-        .filter(|(_, kind)| *kind == TargetKind::Alertmanager)
-        .map(|(t, _)| t.as_str())
-        .collect();
-    for target in forward_to
-        .iter()
-        .filter(|t| !by_table.contains(&t.as_str()))
-    {
+    for target in crate::store::alerts::delivery_targets(&forward_to, outcome.alert.as_ref()) {
         queue_delivery(txn, &id, target, now).await?;
     }
     Ok(())
