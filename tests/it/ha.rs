@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::peers::vcsim::connected;
+use crate::support::vcgate_cli;
 use crate::support::{PgCluster, Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, alarm_trap};
 
 /// A database on a fresh cluster (the cluster must outlive the nodes).
@@ -475,4 +476,40 @@ async fn the_guard_moves_to_the_survivor_and_reenables_the_host() {
         "{}",
         s.log()
     );
+}
+
+#[tokio::test]
+async fn vcgate_migrate_runs_the_migrations_once_and_backup_refuses_postgres() {
+    let (_cluster, url) = database();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vcgate.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = vcgate_cli(args, &[]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, first) = run(&["migrate", "--config", config]);
+    assert!(ok && first.contains("1 migration(s) run"), "{first}");
+    let (ok, again) = run(&["migrate", "--config", config]);
+    assert!(ok && again.contains("0 migration(s) run"), "{again}");
+    // A node on the migrated database starts without migrating again.
+    let a = node(&url, "a", "").await;
+    assert!(
+        !a.log().contains("PostgreSQL schema migrated"),
+        "{}",
+        a.log()
+    );
+    let dest = dir.path().join("backup");
+    let (ok, refused) = run(&["backup", "--config", config, dest.to_str().unwrap()]);
+    assert!(!ok && refused.contains("pg_dump"), "{refused}");
 }
