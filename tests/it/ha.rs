@@ -172,20 +172,32 @@ async fn kill_9_of_one_node_under_load_loses_nothing_and_runs_nothing_twice() {
     let (_cluster, url) = database();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runs.log");
-    let functions = recording_function(dir.path(), &log, "0.2");
-    let (a, b) = tokio::join!(node(&url, "a", &functions), node(&url, "b", &functions));
-    let mut a = a;
+    // The same function on both nodes; on `a` each run takes a second, so
+    // `a` dies holding runs.
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let mut a = node(&url, "a", &recording_function(&dir_a, &log, "1")).await;
     let mut acked = Vec::new();
-    // Load on both nodes; `a` dies while runs are in flight.
-    for i in 0..60 {
-        let (ra, rb) = tokio::join!(emit(&a, 2 * i), emit(&b, 2 * i + 1));
+    for i in 0..30 {
+        acked.extend(emit(&a, i).await);
+    }
+    // `a` alone: it decides and claims.
+    a.wait_for("runs running on a", Duration::from_secs(60), || async {
+        (runs_with(&a, "running").await > 0).then_some(())
+    })
+    .await;
+    let b = node(&url, "b", &recording_function(&dir_b, &log, "0.05")).await;
+    // Load on both nodes; `a` dies while its runs are in flight.
+    for i in 0..40 {
+        let (ra, rb) = tokio::join!(emit(&a, 100 + 2 * i), emit(&b, 101 + 2 * i));
         acked.extend(ra);
         acked.extend(rb);
-        if i == 30 {
+        if i == 10 {
             a.kill9();
         }
     }
-    assert!(acked.len() >= 90, "{} acknowledged", acked.len());
+    assert!(acked.len() >= 80, "{} acknowledged", acked.len());
     // Every acknowledged event is stored; the survivor finishes every run.
     for id in &acked {
         let r = b
@@ -223,6 +235,9 @@ async fn kill_9_of_one_node_under_load_loses_nothing_and_runs_nothing_twice() {
         runs.iter().all(|r| r["status"] == "succeeded"),
         "every run succeeded"
     );
+    // The runs `a` held when it died were taken over: a second attempt.
+    let taken_over = runs.iter().filter(|r| r["attempt"] == 2).count();
+    assert!(taken_over > 0, "the survivor took over a's runs: {runs:#?}");
 }
 
 #[tokio::test]
