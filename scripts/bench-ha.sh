@@ -11,11 +11,10 @@
 # hold exactly as many events as there were 202 answers (checked).
 #
 # Failover: node `a` runs a function that hangs (it holds the run), node `b`
-# runs the same function name as a quick command. Each round: restart `a`,
-# emit one event to it, wait until its run is running on `a`, kill -9 `a`,
-# and time until the run has succeeded (on `b`, after `a`'s heartbeat lease
-# of BENCH_NODE_TIMEOUT expired). A round in which `b` claimed the run first
-# is repeated.
+# runs the same function name as a quick command. Each round: start `a`
+# alone, emit one event to it, wait until its function has started, start
+# `b`, kill -9 `a`, and time until the run has succeeded on `b` (after `a`'s
+# heartbeat lease of BENCH_NODE_TIMEOUT expired).
 #
 # Environment:
 #   BENCH_NODES         node counts (default "1 2 3")
@@ -169,7 +168,7 @@ echo
 # Failover rounds.
 createdb failover
 hang=$(mktemp "$WORK/hang.XXXX.sh")
-printf '#!/bin/sh\ncat >/dev/null\nexec sleep 3600\n' >"$hang"
+printf '#!/bin/sh\ncat >/dev/null\ntouch "%s/held"\nexec sleep 3600\n' "$WORK" >"$hang"
 quick=$(mktemp "$WORK/quick.XXXX.sh")
 printf '#!/bin/sh\ncat >/dev/null\n' >"$quick"
 chmod 755 "$hang" "$quick"
@@ -177,53 +176,53 @@ fn() { printf '[[route]]\ntype = "vm.*"\nto = "automation"\n\n[[function]]\nname
 store="backend = \"postgres\"
 url = \"postgres://postgres@127.0.0.1:$PGPORT/failover\"
 node_timeout = \"$NODE_TIMEOUT\""
-start_node b "$WORK/fo/b" "$store
-node_id = \"b\"" "$(fn "$quick")"
-bport=$NODE_PORT
 echo "== failover: kill -9 of the node running a function → the survivor has run it ([store] node_timeout = $NODE_TIMEOUT) =="
+run_state() { # run_state PORT EVENT_ID
+    curl -sf -m 5 -H "Authorization: Bearer $READ_TOKEN" "http://127.0.0.1:$1/api/v1/runs?limit=5" |
+        jq -r --arg id "$2" '[.runs[] | select(.event_id == $id)][0].status // ""'
+}
 times=()
-round=0
-attempts=0
-while ((round < KILLS && attempts < KILLS * 3)); do
-    attempts=$((attempts + 1))
+for ((round = 0; round < KILLS; round++)); do
+    # `a` alone takes the event and holds its run (the function hangs) ...
+    rm -f "$WORK/held"
     start_node a "$WORK/fo/a" "$store
 node_id = \"a\"" "$(fn "$hang")"
     apid=$NODE_PID aport=$NODE_PORT
     id=$(curl -sf -m 10 -H "Authorization: Bearer $INGEST_TOKEN" -H 'content-type: application/json' \
-        -d "{\"specversion\":\"1.0\",\"id\":\"fo-$attempts-$$\",\"source\":\"bench\",\"type\":\"vm.created\",\"subject\":\"vm-fo-$attempts\"}" \
+        -d "{\"specversion\":\"1.0\",\"id\":\"fo-$round-$$\",\"source\":\"bench\",\"type\":\"vm.created\",\"subject\":\"vm-fo-$round\"}" \
         "http://127.0.0.1:$aport/api/v1/events" | jq -r .id)
-    state=""
-    for ((i = 0; i < 300; i++)); do
-        state=$(curl -sf -m 5 -H "Authorization: Bearer $READ_TOKEN" "http://127.0.0.1:$bport/api/v1/runs?limit=5" |
-            jq -r --arg id "$id" '[.runs[] | select(.event_id == $id)][0].status // ""')
-        [[ $state == running || $state == succeeded ]] && break
+    for ((i = 0; i < 600; i++)); do
+        [[ -e $WORK/held ]] && break
         sleep 0.05
     done
-    if [[ $state != running ]]; then # b took it first: no failover to time
-        kill -9 "$apid" 2>/dev/null || true
-        wait "$apid" 2>/dev/null || true
-        continue
-    fi
-    # The dead node's function (its child, by parent id) would outlive it.
-    kids=$(ps -o pid= --ppid "$apid" || true)
+    [[ -e $WORK/held ]] || die "round $round: node a never started the run"
+    # ... then `b` joins, and `a` dies holding the run.
+    start_node b "$WORK/fo/b" "$store
+node_id = \"b\"" "$(fn "$quick")"
+    bpid=$NODE_PID bport=$NODE_PORT
+    kids=$(ps -o pid= --ppid "$apid" || true) # a's function (its child) would outlive it
     t0=$(now_ms)
     kill -9 "$apid"
     wait "$apid" 2>/dev/null || true
     for kid in $kids; do kill -9 "$kid" 2>/dev/null || true; done
+    state=""
     for ((i = 0; i < 1200; i++)); do
-        state=$(curl -sf -m 5 -H "Authorization: Bearer $READ_TOKEN" "http://127.0.0.1:$bport/api/v1/runs?limit=5" |
-            jq -r --arg id "$id" '[.runs[] | select(.event_id == $id)][0].status // ""')
+        state=$(run_state "$bport" "$id")
         [[ $state == succeeded ]] && break
-        sleep 0.05
+        sleep 0.02
     done
     [[ $state == succeeded ]] || die "round $round: the survivor did not finish the run"
     times+=($(($(now_ms) - t0)))
-    round=$((round + 1))
+    kill "$bpid" 2>/dev/null || true
+    wait "$bpid" 2>/dev/null || true
 done
 ((${#times[@]} > 0)) || die "no failover round could be timed"
 printf '%s\n' "${times[@]}" | sort -n | awk -v n="${#times[@]}" '
     { v[NR] = $1; s += $1 }
-    END { printf "rounds %d  failover ms: min %d  median %d  p90 %d  max %d  mean %.0f\n", n, v[1], v[int((n + 1) / 2)], v[int(n * 0.9 + 0.5) > 0 ? int(n * 0.9 + 0.5) : 1], v[n], s / n }'
+    END {
+        i90 = int(n * 0.9 + 0.5); if (i90 < 1) i90 = 1
+        printf "rounds %d  failover ms: min %d  median %d  p90 %d  max %d  mean %.0f\n", n, v[1], v[int((n + 1) / 2)], v[i90], v[n], s / n
+    }'
 echo "Bound: node_timeout (the heartbeat lease; a node is declared dead only after it) + the survivor's idle"
 echo "recheck of due runs (up to 5 s; woken sooner by its own work) + the function's start."
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"

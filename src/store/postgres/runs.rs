@@ -109,13 +109,16 @@ impl RunStore for PgStore {
         function: String,
     ) -> Result<Option<std::time::Duration>, StoreError> {
         let client = self.client().await?;
-        let sql = format!(
-            "SELECT min(CASE WHEN status = 'running' THEN 0 ELSE next_ms END) FROM runs \
-             WHERE function = $1 AND (status IN ('queued', 'failed') OR (status = 'running' AND {}))",
-            dead("runs.claimed_by")
-        );
+        // A run another node holds is due when that node's lease runs out
+        // (it is renewed while the node lives): the runner wakes then to
+        // take it over, instead of at its next idle recheck.
+        let sql = "SELECT min(due) FROM (\
+             SELECT next_ms AS due FROM runs WHERE function = $1 AND status IN ('queued', 'failed') \
+             UNION ALL \
+             SELECT coalesce(n.lease_until_ms, 0) FROM runs r LEFT JOIN nodes n ON n.id = r.claimed_by \
+             WHERE r.function = $1 AND r.status = 'running' AND r.claimed_by IS DISTINCT FROM $2) d";
         let next: Option<i64> = client
-            .query_one(&sql, &[&function])
+            .query_one(sql, &[&function, &self.node_id()])
             .await
             .map_err(pg)?
             .get(0);
