@@ -46,6 +46,8 @@ have zsh || missing+=(zsh)
 have fish || missing+=(fish)
 # The console test drives a real headless browser (tests/it/console.rs).
 have chromium || missing+=(chromium)
+# The HA tests run private PostgreSQL clusters (initdb/pg_ctl as `postgres`).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"

@@ -28,8 +28,10 @@ pub async fn run(
         tracing::info!("no vCenter API configured: enrichment and guard are off");
     }
 
-    let store = crate::store::open(&config.store).context("opening the store")?;
-    tracing::info!(path = %config.store.path.display(), "store open");
+    let store = crate::store::open(&config.store)
+        .await
+        .context("opening the store")?;
+    tracing::info!(backend = ?config.store.backend, "store open");
     // Bound before the stages start: with port 0 in `listen` the kernel picks
     // the port, and what is derived from `listen` (the default `external_url`
     // in alert links) must name the bound one.

@@ -58,8 +58,10 @@
 //! - [`config`]: the TOML contract, embedded defaults, validation, secret sets.
 //! - [`store`]: the durable store: one trait per aggregate (events,
 //!   deliveries, runs, guard, silences, checkpoints, alerts, kv) behind a
-//!   cheap `Store` handle; the SQLite backend (one writer, group commit)
-//!   implements them, and the conformance suite says what any backend must do.
+//!   cheap `Store` handle; the SQLite backend (one writer, group commit) and
+//!   the PostgreSQL backend (several nodes active/active: claims, leases,
+//!   singleton roles) implement them, and the conformance suite says what any
+//!   backend must do.
 //!   [`vcenters`]: one vSphere client per configured vCenter.
 //! - [`enrich`]: finds the vCenter event behind an alarm (who, which class,
 //!   which entity), bounded in time, never on the acceptance path.

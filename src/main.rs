@@ -44,6 +44,13 @@ enum Command {
         /// Config file to check (exit code 2 when invalid).
         path: PathBuf,
     },
+    /// Run the store's schema migrations and exit (PostgreSQL: once, under an
+    /// advisory lock, however many nodes start; SQLite: on open).
+    Migrate {
+        /// Config file naming the store ([store]); default: embedded defaults.
+        #[arg(long, short, env = "VCGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Copy the store and the SNMP engine files into DEST while the gateway runs.
     ///
     /// One consistent snapshot (SQLite's online backup API): every event
@@ -188,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             subject,
         } => vcgate::cli::emit(&client, &event_type, &data, subject.as_deref()).await,
+        Command::Migrate { config } => vcgate::ops::migrate(config.as_deref()).await,
         Command::Backup { config, dest } => vcgate::ops::backup(config.as_deref(), &dest),
         Command::Restore { config, src } => vcgate::ops::restore(config.as_deref(), &src),
         Command::CheckStore { config, file } => vcgate::ops::check_store(config.as_deref(), file),

@@ -18,6 +18,21 @@ use crate::store::{self, CheckReport};
 /// is parsed (unknown keys are still errors) but not validated: validation
 /// reads token files and environment variables a backup does not need.
 pub fn store_config(path: Option<&Path>) -> anyhow::Result<StoreConfig> {
+    parse_store_config(path)
+}
+
+/// The `[store]` section for a command that works on SQLite files only.
+fn sqlite_store_config(path: Option<&Path>, what: &str) -> anyhow::Result<StoreConfig> {
+    let config = parse_store_config(path)?;
+    anyhow::ensure!(
+        config.backend == crate::config::StoreBackend::Sqlite,
+        "`vcgate {what}` works on the SQLite store; a PostgreSQL store is backed up, \
+         restored and checked with PostgreSQL's tools (pg_dump, pg_restore, pg_amcheck)"
+    );
+    Ok(config)
+}
+
+fn parse_store_config(path: Option<&Path>) -> anyhow::Result<StoreConfig> {
     let Some(path) = path else {
         return Ok(StoreConfig::default());
     };
@@ -50,9 +65,38 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// `vcgate migrate [--config PATH]`: brings the store's schema up to date.
+/// PostgreSQL: the migrations run under an advisory lock (nodes starting at
+/// the same time wait, then find nothing to do); the password comes from
+/// `password_file` / `password_env` / `VCGATE_PG_PASSWORD` as for `serve`.
+pub async fn migrate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let store_config = store_config(config)?;
+    match store_config.backend {
+        crate::config::StoreBackend::Postgres => {
+            let ran = store::migrate_postgres(&store_config)
+                .await
+                .context("migrating the PostgreSQL store")?;
+            println!("PostgreSQL store: {ran} migration(s) run; schema up to date");
+        }
+        crate::config::StoreBackend::Sqlite => {
+            // Opening migrates (and takes the one-gateway lock briefly).
+            drop(
+                store::open(&store_config)
+                    .await
+                    .context("opening the store")?,
+            );
+            println!(
+                "SQLite store {}: schema up to date",
+                store_config.path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vcgate backup [--config PATH] DEST`
 pub fn backup(config: Option<&Path>, dest: &Path) -> anyhow::Result<ExitCode> {
-    let store_config = store_config(config)?;
+    let store_config = sqlite_store_config(config, "backup")?;
     let report = store::backup(&store_config, dest)
         .with_context(|| format!("backing up {}", store_config.path.display()))?;
     println!(
@@ -74,7 +118,7 @@ pub fn backup(config: Option<&Path>, dest: &Path) -> anyhow::Result<ExitCode> {
 
 /// `vcgate restore [--config PATH] SRC`
 pub fn restore(config: Option<&Path>, src: &Path) -> anyhow::Result<ExitCode> {
-    let store_config = store_config(config)?;
+    let store_config = sqlite_store_config(config, "restore")?;
     let report = store::restore(&store_config, src).with_context(|| {
         format!(
             "restoring {} from {}",
@@ -105,7 +149,7 @@ pub fn restore(config: Option<&Path>, src: &Path) -> anyhow::Result<ExitCode> {
 pub fn check_store(config: Option<&Path>, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = match file {
         Some(file) => file,
-        None => store_config(config)?.path,
+        None => sqlite_store_config(config, "check-store")?.path,
     };
     match store::check_store(&path) {
         Ok(report) if report.is_ok() => {

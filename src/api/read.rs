@@ -36,6 +36,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
             .map(|(status, n)| (status.as_str().to_owned(), n))
             .collect(),
         silences: silence_summary(&state),
+        cluster: state.ingestor.store.cluster(),
     })
     .into_response())
 }

@@ -5,6 +5,32 @@
 use super::output::{Table, opt_time, or_dash, pairs, printable};
 use crate::api::wire::Status;
 
+/// `node a  nodes: a b(dead)  singletons: pipeline=a guard:vc1=b`
+fn cluster_line(c: &crate::store::ClusterStatus) -> String {
+    let nodes: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let id = printable(&n.id);
+            if n.alive { id } else { format!("{id}(dead)") }
+        })
+        .collect();
+    let holders: Vec<String> = c
+        .singletons
+        .iter()
+        .map(|h| {
+            let stale = if h.live { "" } else { "(expired)" };
+            format!("{}={}{stale}", printable(&h.name), printable(&h.holder))
+        })
+        .collect();
+    format!(
+        "node {}  nodes: {}  singletons: {}\n",
+        printable(&c.node_id),
+        nodes.join(" "),
+        holders.join(" ")
+    )
+}
+
 pub fn render(s: &Status, wide: bool) -> String {
     let store = &s.store;
     let mut out = format!(
@@ -16,6 +42,9 @@ pub fn render(s: &Status, wide: bool) -> String {
         store.size_bytes,
         store.writable,
     );
+    if let Some(cluster) = &s.cluster {
+        out.push_str(&cluster_line(cluster));
+    }
     let counters = &s.counters;
     let rows: Vec<Vec<String>> = counters
         .sources
@@ -156,6 +185,7 @@ mod tests {
                 maintenance_silencing: false,
                 hosts_in_maintenance: Vec::new(),
             },
+            cluster: None,
         }
     }
 

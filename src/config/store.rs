@@ -29,6 +29,45 @@ pub struct StoreConfig {
     /// How many writes one group commit may take.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// `sqlite` (embedded, `path`) or `postgres` (`url`; active/active HA).
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// PostgreSQL connection URL, `postgres://user@host:port/db`; TLS with
+    /// `?sslmode=require` (rustls; `tls_ca_file` or the system roots).
+    pub url: Option<String>,
+    /// File holding the PostgreSQL password (else `password_env`, else
+    /// `VCGATE_PG_PASSWORD`, else the URL's).
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the PostgreSQL password.
+    pub password_env: Option<String>,
+    /// PEM file of the CA that signed the PostgreSQL server's certificate.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Connections in the PostgreSQL pool.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// This gateway's name among the nodes sharing a PostgreSQL store
+    /// (default: host name and process id).
+    pub node_id: Option<String>,
+    /// A node silent (no heartbeat) this long is dead: its claimed runs,
+    /// deliveries and singletons are taken over.
+    #[serde(default = "default_node_timeout", with = "humantime_serde")]
+    pub node_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+fn default_pool_size() -> usize {
+    16
+}
+
+fn default_node_timeout() -> Duration {
+    Duration::from_secs(15)
 }
 
 impl Default for StoreConfig {

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, ConfigError, FunctionKind, WebhookFormat, invalid, resolve_secret};
+use super::{
+    Config, ConfigError, FunctionKind, StoreBackend, WebhookFormat, invalid, resolve_secret,
+};
 
 impl Config {
     /// Reads, parses and validates a config file.
@@ -77,6 +79,12 @@ impl Config {
             return Err(invalid("rate_limit", "must be greater than zero"));
         }
         self.validate_http()?;
+        if self.store.backend == StoreBackend::Postgres && self.store.url.is_none() {
+            return Err(invalid("store.url", "backend = \"postgres\" needs a url"));
+        }
+        if self.store.pool_size == 0 {
+            return Err(invalid("store.pool_size", "must be greater than zero"));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, vc) in self.vcenter.iter().enumerate() {
             if vc.name.trim().is_empty() {

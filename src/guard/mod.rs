@@ -28,8 +28,13 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, Reenable};
 use crate::ingest::Ingestor;
 use crate::model::{Entity, EntityKind, Event, EventId, EventType, Source};
+use crate::store::{Role, singletons};
 use crate::vsphere::{Client, ManagedObjectRef, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
+
+/// How often a node that does not guard a vCenter (another node on the
+/// shared store does) asks whether it should take over.
+const STANDBY_POLL: Duration = Duration::from_secs(2);
 
 /// The `[guard]` settings as the API shows them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,6 +239,8 @@ impl Reconciler {
             tracing::info!(vcenter = %self.vcenter, guarded, "guard resumes guarding hosts from before the restart");
         }
         let mut next = tokio::time::Instant::now();
+        // Set when another node may have reconciled since the memory was read.
+        let mut stale = false;
         loop {
             // While failing, maintenance events do not bypass the backoff.
             let in_backoff = self.record.consecutive_failures > 0;
@@ -244,6 +251,29 @@ impl Reconciler {
                     tracing::debug!(vcenter = %self.vcenter, "maintenance event: reconciling now");
                 }
             }
+            // Several gateways on one store: one reconciles each vCenter.
+            match store.singleton(&singletons::guard(&self.vcenter)).await {
+                Ok(Role::Holding) => {}
+                Ok(Role::TookOver) => {
+                    tracing::info!(vcenter = %self.vcenter, "this node guards the vCenter now");
+                    stale = true;
+                }
+                Ok(Role::Standby) | Err(_) => {
+                    stale = true;
+                    next = tokio::time::Instant::now() + STANDBY_POLL.min(self.interval);
+                    continue;
+                }
+            }
+            if stale {
+                match self.reload().await {
+                    Ok(()) => stale = false,
+                    Err(e) => {
+                        tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot load its state; retrying");
+                        next = tokio::time::Instant::now() + STANDBY_POLL;
+                        continue;
+                    }
+                }
+            }
             // Cancellable: a half-done reconcile is safe to drop (an action
             // whose commit is lost is recognized on the next observation).
             let delay = tokio::select! {
@@ -252,6 +282,22 @@ impl Reconciler {
             };
             next = tokio::time::Instant::now() + delay;
         }
+    }
+
+    /// Reads the memory and the reconcile record another node left.
+    async fn reload(&mut self) -> Result<(), crate::store::StoreError> {
+        let store = &self.ingestor.store;
+        self.memory = store.guard_memory(&self.vcenter).await?;
+        if let Some(previous) = store
+            .guard_snapshot(1)
+            .await?
+            .reconciles
+            .into_iter()
+            .find(|r| r.vcenter == self.vcenter)
+        {
+            self.record = previous;
+        }
+        Ok(())
     }
 
     /// One reconcile; returns the delay until the next one.

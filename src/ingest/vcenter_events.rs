@@ -49,7 +49,7 @@ use super::Ingestor;
 use crate::config::{Config, ConfigError};
 use crate::model::Source;
 use crate::normalize::vcenter_event;
-use crate::store::{StoreError, StreamCheckpoint};
+use crate::store::{Role, StoreError, StreamCheckpoint, singletons};
 use crate::vsphere::{self, Client, EventFilterSpec, EventRecursion, VcEvent, VsphereError};
 use plan::{Commit, candidates, plan};
 
@@ -61,6 +61,10 @@ pub const OVERLAP: time::Duration = time::Duration::minutes(1);
 const PAGE: i32 = 1000;
 /// At most this many events are read per poll; the rest follow next poll.
 const MAX_PER_POLL: usize = 50_000;
+/// How often a node whose peer reads this vCenter's stream (shared store)
+/// asks whether it should take over.
+const STANDBY_POLL: Duration = Duration::from_secs(2);
+
 /// Events per commit (each commit carries its checkpoint).
 const CHUNK: usize = 500;
 /// DestroyCollector gets this long at most (also on shutdown).
@@ -145,6 +149,28 @@ impl Stream {
         let mut error_delay = self.poll;
         let mut caught_up_at: Option<OffsetDateTime> = None;
         while !shutdown.is_cancelled() {
+            // Several gateways on one store: one reads each vCenter's stream,
+            // from the shared checkpoint (re-read whenever the role moves).
+            let role = self
+                .ingestor
+                .store
+                .singleton(&singletons::event_stream(&self.vcenter))
+                .await;
+            match role {
+                Ok(Role::Holding) => {}
+                Ok(Role::TookOver) => {
+                    tracing::info!(vcenter = %self.vcenter, "this node reads the vCenter event stream now");
+                    loaded = false;
+                }
+                Ok(Role::Standby) | Err(_) => {
+                    loaded = false;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(STANDBY_POLL.min(self.poll)) => {}
+                    }
+                    continue;
+                }
+            }
             if !loaded {
                 match self.ingestor.store.stream_checkpoint(&self.vcenter).await {
                     Ok(cp) => {

@@ -181,7 +181,7 @@ async fn run_target<F: Forwarder>(
     let store = &ingestor.store;
     let stats = &ingestor.stats;
     loop {
-        let due = match store.due_deliveries(name.clone(), BATCH).await {
+        let due = match store.claim_deliveries(name.clone(), BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(target = %name, error = %e, "cannot read deliveries");

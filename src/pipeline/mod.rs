@@ -24,7 +24,7 @@ use crate::config::RouteTarget;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::store::{Store, StoreError};
+use crate::store::{Role, Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 mod decide;
@@ -32,6 +32,9 @@ pub use decide::{Decision, decide};
 
 /// Events decided per store round trip.
 const BATCH: usize = 2048;
+/// How often the decider re-reads undecided events from the oldest one even
+/// while its cursor is busy (an event committed late sits below the cursor).
+const RESCAN: Duration = Duration::from_secs(2);
 /// Events read per page when dedup state is rebuilt at start.
 const REBUILD_PAGE: usize = 1024;
 
@@ -171,11 +174,61 @@ impl Stage {
             }
         };
         let mut after_seq = 0i64;
+        // Set when this node's dedup memory may miss decisions made by
+        // another node (it took the decider role over from it).
+        let mut stale = false;
+        let mut rescan_at = tokio::time::Instant::now();
         loop {
-            match self.step(&mut dedup, after_seq).await {
+            let decides = match self
+                .store
+                .singleton(crate::store::singletons::PIPELINE)
+                .await
+            {
+                Ok(Role::Holding) => true,
+                Ok(Role::TookOver) => {
+                    tracing::info!("this node decides pending events now (took the pipeline over)");
+                    stale = true;
+                    true
+                }
+                Ok(Role::Standby) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot ask whether this node decides; will retry");
+                    false
+                }
+            };
+            if decides && stale {
+                match self.rebuild_dedup().await {
+                    Ok(d) => {
+                        dedup = d;
+                        after_seq = 0;
+                        stale = false;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot rebuild dedup memory; will retry"),
+                }
+            }
+            // Under continuous load the cursor never catches up: rescan
+            // from the oldest undecided event now and then (see below).
+            if rescan_at.elapsed() >= RESCAN {
+                after_seq = 0;
+                rescan_at = tokio::time::Instant::now();
+            }
+            let step = if decides && !stale {
+                self.step(&mut dedup, after_seq).await
+            } else {
+                Ok(None)
+            };
+            match step {
                 Ok(Some(last)) => {
                     after_seq = last;
                     continue; // more may be waiting
+                }
+                // Caught up with the cursor: look once more from the start.
+                // With several writers (PostgreSQL, several nodes) seqs are
+                // taken in one order and committed in another, so an event
+                // can become visible below the cursor after it passed.
+                Ok(None) if after_seq > 0 => {
+                    after_seq = 0;
+                    continue;
                 }
                 Ok(None) => {}
                 Err(e) => {

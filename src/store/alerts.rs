@@ -342,6 +342,45 @@ pub fn apply(
     }
 }
 
+/// Which of one target's rows on the observed entity an observation
+/// applies to: fire and resolve concern one alert (the firing one first,
+/// `None`: a new one); a removal concerns every alert on the entity.
+pub fn rows_to_apply<'r>(rows: &'r [AlertRow], obs: &Observation) -> Vec<Option<&'r AlertRow>> {
+    let matching: Vec<&AlertRow> = rows
+        .iter()
+        .filter(|r| match obs.change {
+            Change::EntityRemoved => entity_matches(&r.identity, &obs.identity),
+            _ => identity_matches(&r.identity, &obs.identity),
+        })
+        .collect();
+    match obs.change {
+        Change::EntityRemoved => matching.into_iter().map(Some).collect(),
+        _ => vec![
+            matching
+                .iter()
+                .find(|r| r.state == AlertState::Firing)
+                .or(matching.first())
+                .copied(),
+        ],
+    }
+}
+
+/// The targets an event's delivery is queued for: `forward_to` less the
+/// Alertmanager targets, which take alarm transitions from the table (their
+/// sender), not as event deliveries.
+pub fn delivery_targets<'a>(
+    forward_to: &'a [String],
+    alert: Option<&'a AlertInput>,
+) -> impl Iterator<Item = &'a String> {
+    forward_to.iter().filter(move |t| {
+        !alert.is_some_and(|a| {
+            a.targets
+                .iter()
+                .any(|(name, kind)| *kind == TargetKind::Alertmanager && name == *t)
+        })
+    })
+}
+
 /// The row a held alert becomes once nothing holds it: told (`send`) or
 /// just no longer held. Returns the row and whether its latest event must be
 /// queued to an event-by-event target.

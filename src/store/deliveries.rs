@@ -19,6 +19,18 @@ pub trait DeliveryStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
+    /// Takes due deliveries for `target` to send now: like
+    /// [`Self::due_deliveries`], and on a shared backend exclusive — another
+    /// node does not get them until they are settled or this node's claim
+    /// lapses (it died). A single-node backend just reads them.
+    async fn claim_deliveries(
+        &self,
+        target: String,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.due_deliveries(target, limit).await
+    }
+
     /// Settles one attempt (counted) of delivering `event` to `target`.
     async fn settle_delivery(
         &self,

@@ -4,15 +4,16 @@
 //! Owns: the backend-neutral store interface the rest of the crate uses — one
 //! trait per aggregate ([`EventStore`], [`DeliveryStore`], [`RunStore`],
 //! [`GuardStore`], [`SilenceStore`], [`CheckpointStore`], [`AlertStore`],
-//! [`KvStore`]), their row types with enum states, the rules a backend must
+//! [`KvStore`], [`SingletonStore`]), their row types with enum states, the rules a backend must
 //! apply inside its own transactions (the active-alert transitions in
 //! [`alerts`], Alertmanager's silence update in [`silences`]), the
 //! [`Store`] handle, and the error type mapped to HTTP 503.
 //! Must not: import a stage (`pipeline`, `guard`, `silence`, `monitoring`, …):
 //! the store depends on `model` and `config` only; stages convert.
 //!
-//! Backends: SQLite (`sqlite.rs`, the embedded default; the only module that
-//! speaks SQL) today, PostgreSQL for active/active HA next. A backend is a
+//! Backends: SQLite (`sqlite.rs`, the embedded default) and PostgreSQL
+//! (`postgres.rs`, for active/active HA: several gateways on one database);
+//! they are the only modules that speak SQL. A backend is a
 //! type implementing [`Backend`] (all the aggregate traits); [`open`] picks
 //! one from the config at run time and wraps it in a [`Store`], a cheap clone
 //! of an `Arc<dyn Backend>`. The conformance suite (`conformance.rs`) is
@@ -37,8 +38,10 @@ mod events;
 pub mod files;
 mod guard;
 mod kv;
+mod postgres;
 mod runs;
 pub mod silences;
+pub mod singletons;
 mod sqlite;
 
 use std::sync::Arc;
@@ -46,7 +49,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::StoreConfig;
+use crate::config::{StoreBackend, StoreConfig};
 
 pub use alerts::{
     AlertIdentity, AlertInput, AlertRelease, AlertRow, AlertState, AlertStore, TargetKind,
@@ -62,10 +65,12 @@ pub use guard::{
     Memory, ReconcileRecord, ReconcileStatus,
 };
 pub use kv::KvStore;
+pub use postgres::{ClusterNode, ClusterStatus, SingletonHolder, migrate_only as migrate_postgres};
 pub use runs::{
     ClaimedRun, NewRun, RetryOutcome, RunLogs, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore,
 };
 pub use silences::{Matcher, Silence, SilenceState, SilenceStore};
+pub use singletons::{Role, SingletonStore};
 /// Operator copies of the store: `vcgate backup`, `restore`, `check-store`.
 pub use sqlite::backup::{
     BACKUP_DATABASE, BackupReport, CheckReport, RestoreReport, backup, check as check_store,
@@ -101,6 +106,7 @@ pub trait Backend:
     + CheckpointStore
     + AlertStore
     + KvStore
+    + SingletonStore
     + Send
     + Sync
     + 'static
@@ -108,6 +114,12 @@ pub trait Backend:
     /// False while the backend cannot take writes (after a failed commit,
     /// until the next successful one; a lost database connection).
     fn is_writable(&self) -> bool;
+
+    /// The nodes sharing this store and who holds which singleton, as of
+    /// the last heartbeat; `None` for a single-node backend (SQLite).
+    fn cluster(&self) -> Option<ClusterStatus> {
+        None
+    }
 }
 
 /// Handle to the store the stages hold; cheap to clone (one `Arc`). Derefs
@@ -122,9 +134,12 @@ impl Store {
     }
 
     /// Opens the store described by `config` (creating and migrating it).
-    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
-        // The one place a backend is chosen; PostgreSQL adds its arm here.
-        sqlite::SqliteStore::open(config).map(Self::new)
+    pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        // The one place a backend is chosen.
+        match config.backend {
+            StoreBackend::Sqlite => sqlite::SqliteStore::open(config).map(Self::new),
+            StoreBackend::Postgres => postgres::PgStore::open(config).await.map(Self::new),
+        }
     }
 }
 
@@ -145,8 +160,8 @@ impl std::fmt::Debug for Store {
 }
 
 /// Opens the store described by `config` (creating and migrating it).
-pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-    Store::open(config)
+pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+    Store::open(config).await
 }
 
 /// JSON text of a value the store keeps as JSON (a serialization of our own

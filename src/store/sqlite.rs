@@ -121,6 +121,9 @@ impl Drop for SqliteStore {
     }
 }
 
+/// One node: every singleton role is this one's.
+impl super::SingletonStore for SqliteStore {}
+
 impl Backend for SqliteStore {
     /// False after a failed commit, until the next successful one, and while
     /// the store is full (see `SqliteStore::full`).

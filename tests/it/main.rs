@@ -12,6 +12,7 @@ mod crash;
 mod enrich;
 mod event_filters;
 mod guard;
+mod ha;
 mod hardening_edges;
 mod hardening_http;
 mod hardening_snmp;

@@ -1,12 +1,13 @@
 //! `GET /api/v1/status`: version, uptime, store figures, the live counters
-//! (`telemetry::StatsSnapshot`, flattened), runs by status and silences.
+//! (`telemetry::StatsSnapshot`, flattened), runs by status, silences and,
+//! on PostgreSQL, the cluster.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::store::StoreStats;
+use crate::store::{ClusterStatus, StoreStats};
 use crate::telemetry::StatsSnapshot;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +24,10 @@ pub struct Status {
     /// Runs by status (`queued`, `succeeded`, …); a status without runs is absent.
     pub runs: BTreeMap<String, u64>,
     pub silences: SilenceSummary,
+    /// With `[store] backend = "postgres"`: this node's id, the nodes
+    /// sharing the database (heartbeat rows) and the singleton holders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
 }
 
 /// The silences part of status.

@@ -172,6 +172,7 @@ fn status() {
                 host: "esx01".into(),
             }],
         },
+        cluster: None,
     };
     let zero = r#"{"accepted":0,"duplicate":0,"last_at":null,"received":0,"rejected":{}}"#;
     let back = pin(
@@ -201,6 +202,7 @@ fn a_missing_field_fails_loudly() {
             maintenance_silencing: false,
             hosts_in_maintenance: Vec::new(),
         },
+        cluster: None,
     })
     .unwrap();
     value["store"]

@@ -101,5 +101,6 @@ async fn accept_all(store: &Store, events: Vec<Event>) -> Vec<EventId> {
     outcomes.into_iter().map(AcceptOutcome::id).collect()
 }
 
-// The backends. PostgreSQL adds its line here.
+// The backends.
 conformance_tests!(sqlite, crate::store::sqlite::testing::open_temp);
+conformance_tests!(postgres, crate::store::postgres::testing::open_temp);

@@ -12,8 +12,8 @@
 use rusqlite::{Connection, params};
 
 use super::{SqliteStore, now_ms, unavailable};
-use crate::store::alerts::{self, Change, Step};
-use crate::store::{AlertInput, AlertRelease, AlertRow, AlertState, AlertStore, StoreError};
+use crate::store::alerts::{self, Step};
+use crate::store::{AlertInput, AlertRelease, AlertRow, AlertStore, StoreError};
 
 /// Migration 8: the active-alert table.
 pub(super) const SCHEMA: &str = r#"
@@ -124,25 +124,7 @@ pub(super) fn apply_input(
     let mut told = Vec::new();
     for (target, kind) in &input.targets {
         let rows = rows_on_entity(conn, target, input)?;
-        let matching: Vec<&AlertRow> = rows
-            .iter()
-            .filter(|r| match obs.change {
-                Change::EntityRemoved => alerts::entity_matches(&r.identity, &obs.identity),
-                _ => alerts::identity_matches(&r.identity, &obs.identity),
-            })
-            .collect();
-        // Fire and resolve concern one alert (the firing one first); a
-        // removal concerns every alert on the entity.
-        let chosen: Vec<Option<&AlertRow>> = match obs.change {
-            Change::EntityRemoved => matching.into_iter().map(Some).collect(),
-            _ => vec![
-                matching
-                    .iter()
-                    .find(|r| r.state == AlertState::Firing)
-                    .or(matching.first())
-                    .copied(),
-            ],
-        };
+        let chosen = alerts::rows_to_apply(&rows, obs);
         let mut tell = false;
         for existing in chosen {
             let applied = alerts::apply(*kind, target, existing, obs, new_key);

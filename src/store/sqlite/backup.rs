@@ -471,7 +471,7 @@ mod tests {
     async fn a_backup_of_an_open_store_checks_clean_and_restores_in_place_of_a_stopped_one() {
         let live = tempfile::tempdir().unwrap();
         let cfg = config(live.path());
-        let store = Store::open(&cfg).unwrap();
+        let store = Store::open(&cfg).await.unwrap();
         let ids = fill(&store, 25).await;
         write_engine(&live.path().join("snmp-engine.json"), "80001adc05aa", 3);
         write_engine(
@@ -512,7 +512,7 @@ mod tests {
         let kept = fs::read_to_string(live.path().join("snmp-engine.json")).unwrap();
         assert!(kept.contains("\"boots\":4"), "{kept}");
 
-        let store = Store::open(&cfg).unwrap();
+        let store = Store::open(&cfg).await.unwrap();
         assert_eq!(store.stats().await.unwrap().events, 25);
         for id in ids {
             assert!(

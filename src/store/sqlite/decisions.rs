@@ -12,7 +12,8 @@ use std::borrow::Cow;
 use rusqlite::{CachedStatement, Connection, params};
 
 use super::{SqliteStore, alerts, ms, now_ms, unavailable};
-use crate::store::{ProcessedEvent, StoreError, TargetKind, to_json_text};
+use crate::store::alerts as alerts_rules;
+use crate::store::{ProcessedEvent, StoreError, to_json_text};
 
 /// One decided event, encoded before it reaches the writer thread (the
 /// writer is the bottleneck).
@@ -138,19 +139,7 @@ fn record_one(
             ])
             .map_err(unavailable)?;
     }
-    // Alertmanager targets take alarm transitions from the table
-    // (their sender), not as event deliveries.
-    let by_table: Vec<&str> = outcome
-        .alert
-        .iter()
-        .flat_map(|a| a.targets.iter())
-        .filter(|(_, kind)| *kind == TargetKind::Alertmanager)
-        .map(|(t, _)| t.as_str())
-        .collect();
-    for target in forward_to
-        .iter()
-        .filter(|t| !by_table.contains(&t.as_str()))
-    {
+    for target in alerts_rules::delivery_targets(&forward_to, outcome.alert.as_ref()) {
         stmts
             .queue_delivery
             .execute(params![id, target, now])

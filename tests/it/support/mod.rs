@@ -4,7 +4,7 @@
 //!   on port 0, its bound addresses read from its log (zero2prod's TestApp).
 //! - [`peers`]: the real peers the tests start themselves: net-snmp's
 //!   `snmptrapd`, a webhook receiver and a black hole, Alertmanager, the
-//!   vCenter simulator.
+//!   vCenter simulator, a private PostgreSQL cluster.
 //! - [`builders`]: request and trap payloads (`alarm_body`, vpxdAlarmInfo
 //!   traps sent with net-snmp's tools).
 //! - [`waits`]: polling a condition with a deadline; tests never sleep to
@@ -24,6 +24,7 @@ pub mod waits;
 pub use app::{ADMIN_TOKEN, INGEST_TOKEN, READ_TOKEN, TestApp, TestConfig};
 pub use builders::{AlarmInfo, alarm_body, alarm_trap};
 pub use peers::alertmanager::Alertmanager;
+pub use peers::postgres::PgCluster;
 pub use peers::snmptrapd::Snmptrapd;
 pub use peers::vcsim::{Vcsim, VcsimOptions};
 pub use peers::webhook::WebhookReceiver;

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod browser;
+pub mod postgres;
 pub mod snmptrapd;
 pub mod vcsim;
 pub mod webhook;

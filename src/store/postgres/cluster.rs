@@ -1,0 +1,146 @@
+//! A private PostgreSQL cluster for tests: `initdb` into a temporary
+//! directory (owned by the `postgres` user), `pg_ctl start` on a free
+//! loopback port with its socket in that directory, trust authentication on
+//! loopback; stopped (immediate) and removed on drop. Every failure panics
+//! with what went wrong: a test that needs PostgreSQL never silently skips.
+//!
+//! Shared by the conformance suite (`testing.rs`) and the integration tests
+//! (`tests/it/support`, through `#[path]`), so it uses std only.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where Debian's `postgresql-15` puts its server binaries.
+/// Debian's server binaries, of the newest installed major version
+/// (`/usr/lib/postgresql/<major>/bin`; 15 on bookworm).
+fn bin_dir() -> String {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|major| Path::new(&format!("/usr/lib/postgresql/{major}/bin/initdb")).exists())
+        .max();
+    format!("/usr/lib/postgresql/{}/bin", newest.unwrap_or(15))
+}
+
+pub struct PgCluster {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn run(what: &str, cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("PostgreSQL test cluster: cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "PostgreSQL test cluster: {what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--", &format!("{}/{program}", bin_dir())]);
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl PgCluster {
+    /// Initializes and starts a fresh cluster (panics if it cannot).
+    pub fn start() -> Self {
+        assert!(
+            Path::new(&bin_dir()).join("initdb").exists(),
+            "PostgreSQL test cluster: {}/initdb not found: install the `postgresql` package \
+             (scripts/test.sh does)",
+            bin_dir()
+        );
+        let dir =
+            std::env::temp_dir().join(format!("vcgate-pg-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("cluster directory");
+        run(
+            "chown",
+            Command::new("chown").args(["postgres:postgres"]).arg(&dir),
+        );
+        let data = dir.join("data");
+        run(
+            "initdb",
+            as_postgres("initdb")
+                .args([
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "-D",
+                ])
+                .arg(&data),
+        );
+        let port = free_port();
+        let cluster = Self { dir, port };
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
+            cluster.dir.display()
+        );
+        run(
+            "pg_ctl start",
+            as_postgres("pg_ctl")
+                .args(["-w", "-t", "60", "-D"])
+                .arg(&data)
+                .args(["-l"])
+                .arg(cluster.dir.join("log"))
+                .args(["-o", &options, "start"]),
+        );
+        cluster
+    }
+
+    /// Creates database `name` and returns its URL.
+    pub fn create_db(&self, name: &str) -> String {
+        run(
+            "createdb",
+            Command::new(format!("{}/createdb", bin_dir())).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                name,
+            ]),
+        );
+        self.url(name)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The server log (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = as_postgres("pg_ctl")
+            .args(["-m", "immediate", "-w", "-D"])
+            .arg(self.dir.join("data"))
+            .arg("stop")
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

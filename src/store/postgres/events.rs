@@ -1,0 +1,424 @@
+//! PostgreSQL side of the events aggregate: accepting (idempotent by the
+//! unique `(source, delivery_id)` index, whichever node commits first),
+//! reading back, listing, pending events for the pipeline's decider,
+//! retention and size figures.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::{PgStore, pg};
+use crate::model::{Event, EventId};
+use crate::store::sqlite::{ms, ms_to_time};
+use crate::store::{
+    AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
+    EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
+};
+
+/// How many seqs a listing with a scanning filter examines per call (as in
+/// SQLite: a bounded window, and a cursor to go on).
+const SCAN_WINDOW: i64 = 20_000;
+
+pub(super) const SELECT_EVENT: &str =
+    "SELECT seq, id, body, processed, duplicates, last_seen_ms, disposition FROM events";
+
+#[async_trait::async_trait]
+impl EventStore for PgStore {
+    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
+        let mut outcomes = self.accept_many(vec![event]).await?;
+        Ok(outcomes.remove(0))
+    }
+
+    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let result = async {
+            let mut client = self.client().await?;
+            let txn = client.transaction().await.map_err(pg)?;
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in &events {
+                outcomes.push(insert_event(&txn, event).await?);
+            }
+            txn.commit().await.map_err(pg)?;
+            Ok(outcomes)
+        }
+        .await;
+        self.note(&result);
+        result
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(&format!("{SELECT_EVENT} WHERE id = $1"), &[&id.to_string()])
+            .await
+            .map_err(pg)?;
+        Ok(self.decode_rows(&client, rows).await?.pop())
+    }
+
+    async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        let client = self.client().await?;
+        // A scanning filter examines a bounded window of seqs below the cursor.
+        let floor = if query.scans() {
+            let top = match query.before_seq {
+                Some(b) => b,
+                None => client
+                    .query_one("SELECT coalesce(max(seq), 0) + 1 FROM events", &[])
+                    .await
+                    .map_err(pg)?
+                    .get::<_, i64>(0),
+            };
+            Some(top - SCAN_WINDOW)
+        } else {
+            None
+        };
+        let (sql, args) = listing_sql(&query, floor);
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&sql, &params).await.map_err(pg)?;
+        let full = rows.len() >= query.limit.max(1);
+        let events = self.decode_rows(&client, rows).await?;
+        let next_before = match floor {
+            _ if full => events.last().map(|e| e.seq),
+            Some(floor) if floor > 1 => Some(floor),
+            _ => None,
+        };
+        Ok(EventPage {
+            events,
+            next_before,
+        })
+    }
+
+    async fn pending_events(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("{SELECT_EVENT} WHERE NOT processed AND seq > $1 ORDER BY seq LIMIT $2"),
+                &[&after_seq, &(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), decode(r, Vec::new())?.event)))
+            .collect()
+    }
+
+    async fn recent_originals(
+        &self,
+        since: OffsetDateTime,
+        after_seq: i64,
+        page: usize,
+    ) -> Result<(Vec<Event>, Option<i64>), StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "{SELECT_EVENT} WHERE seq > $1 AND received_ms >= $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&after_seq, &ms(since), &(page as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        let last = rows.last().map(|r| r.get::<_, i64>(0));
+        let mut out = Vec::new();
+        for r in &rows {
+            let stored = decode(r, Vec::new())?;
+            if stored
+                .disposition
+                .as_ref()
+                .is_some_and(|d| d.duplicate_of.is_none())
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok((out, last))
+    }
+
+    async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError> {
+        let result = self.record_decisions(outcomes).await;
+        self.note(&result);
+        result
+    }
+
+    async fn prune(&self, max_age: Duration, max_events: u64) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let cutoff = ms(OffsetDateTime::now_utc()) - max_age.as_millis() as i64;
+        let mut deleted = client
+            .execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_ms < $1 LIMIT 50000)",
+                &[&cutoff],
+            )
+            .await
+            .map_err(pg)?;
+        deleted += client
+            .execute(
+                "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - $1",
+                &[&(max_events as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        if deleted > 0 {
+            client
+                .execute(
+                    "DELETE FROM deliveries d WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id)",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+        }
+        Ok(deleted)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM events), \
+                 (SELECT count(*) FROM events WHERE NOT processed), \
+                 (SELECT count(*) FROM deliveries WHERE state = 'pending'), \
+                 (SELECT min(received_ms) FROM events), \
+                 pg_database_size(current_database())",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(StoreStats {
+            events: row.get::<_, i64>(0) as u64,
+            pending_pipeline: row.get::<_, i64>(1) as u64,
+            pending_deliveries: row.get::<_, i64>(2) as u64,
+            oldest_event: row.get::<_, Option<i64>>(3).and_then(ms_to_time),
+            size_bytes: row.get::<_, i64>(4) as u64,
+            writable: crate::store::Backend::is_writable(self),
+        })
+    }
+}
+
+impl PgStore {
+    /// Rows of `SELECT_EVENT` to stored events, with their deliveries.
+    pub(super) async fn decode_rows(
+        &self,
+        client: &tokio_postgres::Client,
+        rows: Vec<Row>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+        let deliveries = client
+            .query(
+                "SELECT event_id, target, state, attempts, last_error FROM deliveries WHERE event_id = ANY($1) ORDER BY target",
+                &[&ids],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(1);
+                let mine = deliveries
+                    .iter()
+                    .filter(|d| d.get::<_, &str>(0) == id)
+                    .map(|d| DeliveryState {
+                        target: d.get(1),
+                        state: DeliveryStatus::parse(d.get(2)).unwrap_or(DeliveryStatus::Failed),
+                        attempts: d.get::<_, i32>(3) as u32,
+                        last_error: d.get(4),
+                    })
+                    .collect();
+                decode(r, mine)
+            })
+            .collect()
+    }
+}
+
+/// Inserts one event unless its delivery is stored already (by any node).
+pub(super) async fn insert_event(
+    txn: &tokio_postgres::Transaction<'_>,
+    event: &Event,
+) -> Result<AcceptOutcome, StoreError> {
+    let body = serde_json::to_string(event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let inserted = txn
+        .query_opt(
+            "INSERT INTO events (id, source, vcenter, type, received_ms, fingerprint, delivery_id, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING seq",
+            &[
+                &event.id.to_string(),
+                &event.source.as_str(),
+                &event.vcenter,
+                &event.event_type.as_str(),
+                &ms(event.received_at),
+                &event.fingerprint.0,
+                &event.delivery_id,
+                &body,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    if inserted.is_some() {
+        return Ok(AcceptOutcome::Accepted(event.id));
+    }
+    let existing = txn
+        .query_opt(
+            "SELECT id FROM events WHERE (source = $1 AND delivery_id = $2) OR id = $3",
+            &[
+                &event.source.as_str(),
+                &event.delivery_id,
+                &event.id.to_string(),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    existing
+        .and_then(|r| EventId::parse(r.get(0)))
+        .map(AcceptOutcome::AlreadyAccepted)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {} conflicted but no earlier delivery found",
+                event.id
+            ))
+        })
+}
+
+/// One `SELECT_EVENT` row as a stored event.
+pub(super) fn decode(r: &Row, deliveries: Vec<DeliveryState>) -> Result<StoredEvent, StoreError> {
+    let id: &str = r.get(1);
+    let event: Event = serde_json::from_str(r.get(2))
+        .map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))?;
+    let disposition: Option<Disposition> = match r.get::<_, Option<&str>>(6) {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| StoreError::Corrupt(format!("event {id} disposition: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(StoredEvent {
+        event,
+        seq: r.get(0),
+        stage: if r.get(3) {
+            EventStage::Processed
+        } else {
+            EventStage::Accepted
+        },
+        duplicates: r.get::<_, i64>(4) as u64,
+        last_seen: r.get::<_, Option<i64>>(5).and_then(ms_to_time),
+        disposition,
+        deliveries,
+    })
+}
+
+type Arg = Box<dyn ToSql + Sync + Send>;
+
+/// The listing's SQL and arguments (`¿` marks where the next argument goes).
+/// Globs (`*`, `?`, all else literal) become `LIKE`; `floor` bounds a
+/// scanning filter's walk.
+fn listing_sql(q: &EventQuery, floor: Option<i64>) -> (String, Vec<Arg>) {
+    let mut sql = format!("{SELECT_EVENT} WHERE true");
+    let mut args: Vec<Arg> = Vec::new();
+    let mut push = |sql: &mut String, term: &str, arg: Arg| {
+        args.push(arg);
+        sql.push_str(&term.replacen('¿', &format!("${}", args.len()), 1));
+    };
+    if let Some(t) = &q.event_type {
+        glob_term(&mut sql, &mut push, "type", t);
+    }
+    if let Some(s) = &q.source {
+        push(&mut sql, " AND source = ¿", Box::new(s.clone()));
+    }
+    if let Some(since) = q.since {
+        push(&mut sql, " AND received_ms >= ¿", Box::new(ms(since)));
+    }
+    if let Some(before) = q.before_seq {
+        push(&mut sql, " AND seq < ¿", Box::new(before));
+    }
+    if let Some(floor) = floor {
+        push(&mut sql, " AND seq >= ¿", Box::new(floor));
+    }
+    if let Some(p) = &q.vcenter {
+        glob_term(&mut sql, &mut push, "vcenter", p);
+    }
+    if let Some(p) = &q.entity {
+        glob_term(&mut sql, &mut push, "(body::jsonb #>> '{entity,name}')", p);
+    }
+    if let Some(p) = &q.alarm {
+        glob_term(&mut sql, &mut push, "(body::jsonb #>> '{alarm,name}')", p);
+    }
+    if let Some(p) = &q.status {
+        // As routes match `new_status`: the colour (pattern lowercased) or the raw text.
+        push(
+            &mut sql,
+            " AND ((body::jsonb #>> '{alarm,new_status,status}') LIKE ¿ ESCAPE '\\'",
+            Box::new(like(&p.to_ascii_lowercase())),
+        );
+        push(
+            &mut sql,
+            " OR (body::jsonb #>> '{alarm,new_status,raw}') LIKE ¿ ESCAPE '\\')",
+            Box::new(like(p)),
+        );
+    }
+    if let Some(route) = q.route {
+        let name = serde_json::to_value(route)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        push(
+            &mut sql,
+            " AND (disposition::jsonb ->> 'route') = ¿",
+            Box::new(name),
+        );
+    }
+    let presence = |field: &str, present: bool| {
+        format!(
+            " AND (disposition::jsonb ->> '{field}') IS {}NULL",
+            if present { "NOT " } else { "" }
+        )
+    };
+    if let Some(held) = q.held {
+        sql.push_str(&presence("held_by", held));
+    }
+    if let Some(duplicate) = q.duplicate {
+        sql.push_str(&presence("duplicate_of", duplicate));
+    }
+    let limit = q.limit.max(1) as i64;
+    push(&mut sql, " ORDER BY seq DESC LIMIT ¿", Box::new(limit));
+    (sql, args)
+}
+
+fn glob_term(
+    sql: &mut String,
+    push: &mut impl FnMut(&mut String, &str, Arg),
+    expr: &str,
+    pattern: &str,
+) {
+    if pattern.contains(['*', '?']) {
+        push(
+            sql,
+            &format!(" AND {expr} LIKE ¿ ESCAPE '\\'"),
+            Box::new(like(pattern)),
+        );
+    } else {
+        push(
+            sql,
+            &format!(" AND {expr} = ¿"),
+            Box::new(pattern.to_owned()),
+        );
+    }
+}
+
+/// A routes-dialect glob as a `LIKE` pattern (escape `\`).
+fn like(glob: &str) -> String {
+    let mut out = String::with_capacity(glob.len() + 4);
+    for c in glob.chars() {
+        match c {
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
