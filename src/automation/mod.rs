@@ -315,6 +315,19 @@ fn timed_out(timeout: Duration) -> Attempt {
     )
 }
 
+/// Why a claimed run must not start: its attempts are spent. A claim counts
+/// an attempt; one taken over from a node that died while running it (HA)
+/// arrives with the dead node's attempt counted, and may be one past the
+/// budget.
+fn attempts_spent(attempt: u32, max_attempts: u32) -> Option<String> {
+    (attempt > max_attempts).then(|| {
+        format!(
+            "gave up after {} attempts (the last ended with the node running it)",
+            attempt - 1
+        )
+    })
+}
+
 async fn execute(
     function: &FunctionConfig,
     signing_key: Option<&[u8]>,
@@ -322,6 +335,28 @@ async fn execute(
     claimed: ClaimedRun,
 ) {
     let ClaimedRun { run, event } = claimed;
+    if let Some(reason) = attempts_spent(run.attempt, function.max_attempts) {
+        runtime
+            .stats
+            .emit(crate::telemetry::internal_events::RunFinished {
+                function: &function.name,
+                run: &run.id,
+                status: RunStatus::Dead.as_str(),
+                reason: Some(&reason),
+            });
+        let outcome = RunOutcome {
+            status: RunStatus::Dead,
+            reason: Some(reason),
+            input: None,
+            output: None,
+            logs: RunLogs::default(),
+            retry_at: None,
+        };
+        if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
+            tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
+        }
+        return;
+    }
     let settings = runtime.live.load();
     let secret_values = settings.secrets.for_function(&function.secrets);
     let format = event_format(&settings.registry, function, &run.subscription);
@@ -426,6 +461,14 @@ mod tests {
     use super::*;
     use crate::config::SubscriptionConfig;
     use crate::model::{Alarm, Event, EventType, Source, StatusText};
+
+    #[test]
+    fn a_claim_past_the_budget_does_not_start() {
+        assert_eq!(attempts_spent(1, 1), None);
+        assert_eq!(attempts_spent(5, 5), None);
+        let reason = attempts_spent(6, 5).expect("one past the budget");
+        assert!(reason.contains("gave up after 5 attempts"), "{reason}");
+    }
 
     fn sub(event_type: &str) -> SubscriptionConfig {
         SubscriptionConfig {
