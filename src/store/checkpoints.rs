@@ -52,3 +52,13 @@ pub struct StreamCheckpoint {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
 }
+
+impl StreamCheckpoint {
+    /// A checkpoint as backends store it: the key and the time in Unix
+    /// nanoseconds.
+    pub fn from_stored(key: i64, ns: i64) -> Result<Self, StoreError> {
+        let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+            .map_err(|e| StoreError::Corrupt(format!("stream checkpoint time {ns}: {e}")))?;
+        Ok(Self { key, time })
+    }
+}

@@ -58,13 +58,8 @@ impl CheckpointStore for PgStore {
             )
             .await
             .map_err(pg)?;
-        row.map(|r| {
-            let (key, ns): (i64, i64) = (r.get(0), r.get(1));
-            let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-                .map_err(|e| StoreError::Corrupt(format!("stream checkpoint time {ns}: {e}")))?;
-            Ok(StreamCheckpoint { key, time })
-        })
-        .transpose()
+        row.map(|r| StreamCheckpoint::from_stored(r.get(0), r.get(1)))
+            .transpose()
     }
 
     async fn known_deliveries(

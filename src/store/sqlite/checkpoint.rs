@@ -74,12 +74,8 @@ impl CheckpointStore for SqliteStore {
                 .optional()
             })
             .await?;
-        row.map(|(key, ns)| {
-            let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-                .map_err(|e| StoreError::Corrupt(format!("stream checkpoint time {ns}: {e}")))?;
-            Ok(StreamCheckpoint { key, time })
-        })
-        .transpose()
+        row.map(|(key, ns)| StreamCheckpoint::from_stored(key, ns))
+            .transpose()
     }
 
     /// Which of `delivery_ids` are already stored for `source`.
