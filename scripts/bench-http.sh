@@ -118,6 +118,18 @@ row() { # server conc out cpu stored
         "$(field p99_ms "$3")" "$(field max_ms "$3")" "$4" "$(field client_cpu_pct "$3")" "$5"
 }
 
+# wait_ready URL PID NAME LOG: polls URL/readyz (20 s deadline); dies if the
+# server exits or never gets ready.
+wait_ready() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -sf -m 1 "$1/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || die "$3 exited: $(tail -5 "$4")"
+        sleep 0.1
+    done
+    die "$3 not ready at $1 after 20 s: $(tail -5 "$4")"
+}
+
 # The no-op baseline at concurrency $1 -> sets NOOP_OUT
 noop_level() {
     local c=$1 port dir="$WORK/noop-c$1" i cpu0 cpu1
@@ -125,11 +137,7 @@ noop_level() {
     port=$(free_port)
     "${RUN[@]}" "$NOOP_SERVER" --listen "127.0.0.1:$port" >"$dir/noop.log" 2>&1 &
     NOOP_PID=$!
-    for ((i = 0; i < 200; i++)); do
-        curl -sf -m 1 "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-        kill -0 "$NOOP_PID" 2>/dev/null || die "noop-server exited: $(tail -5 "$dir/noop.log")"
-        sleep 0.1
-    done
+    wait_ready "http://127.0.0.1:$port" "$NOOP_PID" noop-server "$dir/noop.log"
     cpu0=$(cpu_secs "$NOOP_PID")
     NOOP_OUT=$(hookload "http://127.0.0.1:$port" "$c" "n${c}x$$" "$dir/hookload.err") || {
         log "hookload against the no-op server at concurrency $c reported problems: $(head -3 "$dir/hookload.err")"
@@ -171,11 +179,7 @@ enabled = false
 EOF
     "${RUN[@]}" "$VCGATE" serve --config "$dir/vcgate.toml" >"$dir/vcgate.log" 2>&1 &
     VC_PID=$!
-    for ((i = 0; i < 200; i++)); do
-        curl -sf -m 1 "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break
-        kill -0 "$VC_PID" 2>/dev/null || die "vcgate exited: $(tail -5 "$dir/vcgate.log")"
-        sleep 0.1
-    done
+    wait_ready "http://127.0.0.1:$hport" "$VC_PID" vcgate "$dir/vcgate.log"
     cpu0=$(cpu_secs "$VC_PID")
     out=$(hookload "http://127.0.0.1:$hport" "$c" "c${c}x$$" "$dir/hookload.err") || {
         log "hookload at concurrency $c reported problems: $(head -3 "$dir/hookload.err")"
