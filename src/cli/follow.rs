@@ -214,18 +214,26 @@ pub async fn run<P: Page>(
     mut printer: Printer<P::Row>,
 ) -> anyhow::Result<()> {
     let limit = limit.clamp(1, MAX_PAGE);
+    // One listener for the whole run, registered before the first request:
+    // an interrupt arriving while rows are printed is kept for the next
+    // `recv` (a listener made per wait would miss it, and with the default
+    // action replaced the interrupt would be lost).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut watch = Watch::new(REMEMBERED.max(limit * MAX_PAGES));
-    let first = fetch::<P>(client, &query, limit, None).await?;
+    let first = tokio::select! {
+        _ = interrupt.recv() => return Ok(()),
+        first = fetch::<P>(client, &query, limit, None) => first?,
+    };
     let rows = watch.select(first);
     output::print(&printer.render(&rows)?)?;
     let mut outage = false;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             _ = tokio::time::sleep(POLL) => {}
         }
         let polled = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             polled = poll::<P>(client, &query, limit, &watch) => polled,
         };
         match polled {
