@@ -47,6 +47,13 @@ pub async fn run(
     let tasks = tokio_util::task::TaskTracker::new();
     let vcenters = crate::vcenters::Vcenters::from_config(&config)?;
     let silencer = start_silencer(&config, &store, &vcenters, &tasks, shutdown.clone()).await?;
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        tasks.spawn(sync_silences_loop(
+            store.clone(),
+            silencer.clone(),
+            shutdown.clone(),
+        ));
+    }
     let run_wakes = crate::automation::Wakes::default();
     let settings = crate::settings::Settings::from_config(&config).map_err(anyhow::Error::msg)?;
     let live = crate::settings::Live::new(settings, config_path);
@@ -173,6 +180,35 @@ async fn start_silencer(
         maintenance,
         config.silence.inhibit.clone(),
     ))
+}
+
+/// How often a node of a PostgreSQL cluster re-reads the silences: a
+/// silence made or expired through one node holds on every node (whichever
+/// decides the events) within this time.
+const SILENCE_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keeps this node's silencer equal to the stored silences, which the other
+/// nodes change (with one node, the API's own refresh is enough).
+async fn sync_silences_loop(
+    store: crate::store::Store,
+    silencer: crate::silence::Silencer,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(SILENCE_SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let since = time::OffsetDateTime::now_utc() - time::Duration::days(3650);
+        match store.list_silences(since).await {
+            // Compiling matchers is the cost; skip it when nothing changed.
+            Ok(silences) if silences != silencer.silences() => silencer.set_silences(silences),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the silences other nodes made failed"),
+        }
+    }
 }
 
 async fn prune_loop(store: crate::store::Store, config: Config, shutdown: CancellationToken) {

@@ -287,6 +287,74 @@ async fn the_same_trap_to_both_nodes_is_one_event_and_one_forward() {
     );
 }
 
+/// A silence made through one node holds on the node that decides the
+/// events, and its early end there too: each node's silencer follows the
+/// stored silences, not only the writes made through it.
+#[tokio::test]
+async fn a_silence_made_through_one_node_holds_on_every_node() {
+    let trapd = Snmptrapd::start();
+    let (_cluster, url) = database();
+    let nms = format!(
+        "[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
+        trapd.target()
+    );
+    let (a, b) = tokio::join!(node(&url, "a", &nms), node(&url, "b", &nms));
+    let decider = a
+        .wait_for("a node to decide events", Duration::from_secs(15), || {
+            holder(&a, "pipeline")
+        })
+        .await;
+    // The silence is made through the node that does not decide events.
+    let (maker, decider) = if decider == "a" { (&b, &a) } else { (&a, &b) };
+    let r = maker
+        .admin(reqwest::Method::POST, "/api/v1/silences")
+        .json(&json!({
+            "matchers": [{"name": "alarm", "value": "alarm.Datastore*", "isRegex": false}],
+            "endsAt": "2099-01-01T00:00:00Z", "createdBy": "ops", "comment": "ha"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decider
+        .wait_for(
+            "the decider to know the silence",
+            Duration::from_secs(10),
+            || async { (decider.status().await["silences"]["active"] == 1).then_some(()) },
+        )
+        .await;
+    alarm_trap(
+        decider,
+        4,
+        "Red",
+        "alarm.DatastoreDiskUsageAlarm - 95%",
+        "ds-ha-held",
+    );
+    let held = decider.processed("ds-ha-held").await;
+    assert_eq!(held["disposition"]["held_by"], format!("silence:{id}"));
+
+    // Ended early through the maker: the decider releases the alarm, still
+    // firing, to the NMS.
+    let r = maker
+        .admin(reqwest::Method::DELETE, &format!("/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "expire: {}", r.status());
+    decider
+        .wait_for(
+            "the held alarm forwarded",
+            Duration::from_secs(20),
+            || async { trapd.contents().contains("ds-ha-held").then_some(()) },
+        )
+        .await;
+    assert_eq!(decider.status().await["silences"]["active"], 0);
+}
+
 #[tokio::test]
 async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
     let (cluster, url) = database();
