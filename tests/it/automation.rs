@@ -414,12 +414,10 @@ echo "{\"echo\": \"$pw\"}""#,
         !app.log().contains(SECRET_PASSWORD),
         "a secret leaked into the log"
     );
-    let db = std::fs::read(app.dir.path().join("vcgate.db")).unwrap();
-    let wal = std::fs::read(app.dir.path().join("vcgate.db-wal")).unwrap_or_default();
+    let stored = app.store_bytes();
     let needle = SECRET_PASSWORD.as_bytes();
     assert!(
-        !db.windows(needle.len()).any(|w| w == needle)
-            && !wal.windows(needle.len()).any(|w| w == needle),
+        !stored.windows(needle.len()).any(|w| w == needle),
         "a secret reached the store"
     );
 }

@@ -88,6 +88,9 @@ fn start_load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_under_ingest_load_holds_every_event_acknowledged_before_it_and_restores() {
     let mut app = TestApp::spawn_config(TestConfig {
+        // `vcgate backup`/`restore` work on the SQLite store (a PostgreSQL
+        // store is backed up with pg_dump): pinned to SQLite.
+        store: "backend = \"sqlite\"".into(),
         http: "rate_limit = 1000000\nrate_burst = 1000000\n".into(),
         // A v3 user makes the gateway persist its SNMP engine beside the store.
         extra: "[[snmp.user]]\nname = \"backup-test\"\nauth_protocol = \"sha\"\nauth_password = \"backup-test-auth\"\n".into(),

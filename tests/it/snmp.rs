@@ -577,7 +577,9 @@ fn forwarded_statuses(trapd: &Snmptrapd, entity: &str) -> Vec<String> {
 #[tokio::test]
 async fn inform_is_not_acknowledged_when_the_store_cannot_commit() {
     let app = TestApp::spawn_config(TestConfig {
-        store: "max_size = \"200KiB\"".into(),
+        // `max_size` is the SQLite store's cap: pinned to SQLite. On PostgreSQL
+        // the store that cannot commit is a lost database (`ha::`).
+        store: "backend = \"sqlite\"\nmax_size = \"200KiB\"".into(),
         ..TestConfig::default()
     })
     .await;

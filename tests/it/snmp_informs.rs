@@ -96,11 +96,11 @@ async fn concurrent_informs_are_all_acknowledged_and_stored_once_with_traps_betw
 async fn the_receiver_keeps_reading_while_an_inform_waits_for_its_commit() {
     let app = TestApp::spawn().await;
     let before = snmp_received(&app).await;
-    // Another SQLite connection takes the database's write lock: the
-    // gateway's writer waits for it (its busy timeout is 5 s), so the first
-    // inform's commit cannot become durable until the lock is released.
-    let lock = rusqlite::Connection::open(app.dir.path().join("vcgate.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Another connection takes the write lock (SQLite's, or the events
+    // table's on PostgreSQL): the gateway's writer waits for it (SQLite's
+    // busy timeout is 5 s), so the first inform's commit cannot become
+    // durable until the lock is released.
+    let lock = app.block_event_commits().await;
 
     let mut first = spawn_inform(&app, "esx-waiting-1");
     app.wait_for(
@@ -130,7 +130,7 @@ async fn the_receiver_keeps_reading_while_an_inform_waits_for_its_commit() {
         "nothing can be stored while the lock is held"
     );
 
-    drop(lock); // rolls back the empty transaction: the writer proceeds
+    drop(lock); // rolls back the lock's transaction: the writer proceeds
     assert_acknowledged(first, "the first inform");
     assert_acknowledged(second, "the second inform");
     let stored = stored_by_entity(&app).await;

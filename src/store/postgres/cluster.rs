@@ -14,7 +14,7 @@ use std::process::Command;
 /// Where Debian's `postgresql-15` puts its server binaries.
 /// Debian's server binaries, of the newest installed major version
 /// (`/usr/lib/postgresql/<major>/bin`; 15 on bookworm).
-fn bin_dir() -> String {
+pub fn bin_dir() -> String {
     let newest = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -126,6 +126,28 @@ impl PgCluster {
 
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Stops and removes the cluster once process `pid` has exited, for a
+    /// cluster held in a static (never dropped): a detached watchdog shell,
+    /// in its own session so a Ctrl-C of the test run does not kill it first,
+    /// with its output away from the test's pipes.
+    pub fn stop_when_process_exits(&self, pid: u32) {
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             runuser -u postgres -- {bin}/pg_ctl -m immediate -w -D '{data}' stop; \
+             rm -rf '{dir}'",
+            bin = bin_dir(),
+            data = self.dir.join("data").display(),
+            dir = self.dir.display(),
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("PostgreSQL test cluster: cannot start its watchdog (setsid sh)");
     }
 
     /// The server log (for a failing test's message).

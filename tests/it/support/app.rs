@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::peers::postgres;
 use super::tools::{logged_addr, proc_status_kib, require_tool};
 use super::waits;
 
@@ -67,9 +68,22 @@ pub struct TestApp {
     snmp_addr: Option<SocketAddr>,
     /// `http` or `https`.
     scheme: &'static str,
+    /// The database of a gateway the backend matrix put on PostgreSQL.
+    postgres_url: Option<String>,
     child: Option<Child>,
     client: reqwest::Client,
     log_filter: String,
+}
+
+/// What [`TestApp::block_event_commits`] holds; dropping it lets commits go on.
+pub enum StoreWriteLock {
+    /// A connection in a `BEGIN IMMEDIATE` transaction (dropping rolls back).
+    Sqlite {
+        _held: rusqlite::Connection,
+    },
+    Postgres {
+        _held: postgres::EventsLock,
+    },
 }
 
 /// Why a start failed.
@@ -94,8 +108,16 @@ impl TestApp {
         .await
     }
 
-    pub async fn spawn_config(cfg: TestConfig) -> TestApp {
+    pub async fn spawn_config(mut cfg: TestConfig) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
+        // The backend matrix (see `peers::postgres`): a test that did not
+        // choose a backend runs on the one `VCGATE_TEST_STORE` names.
+        let mut postgres_url = None;
+        if !cfg.store.contains("backend") && postgres::matrix_is_postgres() {
+            let (url, lines) = postgres::matrix_database();
+            cfg.store.push_str(&lines);
+            postgres_url = Some(url);
+        }
         let mut http_extra = cfg.http.clone();
         let mut ca_file = None;
         if cfg.tls {
@@ -127,6 +149,7 @@ impl TestApp {
             ca_file,
             snmp_addr: None,
             scheme: if cfg.tls { "https" } else { "http" },
+            postgres_url,
             ingest_token: INGEST_TOKEN.to_owned(),
             read_token: READ_TOKEN.to_owned(),
             admin_token: ADMIN_TOKEN.to_owned(),
@@ -263,6 +286,38 @@ impl TestApp {
             pinned = pinned.replace(SNMP_ANY_PORT, &format!("[snmp]\nlisten = \"{snmp}\"\n"));
         }
         std::fs::write(self.config_path(), pinned).unwrap();
+    }
+
+    /// Whether this gateway's store is PostgreSQL (the backend matrix).
+    pub fn on_postgres(&self) -> bool {
+        self.postgres_url.is_some()
+    }
+
+    /// Every byte the store holds: the SQLite database and its WAL, or a
+    /// dump of the PostgreSQL database (for what must never be stored).
+    pub fn store_bytes(&self) -> Vec<u8> {
+        if let Some(url) = &self.postgres_url {
+            return postgres::dump(url);
+        }
+        let mut bytes = std::fs::read(self.dir.path().join("vcgate.db")).unwrap();
+        bytes.extend(std::fs::read(self.dir.path().join("vcgate.db-wal")).unwrap_or_default());
+        bytes
+    }
+
+    /// Blocks every event commit until the returned guard is dropped (another
+    /// SQLite connection holding the write lock; on PostgreSQL, an exclusive
+    /// lock on the events table); readers go on.
+    pub async fn block_event_commits(&self) -> StoreWriteLock {
+        match &self.postgres_url {
+            Some(url) => StoreWriteLock::Postgres {
+                _held: postgres::lock_events(url),
+            },
+            None => {
+                let lock = rusqlite::Connection::open(self.dir.path().join("vcgate.db")).unwrap();
+                lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+                StoreWriteLock::Sqlite { _held: lock }
+            }
+        }
     }
 
     /// The server's process id.
