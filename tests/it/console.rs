@@ -4,7 +4,9 @@
 //! log in, compare the overview with `/api/v1/status`, follow an event to
 //! its run and forward, render a hostile entity name as text, create and
 //! expire a silence (admin) and be refused (read), retry a dead run.
-//! Screenshots of each page go to `docs/screenshots/`. Fixture renders of
+//! Screenshots of each page go to a scratch directory, or to the directory
+//! `VCGATE_SCREENSHOTS` names (`VCGATE_SCREENSHOTS=docs/screenshots` renews
+//! the README's: a test run leaves the tree clean). Fixture renders of
 //! every page (hostile values in every field) are in `render.rs`.
 
 mod render;
@@ -138,7 +140,11 @@ async fn accept(app: &TestApp, path: &str, body: &Value) -> String {
 }
 
 fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    let dir = std::env::var_os("VCGATE_SCREENSHOTS")
+        .map(|d| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
 }
 
 /// Signs in through the login form with `token`; waits for the overview.
