@@ -223,7 +223,7 @@ printf '%s\n' "${times[@]}" | sort -n | awk -v n="${#times[@]}" '
         i90 = int(n * 0.9 + 0.5); if (i90 < 1) i90 = 1
         printf "rounds %d  failover ms: min %d  median %d  p90 %d  max %d  mean %.0f\n", n, v[1], v[int((n + 1) / 2)], v[i90], v[n], s / n
     }'
-echo "Bound: node_timeout (the heartbeat lease; a node is declared dead only after it) + up to one heartbeat"
-echo "(node_timeout / 3: the lease the survivor wakes for is the last renewal's) + the function's start."
+echo "Bound: node_timeout (the heartbeat lease; a node is dead only once it ran out) counted from the dead node's"
+echo "last renewal, 0..node_timeout/3 before the kill; then the survivor's wake-up and the function's start."
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $fail
