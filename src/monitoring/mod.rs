@@ -18,6 +18,7 @@ mod release;
 mod snmp;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,66 +84,16 @@ pub async fn spawn(
         alert_wakes,
     } = wiring;
     let targets = monitoring_targets(config);
-    match ingestor
-        .store
-        .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            rows = n,
-            "forgot active alerts of targets no longer configured"
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
-    }
-    let external_url = config.http.external_url();
-    let vcenter_urls = crate::vcenters::sdk_urls(config);
-    let names = monitoring_target_names(config);
-    let mut names = names.into_iter();
-    for target in &config.monitoring.snmp {
-        let name = names.next().expect("one name per target");
-        let engine_file = config
-            .store
-            .path
-            .with_file_name(format!("snmp-forward-engine-{}.json", file_safe(&name)));
-        let forwarder = snmp::SnmpForwarder::new(target, &engine_file)?;
-        tasks.spawn(run_target(
-            name,
-            forwarder,
-            ingestor.clone(),
-            wake.clone(),
-            shutdown.clone(),
-        ));
-    }
-    let mut alert_wakes_iter = alert_wakes.iter();
-    let mut alert_wake_of = std::collections::HashMap::new();
-    for target in &config.monitoring.webhook {
-        let name = names.next().expect("one name per target");
-        let forwarder =
-            webhook::WebhookForwarder::new(target, &external_url, vcenter_urls.clone())?;
-        tasks.spawn(run_target(
-            name.clone(),
-            forwarder,
-            ingestor.clone(),
-            wake.clone(),
-            shutdown.clone(),
-        ));
-        if target.format == WebhookFormat::Alertmanager {
-            let alert_wake = alert_wakes_iter
-                .next()
-                .expect("one wake per target")
-                .clone();
-            alert_wake_of.insert(name.clone(), alert_wake.clone());
-            tasks.spawn(alertmanager::run(
-                name,
-                target.clone(),
-                external_url.clone(),
-                ingestor.clone(),
-                alert_wake,
-                shutdown.clone(),
-            ));
-        }
-    }
+    forget_unconfigured(&ingestor, &targets).await;
+    let workers = Workers {
+        ingestor: &ingestor,
+        wake: &wake,
+        tasks,
+        shutdown: &shutdown,
+    };
+    let mut names = monitoring_target_names(config).into_iter();
+    workers.snmp(config, &mut names)?;
+    let alert_wake_of = workers.webhook(config, &mut names, &alert_wakes)?;
     if !targets.is_empty() {
         tasks.spawn(release::run(
             release::Release {
@@ -157,6 +108,98 @@ pub async fn spawn(
         ));
     }
     Ok(())
+}
+
+/// Drops the active alerts of targets no longer configured.
+async fn forget_unconfigured(ingestor: &Ingestor, targets: &[(String, TargetKind)]) {
+    match ingestor
+        .store
+        .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            rows = n,
+            "forgot active alerts of targets no longer configured"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
+    }
+}
+
+/// What every target's tasks are started with.
+struct Workers<'a> {
+    ingestor: &'a Ingestor,
+    /// Deliveries were queued.
+    wake: &'a Arc<Notify>,
+    tasks: &'a TaskTracker,
+    shutdown: &'a CancellationToken,
+}
+
+impl Workers<'_> {
+    /// Starts the delivery worker of one target.
+    fn deliveries<F: Forwarder + 'static>(&self, name: String, forwarder: F) {
+        self.tasks.spawn(run_target(
+            name,
+            forwarder,
+            self.ingestor.clone(),
+            self.wake.clone(),
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// One worker per `[[monitoring.snmp]]` target (named in config order).
+    fn snmp(
+        &self,
+        config: &Config,
+        names: &mut impl Iterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        for target in &config.monitoring.snmp {
+            let name = names.next().expect("one name per target");
+            let engine_file = config
+                .store
+                .path
+                .with_file_name(format!("snmp-forward-engine-{}.json", file_safe(&name)));
+            let forwarder = snmp::SnmpForwarder::new(target, &engine_file)?;
+            self.deliveries(name, forwarder);
+        }
+        Ok(())
+    }
+
+    /// One worker per `[[monitoring.webhook]]` target, plus a sender per
+    /// Alertmanager target; returns each Alertmanager target's wake.
+    fn webhook(
+        &self,
+        config: &Config,
+        names: &mut impl Iterator<Item = String>,
+        alert_wakes: &[Arc<Notify>],
+    ) -> anyhow::Result<HashMap<String, Arc<Notify>>> {
+        let external_url = config.http.external_url();
+        let vcenter_urls = crate::vcenters::sdk_urls(config);
+        let mut alert_wakes_iter = alert_wakes.iter();
+        let mut alert_wake_of = HashMap::new();
+        for target in &config.monitoring.webhook {
+            let name = names.next().expect("one name per target");
+            let forwarder =
+                webhook::WebhookForwarder::new(target, &external_url, vcenter_urls.clone())?;
+            self.deliveries(name.clone(), forwarder);
+            if target.format == WebhookFormat::Alertmanager {
+                let alert_wake = alert_wakes_iter
+                    .next()
+                    .expect("one wake per target")
+                    .clone();
+                alert_wake_of.insert(name.clone(), alert_wake.clone());
+                self.tasks.spawn(alertmanager::run(
+                    name,
+                    target.clone(),
+                    external_url.clone(),
+                    self.ingestor.clone(),
+                    alert_wake,
+                    self.shutdown.clone(),
+                ));
+            }
+        }
+        Ok(alert_wake_of)
+    }
 }
 
 fn file_safe(name: &str) -> String {
