@@ -152,15 +152,29 @@ impl Sender {
             .map(|r| table_alert(r, now, ri, &self.external_url))
             .collect();
         let body = serde_json::Value::Array(body).to_string();
-        match post(
+        let sent = post(
             &self.client,
             url,
             "application/json",
             &[],
             body.into_bytes(),
         )
-        .await
-        {
+        .await;
+        self.settle(url, p, sent, &batch, top, full);
+    }
+
+    /// Moves one URL's progress after a send: on success to `top` (counting
+    /// each alert it had not taken yet), on failure into backoff.
+    fn settle(
+        &self,
+        url: &str,
+        p: &mut UrlProgress,
+        sent: Result<(), super::ForwardError>,
+        batch: &[&AlertRow],
+        top: i64,
+        full: bool,
+    ) {
+        match sent {
             Ok(()) => {
                 for r in batch.iter().filter(|r| r.version > p.acked) {
                     self.ingestor.stats.emit(Forwarded::sent(
@@ -177,7 +191,7 @@ impl Sender {
             }
             Err(e) => {
                 p.failures += 1;
-                let wait = super::backoff(p.failures).min(ri);
+                let wait = super::backoff(p.failures).min(self.resend_interval);
                 p.retry_at = Some(Instant::now() + wait);
                 self.ingestor.stats.emit(Forwarded::failed(
                     &self.name,
