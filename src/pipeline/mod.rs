@@ -60,63 +60,55 @@ pub async fn spawn(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let targets = monitoring_targets(config);
+    let sinks = Sinks {
+        forward_wake: Arc::new(Notify::new()),
+        // One wake per Alertmanager target (a stored permit, never lost).
+        alert_wakes: targets
+            .iter()
+            .filter(|(_, k)| *k == crate::store::TargetKind::Alertmanager)
+            .map(|_| Arc::new(Notify::new()))
+            .collect(),
+        targets,
+    };
+    let stage = Stage::new(config, &wiring, &sinks);
     let Wiring {
         ingestor,
         live,
         run_wakes,
         vcenters,
         silencer,
-        guard_wake,
+        guard_wake: _,
     } = wiring;
-    let forward_wake = Arc::new(Notify::new());
-    let targets = monitoring_targets(config);
-    // One wake per Alertmanager target (a stored permit, never lost).
-    let alert_wakes: Vec<Arc<Notify>> = targets
-        .iter()
-        .filter(|(_, k)| *k == crate::store::TargetKind::Alertmanager)
-        .map(|_| Arc::new(Notify::new()))
-        .collect();
-    let wakes = run_wakes.clone();
-    let enricher =
-        crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
-    let stage = Stage {
-        enricher,
-        silencer,
-        live: live.clone(),
-        run_wakes: wakes.clone(),
-        store: ingestor.store.clone(),
-        stats: ingestor.stats.clone(),
-        dedup_window: config.dedup.window,
-        dedup_max_entries: config.dedup.max_entries,
-        repeat_interval: config.dedup.repeat_interval,
-        targets: targets.clone(),
-        forward_wake: forward_wake.clone(),
-        alert_wakes: alert_wakes.clone(),
-        guard_wake,
-    };
     let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
         ingestor.stats.clone(),
         live,
-        wakes,
+        run_wakes,
         vcenters,
     )?;
     crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
-    let silencer = stage.silencer.clone();
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(
         config,
         crate::monitoring::Wiring {
             ingestor,
             silencer,
-            forward_wake,
-            alert_wakes,
+            forward_wake: sinks.forward_wake,
+            alert_wakes: sinks.alert_wakes,
         },
         tasks,
         shutdown,
     )
     .await?;
     Ok(())
+}
+
+/// The monitoring targets and the wakes the stage shares with their senders.
+struct Sinks {
+    targets: Vec<(String, crate::store::TargetKind)>,
+    forward_wake: Arc<Notify>,
+    alert_wakes: Vec<Arc<Notify>>,
 }
 
 struct Stage {
@@ -138,6 +130,26 @@ struct Stage {
 }
 
 impl Stage {
+    fn new(config: &Config, wiring: &Wiring, sinks: &Sinks) -> Self {
+        let ingestor = &wiring.ingestor;
+        Stage {
+            enricher: crate::enrich::Enricher::new(wiring.vcenters.clone(), config.enrich.clone())
+                .map(Arc::new),
+            silencer: wiring.silencer.clone(),
+            live: wiring.live.clone(),
+            run_wakes: wiring.run_wakes.clone(),
+            store: ingestor.store.clone(),
+            stats: ingestor.stats.clone(),
+            dedup_window: config.dedup.window,
+            dedup_max_entries: config.dedup.max_entries,
+            repeat_interval: config.dedup.repeat_interval,
+            targets: sinks.targets.clone(),
+            forward_wake: sinks.forward_wake.clone(),
+            alert_wakes: sinks.alert_wakes.clone(),
+            guard_wake: wiring.guard_wake.clone(),
+        }
+    }
+
     async fn rebuild_dedup(&self) -> Result<Dedup, StoreError> {
         let mut dedup = Dedup::new(
             self.dedup_window,
