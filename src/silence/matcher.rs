@@ -193,36 +193,42 @@ pub fn compile(index: usize, m: &Matcher) -> Result<Compiled, String> {
         let names: Vec<&str> = MATCHER_NAMES.iter().map(|(n, _)| *n).collect();
         at(format!("name is not one of {}", names.join(", ")))
     })?;
-    let status_exact = field == Field::Status;
-    let pattern = match m.regex_source() {
-        None if status_exact && m.glob => Pattern::Exact(m.value.to_ascii_lowercase()),
-        None => Pattern::Exact(m.value.clone()),
-        Some(source) => {
-            // v1 status globs matched the colour case-insensitively.
-            let flags = if m.glob && status_exact {
-                "(?si)"
-            } else {
-                "(?s)"
-            };
-            let anchored = format!("{flags}^(?:{source})$");
-            let re = RegexBuilder::new(&anchored)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| match e {
-                    regex::Error::CompiledTooBig(_) => at(format!(
-                        "regex is larger than {REGEX_SIZE_LIMIT} bytes once compiled (limit regex_size_limit)"
-                    )),
-                    other => at(format!("invalid regex: {}", first_line(&other.to_string()))),
-                })?;
-            Pattern::Regex(re)
-        }
-    };
     Ok(Compiled {
         field,
         is_equal: m.is_equal,
-        pattern,
+        pattern: pattern(m, field, at)?,
     })
+}
+
+/// The matcher's value compiled: exact, or an anchored, size-limited regex.
+/// `at` puts the matcher's place in front of an error.
+fn pattern(m: &Matcher, field: Field, at: impl Fn(String) -> String) -> Result<Pattern, String> {
+    let status_exact = field == Field::Status;
+    let Some(source) = m.regex_source() else {
+        return Ok(if status_exact && m.glob {
+            Pattern::Exact(m.value.to_ascii_lowercase())
+        } else {
+            Pattern::Exact(m.value.clone())
+        });
+    };
+    // v1 status globs matched the colour case-insensitively.
+    let flags = if m.glob && status_exact {
+        "(?si)"
+    } else {
+        "(?s)"
+    };
+    let anchored = format!("{flags}^(?:{source})$");
+    let re = RegexBuilder::new(&anchored)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => at(format!(
+                "regex is larger than {REGEX_SIZE_LIMIT} bytes once compiled (limit regex_size_limit)"
+            )),
+            other => at(format!("invalid regex: {}", first_line(&other.to_string()))),
+        })?;
+    Ok(Pattern::Regex(re))
 }
 
 /// Compiles every matcher of a silence and checks the silence-wide rules.
