@@ -221,10 +221,8 @@ async fn run_target<F: Forwarder>(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let store = &ingestor.store;
-    let stats = &ingestor.stats;
     loop {
-        let due = match store.claim_deliveries(name.clone(), BATCH).await {
+        let due = match ingestor.store.claim_deliveries(name.clone(), BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(target = %name, error = %e, "cannot read deliveries");
@@ -233,51 +231,9 @@ async fn run_target<F: Forwarder>(
         };
         let busy = due.len() == BATCH;
         for delivery in due {
-            let result = forwarder.deliver(&delivery.event).await;
             let attempts = delivery.attempts + 1;
-            let outcome = match result {
-                Ok(()) => {
-                    stats.emit(Forwarded::sent(&name, delivery.event.id));
-                    DeliveryOutcome::Sent
-                }
-                Err(e) => {
-                    let event = delivery.event.id.to_string();
-                    let error = e.to_string();
-                    stats.emit(Forwarded::failed(&name, &event, attempts, &error));
-                    match e {
-                        ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => {
-                            DeliveryOutcome::Retry {
-                                error,
-                                at: OffsetDateTime::now_utc() + backoff(attempts),
-                            }
-                        }
-                        _ => DeliveryOutcome::GaveUp { error },
-                    }
-                }
-            };
-            // Counted once the store says so (a failed settle is retried).
-            let given_up = match &outcome {
-                DeliveryOutcome::GaveUp { error } => Some(error.clone()),
-                _ => None,
-            };
-            match store
-                .settle_delivery(delivery.event.id, name.clone(), outcome)
-                .await
-            {
-                Ok(()) => {
-                    if let Some(error) = given_up {
-                        stats.emit(ForwardGivenUp {
-                            target: &name,
-                            event: delivery.event.id,
-                            attempts,
-                            error: &error,
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
-                }
-            }
+            let outcome = attempt(&forwarder, &name, &ingestor, &delivery.event, attempts).await;
+            settle(&ingestor, &name, delivery.event.id, attempts, outcome).await;
         }
         if busy {
             continue;
@@ -286,6 +242,71 @@ async fn run_target<F: Forwarder>(
             _ = shutdown.cancelled() => return,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// Sends one delivery; what to record: sent, retry later (with backoff) or
+/// given up (permanent error, or out of attempts).
+async fn attempt<F: Forwarder>(
+    forwarder: &F,
+    name: &str,
+    ingestor: &Ingestor,
+    event: &Event,
+    attempts: u32,
+) -> DeliveryOutcome {
+    match forwarder.deliver(event).await {
+        Ok(()) => {
+            ingestor.stats.emit(Forwarded::sent(name, event.id));
+            DeliveryOutcome::Sent
+        }
+        Err(e) => {
+            let id = event.id.to_string();
+            let error = e.to_string();
+            ingestor
+                .stats
+                .emit(Forwarded::failed(name, &id, attempts, &error));
+            match e {
+                ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => DeliveryOutcome::Retry {
+                    error,
+                    at: OffsetDateTime::now_utc() + backoff(attempts),
+                },
+                _ => DeliveryOutcome::GaveUp { error },
+            }
+        }
+    }
+}
+
+/// Records a delivery's outcome; a give-up is counted once the store says so
+/// (a failed settle is retried).
+async fn settle(
+    ingestor: &Ingestor,
+    name: &str,
+    event: crate::model::EventId,
+    attempts: u32,
+    outcome: DeliveryOutcome,
+) {
+    let given_up = match &outcome {
+        DeliveryOutcome::GaveUp { error } => Some(error.clone()),
+        _ => None,
+    };
+    match ingestor
+        .store
+        .settle_delivery(event, name.to_owned(), outcome)
+        .await
+    {
+        Ok(()) => {
+            if let Some(error) = given_up {
+                ingestor.stats.emit(ForwardGivenUp {
+                    target: name,
+                    event,
+                    attempts,
+                    error: &error,
+                });
+            }
+        }
+        Err(e) => {
+            tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
         }
     }
 }
