@@ -52,7 +52,8 @@
 //! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification,
 //!   vCenter event → `Event`; the triggering vCenter event's facts);
 //!   [`snmp_values`]: SNMP varbind values to and from the wire.
-//! - [`filter`]: the one glob dialect (`*`, `?`) and event type matching
+//! - [`filter`]: the event fields a matcher can select and the one reading
+//!   of their values, the status rule and the one glob dialect (`*`, `?`),
 //!   shared by routes, subscriptions, silences and event listing.
 //! - [`dedup`]: the pure duplicate detector (time passed in, bounded memory).
 //! - [`config`]: the TOML contract, embedded defaults, validation, secret sets.

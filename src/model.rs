@@ -253,8 +253,9 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    /// vSphere managed-object type (the MOID alone is not a reference).
-    pub fn vsphere_type(self) -> &'static str {
+    /// The kind's name: as serialized (the event's `entity.type`) and as
+    /// the `entity_type` label and matcher of alerts and silences.
+    pub fn name(self) -> &'static str {
         match self {
             EntityKind::VirtualMachine => "VirtualMachine",
             EntityKind::HostSystem => "HostSystem",
@@ -262,14 +263,26 @@ impl EntityKind {
             EntityKind::ClusterComputeResource => "ClusterComputeResource",
             EntityKind::ComputeResource => "ComputeResource",
             EntityKind::DistributedVirtualPortgroup => "DistributedVirtualPortgroup",
-            EntityKind::DistributedVirtualSwitch => "VmwareDistributedVirtualSwitch",
+            EntityKind::DistributedVirtualSwitch => "DistributedVirtualSwitch",
             EntityKind::Network => "Network",
             EntityKind::Datacenter => "Datacenter",
             EntityKind::ResourcePool => "ResourcePool",
             EntityKind::VirtualApp => "VirtualApp",
             EntityKind::StoragePod => "StoragePod",
             EntityKind::Folder => "Folder",
+            EntityKind::Other => "Other",
+        }
+    }
+
+    /// vSphere managed-object type (the MOID alone is not a reference): the
+    /// [`name`](Self::name), except where vSphere's type differs. The
+    /// switches vCenter creates are VMware's subclass of the base type, and
+    /// an entity of no known kind is only a `ManagedEntity`.
+    pub fn vsphere_type(self) -> &'static str {
+        match self {
+            EntityKind::DistributedVirtualSwitch => "VmwareDistributedVirtualSwitch",
             EntityKind::Other => "ManagedEntity",
+            kind => kind.name(),
         }
     }
 }
@@ -614,6 +627,37 @@ mod tests {
         assert!(EventType::parse("vm..created").is_err());
         assert!(EventType::parse("").is_err());
         assert!(EventType::parse("vm created").is_err());
+    }
+
+    #[test]
+    fn an_entity_kind_is_named_as_it_is_serialized() {
+        use EntityKind::*;
+        for kind in [
+            VirtualMachine,
+            HostSystem,
+            Datastore,
+            ClusterComputeResource,
+            ComputeResource,
+            DistributedVirtualPortgroup,
+            DistributedVirtualSwitch,
+            Network,
+            Datacenter,
+            ResourcePool,
+            VirtualApp,
+            StoragePod,
+            Folder,
+            Other,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+            if !matches!(kind, DistributedVirtualSwitch | Other) {
+                assert_eq!(kind.vsphere_type(), kind.name());
+            }
+        }
+        assert_eq!(
+            DistributedVirtualSwitch.vsphere_type(),
+            "VmwareDistributedVirtualSwitch"
+        );
+        assert_eq!(Other.vsphere_type(), "ManagedEntity");
     }
 
     #[test]

@@ -1,10 +1,18 @@
-//! Event filters: which events a route or a subscription selects, and the
-//! status rule silences share. Pure; depends only on `model` and `veba`.
+//! Event filters: which events a route, a subscription or a silence selects.
+//! Pure; depends only on `model` and `veba`.
 //!
-//! One [`EventFilter`] (a glob per [`Field`]; every given field must match;
-//! a field the event lacks never matches) in one glob dialect (`*`, `?`,
-//! see [`glob_match`]). Routes (`[[route]]`) and subscriptions
-//! (`[[subscription]]`) both match through it, so they cannot drift apart.
+//! Shared by every matcher of events: one [`Field`] enum naming every event
+//! field a matcher can select, one function reading a field's values from an
+//! event ([`Field::values`]), one status rule ([`status_names`]) and one glob
+//! dialect (`*`, `?`, see [`glob_match`]; event listing uses it too, and
+//! silences compile v1 glob values to regexes that agree with it). On top:
+//!
+//! - [`EventFilter`]: a glob per field; every given field must match; a field
+//!   the event lacks never matches. Routes (`[[route]]`) and subscriptions
+//!   (`[[subscription]]`) both match through it, so they cannot drift apart.
+//! - Silence matchers (`crate::silence::matcher`) keep Alertmanager's
+//!   semantics (equality, regex, negation; a field the event lacks is the
+//!   empty string) over the same fields and values.
 //!
 //! The status rule ([`status_names`]): a status pattern is tried against the
 //! normalized colour lowercased (`red`, `yellow`, `green`, `gray`) and against
@@ -18,74 +26,49 @@
 //! Must not know about config, the store or any stage: the stages hand in
 //! their patterns.
 
+mod field;
 mod glob;
 
+pub use field::{Field, Values, severity, status_names};
 pub use glob::{MAX_GLOB_CHARS, check_glob, glob_match};
 
-use crate::model::{AlarmStatus, Event, StatusText};
+use crate::model::{Event, StatusText};
 
 /// Whether a `type` glob (of a route or a subscription) matches any name
-/// the event goes by: its Dispatch name (`vm.powered.on`), its VEBA type
-/// (`com.vmware.vsphere.VmPoweredOnEvent.v0`) or its vSphere class
-/// (`VmPoweredOnEvent`: VEBA's `subject`, the `topic` the older VEBA router's
-/// OpenFaaS functions filtered on). See [`crate::veba::class_of`].
+/// the event goes by ([`Field::Type`]).
 pub fn type_matches(pattern: &str, event: &Event) -> bool {
-    if glob_match(pattern, event.event_type.as_str()) {
-        return true;
-    }
-    let class = crate::veba::class_of(event);
-    glob_match(pattern, &class.name) || glob_match(pattern, &class.type_name())
-}
-
-/// What a filter pattern is matched against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// `alarm-hook`, `snmp`, `api`, `vcenter-events`, …
-    Source,
-    /// Any name of the event's type ([`type_matches`]).
-    Type,
-    /// The alarm's name.
-    Alarm,
-    /// The entity's name.
-    Entity,
-    /// The vCenter's configured name.
-    Vcenter,
-    /// The alarm's new status ([`status_names`]).
-    Status,
+    Field::Type.matches(pattern, event)
 }
 
 impl Field {
-    /// Whether `pattern` matches this field of `event`; a field the event
-    /// lacks matches no pattern.
+    /// Whether the glob `pattern` matches any value of this field of
+    /// `event`: a colour in any case, anything else as written. A field the
+    /// event lacks matches no pattern.
     pub fn matches(self, pattern: &str, event: &Event) -> bool {
-        let alarm = event.alarm.as_ref();
-        let glob = |value: Option<&str>| value.is_some_and(|v| glob_match(pattern, v));
-        match self {
-            Field::Source => glob(Some(event.source.as_str())),
-            Field::Type => type_matches(pattern, event),
-            Field::Alarm => glob(alarm.and_then(|a| a.name.as_deref())),
-            Field::Entity => glob(event.entity.name.as_deref()),
-            Field::Vcenter => glob(Some(&event.vcenter)),
-            Field::Status => alarm
-                .and_then(|a| a.new_status.as_ref())
-                .is_some_and(|s| status_matches(pattern, s)),
-        }
+        glob_values(pattern, &self.values(event))
     }
 }
 
-/// The names a status goes by: its colour (lowercase; none for `Unknown`)
-/// and its raw text. See the module doc for why `Unknown` has no name.
-pub fn status_names(status: &StatusText) -> [Option<&str>; 2] {
-    let colour = (status.status != AlarmStatus::Unknown).then(|| status.status.as_str());
-    [colour, Some(status.raw.as_str())]
+fn glob_values(pattern: &str, values: &Values<'_>) -> bool {
+    values
+        .colour
+        .is_some_and(|c| glob_match(&pattern.to_ascii_lowercase(), c))
+        || values
+            .texts
+            .iter()
+            .flatten()
+            .any(|t| glob_match(pattern, t))
 }
 
 /// A status glob against [`status_names`]: the colour case-insensitively
 /// (`Red`, `RED` and `red` all name the colour), the raw text as written.
 pub fn status_matches(pattern: &str, status: &StatusText) -> bool {
     let [colour, raw] = status_names(status);
-    colour.is_some_and(|c| glob_match(&pattern.to_ascii_lowercase(), c))
-        || raw.is_some_and(|r| glob_match(pattern, r))
+    let values = Values {
+        colour,
+        texts: [raw.map(Into::into), None, None],
+    };
+    glob_values(pattern, &values)
 }
 
 /// A conjunction of globs over event fields; an empty filter matches every

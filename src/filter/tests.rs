@@ -170,3 +170,44 @@ proptest! {
         prop_assert_eq!(filter.matches(&e), expected);
     }
 }
+
+#[test]
+fn one_reading_of_every_field() {
+    let values = |field: Field, e: &Event| {
+        field
+            .values(e)
+            .iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut e = alarm_event("Host down", "esx1", "Red");
+    e.entity.kind = Some(crate::model::EntityKind::HostSystem);
+    assert_eq!(values(Field::Alertname, &e), ["Host down"]);
+    assert_eq!(values(Field::EntityType, &e), ["HostSystem"]);
+    assert_eq!(values(Field::Severity, &e), ["critical"]);
+    assert_eq!(values(Field::Status, &e), ["red", "Red"]);
+    assert_eq!(values(Field::EventType, &e), ["alarm.status.changed"]);
+    assert_eq!(
+        values(Field::Type, &e),
+        [
+            "alarm.status.changed",
+            "AlarmStatusChangedEvent",
+            "com.vmware.vsphere.AlarmStatusChangedEvent.v0"
+        ]
+    );
+    let plain = Event::new(Source::Api, "vc1", EventType::parse("vm.created").unwrap());
+    assert_eq!(
+        values(Field::Alertname, &plain),
+        ["vm.created"],
+        "no alarm: the type"
+    );
+    assert_eq!(values(Field::Severity, &plain), ["info"]);
+    for field in [
+        Field::Alarm,
+        Field::Entity,
+        Field::EntityType,
+        Field::Status,
+    ] {
+        assert!(field.values(&plain).is_empty(), "{field:?}");
+    }
+}

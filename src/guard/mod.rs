@@ -208,8 +208,45 @@ struct Reconciler {
     reported_dry_run: BTreeSet<(String, ActionKind)>,
 }
 
+/// What the actions of one reconcile did.
+#[derive(Default)]
+struct Acted {
+    records: Vec<ActionRecord>,
+    /// `guard.alarm.actions.*` events for the actions done.
+    events: Vec<Event>,
+    /// The last action that failed.
+    failure: Option<VsphereError>,
+}
+
 impl Reconciler {
     async fn run(mut self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        if !self.load(&shutdown).await {
+            return;
+        }
+        let mut next = tokio::time::Instant::now();
+        // Set when another node may have reconciled since the memory was read.
+        let mut stale = false;
+        loop {
+            if !self.wait(next, &wake, &shutdown).await {
+                return;
+            }
+            if let Err(retry_at) = self.take_turn(&mut stale).await {
+                next = retry_at;
+                continue;
+            }
+            // Cancellable: a half-done reconcile is safe to drop (an action
+            // whose commit is lost is recognized on the next observation).
+            let delay = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                delay = self.reconcile() => delay,
+            };
+            next = tokio::time::Instant::now() + delay;
+        }
+    }
+
+    /// Loads the memory (retrying until it can) and the last reconcile
+    /// record from before a restart; `false` on shutdown.
+    async fn load(&mut self, shutdown: &CancellationToken) -> bool {
         let store = self.ingestor.store.clone();
         loop {
             match store.guard_memory(&self.vcenter).await {
@@ -220,7 +257,7 @@ impl Reconciler {
                 Err(e) => {
                     tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot load its state; retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => return false,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
@@ -238,50 +275,55 @@ impl Reconciler {
         if guarded > 0 {
             tracing::info!(vcenter = %self.vcenter, guarded, "guard resumes guarding hosts from before the restart");
         }
-        let mut next = tokio::time::Instant::now();
-        // Set when another node may have reconciled since the memory was read.
-        let mut stale = false;
-        loop {
-            // While failing, maintenance events do not bypass the backoff.
-            let in_backoff = self.record.consecutive_failures > 0;
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep_until(next) => {}
-                _ = wake.notified(), if !in_backoff => {
-                    tracing::debug!(vcenter = %self.vcenter, "maintenance event: reconciling now");
-                }
+        true
+    }
+
+    /// Waits for the next reconcile: its time, or a maintenance event
+    /// (except while failing). `false` on shutdown.
+    async fn wait(
+        &self,
+        next: tokio::time::Instant,
+        wake: &Notify,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        // While failing, maintenance events do not bypass the backoff.
+        let in_backoff = self.record.consecutive_failures > 0;
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep_until(next) => true,
+            _ = wake.notified(), if !in_backoff => {
+                tracing::debug!(vcenter = %self.vcenter, "maintenance event: reconciling now");
+                true
             }
-            // Several gateways on one store: one reconciles each vCenter.
-            match store.singleton(&singletons::guard(&self.vcenter)).await {
-                Ok(Role::Holding) => {}
-                Ok(Role::TookOver) => {
-                    tracing::info!(vcenter = %self.vcenter, "this node guards the vCenter now");
-                    stale = true;
-                }
-                Ok(Role::Standby) | Err(_) => {
-                    stale = true;
-                    next = tokio::time::Instant::now() + STANDBY_POLL.min(self.interval);
-                    continue;
-                }
-            }
-            if stale {
-                match self.reload().await {
-                    Ok(()) => stale = false,
-                    Err(e) => {
-                        tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot load its state; retrying");
-                        next = tokio::time::Instant::now() + STANDBY_POLL;
-                        continue;
-                    }
-                }
-            }
-            // Cancellable: a half-done reconcile is safe to drop (an action
-            // whose commit is lost is recognized on the next observation).
-            let delay = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                delay = self.reconcile() => delay,
-            };
-            next = tokio::time::Instant::now() + delay;
         }
+    }
+
+    /// Whether this node reconciles the vCenter now (several gateways on one
+    /// store: one reconciles each vCenter), with state another node left
+    /// reloaded; else when to ask again.
+    async fn take_turn(&mut self, stale: &mut bool) -> Result<(), tokio::time::Instant> {
+        let store = &self.ingestor.store;
+        match store.singleton(&singletons::guard(&self.vcenter)).await {
+            Ok(Role::Holding) => {}
+            Ok(Role::TookOver) => {
+                tracing::info!(vcenter = %self.vcenter, "this node guards the vCenter now");
+                *stale = true;
+            }
+            Ok(Role::Standby) | Err(_) => {
+                *stale = true;
+                return Err(tokio::time::Instant::now() + STANDBY_POLL.min(self.interval));
+            }
+        }
+        if *stale {
+            match self.reload().await {
+                Ok(()) => *stale = false,
+                Err(e) => {
+                    tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot load its state; retrying");
+                    return Err(tokio::time::Instant::now() + STANDBY_POLL);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads the memory and the reconcile record another node left.
@@ -300,89 +342,18 @@ impl Reconciler {
         Ok(())
     }
 
-    /// One reconcile; returns the delay until the next one.
+    /// One reconcile: observe, decide, act, record; returns the delay until
+    /// the next one.
     async fn reconcile(&mut self) -> Duration {
         let now = OffsetDateTime::now_utc();
         self.record.last_attempt = Some(now);
-        let hosts = match self.client.hosts().await {
-            Ok(hosts) => hosts,
-            Err(e) => {
-                // No observation, so no decision and no action.
-                let delay = self.failed(&e, now);
-                if let Err(e) = self
-                    .ingestor
-                    .store
-                    .guard_record_reconcile(self.record.clone())
-                    .await
-                {
-                    tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot record its status");
-                }
-                return delay;
-            }
+        let observed = match self.observe(now).await {
+            Ok(observed) => observed,
+            Err(delay) => return delay,
         };
-        let observed: Vec<Observation> = hosts
-            .into_iter()
-            .map(|h| Observation {
-                moref: h.moref.value,
-                name: h.name,
-                in_maintenance: h.in_maintenance,
-                actions_enabled: h.alarm_actions_enabled,
-            })
-            .collect();
         let decision = decide::decide(&self.policy, &self.memory, &observed);
         let mut memory = decision.memory;
-        let mut records = Vec::new();
-        let mut events = Vec::new();
-        let mut failure: Option<VsphereError> = None;
-        for action in &decision.actions {
-            if self.dry_run {
-                if self
-                    .reported_dry_run
-                    .insert((action.moref.clone(), action.kind))
-                {
-                    tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard dry run: would {} alarm actions", action.kind.as_str());
-                    records.push(self.action_record(action, ActionOutcome::DryRun, None, None));
-                    count_action(&self.vcenter, action.kind, ActionOutcome::DryRun);
-                }
-                continue;
-            }
-            if failure.as_ref().is_some_and(VsphereError::is_unavailable) {
-                break; // vCenter went away mid-reconcile: retry everything later
-            }
-            let entity = ManagedObjectRef::new("HostSystem", action.moref.clone());
-            match self
-                .client
-                .enable_alarm_actions(&entity, action.kind.enables())
-                .await
-            {
-                Ok(()) => {
-                    if let Some(host) = memory.get_mut(&action.moref) {
-                        host.apply(action);
-                    }
-                    let event = action_event(&self.vcenter, action);
-                    tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard {}d alarm actions", action.kind.as_str());
-                    records.push(self.action_record(
-                        action,
-                        ActionOutcome::Done,
-                        None,
-                        Some(event.id),
-                    ));
-                    events.push(event);
-                    count_action(&self.vcenter, action.kind, ActionOutcome::Done);
-                }
-                Err(e) => {
-                    tracing::warn!(vcenter = %self.vcenter, host = %action.host, action = action.kind.as_str(), error = %e, "guard action failed; will retry");
-                    records.push(self.action_record(
-                        action,
-                        ActionOutcome::Failed,
-                        Some(e.to_string()),
-                        None,
-                    ));
-                    count_action(&self.vcenter, action.kind, ActionOutcome::Failed);
-                    failure = Some(e);
-                }
-            }
-        }
+        let acted = self.act(&decision.actions, &mut memory).await;
         // A decision that is no longer made (the host moved on) may be
         // reported again on its next transition.
         self.reported_dry_run.retain(|(moref, kind)| {
@@ -392,9 +363,123 @@ impl Reconciler {
                 .any(|a| &a.moref == moref && a.kind == *kind)
         });
         self.memory = memory;
+        let delay = self.reconciled(observed.len(), acted.failure.as_ref(), now);
+        self.persist(acted.events, acted.records).await;
+        delay
+    }
+
+    /// Reads every host; on failure records it (no observation, so no
+    /// decision and no action) and returns the backoff delay.
+    async fn observe(&mut self, now: OffsetDateTime) -> Result<Vec<Observation>, Duration> {
+        let hosts = match self.client.hosts().await {
+            Ok(hosts) => hosts,
+            Err(e) => {
+                let delay = self.failed(&e, now);
+                if let Err(e) = self
+                    .ingestor
+                    .store
+                    .guard_record_reconcile(self.record.clone())
+                    .await
+                {
+                    tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot record its status");
+                }
+                return Err(delay);
+            }
+        };
+        Ok(hosts
+            .into_iter()
+            .map(|h| Observation {
+                moref: h.moref.value,
+                name: h.name,
+                in_maintenance: h.in_maintenance,
+                actions_enabled: h.alarm_actions_enabled,
+            })
+            .collect())
+    }
+
+    /// Carries out (or, in a dry run, reports) the decided actions, updating
+    /// `memory` for each one done; stops once vCenter is unavailable.
+    async fn act(&mut self, actions: &[Action], memory: &mut Memory) -> Acted {
+        let mut acted = Acted::default();
+        for action in actions {
+            if self.dry_run {
+                self.report_dry_run(action, &mut acted);
+                continue;
+            }
+            if acted
+                .failure
+                .as_ref()
+                .is_some_and(VsphereError::is_unavailable)
+            {
+                break; // vCenter went away mid-reconcile: retry everything later
+            }
+            self.apply(action, memory, &mut acted).await;
+        }
+        acted
+    }
+
+    /// Logs and records a dry-run decision, once per transition.
+    fn report_dry_run(&mut self, action: &Action, acted: &mut Acted) {
+        if self
+            .reported_dry_run
+            .insert((action.moref.clone(), action.kind))
+        {
+            tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard dry run: would {} alarm actions", action.kind.as_str());
+            acted
+                .records
+                .push(self.action_record(action, ActionOutcome::DryRun, None, None));
+            count_action(&self.vcenter, action.kind, ActionOutcome::DryRun);
+        }
+    }
+
+    /// Calls `EnableAlarmActions`/`DisableAlarmActions` for one action.
+    async fn apply(&self, action: &Action, memory: &mut Memory, acted: &mut Acted) {
+        let entity = ManagedObjectRef::new("HostSystem", action.moref.clone());
+        match self
+            .client
+            .enable_alarm_actions(&entity, action.kind.enables())
+            .await
+        {
+            Ok(()) => {
+                if let Some(host) = memory.get_mut(&action.moref) {
+                    host.apply(action);
+                }
+                let event = action_event(&self.vcenter, action);
+                tracing::info!(vcenter = %self.vcenter, host = %action.host, moref = %action.moref, action = action.kind.as_str(), reason = %action.reason, "guard {}d alarm actions", action.kind.as_str());
+                acted.records.push(self.action_record(
+                    action,
+                    ActionOutcome::Done,
+                    None,
+                    Some(event.id),
+                ));
+                acted.events.push(event);
+                count_action(&self.vcenter, action.kind, ActionOutcome::Done);
+            }
+            Err(e) => {
+                tracing::warn!(vcenter = %self.vcenter, host = %action.host, action = action.kind.as_str(), error = %e, "guard action failed; will retry");
+                acted.records.push(self.action_record(
+                    action,
+                    ActionOutcome::Failed,
+                    Some(e.to_string()),
+                    None,
+                ));
+                count_action(&self.vcenter, action.kind, ActionOutcome::Failed);
+                acted.failure = Some(e);
+            }
+        }
+    }
+
+    /// Updates the reconcile record and the guard's metrics after a
+    /// reconcile that observed `hosts`; returns the delay until the next.
+    fn reconciled(
+        &mut self,
+        hosts: usize,
+        failure: Option<&VsphereError>,
+        now: OffsetDateTime,
+    ) -> Duration {
         self.record.last_reconcile = Some(now);
         self.record.reconciles += 1;
-        self.record.hosts = observed.len();
+        self.record.hosts = hosts;
         metrics::counter!("vcgate_guard_reconciles_total", "vcenter" => self.vcenter.clone())
             .increment(1);
         let in_maintenance = self.memory.values().filter(|h| h.in_maintenance).count();
@@ -403,7 +488,7 @@ impl Reconciler {
             .set(in_maintenance as f64);
         metrics::gauge!("vcgate_guard_hosts_guarded", "vcenter" => self.vcenter.clone())
             .set(guarded as f64);
-        let delay = match &failure {
+        match failure {
             Some(e) => self.failed(e, now),
             None => {
                 self.record.status = ReconcileStatus::Ok;
@@ -412,7 +497,11 @@ impl Reconciler {
                 self.record.next_attempt = Some(now + self.interval);
                 self.interval
             }
-        };
+        }
+    }
+
+    /// Stores the action events, then commits memory, record and actions.
+    async fn persist(&self, events: Vec<Event>, records: Vec<ActionRecord>) {
         // Events first: each records something that already happened in
         // vCenter, and an action shown by the API then always has its event.
         for event in events {
@@ -429,7 +518,6 @@ impl Reconciler {
             // The memory stays in this task and is committed next time.
             tracing::warn!(vcenter = %self.vcenter, error = %e, "guard cannot persist its state");
         }
-        delay
     }
 
     /// Records a failure in the status and returns the backoff delay.

@@ -33,7 +33,7 @@ use anyhow::Context;
 use async_snmp::SecurityLevel;
 use async_snmp::notification::{
     InformAckOutcome, Notification, NotificationAcceptance, NotificationEnvelope,
-    NotificationReceiver, PendingInformResponse,
+    NotificationReceiver, NotificationReceiverBuilder, PendingInformResponse,
 };
 use async_snmp::v3::{AuthoritativeEngine, PersistedAuthoritativeEngine};
 use ipnet::IpNet;
@@ -280,82 +280,138 @@ pub async fn spawn(
 ) -> anyhow::Result<()> {
     let snmp = &config.snmp;
     let requested_buffer = usize::try_from(snmp.recv_buffer.0).unwrap_or(usize::MAX);
-    let mut builder = NotificationReceiver::builder()
+    let builder = NotificationReceiver::builder()
         .bind(snmp.listen.to_string())
         .recv_buffer_size(Some(requested_buffer));
-    if !snmp.user.is_empty() {
-        let engine_file = config.store.path.with_file_name("snmp-engine.json");
-        builder =
-            builder.authoritative_engine(load_engine(&engine_file, snmp.engine_id.as_deref())?);
-        for (i, user) in snmp.user.iter().enumerate() {
-            let key = format!("snmp.user[{i}]");
-            let auth = resolve_secret(
-                &format!("{key}.auth_password"),
-                &user.auth_password,
-                &user.auth_password_file,
-                &user.auth_password_env,
-            )?;
-            let privacy = resolve_secret(
-                &format!("{key}.priv_password"),
-                &user.priv_password,
-                &user.priv_password_file,
-                &user.priv_password_env,
-            )?;
-            let (Some(auth_proto), Some(auth)) = (user.auth_protocol, auth) else {
-                anyhow::bail!("{key}: auth_protocol and auth_password are required");
-            };
-            builder = builder
-                .usm_user(user.name.clone(), |u| {
-                    match (user.priv_protocol, &privacy) {
-                        (Some(pp), Some(pass)) => u.auth_priv(
-                            auth_protocol(auth_proto),
-                            auth.expose(),
-                            priv_protocol(pp),
-                            pass.expose(),
-                        ),
-                        _ => u.auth(auth_protocol(auth_proto), auth.expose()),
-                    }
-                })
-                .with_context(|| {
-                    format!("{key}: invalid credentials (passwords must be at least 8 characters)")
-                })?;
+    let builder = with_users(builder, config)?;
+    let gate = Arc::new(Gate::new(config, ingestor.clone()));
+    let receiver = bind(builder, &gate, snmp).await?;
+    report_listening(&receiver, requested_buffer, snmp, &ingestor)?;
+
+    let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
+    tasks.spawn(receive_loop(
+        receiver.clone(),
+        trap_tx,
+        gate.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(commit_traps(trap_rx, gate.clone()));
+    // The count reaches the status from `book_counters`, every 250 ms.
+    tasks.spawn(crate::rate_limit::prune_loop(
+        vec![gate.rate_limit.clone()],
+        |_| {},
+        shutdown.clone(),
+    ));
+    tasks.spawn(book_counters(receiver, ingestor, gate, shutdown));
+    Ok(())
+}
+
+/// Adds the v3 engine and USM users (`[[snmp.user]]`), if any.
+fn with_users(
+    mut builder: NotificationReceiverBuilder,
+    config: &Config,
+) -> anyhow::Result<NotificationReceiverBuilder> {
+    let snmp = &config.snmp;
+    if snmp.user.is_empty() {
+        return Ok(builder);
+    }
+    let engine_file = config.store.path.with_file_name("snmp-engine.json");
+    builder = builder.authoritative_engine(load_engine(&engine_file, snmp.engine_id.as_deref())?);
+    for (i, user) in snmp.user.iter().enumerate() {
+        let key = format!("snmp.user[{i}]");
+        let auth = resolve_secret(
+            &format!("{key}.auth_password"),
+            &user.auth_password,
+            &user.auth_password_file,
+            &user.auth_password_env,
+        )?;
+        let privacy = resolve_secret(
+            &format!("{key}.priv_password"),
+            &user.priv_password,
+            &user.priv_password_file,
+            &user.priv_password_env,
+        )?;
+        let (Some(auth_proto), Some(auth)) = (user.auth_protocol, auth) else {
+            anyhow::bail!("{key}: auth_protocol and auth_password are required");
+        };
+        builder = builder
+            .usm_user(user.name.clone(), |u| {
+                match (user.priv_protocol, &privacy) {
+                    (Some(pp), Some(pass)) => u.auth_priv(
+                        auth_protocol(auth_proto),
+                        auth.expose(),
+                        priv_protocol(pp),
+                        pass.expose(),
+                    ),
+                    _ => u.auth(auth_protocol(auth_proto), auth.expose()),
+                }
+            })
+            .with_context(|| {
+                format!("{key}: invalid credentials (passwords must be at least 8 characters)")
+            })?;
+    }
+    Ok(builder)
+}
+
+impl Gate {
+    fn new(config: &Config, ingestor: Ingestor) -> Self {
+        let snmp = &config.snmp;
+        let mut vcenter_by_source = HashMap::new();
+        for vc in &config.vcenter {
+            for ip in &vc.snmp_sources {
+                vcenter_by_source.insert(*ip, vc.name.clone());
+            }
+        }
+        Gate {
+            received: AtomicU64::new(0),
+            not_allowed: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            community_digests: snmp
+                .communities
+                .iter()
+                .map(|c| Sha256::digest(c.expose().as_bytes()).into())
+                .collect(),
+            allowed_sources: snmp.allowed_sources.clone(),
+            rate_limit: Arc::new(RateLimit::new(
+                snmp.rate_limit,
+                snmp.rate_burst,
+                snmp.rate_limit_max_addresses,
+            )),
+            vcenter_by_source,
+            default_vcenter: snmp.default_vcenter.clone(),
+            ingestor,
         }
     }
-    let mut vcenter_by_source = HashMap::new();
-    for vc in &config.vcenter {
-        for ip in &vc.snmp_sources {
-            vcenter_by_source.insert(*ip, vc.name.clone());
-        }
-    }
-    let gate = Arc::new(Gate {
-        received: AtomicU64::new(0),
-        not_allowed: AtomicU64::new(0),
-        rate_limited: AtomicU64::new(0),
-        malformed: AtomicU64::new(0),
-        community_digests: snmp
-            .communities
-            .iter()
-            .map(|c| Sha256::digest(c.expose().as_bytes()).into())
-            .collect(),
-        allowed_sources: snmp.allowed_sources.clone(),
-        rate_limit: Arc::new(RateLimit::new(
-            snmp.rate_limit,
-            snmp.rate_burst,
-            snmp.rate_limit_max_addresses,
-        )),
-        vcenter_by_source,
-        default_vcenter: snmp.default_vcenter.clone(),
-        ingestor: ingestor.clone(),
-    });
+}
+
+/// Binds the receiver with the gate's hooks (source filter, discard hook,
+/// acceptance policy) and deferred inform responses.
+async fn bind(
+    builder: NotificationReceiverBuilder,
+    gate: &Arc<Gate>,
+    snmp: &config::SnmpConfig,
+) -> anyhow::Result<NotificationReceiver> {
     let (policy_gate, filter_gate, discard_gate) = (gate.clone(), gate.clone(), gate.clone());
-    let receiver = builder
+    builder
         .source_filter(move |source| filter_gate.admit_source(source))
         .discard_hook(move |source, error| discard_gate.discarded(source, error))
         .acceptance_policy(move |envelope| policy_gate.evaluate(envelope))
         .defer_inform_responses(true)
         .build()
         .await
-        .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))?;
+        .with_context(|| format!("binding SNMP receiver on {}", snmp.listen))
+}
+
+/// Logs the bound address and the receive buffer the kernel granted (with a
+/// warning when it capped the request), and shows them in the status.
+fn report_listening(
+    receiver: &NotificationReceiver,
+    requested_buffer: usize,
+    snmp: &config::SnmpConfig,
+    ingestor: &Ingestor,
+) -> anyhow::Result<()> {
     let granted_buffer = receiver
         .recv_buffer_size()
         .context("reading the SNMP socket's receive buffer size")?;
@@ -375,23 +431,6 @@ pub async fn spawn(
             recv_buffer_bytes: granted_buffer,
             rate_limit_addresses: 0,
         });
-
-    let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
-    tasks.spawn(receive_loop(
-        receiver.clone(),
-        trap_tx,
-        gate.clone(),
-        tasks.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(commit_traps(trap_rx, gate.clone()));
-    // The count reaches the status from `book_counters`, every 250 ms.
-    tasks.spawn(crate::rate_limit::prune_loop(
-        vec![gate.rate_limit.clone()],
-        |_| {},
-        shutdown.clone(),
-    ));
-    tasks.spawn(book_counters(receiver, ingestor, gate, shutdown));
     Ok(())
 }
 

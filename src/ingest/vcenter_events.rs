@@ -137,6 +137,50 @@ struct Polled {
     delivered: usize,
 }
 
+/// When the next poll is due: idle polls back off up to 4 × `poll`,
+/// failures exponentially up to [`max_error_delay`].
+struct Pace {
+    poll: Duration,
+    /// The checkpoint is loaded (reloaded whenever the role moves).
+    loaded: bool,
+    delay: Duration,
+    error_delay: Duration,
+    /// When the last successful poll started (for the lag).
+    caught_up_at: Option<OffsetDateTime>,
+}
+
+impl Pace {
+    fn new(poll: Duration) -> Self {
+        Self {
+            poll,
+            loaded: false,
+            delay: poll,
+            error_delay: poll,
+            caught_up_at: None,
+        }
+    }
+
+    fn polled(&mut self, delivered: usize, started: OffsetDateTime) {
+        self.caught_up_at = Some(started);
+        self.error_delay = self.poll;
+        self.delay = if delivered > 0 {
+            self.poll
+        } else {
+            (self.delay * 2).min(self.poll * 4)
+        };
+    }
+
+    fn failed(&mut self) {
+        self.delay = self.error_delay;
+        self.error_delay = (self.error_delay * 2).min(max_error_delay(self.poll));
+    }
+
+    fn lag(&self, now: OffsetDateTime) -> Option<f64> {
+        self.caught_up_at
+            .map(|t| (now - t).as_seconds_f64().max(0.0))
+    }
+}
+
 impl Stream {
     fn status(&self, f: impl FnOnce(&mut StreamStatus)) {
         self.ingestor.stats.event_stream(&self.vcenter, f);
@@ -144,104 +188,119 @@ impl Stream {
 
     async fn run(mut self, shutdown: CancellationToken) {
         self.status(|_| {}); // listed in status from the start
-        let mut loaded = false;
-        let mut delay = self.poll;
-        let mut error_delay = self.poll;
-        let mut caught_up_at: Option<OffsetDateTime> = None;
+        let mut pace = Pace::new(self.poll);
         while !shutdown.is_cancelled() {
-            // Several gateways on one store: one reads each vCenter's stream,
-            // from the shared checkpoint (re-read whenever the role moves).
-            let role = self
-                .ingestor
-                .store
-                .singleton(&singletons::event_stream(&self.vcenter))
-                .await;
-            match role {
-                Ok(Role::Holding) => {}
-                Ok(Role::TookOver) => {
-                    tracing::info!(vcenter = %self.vcenter, "this node reads the vCenter event stream now");
-                    loaded = false;
+            if !self.reads(&mut pace).await {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(STANDBY_POLL.min(self.poll)) => {}
                 }
-                Ok(Role::Standby) | Err(_) => {
-                    loaded = false;
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(STANDBY_POLL.min(self.poll)) => {}
-                    }
-                    continue;
-                }
+                continue;
             }
-            if !loaded {
-                match self.ingestor.store.stream_checkpoint(&self.vcenter).await {
-                    Ok(cp) => {
-                        self.checkpoint = cp;
-                        loaded = true;
-                        if let Some(cp) = cp {
-                            tracing::info!(vcenter = %self.vcenter, key = cp.key, time = %crate::model::format_rfc3339(cp.time), "event stream resumes from its checkpoint");
-                            self.status(|s| {
-                                s.last_event_key = Some(cp.key);
-                                s.last_event_time = Some(cp.time);
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(vcenter = %self.vcenter, error = %e, "cannot read the event-stream checkpoint; retrying")
-                    }
-                }
+            if !pace.loaded {
+                pace.loaded = self.load_checkpoint().await;
             }
-            if loaded {
+            if pace.loaded {
                 let started = OffsetDateTime::now_utc();
                 let result = self.poll_once(&shutdown).await;
                 let now = OffsetDateTime::now_utc();
                 match &result {
-                    Ok(polled) => {
-                        caught_up_at = Some(started);
-                        error_delay = self.poll;
-                        delay = if polled.delivered > 0 {
-                            self.poll
-                        } else {
-                            (delay * 2).min(self.poll * 4)
-                        };
-                    }
+                    Ok(polled) => pace.polled(polled.delivered, started),
                     Err(PollError::Cancelled) => break,
                     Err(e) => {
-                        tracing::warn!(vcenter = %self.vcenter, error = %e, retry_in = ?error_delay, "event stream poll failed");
-                        delay = error_delay;
-                        error_delay = (error_delay * 2).min(max_error_delay(self.poll));
+                        tracing::warn!(vcenter = %self.vcenter, error = %e, retry_in = ?pace.error_delay, "event stream poll failed");
+                        pace.failed();
                     }
                 }
-                let lag = caught_up_at.map(|t| (now - t).as_seconds_f64().max(0.0));
-                let vc = self.vcenter.clone();
-                let outcome = if result.is_ok() { "ok" } else { "error" };
-                metrics::counter!("vcgate_event_stream_polls_total", "vcenter" => vc.clone(), "outcome" => outcome).increment(1);
-                metrics::gauge!("vcgate_event_stream_connected", "vcenter" => vc.clone())
-                    .set(if result.is_ok() { 1.0 } else { 0.0 });
-                if let Some(lag) = lag {
-                    metrics::gauge!("vcgate_event_stream_lag_seconds", "vcenter" => vc).set(lag);
-                }
-                self.status(|s| {
-                    s.polls += 1;
-                    s.last_poll_at = Some(now);
-                    s.connected = result.is_ok();
-                    s.lag_seconds = lag;
-                    match &result {
-                        Ok(_) => s.last_error = None,
-                        Err(e) => {
-                            s.errors += 1;
-                            s.last_error = Some(e.to_string());
-                        }
-                    }
-                });
+                self.record_poll(&result, now, pace.lag(now));
             } else {
-                delay = error_delay;
-                error_delay = (error_delay * 2).min(max_error_delay(self.poll));
+                pace.failed();
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(pace.delay) => {}
             }
         }
-        // Best effort: a real vCenter drops the session's collectors with it.
+        self.stop().await;
+    }
+
+    /// Whether this node reads the stream now. Several gateways on one
+    /// store: one reads each vCenter's stream, from the shared checkpoint
+    /// (re-read whenever the role moves).
+    async fn reads(&self, pace: &mut Pace) -> bool {
+        let role = self
+            .ingestor
+            .store
+            .singleton(&singletons::event_stream(&self.vcenter))
+            .await;
+        match role {
+            Ok(Role::Holding) => true,
+            Ok(Role::TookOver) => {
+                tracing::info!(vcenter = %self.vcenter, "this node reads the vCenter event stream now");
+                pace.loaded = false;
+                true
+            }
+            Ok(Role::Standby) | Err(_) => {
+                pace.loaded = false;
+                false
+            }
+        }
+    }
+
+    /// Reads the checkpoint from the store; `false` when it cannot (logged).
+    async fn load_checkpoint(&mut self) -> bool {
+        match self.ingestor.store.stream_checkpoint(&self.vcenter).await {
+            Ok(cp) => {
+                self.checkpoint = cp;
+                if let Some(cp) = cp {
+                    tracing::info!(vcenter = %self.vcenter, key = cp.key, time = %crate::model::format_rfc3339(cp.time), "event stream resumes from its checkpoint");
+                    self.status(|s| {
+                        s.last_event_key = Some(cp.key);
+                        s.last_event_time = Some(cp.time);
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(vcenter = %self.vcenter, error = %e, "cannot read the event-stream checkpoint; retrying");
+                false
+            }
+        }
+    }
+
+    /// A poll's metrics and status.
+    fn record_poll(
+        &self,
+        result: &Result<Polled, PollError>,
+        now: OffsetDateTime,
+        lag: Option<f64>,
+    ) {
+        let vc = self.vcenter.clone();
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("vcgate_event_stream_polls_total", "vcenter" => vc.clone(), "outcome" => outcome).increment(1);
+        metrics::gauge!("vcgate_event_stream_connected", "vcenter" => vc.clone())
+            .set(if result.is_ok() { 1.0 } else { 0.0 });
+        if let Some(lag) = lag {
+            metrics::gauge!("vcgate_event_stream_lag_seconds", "vcenter" => vc).set(lag);
+        }
+        self.status(|s| {
+            s.polls += 1;
+            s.last_poll_at = Some(now);
+            s.connected = result.is_ok();
+            s.lag_seconds = lag;
+            match result {
+                Ok(_) => s.last_error = None,
+                Err(e) => {
+                    s.errors += 1;
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        });
+    }
+
+    /// Logs out (best effort: a real vCenter drops the session's collectors
+    /// with it) and shows the stream disconnected.
+    async fn stop(&self) {
         match tokio::time::timeout(DESTROY_TIMEOUT, self.client.logout()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

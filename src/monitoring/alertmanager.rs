@@ -83,91 +83,161 @@ pub async fn run(
             return;
         }
     };
-    let ri = config.resend_interval;
+    let sender = Sender {
+        resend_interval: config.resend_interval,
+        name,
+        client,
+        external_url,
+        ingestor,
+    };
     let urls = config.all_urls();
     let mut progress: Vec<UrlProgress> = urls.iter().map(|_| UrlProgress::default()).collect();
     loop {
-        let rows = match ingestor.store.target_alerts(name.clone()).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(target = %name, error = %e, "cannot read the active alerts");
-                Vec::new()
-            }
-        };
-        let top = rows.iter().map(|r| r.version).max().unwrap_or(0);
+        let rows = sender.rows().await;
         let now = OffsetDateTime::now_utc();
         for (url, p) in urls.iter().zip(progress.iter_mut()) {
-            if p.retry_at.is_some_and(|at| Instant::now() < at) {
-                continue;
-            }
-            let full = p.last_full.is_none_or(|at| at.elapsed() >= ri);
-            let batch = batch_for(&rows, p.acked, full);
-            if batch.is_empty() {
-                p.acked = p.acked.max(top);
-                if full {
-                    p.last_full = Some(Instant::now());
-                }
-                continue;
-            }
-            let body: Vec<serde_json::Value> = batch
-                .iter()
-                .map(|r| table_alert(r, now, ri, &external_url))
-                .collect();
-            let body = serde_json::Value::Array(body).to_string();
-            match post(&client, url, "application/json", &[], body.into_bytes()).await {
-                Ok(()) => {
-                    for r in batch.iter().filter(|r| r.version > p.acked) {
-                        ingestor.stats.emit(Forwarded::sent(
-                            &name,
-                            r.sent_event_id.unwrap_or(r.event_id),
-                        ));
-                    }
-                    p.acked = top;
-                    p.failures = 0;
-                    p.retry_at = None;
-                    if full {
-                        p.last_full = Some(Instant::now());
-                    }
-                }
-                Err(e) => {
-                    p.failures += 1;
-                    let wait = super::backoff(p.failures).min(ri);
-                    p.retry_at = Some(Instant::now() + wait);
-                    ingestor
-                        .stats
-                        .emit(Forwarded::failed(&name, url, p.failures, &e.to_string()));
-                }
-            }
+            sender.send(url, p, &rows, now).await;
         }
-        let min_acked = progress.iter().map(|p| p.acked).min().unwrap_or(0);
-        let done = forgettable(&rows, min_acked, now, ri);
-        if let Err(e) = ingestor.store.forget_resolved(name.clone(), done).await {
-            tracing::warn!(target = %name, error = %e, "cannot forget resolved alerts");
-        }
-        ingestor.stats.emit(ActiveAlerts {
-            target: &name,
-            firing: rows
-                .iter()
-                .filter(|r| r.state == AlertState::Firing && r.sent_event_id.is_some())
-                .count(),
-        });
+        sender.tidy(&rows, &progress, now).await;
         // Sleep until the next full re-send or retry is due, or a change.
-        let next = progress
-            .iter()
-            .map(|p| match (p.retry_at, p.last_full) {
-                (Some(at), _) => at.saturating_duration_since(Instant::now()),
-                (None, Some(at)) => ri.saturating_sub(at.elapsed()),
-                (None, None) => Duration::ZERO,
-            })
-            .min()
-            .unwrap_or(ri)
-            .max(Duration::from_millis(50));
+        let next = next_due(&progress, sender.resend_interval);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(next) => {}
         }
     }
+}
+
+/// One Alertmanager target's sender.
+struct Sender {
+    name: String,
+    client: reqwest::Client,
+    resend_interval: Duration,
+    external_url: String,
+    ingestor: Ingestor,
+}
+
+impl Sender {
+    /// The target's alert table (empty, logged, when it cannot be read).
+    async fn rows(&self) -> Vec<AlertRow> {
+        match self.ingestor.store.target_alerts(self.name.clone()).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(target = %self.name, error = %e, "cannot read the active alerts");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Brings one URL up to date with `rows` ([`batch_for`]), unless it is
+    /// backing off; on failure starts (or extends) its backoff.
+    async fn send(&self, url: &str, p: &mut UrlProgress, rows: &[AlertRow], now: OffsetDateTime) {
+        let ri = self.resend_interval;
+        let top = rows.iter().map(|r| r.version).max().unwrap_or(0);
+        if p.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let full = p.last_full.is_none_or(|at| at.elapsed() >= ri);
+        let batch = batch_for(rows, p.acked, full);
+        if batch.is_empty() {
+            p.acked = p.acked.max(top);
+            if full {
+                p.last_full = Some(Instant::now());
+            }
+            return;
+        }
+        let body: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|r| table_alert(r, now, ri, &self.external_url))
+            .collect();
+        let body = serde_json::Value::Array(body).to_string();
+        let sent = post(
+            &self.client,
+            url,
+            "application/json",
+            &[],
+            body.into_bytes(),
+        )
+        .await;
+        self.settle(url, p, sent, &batch, top, full);
+    }
+
+    /// Moves one URL's progress after a send: on success to `top` (counting
+    /// each alert it had not taken yet), on failure into backoff.
+    fn settle(
+        &self,
+        url: &str,
+        p: &mut UrlProgress,
+        sent: Result<(), super::ForwardError>,
+        batch: &[&AlertRow],
+        top: i64,
+        full: bool,
+    ) {
+        match sent {
+            Ok(()) => {
+                for r in batch.iter().filter(|r| r.version > p.acked) {
+                    self.ingestor.stats.emit(Forwarded::sent(
+                        &self.name,
+                        r.sent_event_id.unwrap_or(r.event_id),
+                    ));
+                }
+                p.acked = top;
+                p.failures = 0;
+                p.retry_at = None;
+                if full {
+                    p.last_full = Some(Instant::now());
+                }
+            }
+            Err(e) => {
+                p.failures += 1;
+                let wait = super::backoff(p.failures).min(self.resend_interval);
+                p.retry_at = Some(Instant::now() + wait);
+                self.ingestor.stats.emit(Forwarded::failed(
+                    &self.name,
+                    url,
+                    p.failures,
+                    &e.to_string(),
+                ));
+            }
+        }
+    }
+
+    /// Forgets resolved rows no URL still needs ([`forgettable`]) and
+    /// reports how many alerts are firing.
+    async fn tidy(&self, rows: &[AlertRow], progress: &[UrlProgress], now: OffsetDateTime) {
+        let min_acked = progress.iter().map(|p| p.acked).min().unwrap_or(0);
+        let done = forgettable(rows, min_acked, now, self.resend_interval);
+        if let Err(e) = self
+            .ingestor
+            .store
+            .forget_resolved(self.name.clone(), done)
+            .await
+        {
+            tracing::warn!(target = %self.name, error = %e, "cannot forget resolved alerts");
+        }
+        self.ingestor.stats.emit(ActiveAlerts {
+            target: &self.name,
+            firing: rows
+                .iter()
+                .filter(|r| r.state == AlertState::Firing && r.sent_event_id.is_some())
+                .count(),
+        });
+    }
+}
+
+/// How long until some URL's retry or full re-send is due (at least 50 ms).
+fn next_due(progress: &[UrlProgress], resend_interval: Duration) -> Duration {
+    progress
+        .iter()
+        .map(|p| match (p.retry_at, p.last_full) {
+            (Some(at), _) => at.saturating_duration_since(Instant::now()),
+            (None, Some(at)) => resend_interval.saturating_sub(at.elapsed()),
+            (None, None) => Duration::ZERO,
+        })
+        .min()
+        .unwrap_or(resend_interval)
+        .max(Duration::from_millis(50))
 }
 
 #[cfg(test)]

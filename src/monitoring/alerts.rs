@@ -74,10 +74,7 @@ pub fn identity_of(event: &Event) -> AlertIdentity {
         vcenter: event.vcenter.clone(),
         entity_moref: event.entity.moref.as_ref().map(|m| m.to_string()),
         entity_name: event.entity.name.clone().unwrap_or_default(),
-        entity_type: event
-            .entity
-            .kind
-            .map(|k| crate::silence::matcher::entity_kind_name(k).to_owned()),
+        entity_type: event.entity.kind.map(|k| k.name().to_owned()),
         alarm_moref: alarm.and_then(|a| a.moref.as_ref()).map(|m| m.to_string()),
         alarm_name: alarm
             .and_then(|a| a.name.clone())

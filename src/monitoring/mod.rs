@@ -18,6 +18,7 @@ mod release;
 mod snmp;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,66 +84,16 @@ pub async fn spawn(
         alert_wakes,
     } = wiring;
     let targets = monitoring_targets(config);
-    match ingestor
-        .store
-        .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            rows = n,
-            "forgot active alerts of targets no longer configured"
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
-    }
-    let external_url = config.http.external_url();
-    let vcenter_urls = crate::vcenters::sdk_urls(config);
-    let names = monitoring_target_names(config);
-    let mut names = names.into_iter();
-    for target in &config.monitoring.snmp {
-        let name = names.next().expect("one name per target");
-        let engine_file = config
-            .store
-            .path
-            .with_file_name(format!("snmp-forward-engine-{}.json", file_safe(&name)));
-        let forwarder = snmp::SnmpForwarder::new(target, &engine_file)?;
-        tasks.spawn(run_target(
-            name,
-            forwarder,
-            ingestor.clone(),
-            wake.clone(),
-            shutdown.clone(),
-        ));
-    }
-    let mut alert_wakes_iter = alert_wakes.iter();
-    let mut alert_wake_of = std::collections::HashMap::new();
-    for target in &config.monitoring.webhook {
-        let name = names.next().expect("one name per target");
-        let forwarder =
-            webhook::WebhookForwarder::new(target, &external_url, vcenter_urls.clone())?;
-        tasks.spawn(run_target(
-            name.clone(),
-            forwarder,
-            ingestor.clone(),
-            wake.clone(),
-            shutdown.clone(),
-        ));
-        if target.format == WebhookFormat::Alertmanager {
-            let alert_wake = alert_wakes_iter
-                .next()
-                .expect("one wake per target")
-                .clone();
-            alert_wake_of.insert(name.clone(), alert_wake.clone());
-            tasks.spawn(alertmanager::run(
-                name,
-                target.clone(),
-                external_url.clone(),
-                ingestor.clone(),
-                alert_wake,
-                shutdown.clone(),
-            ));
-        }
-    }
+    forget_unconfigured(&ingestor, &targets).await;
+    let workers = Workers {
+        ingestor: &ingestor,
+        wake: &wake,
+        tasks,
+        shutdown: &shutdown,
+    };
+    let mut names = monitoring_target_names(config).into_iter();
+    workers.snmp(config, &mut names)?;
+    let alert_wake_of = workers.webhook(config, &mut names, &alert_wakes)?;
     if !targets.is_empty() {
         tasks.spawn(release::run(
             release::Release {
@@ -157,6 +108,98 @@ pub async fn spawn(
         ));
     }
     Ok(())
+}
+
+/// Drops the active alerts of targets no longer configured.
+async fn forget_unconfigured(ingestor: &Ingestor, targets: &[(String, TargetKind)]) {
+    match ingestor
+        .store
+        .forget_alerts_except(targets.iter().map(|(t, _)| t.clone()).collect())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            rows = n,
+            "forgot active alerts of targets no longer configured"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot tidy the active-alert table"),
+    }
+}
+
+/// What every target's tasks are started with.
+struct Workers<'a> {
+    ingestor: &'a Ingestor,
+    /// Deliveries were queued.
+    wake: &'a Arc<Notify>,
+    tasks: &'a TaskTracker,
+    shutdown: &'a CancellationToken,
+}
+
+impl Workers<'_> {
+    /// Starts the delivery worker of one target.
+    fn deliveries<F: Forwarder + 'static>(&self, name: String, forwarder: F) {
+        self.tasks.spawn(run_target(
+            name,
+            forwarder,
+            self.ingestor.clone(),
+            self.wake.clone(),
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// One worker per `[[monitoring.snmp]]` target (named in config order).
+    fn snmp(
+        &self,
+        config: &Config,
+        names: &mut impl Iterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        for target in &config.monitoring.snmp {
+            let name = names.next().expect("one name per target");
+            let engine_file = config
+                .store
+                .path
+                .with_file_name(format!("snmp-forward-engine-{}.json", file_safe(&name)));
+            let forwarder = snmp::SnmpForwarder::new(target, &engine_file)?;
+            self.deliveries(name, forwarder);
+        }
+        Ok(())
+    }
+
+    /// One worker per `[[monitoring.webhook]]` target, plus a sender per
+    /// Alertmanager target; returns each Alertmanager target's wake.
+    fn webhook(
+        &self,
+        config: &Config,
+        names: &mut impl Iterator<Item = String>,
+        alert_wakes: &[Arc<Notify>],
+    ) -> anyhow::Result<HashMap<String, Arc<Notify>>> {
+        let external_url = config.http.external_url();
+        let vcenter_urls = crate::vcenters::sdk_urls(config);
+        let mut alert_wakes_iter = alert_wakes.iter();
+        let mut alert_wake_of = HashMap::new();
+        for target in &config.monitoring.webhook {
+            let name = names.next().expect("one name per target");
+            let forwarder =
+                webhook::WebhookForwarder::new(target, &external_url, vcenter_urls.clone())?;
+            self.deliveries(name.clone(), forwarder);
+            if target.format == WebhookFormat::Alertmanager {
+                let alert_wake = alert_wakes_iter
+                    .next()
+                    .expect("one wake per target")
+                    .clone();
+                alert_wake_of.insert(name.clone(), alert_wake.clone());
+                self.tasks.spawn(alertmanager::run(
+                    name,
+                    target.clone(),
+                    external_url.clone(),
+                    self.ingestor.clone(),
+                    alert_wake,
+                    self.shutdown.clone(),
+                ));
+            }
+        }
+        Ok(alert_wake_of)
+    }
 }
 
 fn file_safe(name: &str) -> String {
@@ -178,10 +221,8 @@ async fn run_target<F: Forwarder>(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let store = &ingestor.store;
-    let stats = &ingestor.stats;
     loop {
-        let due = match store.claim_deliveries(name.clone(), BATCH).await {
+        let due = match ingestor.store.claim_deliveries(name.clone(), BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(target = %name, error = %e, "cannot read deliveries");
@@ -190,51 +231,9 @@ async fn run_target<F: Forwarder>(
         };
         let busy = due.len() == BATCH;
         for delivery in due {
-            let result = forwarder.deliver(&delivery.event).await;
             let attempts = delivery.attempts + 1;
-            let outcome = match result {
-                Ok(()) => {
-                    stats.emit(Forwarded::sent(&name, delivery.event.id));
-                    DeliveryOutcome::Sent
-                }
-                Err(e) => {
-                    let event = delivery.event.id.to_string();
-                    let error = e.to_string();
-                    stats.emit(Forwarded::failed(&name, &event, attempts, &error));
-                    match e {
-                        ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => {
-                            DeliveryOutcome::Retry {
-                                error,
-                                at: OffsetDateTime::now_utc() + backoff(attempts),
-                            }
-                        }
-                        _ => DeliveryOutcome::GaveUp { error },
-                    }
-                }
-            };
-            // Counted once the store says so (a failed settle is retried).
-            let given_up = match &outcome {
-                DeliveryOutcome::GaveUp { error } => Some(error.clone()),
-                _ => None,
-            };
-            match store
-                .settle_delivery(delivery.event.id, name.clone(), outcome)
-                .await
-            {
-                Ok(()) => {
-                    if let Some(error) = given_up {
-                        stats.emit(ForwardGivenUp {
-                            target: &name,
-                            event: delivery.event.id,
-                            attempts,
-                            error: &error,
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
-                }
-            }
+            let outcome = attempt(&forwarder, &name, &ingestor, &delivery.event, attempts).await;
+            settle(&ingestor, &name, delivery.event.id, attempts, outcome).await;
         }
         if busy {
             continue;
@@ -243,6 +242,71 @@ async fn run_target<F: Forwarder>(
             _ = shutdown.cancelled() => return,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// Sends one delivery; what to record: sent, retry later (with backoff) or
+/// given up (permanent error, or out of attempts).
+async fn attempt<F: Forwarder>(
+    forwarder: &F,
+    name: &str,
+    ingestor: &Ingestor,
+    event: &Event,
+    attempts: u32,
+) -> DeliveryOutcome {
+    match forwarder.deliver(event).await {
+        Ok(()) => {
+            ingestor.stats.emit(Forwarded::sent(name, event.id));
+            DeliveryOutcome::Sent
+        }
+        Err(e) => {
+            let id = event.id.to_string();
+            let error = e.to_string();
+            ingestor
+                .stats
+                .emit(Forwarded::failed(name, &id, attempts, &error));
+            match e {
+                ForwardError::Transient(_) if attempts < MAX_ATTEMPTS => DeliveryOutcome::Retry {
+                    error,
+                    at: OffsetDateTime::now_utc() + backoff(attempts),
+                },
+                _ => DeliveryOutcome::GaveUp { error },
+            }
+        }
+    }
+}
+
+/// Records a delivery's outcome; a give-up is counted once the store says so
+/// (a failed settle is retried).
+async fn settle(
+    ingestor: &Ingestor,
+    name: &str,
+    event: crate::model::EventId,
+    attempts: u32,
+    outcome: DeliveryOutcome,
+) {
+    let given_up = match &outcome {
+        DeliveryOutcome::GaveUp { error } => Some(error.clone()),
+        _ => None,
+    };
+    match ingestor
+        .store
+        .settle_delivery(event, name.to_owned(), outcome)
+        .await
+    {
+        Ok(()) => {
+            if let Some(error) = given_up {
+                ingestor.stats.emit(ForwardGivenUp {
+                    target: name,
+                    event,
+                    attempts,
+                    error: &error,
+                });
+            }
+        }
+        Err(e) => {
+            tracing::warn!(target = %name, error = %e, "cannot record delivery outcome; it will be retried");
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::config::RouteTarget;
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
-use crate::store::{Role, Store, StoreError};
+use crate::store::{ProcessedEvent, Role, Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 mod decide;
@@ -60,63 +60,55 @@ pub async fn spawn(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let targets = monitoring_targets(config);
+    let sinks = Sinks {
+        forward_wake: Arc::new(Notify::new()),
+        // One wake per Alertmanager target (a stored permit, never lost).
+        alert_wakes: targets
+            .iter()
+            .filter(|(_, k)| *k == crate::store::TargetKind::Alertmanager)
+            .map(|_| Arc::new(Notify::new()))
+            .collect(),
+        targets,
+    };
+    let stage = Stage::new(config, &wiring, &sinks);
     let Wiring {
         ingestor,
         live,
         run_wakes,
         vcenters,
         silencer,
-        guard_wake,
+        guard_wake: _,
     } = wiring;
-    let forward_wake = Arc::new(Notify::new());
-    let targets = monitoring_targets(config);
-    // One wake per Alertmanager target (a stored permit, never lost).
-    let alert_wakes: Vec<Arc<Notify>> = targets
-        .iter()
-        .filter(|(_, k)| *k == crate::store::TargetKind::Alertmanager)
-        .map(|_| Arc::new(Notify::new()))
-        .collect();
-    let wakes = run_wakes.clone();
-    let enricher =
-        crate::enrich::Enricher::new(vcenters.clone(), config.enrich.clone()).map(Arc::new);
-    let stage = Stage {
-        enricher,
-        silencer,
-        live: live.clone(),
-        run_wakes: wakes.clone(),
-        store: ingestor.store.clone(),
-        stats: ingestor.stats.clone(),
-        dedup_window: config.dedup.window,
-        dedup_max_entries: config.dedup.max_entries,
-        repeat_interval: config.dedup.repeat_interval,
-        targets: targets.clone(),
-        forward_wake: forward_wake.clone(),
-        alert_wakes: alert_wakes.clone(),
-        guard_wake,
-    };
     let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
         ingestor.stats.clone(),
         live,
-        wakes,
+        run_wakes,
         vcenters,
     )?;
     crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
-    let silencer = stage.silencer.clone();
     tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
     crate::monitoring::spawn(
         config,
         crate::monitoring::Wiring {
             ingestor,
             silencer,
-            forward_wake,
-            alert_wakes,
+            forward_wake: sinks.forward_wake,
+            alert_wakes: sinks.alert_wakes,
         },
         tasks,
         shutdown,
     )
     .await?;
     Ok(())
+}
+
+/// The monitoring targets and the wakes the stage shares with their senders.
+struct Sinks {
+    targets: Vec<(String, crate::store::TargetKind)>,
+    forward_wake: Arc<Notify>,
+    alert_wakes: Vec<Arc<Notify>>,
 }
 
 struct Stage {
@@ -138,6 +130,26 @@ struct Stage {
 }
 
 impl Stage {
+    fn new(config: &Config, wiring: &Wiring, sinks: &Sinks) -> Self {
+        let ingestor = &wiring.ingestor;
+        Stage {
+            enricher: crate::enrich::Enricher::new(wiring.vcenters.clone(), config.enrich.clone())
+                .map(Arc::new),
+            silencer: wiring.silencer.clone(),
+            live: wiring.live.clone(),
+            run_wakes: wiring.run_wakes.clone(),
+            store: ingestor.store.clone(),
+            stats: ingestor.stats.clone(),
+            dedup_window: config.dedup.window,
+            dedup_max_entries: config.dedup.max_entries,
+            repeat_interval: config.dedup.repeat_interval,
+            targets: sinks.targets.clone(),
+            forward_wake: sinks.forward_wake.clone(),
+            alert_wakes: sinks.alert_wakes.clone(),
+            guard_wake: wiring.guard_wake.clone(),
+        }
+    }
+
     async fn rebuild_dedup(&self) -> Result<Dedup, StoreError> {
         let mut dedup = Dedup::new(
             self.dedup_window,
@@ -160,90 +172,114 @@ impl Stage {
         Ok(dedup)
     }
 
-    async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
-        let mut dedup = loop {
+    /// Rebuilds dedup memory until it succeeds; `None` on shutdown.
+    async fn first_dedup(&self, shutdown: &CancellationToken) -> Option<Dedup> {
+        loop {
             match self.rebuild_dedup().await {
-                Ok(d) => break d,
+                Ok(d) => return Some(d),
                 Err(e) => {
                     tracing::error!(error = %e, "pipeline cannot read dedup state; retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
             }
+        }
+    }
+
+    /// Whether this node decides now; a takeover marks the cursor's dedup
+    /// memory stale (another node made decisions it never saw).
+    async fn decides(&self, cursor: &mut Cursor) -> bool {
+        match self
+            .store
+            .singleton(crate::store::singletons::PIPELINE)
+            .await
+        {
+            Ok(Role::Holding) => true,
+            Ok(Role::TookOver) => {
+                tracing::info!("this node decides pending events now (took the pipeline over)");
+                cursor.stale = true;
+                true
+            }
+            Ok(Role::Standby) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot ask whether this node decides; will retry");
+                false
+            }
+        }
+    }
+
+    /// Rebuilds stale dedup memory (after a takeover); on failure it stays
+    /// stale and this node does not decide until a later try succeeds.
+    async fn refresh_stale(&self, cursor: &mut Cursor) {
+        match self.rebuild_dedup().await {
+            Ok(d) => {
+                cursor.dedup = d;
+                cursor.after_seq = 0;
+                cursor.stale = false;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot rebuild dedup memory; will retry"),
+        }
+    }
+
+    async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let Some(dedup) = self.first_dedup(&shutdown).await else {
+            return;
         };
-        let mut after_seq = 0i64;
-        // Set when this node's dedup memory may miss decisions made by
-        // another node (it took the decider role over from it).
-        let mut stale = false;
-        let mut rescan_at = tokio::time::Instant::now();
+        let mut cursor = Cursor {
+            dedup,
+            after_seq: 0,
+            stale: false,
+            rescan_at: tokio::time::Instant::now(),
+        };
         loop {
-            let decides = match self
-                .store
-                .singleton(crate::store::singletons::PIPELINE)
-                .await
-            {
-                Ok(Role::Holding) => true,
-                Ok(Role::TookOver) => {
-                    tracing::info!("this node decides pending events now (took the pipeline over)");
-                    stale = true;
-                    true
-                }
-                Ok(Role::Standby) => false,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot ask whether this node decides; will retry");
-                    false
-                }
-            };
-            if decides && stale {
-                match self.rebuild_dedup().await {
-                    Ok(d) => {
-                        dedup = d;
-                        after_seq = 0;
-                        stale = false;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot rebuild dedup memory; will retry"),
-                }
+            let decides = self.decides(&mut cursor).await;
+            if decides && cursor.stale {
+                self.refresh_stale(&mut cursor).await;
             }
-            // Under continuous load the cursor never catches up: rescan
-            // from the oldest undecided event now and then (see below).
-            if rescan_at.elapsed() >= RESCAN {
-                after_seq = 0;
-                rescan_at = tokio::time::Instant::now();
-            }
-            let step = if decides && !stale {
-                self.step(&mut dedup, after_seq).await
+            cursor.rescan_if_due();
+            let step = if decides && !cursor.stale {
+                self.step(&mut cursor.dedup, cursor.after_seq).await
             } else {
                 Ok(None)
             };
-            match step {
-                Ok(Some(last)) => {
-                    after_seq = last;
-                    continue; // more may be waiting
-                }
-                // Caught up with the cursor: look once more from the start.
-                // With several writers (PostgreSQL, several nodes) seqs are
-                // taken in one order and committed in another, so an event
-                // can become visible below the cursor after it passed.
-                Ok(None) if after_seq > 0 => {
-                    after_seq = 0;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "pipeline step failed; will retry");
-                    // The store may hold fewer decisions than our memory: rebuild.
-                    if let Ok(d) = self.rebuild_dedup().await {
-                        dedup = d;
-                    }
-                    after_seq = 0;
-                }
+            if self.advance(&mut cursor, step).await {
+                continue; // more may be waiting
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Moves the cursor after a step; `true` when the next step should run
+    /// at once rather than wait for a wake.
+    async fn advance(&self, cursor: &mut Cursor, step: Result<Option<i64>, StoreError>) -> bool {
+        match step {
+            Ok(Some(last)) => {
+                cursor.after_seq = last;
+                true
+            }
+            // Caught up with the cursor: look once more from the start.
+            // With several writers (PostgreSQL, several nodes) seqs are
+            // taken in one order and committed in another, so an event
+            // can become visible below the cursor after it passed.
+            Ok(None) if cursor.after_seq > 0 => {
+                cursor.after_seq = 0;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "pipeline step failed; will retry");
+                // The store may hold fewer decisions than our memory: rebuild.
+                if let Ok(d) = self.rebuild_dedup().await {
+                    cursor.dedup = d;
+                }
+                cursor.after_seq = 0;
+                false
             }
         }
     }
@@ -266,46 +302,55 @@ impl Stage {
             })
             .collect();
         let evicted = dedup.evicted() - evicted_before;
+        let enriched = self.enrich(&mut batch).await;
+        let (outcomes, tally) = self.decide_batch(&batch, &enriched, now);
+        let wakes = Wakes::of(&outcomes, &batch, tally.monitoring > 0);
+        self.store.record_processed(outcomes).await?;
+        self.stats.emit(tally.emitted(evicted));
+        self.wake(wakes);
+        Ok(Some(last_seq))
+    }
+
+    /// Enriches, concurrently and in place, every event of the batch that is
+    /// not a duplicate and that the enricher wants; says which it enriched.
+    async fn enrich(&self, batch: &mut [(Event, Verdict)]) -> Vec<bool> {
         let mut enriched = vec![false; batch.len()];
-        if let Some(enricher) = &self.enricher {
-            // Move the events to look up out of the batch, enrich them
-            // concurrently, and put them back in place.
-            let wanted: Vec<(usize, Event)> = batch
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, (event, verdict))| {
-                    !matches!(verdict, Verdict::Duplicate { .. }) && enricher.wants(event)
-                })
-                .map(|(i, (event, _))| {
-                    (
-                        i,
-                        std::mem::replace(
-                            event,
-                            Event::new(event.source, "", event.event_type.clone()),
-                        ),
-                    )
-                })
-                .collect();
-            let done: Vec<(usize, Event)> =
-                futures::stream::iter(wanted.into_iter().map(|(i, mut event)| {
-                    let enricher = enricher.clone();
-                    async move {
-                        enricher.enrich(&mut event).await;
-                        (i, event)
-                    }
-                }))
-                .buffer_unordered(crate::enrich::CONCURRENT_LOOKUPS)
-                .collect()
-                .await;
-            for (i, event) in done {
-                batch[i].0 = event;
-                enriched[i] = true;
-            }
-        }
-        // One settings snapshot per batch: a reload never splits a batch.
+        let Some(enricher) = self.enricher.as_deref() else {
+            return enriched;
+        };
+        // Each lookup borrows its own event and flag: disjoint `&mut`s.
+        // (Collected first: a stream holding the closures would not be
+        // `Send` for every lifetime, which the spawned stage needs.)
+        let lookups: Vec<_> = batch
+            .iter_mut()
+            .zip(enriched.iter_mut())
+            .filter(|((event, verdict), _)| {
+                !matches!(verdict, Verdict::Duplicate { .. }) && enricher.wants(event)
+            })
+            .map(|((event, _), done)| async move {
+                enricher.enrich(event).await;
+                *done = true;
+            })
+            .collect();
+        futures::stream::iter(lookups)
+            .buffer_unordered(crate::enrich::CONCURRENT_LOOKUPS)
+            .collect::<()>()
+            .await;
+        enriched
+    }
+
+    /// Decides every event of the batch ([`decide`]) against one settings
+    /// snapshot (a reload never splits a batch), observing non-duplicates
+    /// for the silencer and counting holds and routes.
+    fn decide_batch(
+        &self,
+        batch: &[(Event, Verdict)],
+        enriched: &[bool],
+        now: OffsetDateTime,
+    ) -> (Vec<ProcessedEvent>, Tally) {
         let settings = self.live.load();
         let mut outcomes = Vec::with_capacity(batch.len());
-        let (mut merged, mut automation, mut monitoring, mut dropped) = (0, 0, 0, 0);
+        let mut tally = Tally::default();
         for ((event, verdict), enriched) in batch.iter().zip(enriched) {
             if !matches!(verdict, Verdict::Duplicate { .. }) {
                 self.silencer.observe(event);
@@ -329,47 +374,108 @@ impl Stage {
                     event: event.id,
                 });
             }
-            let d = &processed.disposition;
-            match d.route {
-                None => merged += 1,
-                Some(route) => {
-                    automation += u64::from(route.to_automation());
-                    monitoring += u64::from(route.to_monitoring());
-                    dropped += u64::from(route == RouteTarget::Drop);
-                }
-            }
+            tally.count(processed.disposition.route);
             outcomes.push(processed);
         }
-        let any_alert = outcomes.iter().any(|o| o.alert.is_some());
-        let functions_with_runs: std::collections::BTreeSet<String> = outcomes
-            .iter()
-            .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
-            .collect();
-        self.store.record_processed(outcomes).await?;
-        if batch
-            .iter()
-            .any(|(e, _)| crate::guard::is_maintenance_event(e))
-        {
+        (outcomes, tally)
+    }
+
+    /// Wakes whoever has new work from the batch just recorded.
+    fn wake(&self, wakes: Wakes) {
+        if wakes.guard {
             self.guard_wake.notify_one();
         }
-        for function in functions_with_runs {
+        for function in wakes.functions {
             self.run_wakes.get(&function).notify_one();
         }
-        self.stats.emit(BatchDecided {
-            merged,
-            automation,
-            monitoring,
-            dropped,
-            evicted,
-        });
-        if monitoring > 0 {
+        if wakes.forward {
             self.forward_wake.notify_waiters();
         }
-        if any_alert {
+        if wakes.alerts {
             for wake in &self.alert_wakes {
                 wake.notify_one();
             }
         }
-        Ok(Some(last_seq))
+    }
+}
+
+/// Where the decider is: its dedup memory and its place in the store.
+struct Cursor {
+    dedup: Dedup,
+    after_seq: i64,
+    /// Set when this node's dedup memory may miss decisions made by
+    /// another node (it took the decider role over from it).
+    stale: bool,
+    rescan_at: tokio::time::Instant,
+}
+
+impl Cursor {
+    /// Under continuous load the cursor never catches up: rescan from the
+    /// oldest undecided event now and then (see [`Stage::advance`]).
+    fn rescan_if_due(&mut self) {
+        if self.rescan_at.elapsed() >= RESCAN {
+            self.after_seq = 0;
+            self.rescan_at = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Where a batch's events went (the `BatchDecided` counters).
+#[derive(Debug, Default)]
+struct Tally {
+    merged: u64,
+    automation: u64,
+    monitoring: u64,
+    dropped: u64,
+}
+
+impl Tally {
+    fn count(&mut self, route: Option<RouteTarget>) {
+        match route {
+            None => self.merged += 1,
+            Some(route) => {
+                self.automation += u64::from(route.to_automation());
+                self.monitoring += u64::from(route.to_monitoring());
+                self.dropped += u64::from(route == RouteTarget::Drop);
+            }
+        }
+    }
+
+    fn emitted(self, evicted: u64) -> BatchDecided {
+        BatchDecided {
+            merged: self.merged,
+            automation: self.automation,
+            monitoring: self.monitoring,
+            dropped: self.dropped,
+            evicted,
+        }
+    }
+}
+
+/// Who to wake once a batch is recorded.
+struct Wakes {
+    /// A maintenance event was decided (the guard reconciles at once).
+    guard: bool,
+    /// Functions with newly queued runs.
+    functions: std::collections::BTreeSet<String>,
+    /// Something went to monitoring.
+    forward: bool,
+    /// The active-alert table changed.
+    alerts: bool,
+}
+
+impl Wakes {
+    fn of(outcomes: &[ProcessedEvent], batch: &[(Event, Verdict)], forward: bool) -> Self {
+        Self {
+            guard: batch
+                .iter()
+                .any(|(e, _)| crate::guard::is_maintenance_event(e)),
+            functions: outcomes
+                .iter()
+                .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
+                .collect(),
+            forward,
+            alerts: outcomes.iter().any(|o| o.alert.is_some()),
+        }
     }
 }

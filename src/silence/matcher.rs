@@ -3,11 +3,15 @@
 //! from costing the pipeline more than a bounded, linear amount of work.
 //!
 //! Owns: the matcher names (the labels vcgate forwards plus the event fields
-//! a silence may also name, with the old v1 names as aliases), the matching
-//! rules, compiling a matcher once (regexes through the `regex` crate:
-//! linear-time, anchored like Alertmanager's `^(?:…)$`, with a compiled-size
-//! limit), the limits, and the matcher-expression syntax amtool uses
-//! (`name=value`, `name!=value`, `name=~re`, `name!~re`).
+//! a silence may also name, with the old v1 names as aliases), each parsed
+//! once into a [`crate::filter::Field`]; the matching rules; compiling a
+//! matcher once (regexes through the `regex` crate: linear-time, anchored
+//! like Alertmanager's `^(?:…)$`, with a compiled-size limit); the limits;
+//! and the matcher-expression syntax amtool uses (`name=value`,
+//! `name!=value`, `name=~re`, `name!~re`).
+//! Shares with routes and subscriptions (`crate::filter`): the field enum,
+//! reading a field's values from an event (`Field::values`) and the status
+//! rule; only how a value is matched differs.
 //! Must not: know about storage or HTTP.
 //!
 //! Semantics follow Alertmanager: a field the event lacks is the empty
@@ -16,11 +20,14 @@
 //! not match the empty string (else it would hold everything).
 //! Silences created through the v1 API (and every silence stored before v2)
 //! have glob values (`*`, `?`); they are compiled to the same anchored regexes,
-//! so their cost is linear too.
+//! so their cost is linear too (a property test checks they agree with
+//! `crate::filter::glob_match`).
 
 use regex::{Regex, RegexBuilder};
 
-use crate::model::{AlarmStatus, Event};
+use crate::filter::Field;
+pub use crate::filter::severity;
+use crate::model::Event;
 
 /// Most matchers one silence may have.
 pub const MAX_MATCHERS: usize = 32;
@@ -31,27 +38,8 @@ pub const MAX_VALUE_LEN: usize = 1024;
 /// Largest compiled regex program, in bytes (`regex` crate `size_limit`).
 pub const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
 
-/// What a matcher name refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// Label `alertname`: the alarm name, else the event type.
-    Alertname,
-    Vcenter,
-    /// Label `entity`: the entity name.
-    Entity,
-    /// Label `entity_type`: `VirtualMachine`, `HostSystem`, …
-    EntityType,
-    /// The current severity (`critical`, `warning`, `info`); an annotation, not a label.
-    Severity,
-    /// The alarm's new status colour (or its raw text, e.g. localized).
-    Status,
-    /// The event type (`alarm.status.changed`, `vm.powered.off`).
-    Type,
-    /// Where the event came from (`alarm-hook`, `snmp`, …).
-    Source,
-}
-
-/// Matcher names and what they mean; `alarm` is the v1 name of `alertname`.
+/// Matcher names and the event fields they select; `alarm` is the v1 name
+/// of `alertname`, and a silence's `type` is the Dispatch name only.
 pub const MATCHER_NAMES: &[(&str, Field)] = &[
     ("alertname", Field::Alertname),
     ("vcenter", Field::Vcenter),
@@ -59,80 +47,17 @@ pub const MATCHER_NAMES: &[(&str, Field)] = &[
     ("entity_type", Field::EntityType),
     ("severity", Field::Severity),
     ("status", Field::Status),
-    ("type", Field::Type),
+    ("type", Field::EventType),
     ("source", Field::Source),
     ("alarm", Field::Alertname),
 ];
 
-impl Field {
-    pub fn parse(name: &str) -> Option<Self> {
-        MATCHER_NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| *f)
-    }
-}
-
-/// Severity for an alarm status: what the `severity` annotation and matcher use.
-pub fn severity(status: Option<AlarmStatus>) -> &'static str {
-    match status {
-        Some(AlarmStatus::Red) => "critical",
-        Some(AlarmStatus::Yellow) => "warning",
-        _ => "info",
-    }
-}
-
-/// The value of `field` for `event` ("" when the event lacks it). `Status`
-/// has two candidates: the normalized colour and the raw text.
-fn values(field: Field, event: &Event) -> [Option<&str>; 2] {
-    let alarm = event.alarm.as_ref();
-    let status = alarm.and_then(|a| a.new_status.as_ref());
-    match field {
-        Field::Alertname => [
-            Some(
-                alarm
-                    .and_then(|a| a.name.as_deref())
-                    .unwrap_or(event.event_type.as_str()),
-            ),
-            None,
-        ],
-        Field::Vcenter => [Some(&event.vcenter), None],
-        Field::Entity => [Some(event.entity.name.as_deref().unwrap_or("")), None],
-        Field::EntityType => [
-            Some(event.entity.kind.map(entity_kind_name).unwrap_or("")),
-            None,
-        ],
-        Field::Severity => [Some(severity(status.map(|s| s.status))), None],
-        // The colour (none for Unknown) and the raw text: the rule routes and
-        // subscriptions use too (`crate::filter::status_names`).
-        Field::Status => match status {
-            Some(s) => crate::filter::status_names(s),
-            None => [Some(""), None],
-        },
-        Field::Type => [Some(event.event_type.as_str()), None],
-        Field::Source => [Some(event.source.as_str()), None],
-    }
-}
-
-/// The entity type as vSphere names it (the `entity_type` label).
-pub fn entity_kind_name(kind: crate::model::EntityKind) -> &'static str {
-    use crate::model::EntityKind::*;
-    match kind {
-        VirtualMachine => "VirtualMachine",
-        HostSystem => "HostSystem",
-        Datastore => "Datastore",
-        ClusterComputeResource => "ClusterComputeResource",
-        ComputeResource => "ComputeResource",
-        DistributedVirtualPortgroup => "DistributedVirtualPortgroup",
-        DistributedVirtualSwitch => "DistributedVirtualSwitch",
-        Network => "Network",
-        Datacenter => "Datacenter",
-        ResourcePool => "ResourcePool",
-        VirtualApp => "VirtualApp",
-        StoragePod => "StoragePod",
-        Folder => "Folder",
-        Other => "Other",
-    }
+/// The field a matcher name selects (parsed once, when a matcher compiles).
+pub fn parse_name(name: &str) -> Option<Field> {
+    MATCHER_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
 }
 
 /// One matcher as stored (the data lives with the store).
@@ -218,8 +143,13 @@ impl Compiled {
     /// Whether the field's value (or, for `status`, either candidate) matches,
     /// then negated for `!=` / `!~`.
     pub fn matches(&self, event: &Event) -> bool {
-        let candidates = values(self.field, event);
-        let positive = candidates.iter().flatten().any(|v| self.pattern.hit(v));
+        let values = self.field.values(event);
+        let positive = if values.is_empty() {
+            // Alertmanager: a field the event lacks is the empty string.
+            self.pattern.hit("")
+        } else {
+            values.iter().any(|v| self.pattern.hit(v))
+        };
         positive == self.is_equal
     }
 
@@ -242,7 +172,7 @@ impl Pattern {
 pub fn compile(index: usize, m: &Matcher) -> Result<Compiled, String> {
     // Only a name vcgate knows is repeated in the error: details never echo
     // the client's text.
-    let known = Field::parse(&m.name).map(|_| format!(" ({})", m.name));
+    let known = parse_name(&m.name).map(|_| format!(" ({})", m.name));
     let at = |what: String| {
         format!(
             "matchers[{index}]{}: {what}",
@@ -259,40 +189,46 @@ pub fn compile(index: usize, m: &Matcher) -> Result<Compiled, String> {
             "value is longer than {MAX_VALUE_LEN} bytes (limit max_value_length)"
         )));
     }
-    let field = Field::parse(&m.name).ok_or_else(|| {
+    let field = parse_name(&m.name).ok_or_else(|| {
         let names: Vec<&str> = MATCHER_NAMES.iter().map(|(n, _)| *n).collect();
         at(format!("name is not one of {}", names.join(", ")))
     })?;
-    let status_exact = field == Field::Status;
-    let pattern = match m.regex_source() {
-        None if status_exact && m.glob => Pattern::Exact(m.value.to_ascii_lowercase()),
-        None => Pattern::Exact(m.value.clone()),
-        Some(source) => {
-            // v1 status globs matched the colour case-insensitively.
-            let flags = if m.glob && status_exact {
-                "(?si)"
-            } else {
-                "(?s)"
-            };
-            let anchored = format!("{flags}^(?:{source})$");
-            let re = RegexBuilder::new(&anchored)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| match e {
-                    regex::Error::CompiledTooBig(_) => at(format!(
-                        "regex is larger than {REGEX_SIZE_LIMIT} bytes once compiled (limit regex_size_limit)"
-                    )),
-                    other => at(format!("invalid regex: {}", first_line(&other.to_string()))),
-                })?;
-            Pattern::Regex(re)
-        }
-    };
     Ok(Compiled {
         field,
         is_equal: m.is_equal,
-        pattern,
+        pattern: pattern(m, field, at)?,
     })
+}
+
+/// The matcher's value compiled: exact, or an anchored, size-limited regex.
+/// `at` puts the matcher's place in front of an error.
+fn pattern(m: &Matcher, field: Field, at: impl Fn(String) -> String) -> Result<Pattern, String> {
+    let status_exact = field == Field::Status;
+    let Some(source) = m.regex_source() else {
+        return Ok(if status_exact && m.glob {
+            Pattern::Exact(m.value.to_ascii_lowercase())
+        } else {
+            Pattern::Exact(m.value.clone())
+        });
+    };
+    // v1 status globs matched the colour case-insensitively.
+    let flags = if m.glob && status_exact {
+        "(?si)"
+    } else {
+        "(?s)"
+    };
+    let anchored = format!("{flags}^(?:{source})$");
+    let re = RegexBuilder::new(&anchored)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => at(format!(
+                "regex is larger than {REGEX_SIZE_LIMIT} bytes once compiled (limit regex_size_limit)"
+            )),
+            other => at(format!("invalid regex: {}", first_line(&other.to_string()))),
+        })?;
+    Ok(Pattern::Regex(re))
 }
 
 /// Compiles every matcher of a silence and checks the silence-wide rules.

@@ -290,56 +290,87 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
     let Some(obj) = data.as_object_mut() else {
         return data;
     };
-    let meta = |key: &str| {
-        event
-            .metadata
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let mut set = |key: &str, value: Value| {
+    let mut slots = Slots(obj);
+    set_common(&mut slots, event);
+    set_arguments(&mut slots, event);
+    if let Some(alarm) = &event.alarm {
+        set_alarm(&mut slots, alarm);
+    }
+    set_entity(&mut slots, event, class);
+    data
+}
+
+/// The fields of a zero struct being filled in.
+struct Slots<'a>(&'a mut serde_json::Map<String, Value>);
+
+impl Slots<'_> {
+    fn set(&mut self, key: &str, value: Value) {
         // Only fields the class has: never a key govmomi would not write.
-        if let Some(slot) = obj.get_mut(key) {
+        if let Some(slot) = self.0.get_mut(key) {
             *slot = value;
         }
-    };
+    }
+}
+
+/// A non-empty metadata string of the event.
+fn meta<'a>(event: &'a Event, key: &str) -> Option<&'a str> {
+    event
+        .metadata
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The fields every event class has: key, chain, time, user, message.
+fn set_common(slots: &mut Slots<'_>, event: &Event) {
     let key = event.event_key.unwrap_or(0);
-    set("Key", json!(key));
-    set("ChainId", json!(key));
+    slots.set("Key", json!(key));
+    slots.set("ChainId", json!(key));
     let time = event.time.unwrap_or(event.received_at);
-    set("CreatedTime", json!(data::go_time(time)));
-    set("UserName", json!(event.user.clone().unwrap_or_default()));
-    set(
+    slots.set("CreatedTime", json!(data::go_time(time)));
+    slots.set("UserName", json!(event.user.clone().unwrap_or_default()));
+    slots.set(
         "FullFormattedMessage",
         json!(event.message.clone().unwrap_or_default()),
     );
+}
 
-    let entity_of = |kind: EntityKind| {
-        (event.entity.kind == Some(kind))
-            .then(|| {
-                (
-                    event.entity.name.as_deref(),
-                    event.entity.moref.as_ref().map(|m| m.as_str()),
-                )
-            })
-            .filter(|(n, m)| n.is_some() || m.is_some())
-    };
-    let argument = |field: &str, mor_type: &str, name: Option<&str>, id: Option<&str>| {
-        if name.is_none() && id.is_none() {
-            return Value::Null;
-        }
-        json!({"Name": name.unwrap_or_default(), field: {"Type": mor_type, "Value": id.unwrap_or_default()}})
-    };
+/// The event's entity as `(name, moref)` when it is of `kind` and names
+/// either.
+fn entity_of(event: &Event, kind: EntityKind) -> Option<(Option<&str>, Option<&str>)> {
+    (event.entity.kind == Some(kind))
+        .then(|| {
+            (
+                event.entity.name.as_deref(),
+                event.entity.moref.as_ref().map(|m| m.as_str()),
+            )
+        })
+        .filter(|(n, m)| n.is_some() || m.is_some())
+}
+
+/// A pointer-valued event argument: null when unknown.
+fn argument(field: &str, mor_type: &str, name: Option<&str>, id: Option<&str>) -> Value {
+    if name.is_none() && id.is_none() {
+        return Value::Null;
+    }
+    json!({"Name": name.unwrap_or_default(), field: {"Type": mor_type, "Value": id.unwrap_or_default()}})
+}
+
+/// The arguments naming related objects (VM, host, datastore, datacenter,
+/// compute resource, template, source VM): from the entity when it is of
+/// that kind, else from metadata.
+fn set_arguments(slots: &mut Slots<'_>, event: &Event) {
+    let meta = |key: &str| meta(event, key);
     let pick = |kind: EntityKind, name_key: &str, id_key: &str| {
-        entity_of(kind).unwrap_or((meta(name_key), meta(id_key)))
+        entity_of(event, kind).unwrap_or((meta(name_key), meta(id_key)))
     };
     let (vm_name, vm_id) = pick(EntityKind::VirtualMachine, "vm_name", "vm_id");
-    set("Vm", argument("Vm", "VirtualMachine", vm_name, vm_id));
+    slots.set("Vm", argument("Vm", "VirtualMachine", vm_name, vm_id));
     let (host, host_id) = pick(EntityKind::HostSystem, "host", "host_id");
-    set("Host", argument("Host", "HostSystem", host, host_id));
+    slots.set("Host", argument("Host", "HostSystem", host, host_id));
     let (ds, ds_id) = pick(EntityKind::Datastore, "datastore", "datastore_id");
-    set("Ds", argument("Datastore", "Datastore", ds, ds_id));
-    set(
+    slots.set("Ds", argument("Datastore", "Datastore", ds, ds_id));
+    slots.set(
         "Datacenter",
         argument(
             "Datacenter",
@@ -357,8 +388,8 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
         ),
         (name, id) => argument("ComputeResource", "ClusterComputeResource", name, id),
     };
-    set("ComputeResource", compute);
-    set(
+    slots.set("ComputeResource", compute);
+    slots.set(
         "SrcTemplate",
         argument_or_zero(
             "Vm",
@@ -367,7 +398,7 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
             meta("src_template_id"),
         ),
     );
-    set(
+    slots.set(
         "SourceVm",
         argument_or_zero(
             "Vm",
@@ -376,31 +407,36 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
             meta("source_vm_id"),
         ),
     );
+}
 
-    if let Some(alarm) = &event.alarm {
-        set(
+/// The alarm and its status transition.
+fn set_alarm(slots: &mut Slots<'_>, alarm: &crate::model::Alarm) {
+    slots.set(
+        "Alarm",
+        argument_or_zero(
             "Alarm",
-            argument_or_zero(
-                "Alarm",
-                "Alarm",
-                alarm.name.as_deref(),
-                alarm.moref.as_ref().map(|m| m.as_str()),
-            ),
-        );
-        let status = |s: &Option<crate::model::StatusText>| match s {
-            Some(s) if s.status != AlarmStatus::Unknown => s.status.as_str().to_owned(),
-            Some(s) => s.raw.clone(),
-            None => String::new(),
-        };
-        set("From", json!(status(&alarm.old_status)));
-        set("To", json!(status(&alarm.new_status)));
-    }
+            "Alarm",
+            alarm.name.as_deref(),
+            alarm.moref.as_ref().map(|m| m.as_str()),
+        ),
+    );
+    let status = |s: &Option<crate::model::StatusText>| match s {
+        Some(s) if s.status != AlarmStatus::Unknown => s.status.as_str().to_owned(),
+        Some(s) => s.raw.clone(),
+        None => String::new(),
+    };
+    slots.set("From", json!(status(&alarm.old_status)));
+    slots.set("To", json!(status(&alarm.new_status)));
+}
+
+/// The entity argument, and for an EventEx its type id, severity and object.
+fn set_entity(slots: &mut Slots<'_>, event: &Event, class: &VebaClass) {
     let entity_type = event
         .entity
         .kind
         .map(crate::model::EntityKind::vsphere_type);
     if !event.entity.is_empty() {
-        set(
+        slots.set(
             "Entity",
             argument_or_zero(
                 "Entity",
@@ -410,30 +446,30 @@ fn synthesize(event: &Event, class: &VebaClass) -> Value {
             ),
         );
     }
-    if class.struct_name == "EventEx" {
-        set("EventTypeId", json!(class.name));
-        set(
-            "Severity",
-            json!(event.category.as_deref().unwrap_or("info")),
-        );
-        set(
-            "ObjectId",
-            json!(
-                event
-                    .entity
-                    .moref
-                    .as_ref()
-                    .map(|m| m.as_str())
-                    .unwrap_or_default()
-            ),
-        );
-        set("ObjectType", json!(entity_type.unwrap_or_default()));
-        set(
-            "ObjectName",
-            json!(event.entity.name.as_deref().unwrap_or_default()),
-        );
+    if class.struct_name != "EventEx" {
+        return;
     }
-    data
+    slots.set("EventTypeId", json!(class.name));
+    slots.set(
+        "Severity",
+        json!(event.category.as_deref().unwrap_or("info")),
+    );
+    slots.set(
+        "ObjectId",
+        json!(
+            event
+                .entity
+                .moref
+                .as_ref()
+                .map(|m| m.as_str())
+                .unwrap_or_default()
+        ),
+    );
+    slots.set("ObjectType", json!(entity_type.unwrap_or_default()));
+    slots.set(
+        "ObjectName",
+        json!(event.entity.name.as_deref().unwrap_or_default()),
+    );
 }
 
 /// A struct-valued event argument (never null in Go): zero when unknown.
