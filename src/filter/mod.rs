@@ -45,6 +45,11 @@ impl Field {
     /// `event`: a colour in any case, anything else as written. A field the
     /// event lacks matches no pattern.
     pub fn matches(self, pattern: &str, event: &Event) -> bool {
+        // The Dispatch name first: most `type` globs are decided by it, and
+        // the vSphere class and VEBA type cost allocations per event.
+        if self == Field::Type && glob_match(pattern, event.event_type.as_str()) {
+            return true;
+        }
         glob_values(pattern, &self.values(event))
     }
 }
