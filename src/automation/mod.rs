@@ -27,7 +27,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, FunctionConfig, FunctionKind, resolve_secret};
+use crate::config::{Config, ConfigError, FunctionConfig, FunctionSpec, resolve_secret};
 use crate::store::{ClaimedRun, RunLogs, RunOutcome, RunStatus, Store};
 use crate::telemetry::Stats;
 // Kept at their old paths: secrets are loaded with the config, and which
@@ -191,13 +191,8 @@ async fn supervise(runtime: Runtime, tasks: TaskTracker, shutdown: CancellationT
             if let Some((_, old)) = runners.remove(&function.name) {
                 old.cancel();
             }
-            let signing_key = match resolve_secret(
-                &format!("function {}: signing_key", function.name),
-                &None,
-                &function.signing_key_file,
-                &function.signing_key_env,
-            ) {
-                Ok(key) => key.map(|k| k.expose().as_bytes().to_vec()),
+            let signing_key = match signing_key(function) {
+                Ok(key) => key,
                 Err(e) => {
                     tracing::error!(function = %function.name, error = %e, "function not started: signing key unavailable");
                     continue;
@@ -225,6 +220,21 @@ async fn supervise(runtime: Runtime, tasks: TaskTracker, shutdown: CancellationT
             changed = generations.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// A webhook function's signing key, read when its runner starts; `None`
+/// for other kinds and unsigned webhooks.
+fn signing_key(function: &FunctionConfig) -> Result<Option<Vec<u8>>, ConfigError> {
+    let FunctionSpec::Webhook(webhook) = &function.spec else {
+        return Ok(None);
+    };
+    let key = resolve_secret(
+        &format!("function {}: signing_key", function.name),
+        &None,
+        &webhook.signing_key_file,
+        &webhook.signing_key_env,
+    )?;
+    Ok(key.map(|k| k.expose().as_bytes().to_vec()))
 }
 
 /// Longest a runner sleeps without a wake-up (a safety net: every state
@@ -328,6 +338,7 @@ fn attempts_spent(attempt: u32, max_attempts: u32) -> Option<String> {
     })
 }
 
+/// Runs a claimed run once and records how it ended.
 async fn execute(
     function: &FunctionConfig,
     signing_key: Option<&[u8]>,
@@ -336,25 +347,7 @@ async fn execute(
 ) {
     let ClaimedRun { run, event } = claimed;
     if let Some(reason) = attempts_spent(run.attempt, function.max_attempts) {
-        runtime
-            .stats
-            .emit(crate::telemetry::internal_events::RunFinished {
-                function: &function.name,
-                run: &run.id,
-                status: RunStatus::Dead.as_str(),
-                reason: Some(&reason),
-            });
-        let outcome = RunOutcome {
-            status: RunStatus::Dead,
-            reason: Some(reason),
-            input: None,
-            output: None,
-            logs: RunLogs::default(),
-            retry_at: None,
-        };
-        if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
-            tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
-        }
+        settle_spent(runtime, function, &run.id, reason).await;
         return;
     }
     let settings = runtime.live.load();
@@ -371,88 +364,159 @@ async fn execute(
             event: event.id,
             attempt: run.attempt,
         });
-    let attempt = match function.kind {
-        FunctionKind::Command => {
-            command::run(function, &run.id, &event.id.to_string(), &input).await
-        }
-        FunctionKind::Webhook => {
-            let client = &runtime.http;
-            let url = function.url.as_deref().unwrap_or_default();
-            let request = webhook::Request {
-                url,
-                key: signing_key,
-                run_id: &run.id,
-                cloudevent: &cloudevent,
-                encoding: function.encoding,
-            };
-            match tokio::time::timeout(function.timeout, webhook::run(client, request)).await {
-                Ok(attempt) => attempt,
-                Err(_) => timed_out(function.timeout),
-            }
-        }
-        FunctionKind::Builtin => match tokio::time::timeout(
-            function.timeout,
-            builtin::run(function, &runtime.vcenters, &event),
-        )
-        .await
-        {
-            Ok(attempt) => attempt,
-            Err(_) => timed_out(function.timeout),
-        },
+    let call = Call {
+        run_id: &run.id,
+        event: &event,
+        cloudevent: &cloudevent,
+        input: &input,
+        signing_key,
     };
+    let attempt = attempt(function, runtime, call).await;
+    let verdict = verdict(
+        &attempt.result,
+        run.attempt,
+        function,
+        OffsetDateTime::now_utc(),
+        jitter(),
+    );
     let secrets = &settings.secrets;
-    let logs = RunLogs {
-        stdout: attempt
-            .logs
-            .stdout
-            .iter()
-            .map(|l| secrets.redact(l))
-            .collect(),
-        stderr: attempt
-            .logs
-            .stderr
-            .iter()
-            .map(|l| secrets.redact(l))
-            .collect(),
-        truncated: attempt.logs.truncated,
-    };
-    let (status, reason, retry_at) = match &attempt.result {
-        Ok(()) => (RunStatus::Succeeded, None, None),
-        Err(AttemptError::Retryable(reason)) if run.attempt < function.max_attempts => {
-            let delay = retry_delay(function, run.attempt, jitter());
-            (
-                RunStatus::Failed,
-                Some(reason.clone()),
-                Some(OffsetDateTime::now_utc() + delay),
-            )
-        }
-        Err(AttemptError::Retryable(reason)) => (
-            RunStatus::Dead,
-            Some(format!("{reason}; gave up after {} attempts", run.attempt)),
-            None,
-        ),
-        Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
-    };
-    let redacted = reason.as_deref().map(|r| secrets.redact(r));
+    let redacted = verdict.reason.as_deref().map(|r| secrets.redact(r));
     runtime
         .stats
         .emit(crate::telemetry::internal_events::RunFinished {
             function: &function.name,
             run: &run.id,
-            status: status.as_str(),
+            status: verdict.status.as_str(),
             reason: redacted.as_deref(),
         });
     let outcome = RunOutcome {
-        status,
-        reason: reason.map(|r| secrets.redact(&r)),
+        status: verdict.status,
+        reason: redacted,
         input: Some(secrets.redact_json(&input)),
         output: attempt.output.map(|o| secrets.redact_json(&o)),
-        logs,
-        retry_at,
+        logs: redacted_logs(secrets, &attempt.logs),
+        retry_at: verdict.retry_at,
     };
     if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
         // Left `running` in the store: the next start re-queues it.
         tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
+    }
+}
+
+/// Records a run whose attempts were spent before it started as `dead`.
+async fn settle_spent(runtime: &Runtime, function: &FunctionConfig, run_id: &str, reason: String) {
+    runtime
+        .stats
+        .emit(crate::telemetry::internal_events::RunFinished {
+            function: &function.name,
+            run: run_id,
+            status: RunStatus::Dead.as_str(),
+            reason: Some(&reason),
+        });
+    let outcome = RunOutcome {
+        status: RunStatus::Dead,
+        reason: Some(reason),
+        input: None,
+        output: None,
+        logs: RunLogs::default(),
+        retry_at: None,
+    };
+    if let Err(e) = runtime.store.settle_run(run_id.to_owned(), outcome).await {
+        tracing::error!(run = %run_id, error = %e, "cannot record run outcome");
+    }
+}
+
+/// What one attempt of a run gets to work with.
+struct Call<'a> {
+    run_id: &'a str,
+    event: &'a crate::model::Event,
+    /// The event in the shape the function asked for.
+    cloudevent: &'a Value,
+    /// The function's input (Dispatch's contract, see [`function_input`]).
+    input: &'a Value,
+    signing_key: Option<&'a [u8]>,
+}
+
+/// One attempt, by the function's kind. A command bounds its own time (it
+/// must end its process group); webhooks and builtins are cut off here.
+async fn attempt(function: &FunctionConfig, runtime: &Runtime, call: Call<'_>) -> Attempt {
+    match &function.spec {
+        FunctionSpec::Command(spec) => {
+            let event_id = call.event.id.to_string();
+            command::run(function, spec, call.run_id, &event_id, call.input).await
+        }
+        FunctionSpec::Webhook(spec) => {
+            let request = webhook::Request {
+                url: &spec.url,
+                key: call.signing_key,
+                run_id: call.run_id,
+                cloudevent: call.cloudevent,
+                encoding: spec.encoding,
+            };
+            within(function.timeout, webhook::run(&runtime.http, request)).await
+        }
+        FunctionSpec::Builtin(spec) => {
+            within(
+                function.timeout,
+                builtin::run(spec, &runtime.vcenters, call.event),
+            )
+            .await
+        }
+    }
+}
+
+/// `attempt`, or a retryable failure when it outlives `timeout`.
+async fn within(timeout: Duration, attempt: impl Future<Output = Attempt>) -> Attempt {
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(attempt) => attempt,
+        Err(_) => timed_out(timeout),
+    }
+}
+
+/// A run's logs with every secret value masked.
+fn redacted_logs(secrets: &Secrets, logs: &RunLogs) -> RunLogs {
+    let redact = |lines: &[String]| lines.iter().map(|l| secrets.redact(l)).collect();
+    RunLogs {
+        stdout: redact(&logs.stdout),
+        stderr: redact(&logs.stderr),
+        truncated: logs.truncated,
+    }
+}
+
+/// How a run ends after an attempt (pure): the status, the reason (not yet
+/// redacted), and when a failed run is tried again.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    status: RunStatus,
+    reason: Option<String>,
+    retry_at: Option<OffsetDateTime>,
+}
+
+fn verdict(
+    result: &Result<(), AttemptError>,
+    attempt: u32,
+    function: &FunctionConfig,
+    now: OffsetDateTime,
+    jitter: f64,
+) -> Verdict {
+    let (status, reason, retry_at) = match result {
+        Ok(()) => (RunStatus::Succeeded, None, None),
+        Err(AttemptError::Retryable(reason)) if attempt < function.max_attempts => (
+            RunStatus::Failed,
+            Some(reason.clone()),
+            Some(now + retry_delay(function, attempt, jitter)),
+        ),
+        Err(AttemptError::Retryable(reason)) => (
+            RunStatus::Dead,
+            Some(format!("{reason}; gave up after {attempt} attempts")),
+            None,
+        ),
+        Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
+    };
+    Verdict {
+        status,
+        reason,
+        retry_at,
     }
 }
 
@@ -530,6 +594,34 @@ mod tests {
                 .map(|r| r.subscription.as_str())
                 .collect::<Vec<_>>(),
             ["s", "all"]
+        );
+    }
+
+    #[test]
+    fn verdicts_retry_until_the_budget_then_give_up() {
+        let f = function();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let ok = verdict(&Ok(()), 1, &f, now, 1.0);
+        assert_eq!(
+            (ok.status, ok.reason, ok.retry_at),
+            (RunStatus::Succeeded, None, None)
+        );
+        let retry = Err(AttemptError::Retryable("exit status 1".into()));
+        let failed = verdict(&retry, 2, &f, now, 1.0);
+        assert_eq!(failed.status, RunStatus::Failed);
+        assert_eq!(failed.reason.as_deref(), Some("exit status 1"));
+        assert_eq!(failed.retry_at, Some(now + Duration::from_secs(2)));
+        let dead = verdict(&retry, f.max_attempts, &f, now, 1.0);
+        assert_eq!(dead.status, RunStatus::Dead);
+        assert_eq!(
+            dead.reason.as_deref(),
+            Some("exit status 1; gave up after 5 attempts")
+        );
+        let permanent = Err(AttemptError::Permanent("cannot start x".into()));
+        let dead = verdict(&permanent, 1, &f, now, 1.0);
+        assert_eq!(
+            (dead.status, dead.reason.as_deref(), dead.retry_at),
+            (RunStatus::Dead, Some("cannot start x"), None)
         );
     }
 

@@ -5,9 +5,7 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{
-    Config, ConfigError, FunctionKind, StoreBackend, WebhookFormat, invalid, resolve_secret,
-};
+use super::{Config, ConfigError, StoreBackend, WebhookFormat, invalid, resolve_secret};
 
 impl Config {
     /// Reads, parses and validates a config file.
@@ -224,32 +222,6 @@ impl Config {
                 return Err(invalid(
                     key("name"),
                     format!("duplicate function name {:?}", f.name),
-                ));
-            }
-            match f.kind {
-                FunctionKind::Command if f.command.is_empty() => {
-                    return Err(invalid(
-                        key("command"),
-                        "a command function needs `command` (argv)",
-                    ));
-                }
-                FunctionKind::Webhook if f.url.is_none() => {
-                    return Err(invalid(key("url"), "a webhook function needs `url`"));
-                }
-                FunctionKind::Builtin if f.builtin.is_none() => {
-                    return Err(invalid(
-                        key("builtin"),
-                        "a builtin function needs `builtin` (set-created-by, alarm-actions)",
-                    ));
-                }
-                _ => {}
-            }
-            if f.kind != FunctionKind::Webhook
-                && f.encoding != crate::cloudevents::Encoding::Structured
-            {
-                return Err(invalid(
-                    key("encoding"),
-                    "applies to webhook functions only (command functions read JSON on stdin)",
                 ));
             }
             if f.max_attempts == 0 || f.concurrency == 0 {
