@@ -250,65 +250,98 @@ async fn run_function(
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(function.concurrency));
-    let wake = runtime.wakes.get(&function.name);
-    let function = Arc::new(function);
-    let signing_key = Arc::new(signing_key);
+    let runner = Runner {
+        permits: Arc::new(Semaphore::new(function.concurrency)),
+        wake: runtime.wakes.get(&function.name),
+        function: Arc::new(function),
+        signing_key: Arc::new(signing_key),
+        runtime,
+        tasks,
+    };
     loop {
-        let free = permits.available_permits();
-        let mut claimed_any = false;
-        if free > 0 {
-            match runtime.store.claim_runs(function.name.clone(), free).await {
-                Ok(claimed) => {
-                    for claimed_run in claimed {
-                        claimed_any = true;
-                        let Ok(permit) = permits.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        let (function, runtime, key, wake) = (
-                            function.clone(),
-                            runtime.clone(),
-                            signing_key.clone(),
-                            wake.clone(),
-                        );
-                        tasks.spawn(async move {
-                            execute(
-                                &function,
-                                key.as_ref().as_ref().map(Vec::as_slice),
-                                &runtime,
-                                claimed_run,
-                            )
-                            .await;
-                            drop(permit);
-                            wake.notify_one();
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(function = %function.name, error = %e, "cannot claim runs")
-                }
-            }
-        }
-        if claimed_any && permits.available_permits() > 0 {
+        let claimed_any = runner.claim_and_start().await;
+        if claimed_any && runner.permits.available_permits() > 0 {
             continue;
         }
-        // Every new run, retry request and finished run wakes this loop; the
-        // timer is only for runs waiting out a backoff. Sleeping until the
-        // next one is due (not polling) keeps idle functions off the store:
-        // 100 functions used to cost 400 writer round trips a second.
-        let pause = if permits.available_permits() == 0 {
-            IDLE_RECHECK
-        } else {
-            match runtime.store.next_run_due(function.name.clone()).await {
-                Ok(Some(due)) => due.clamp(MIN_PAUSE, IDLE_RECHECK),
-                Ok(None) => IDLE_RECHECK,
-                Err(_) => Duration::from_secs(1),
-            }
-        };
+        let pause = runner.pause().await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = wake.notified() => {}
+            _ = runner.wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// One function's runner: claims its due runs and executes each in a task,
+/// at most `concurrency` at a time.
+struct Runner {
+    function: Arc<FunctionConfig>,
+    signing_key: Arc<Option<Vec<u8>>>,
+    runtime: Runtime,
+    tasks: TaskTracker,
+    permits: Arc<Semaphore>,
+    wake: Arc<Notify>,
+}
+
+impl Runner {
+    /// Claims as many due runs as there are free permits and starts them;
+    /// whether any was claimed.
+    async fn claim_and_start(&self) -> bool {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return false;
+        }
+        let claimed = match self
+            .runtime
+            .store
+            .claim_runs(self.function.name.clone(), free)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(function = %self.function.name, error = %e, "cannot claim runs");
+                return false;
+            }
+        };
+        let claimed_any = !claimed.is_empty();
+        for claimed_run in claimed {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let (function, runtime, key, wake) = (
+                self.function.clone(),
+                self.runtime.clone(),
+                self.signing_key.clone(),
+                self.wake.clone(),
+            );
+            self.tasks.spawn(async move {
+                let key = key.as_ref().as_ref().map(Vec::as_slice);
+                execute(&function, key, &runtime, claimed_run).await;
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        claimed_any
+    }
+
+    /// How long to sleep unless woken. Every new run, retry request and
+    /// finished run wakes the runner; the timer is only for runs waiting out
+    /// a backoff. Sleeping until the next one is due (not polling) keeps
+    /// idle functions off the store: 100 functions used to cost 400 writer
+    /// round trips a second.
+    async fn pause(&self) -> Duration {
+        if self.permits.available_permits() == 0 {
+            return IDLE_RECHECK;
+        }
+        match self
+            .runtime
+            .store
+            .next_run_due(self.function.name.clone())
+            .await
+        {
+            Ok(Some(due)) => due.clamp(MIN_PAUSE, IDLE_RECHECK),
+            Ok(None) => IDLE_RECHECK,
+            Err(_) => Duration::from_secs(1),
         }
     }
 }
@@ -347,7 +380,15 @@ async fn execute(
 ) {
     let ClaimedRun { run, event } = claimed;
     if let Some(reason) = attempts_spent(run.attempt, function.max_attempts) {
-        settle_spent(runtime, function, &run.id, reason).await;
+        let outcome = RunOutcome {
+            status: RunStatus::Dead,
+            reason: Some(reason),
+            input: None,
+            output: None,
+            logs: RunLogs::default(),
+            retry_at: None,
+        };
+        record(runtime, function, &run.id, outcome).await;
         return;
     }
     let settings = runtime.live.load();
@@ -380,48 +421,29 @@ async fn execute(
         jitter(),
     );
     let secrets = &settings.secrets;
-    let redacted = verdict.reason.as_deref().map(|r| secrets.redact(r));
-    runtime
-        .stats
-        .emit(crate::telemetry::internal_events::RunFinished {
-            function: &function.name,
-            run: &run.id,
-            status: verdict.status.as_str(),
-            reason: redacted.as_deref(),
-        });
     let outcome = RunOutcome {
         status: verdict.status,
-        reason: redacted,
+        reason: verdict.reason.map(|r| secrets.redact(&r)),
         input: Some(secrets.redact_json(&input)),
         output: attempt.output.map(|o| secrets.redact_json(&o)),
         logs: redacted_logs(secrets, &attempt.logs),
         retry_at: verdict.retry_at,
     };
-    if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
-        // Left `running` in the store: the next start re-queues it.
-        tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
-    }
+    record(runtime, function, &run.id, outcome).await;
 }
 
-/// Records a run whose attempts were spent before it started as `dead`.
-async fn settle_spent(runtime: &Runtime, function: &FunctionConfig, run_id: &str, reason: String) {
+/// Reports how a run ended and settles it in the store.
+async fn record(runtime: &Runtime, function: &FunctionConfig, run_id: &str, outcome: RunOutcome) {
     runtime
         .stats
         .emit(crate::telemetry::internal_events::RunFinished {
             function: &function.name,
             run: run_id,
-            status: RunStatus::Dead.as_str(),
-            reason: Some(&reason),
+            status: outcome.status.as_str(),
+            reason: outcome.reason.as_deref(),
         });
-    let outcome = RunOutcome {
-        status: RunStatus::Dead,
-        reason: Some(reason),
-        input: None,
-        output: None,
-        logs: RunLogs::default(),
-        retry_at: None,
-    };
     if let Err(e) = runtime.store.settle_run(run_id.to_owned(), outcome).await {
+        // Left `running` in the store: the next start re-queues it.
         tracing::error!(run = %run_id, error = %e, "cannot record run outcome");
     }
 }
