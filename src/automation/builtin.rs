@@ -122,26 +122,7 @@ async fn set_created_by(
         .ok_or_else(|| {
             AttemptError::Retryable("the event names no VM that vCenter knows (yet)".into())
         })?;
-    let (mut user, mut when) = (event.user.clone(), event.time);
-    if user.is_none() {
-        let created = client
-            .query_events(&EventFilterSpec {
-                entity: Some(vm.clone()),
-                event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
-                max_count: Some(1000),
-                ..EventFilterSpec::default()
-            })
-            .await
-            .map_err(|e| classify("looking up the creating event", e))?;
-        if let Some(creation) = created
-            .iter()
-            .rev()
-            .find(|c| CREATION_CLASSES.contains(&c.class.as_str()))
-        {
-            user = creation.user_name.clone();
-            when = Some(creation.created_time);
-        }
-    }
+    let (user, when) = creator(client, event, &vm).await?;
     let user = user.ok_or_else(|| {
         AttemptError::Permanent(format!("no creating user known for {}", vm.value))
     })?;
@@ -169,6 +150,36 @@ async fn set_created_by(
         ],
         json!({"vm": vm.value, "created_by": user, "created_on": when}),
     ))
+}
+
+/// Who created the VM and when: from the event, else from the newest
+/// creating event vCenter has for it.
+async fn creator(
+    client: &Client,
+    event: &Event,
+    vm: &ManagedObjectRef,
+) -> Result<(Option<String>, Option<time::OffsetDateTime>), AttemptError> {
+    let (mut user, mut when) = (event.user.clone(), event.time);
+    if user.is_none() {
+        let created = client
+            .query_events(&EventFilterSpec {
+                entity: Some(vm.clone()),
+                event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
+                max_count: Some(1000),
+                ..EventFilterSpec::default()
+            })
+            .await
+            .map_err(|e| classify("looking up the creating event", e))?;
+        if let Some(creation) = created
+            .iter()
+            .rev()
+            .find(|c| CREATION_CLASSES.contains(&c.class.as_str()))
+        {
+            user = creation.user_name.clone();
+            when = Some(creation.created_time);
+        }
+    }
+    Ok((user, when))
 }
 
 async fn alarm_actions(
