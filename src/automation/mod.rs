@@ -380,15 +380,7 @@ async fn execute(
 ) {
     let ClaimedRun { run, event } = claimed;
     if let Some(reason) = attempts_spent(run.attempt, function.max_attempts) {
-        let outcome = RunOutcome {
-            status: RunStatus::Dead,
-            reason: Some(reason),
-            input: None,
-            output: None,
-            logs: RunLogs::default(),
-            retry_at: None,
-        };
-        record(runtime, function, &run.id, outcome).await;
+        record(runtime, function, &run.id, never_started(reason)).await;
         return;
     }
     let settings = runtime.live.load();
@@ -430,6 +422,18 @@ async fn execute(
         retry_at: verdict.retry_at,
     };
     record(runtime, function, &run.id, outcome).await;
+}
+
+/// The outcome of a run that is `dead` before it started.
+fn never_started(reason: String) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Dead,
+        reason: Some(reason),
+        input: None,
+        output: None,
+        logs: RunLogs::default(),
+        retry_at: None,
+    }
 }
 
 /// Reports how a run ended and settles it in the store.
