@@ -388,3 +388,51 @@ pub struct SubscriptionConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_format: Option<crate::cloudevents::EventFormat>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn each_kind_gets_its_own_keys_and_a_missing_one_is_named_by_place() {
+        let c = Config::parse(
+            "[[function]]\nname = \"c\"\nkind = \"command\"\ncommand = [\"/bin/f\", \"-v\"]\n\
+             env = { MODE = \"x\" }\nurl = \"http://ignored\"\n\
+             [[function]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"http://h/fn\"\n\
+             signing_key_env = \"KEY\"\nencoding = \"binary\"\n",
+        )
+        .unwrap();
+        // A key of another kind is ignored, as before the typed config.
+        let FunctionSpec::Command(command) = &c.function[0].spec else {
+            panic!("{:?}", c.function[0]);
+        };
+        assert_eq!((command.program(), command.argv.len()), ("/bin/f", 2));
+        assert_eq!(command.env["MODE"], "x");
+        assert_eq!(c.function[1].kind(), FunctionKind::Webhook);
+        let FunctionSpec::Webhook(webhook) = &c.function[1].spec else {
+            panic!("{:?}", c.function[1]);
+        };
+        assert!(webhook.signed());
+        assert_eq!(webhook.encoding, crate::cloudevents::Encoding::Binary);
+
+        let err = |text: &str| Config::parse(text).unwrap_err().to_string();
+        let e = err(
+            "[[function]]\nname = \"a\"\nkind = \"command\"\ncommand = [\"x\"]\n\
+                     [[function]]\nname = \"b\"\nkind = \"webhook\"\n",
+        );
+        assert!(
+            e.contains("function[1].url: a webhook function needs `url`") && e.contains("line 5"),
+            "{e}"
+        );
+        let e = err("[[function]]\nname = \"a\"\nkind = \"command\"\n");
+        assert!(e.contains("function[0].command"), "{e}");
+        let e = err(
+            "[[function]]\nname = \"a\"\nkind = \"command\"\ncommand = [\"x\"]\nencoding = \"binary\"\n",
+        );
+        assert!(
+            e.contains("function[0].encoding: applies to webhook functions only"),
+            "{e}"
+        );
+    }
+}
