@@ -12,7 +12,7 @@ use super::wire::{
     FunctionList, FunctionView, RunList, RunQueued, RunView, SubscriptionList, SubscriptionView,
 };
 use super::{AppState, Sorted};
-use crate::config::{FunctionConfig, FunctionKind};
+use crate::config::{FunctionConfig, FunctionSpec};
 use crate::model::EventId;
 use crate::route::subscriptions::Registry;
 use crate::store::{RetryOutcome, RunQuery, RunStatus};
@@ -128,20 +128,34 @@ pub async fn functions(State(state): State<AppState>) -> Result<Response, ApiErr
 /// A function as the API shows it: names of env variables and secrets,
 /// never their values.
 fn function_view(f: &FunctionConfig, registry: &Registry) -> FunctionView {
+    let (mut command, mut url, mut builtin, mut env) = (None, None, None, Vec::new());
+    let (mut signed, mut encoding) = (false, None);
+    match &f.spec {
+        FunctionSpec::Command(spec) => {
+            command = Some(spec.argv.clone());
+            env = spec.env.keys().cloned().collect();
+        }
+        FunctionSpec::Webhook(spec) => {
+            url = Some(spec.url.clone());
+            signed = spec.signed();
+            encoding = Some(spec.encoding);
+        }
+        FunctionSpec::Builtin(spec) => builtin = Some(spec.builtin().as_str().to_owned()),
+    }
     FunctionView {
         name: f.name.clone(),
-        kind: f.kind,
-        command: (f.kind == FunctionKind::Command).then(|| f.command.clone()),
-        url: f.url.clone(),
-        builtin: f.builtin.map(|b| b.as_str().to_owned()),
-        env: f.env.keys().cloned().collect(),
+        kind: f.kind(),
+        command,
+        url,
+        builtin,
+        env,
         secrets: f.secrets.clone(),
         timeout: humantime::format_duration(f.timeout).to_string(),
         max_attempts: f.max_attempts,
         concurrency: f.concurrency,
-        signed: f.signing_key_file.is_some() || f.signing_key_env.is_some(),
+        signed,
         event_format: f.event_format,
-        encoding: (f.kind == FunctionKind::Webhook).then_some(f.encoding),
+        encoding,
         subscriptions: registry
             .subscriptions
             .iter()

@@ -11,7 +11,7 @@
 use serde_json::json;
 
 use super::{Attempt, AttemptError};
-use crate::config::{AlarmAction, Builtin, FunctionConfig};
+use crate::config::{AlarmAction, BuiltinSpec};
 
 use crate::model::{EntityKind, Event, format_rfc3339};
 use crate::store::RunLogs;
@@ -26,18 +26,19 @@ const CREATION_CLASSES: &[&str] = &[
     "VmRegisteredEvent",
 ];
 
-pub async fn run(function: &FunctionConfig, vcenters: &Vcenters, event: &Event) -> Attempt {
+pub async fn run(spec: &BuiltinSpec, vcenters: &Vcenters, event: &Event) -> Attempt {
     let Some(client) = vcenters.get(&event.vcenter) else {
         return permanent(format!(
             "no vSphere API configured for vCenter {:?} ([[vcenter]] url)",
             event.vcenter
         ));
     };
-    let result = match function.builtin {
-        Some(Builtin::SetCreatedBy) => set_created_by(function, client, event).await,
-        Some(Builtin::AlarmActions) => alarm_actions(function, client, event).await,
-        // Refused when the config is loaded; kept total for a hand-built config.
-        None => Err(AttemptError::Permanent("no builtin named".into())),
+    let result = match spec {
+        BuiltinSpec::SetCreatedBy {
+            created_by_attribute,
+            created_on_attribute,
+        } => set_created_by(created_by_attribute, created_on_attribute, client, event).await,
+        BuiltinSpec::AlarmActions { action } => alarm_actions(*action, client, event).await,
     };
     match result {
         Ok((lines, output)) => Attempt::succeeded(
@@ -104,7 +105,8 @@ async fn entity_moref(
 }
 
 async fn set_created_by(
-    function: &FunctionConfig,
+    by_name: &str,
+    on_name: &str,
     client: &Client,
     event: &Event,
 ) -> Result<(Vec<String>, serde_json::Value), AttemptError> {
@@ -120,38 +122,11 @@ async fn set_created_by(
         .ok_or_else(|| {
             AttemptError::Retryable("the event names no VM that vCenter knows (yet)".into())
         })?;
-    let (mut user, mut when) = (event.user.clone(), event.time);
-    if user.is_none() {
-        let created = client
-            .query_events(&EventFilterSpec {
-                entity: Some(vm.clone()),
-                event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
-                max_count: Some(1000),
-                ..EventFilterSpec::default()
-            })
-            .await
-            .map_err(|e| classify("looking up the creating event", e))?;
-        if let Some(creation) = created
-            .iter()
-            .rev()
-            .find(|c| CREATION_CLASSES.contains(&c.class.as_str()))
-        {
-            user = creation.user_name.clone();
-            when = Some(creation.created_time);
-        }
-    }
+    let (user, when) = creator(client, event, &vm).await?;
     let user = user.ok_or_else(|| {
         AttemptError::Permanent(format!("no creating user known for {}", vm.value))
     })?;
     let when = format_rfc3339(when.unwrap_or(event.received_at));
-    let by_name = function
-        .created_by_attribute
-        .as_deref()
-        .unwrap_or("Created By");
-    let on_name = function
-        .created_on_attribute
-        .as_deref()
-        .unwrap_or("Created On");
     let by_key = client
         .ensure_custom_field(by_name, Some("VirtualMachine"))
         .await
@@ -177,12 +152,42 @@ async fn set_created_by(
     ))
 }
 
+/// Who created the VM and when: from the event, else from the newest
+/// creating event vCenter has for it.
+async fn creator(
+    client: &Client,
+    event: &Event,
+    vm: &ManagedObjectRef,
+) -> Result<(Option<String>, Option<time::OffsetDateTime>), AttemptError> {
+    let (mut user, mut when) = (event.user.clone(), event.time);
+    if user.is_none() {
+        let created = client
+            .query_events(&EventFilterSpec {
+                entity: Some(vm.clone()),
+                event_type_ids: CREATION_CLASSES.iter().map(|c| c.to_string()).collect(),
+                max_count: Some(1000),
+                ..EventFilterSpec::default()
+            })
+            .await
+            .map_err(|e| classify("looking up the creating event", e))?;
+        if let Some(creation) = created
+            .iter()
+            .rev()
+            .find(|c| CREATION_CLASSES.contains(&c.class.as_str()))
+        {
+            user = creation.user_name.clone();
+            when = Some(creation.created_time);
+        }
+    }
+    Ok((user, when))
+}
+
 async fn alarm_actions(
-    function: &FunctionConfig,
+    action: AlarmAction,
     client: &Client,
     event: &Event,
 ) -> Result<(Vec<String>, serde_json::Value), AttemptError> {
-    let enable = function.action.unwrap_or_default() == AlarmAction::Enable;
+    let enable = action == AlarmAction::Enable;
     let kind = event.entity.kind.unwrap_or(EntityKind::HostSystem);
     let entity = entity_moref(client, event, kind).await?.ok_or_else(|| {
         AttemptError::Permanent("the event names no entity to change alarm actions on".into())

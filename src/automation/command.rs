@@ -25,7 +25,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::output::{self, Capture};
 use super::{Attempt, AttemptError};
-use crate::config::FunctionConfig;
+use crate::config::{CommandSpec, FunctionConfig};
 use crate::store::RunLogs;
 
 /// How long stragglers get between SIGTERM and SIGKILL.
@@ -35,107 +35,26 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run(
     function: &FunctionConfig,
+    spec: &CommandSpec,
     run_id: &str,
     event_id: &str,
     input: &Value,
 ) -> Attempt {
-    let mut cmd = tokio::process::Command::new(&function.command[0]);
-    cmd.args(&function.command[1..])
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        )
-        .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
-        .env("LANG", "C.UTF-8")
-        .envs(&function.env)
-        .env("VCGATE_RUN_ID", run_id)
-        .env("VCGATE_FUNCTION", &function.name)
-        .env("VCGATE_EVENT_ID", event_id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(dir) = &function.working_dir {
-        cmd.current_dir(dir);
-    }
-    let mut child = match cmd.spawn() {
+    let mut child = match command(function, spec, run_id, event_id).spawn() {
         Ok(child) => child,
         Err(e) => {
             return Attempt::failed(
-                AttemptError::Permanent(format!("cannot start {}: {e}", function.command[0])),
+                AttemptError::Permanent(format!("cannot start {}: {e}", spec.program())),
                 RunLogs::default(),
                 None,
             );
         }
     };
     let started_at = std::time::Instant::now();
-    let pgid = child.id();
-    let mut stdin = child.stdin.take().expect("piped");
-    let input_bytes = serde_json::to_vec(input).unwrap_or_default();
-    let writer = tokio::spawn(async move {
-        // A function that never reads stdin must not fail the run.
-        let _ = stdin.write_all(&input_bytes).await;
-        let _ = stdin.shutdown().await;
-    });
-    let out_capture = Arc::new(Mutex::new(Capture::default()));
-    let err_capture = Arc::new(Mutex::new(Capture::default()));
-    let stdout = tokio::spawn(output::read_into(
-        child.stdout.take().expect("piped"),
-        out_capture.clone(),
-    ));
-    let stderr = tokio::spawn(output::read_into(
-        child.stderr.take().expect("piped"),
-        err_capture.clone(),
-    ));
-
-    let waited = tokio::time::timeout(function.timeout, child.wait()).await;
-    let timed_out = waited.is_err();
-    let group = pgid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
-    let mut ended = None;
-    if timed_out {
-        if let Some(group) = group {
-            let _ = killpg(group, Signal::SIGKILL);
-        }
-        let _ = child.wait().await;
-    } else if let Some(group) = group {
-        ended = end_stragglers(group).await;
-    }
-    writer.abort();
-    // Pipes close when every process of the group is gone; one that left the
-    // group could hold them, so bound the wait and keep what was read.
-    let (mut stdout, mut stderr) = (stdout, stderr);
-    let pipes = tokio::time::timeout(PIPE_GRACE, async {
-        let _ = (&mut stdout).await;
-        let _ = (&mut stderr).await;
-    })
-    .await;
-    stdout.abort();
-    stderr.abort();
-    let (out_lines, out_truncated) = output::take(&out_capture);
-    let (mut err_lines, err_truncated) = output::take(&err_capture);
-    if let Some(ended) = ended {
-        tracing::info!(function = %function.name, stragglers = ended.count, killed = ended.killed, "ended processes the function left behind");
-        err_lines.push(ended.describe());
-    }
-    if pipes.is_err() {
-        err_lines.push(format!(
-            "[vcgate: output still open {} after the function ended (a process left its group); lines read so far are kept]",
-            humantime::format_duration(PIPE_GRACE)
-        ));
-    }
-    let output = out_lines
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<Value>(l).ok());
-    let logs = RunLogs {
-        stdout: out_lines,
-        stderr: err_lines,
-        truncated: out_truncated || err_truncated,
-    };
-    if timed_out {
+    let pipes = Pipes::attach(&mut child, input);
+    let (waited, ended) = wait_and_end_group(&mut child, function.timeout).await;
+    let (logs, output) = pipes.collect(&function.name, ended).await;
+    let Ok(exit) = waited else {
         return Attempt::failed(
             AttemptError::Retryable(format!(
                 "timed out after {} (process group killed)",
@@ -144,27 +63,170 @@ pub async fn run(
             logs,
             output,
         );
-    }
-    match waited {
-        Ok(Ok(status)) if status.success() => {
+    };
+    match exit_reason(exit) {
+        None => {
             tracing::debug!(function = %function.name, elapsed_ms = started_at.elapsed().as_millis() as u64, "command succeeded");
             Attempt::succeeded(logs, output)
         }
-        Ok(Ok(status)) => {
-            use std::os::unix::process::ExitStatusExt;
-            let reason = match (status.code(), status.signal()) {
-                (Some(code), _) => format!("exit status {code}"),
-                (None, Some(signal)) => format!("killed by signal {signal}"),
-                _ => "ended abnormally".to_owned(),
-            };
-            Attempt::failed(AttemptError::Retryable(reason), logs, output)
+        Some(reason) => Attempt::failed(AttemptError::Retryable(reason), logs, output),
+    }
+}
+
+/// The child process as configured: argv, a cleared environment with only
+/// what the function should see, piped stdio, its own process group.
+fn command(
+    function: &FunctionConfig,
+    spec: &CommandSpec,
+    run_id: &str,
+    event_id: &str,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(spec.program());
+    cmd.args(&spec.argv[1..])
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        )
+        .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
+        .env("LANG", "C.UTF-8")
+        .envs(&spec.env)
+        .env("VCGATE_RUN_ID", run_id)
+        .env("VCGATE_FUNCTION", &function.name)
+        .env("VCGATE_EVENT_ID", event_id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
+    cmd
+}
+
+/// Why a finished process failed; `None` when it succeeded.
+fn exit_reason(exit: std::io::Result<std::process::ExitStatus>) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    match exit {
+        Ok(status) if status.success() => None,
+        Ok(status) => Some(match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => "ended abnormally".to_owned(),
+        }),
+        Err(e) => Some(format!("waiting for the process: {e}")),
+    }
+}
+
+/// Waits for the leader up to `timeout`, then ends its process group:
+/// SIGKILL on timeout (`Err`), stragglers otherwise (see [`end_stragglers`]).
+async fn wait_and_end_group(
+    child: &mut tokio::process::Child,
+    timeout: Duration,
+) -> (
+    Result<std::io::Result<std::process::ExitStatus>, tokio::time::error::Elapsed>,
+    Option<Stragglers>,
+) {
+    let group = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .map(Pid::from_raw);
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let mut ended = None;
+    if waited.is_err() {
+        if let Some(group) = group {
+            let _ = killpg(group, Signal::SIGKILL);
         }
-        Ok(Err(e)) => Attempt::failed(
-            AttemptError::Retryable(format!("waiting for the process: {e}")),
-            logs,
-            output,
-        ),
-        Err(_) => unreachable!("timeout handled above"),
+        let _ = child.wait().await;
+    } else if let Some(group) = group {
+        ended = end_stragglers(group).await;
+    }
+    (waited, ended)
+}
+
+/// The child's stdin writer and stdout/stderr readers.
+struct Pipes {
+    writer: tokio::task::JoinHandle<()>,
+    stdout: tokio::task::JoinHandle<()>,
+    stderr: tokio::task::JoinHandle<()>,
+    out_capture: Arc<Mutex<Capture>>,
+    err_capture: Arc<Mutex<Capture>>,
+}
+
+impl Pipes {
+    /// Starts writing `input` to stdin and reading stdout and stderr.
+    fn attach(child: &mut tokio::process::Child, input: &Value) -> Self {
+        let mut stdin = child.stdin.take().expect("piped");
+        let input_bytes = serde_json::to_vec(input).unwrap_or_default();
+        let writer = tokio::spawn(async move {
+            // A function that never reads stdin must not fail the run.
+            let _ = stdin.write_all(&input_bytes).await;
+            let _ = stdin.shutdown().await;
+        });
+        let out_capture = Arc::new(Mutex::new(Capture::default()));
+        let err_capture = Arc::new(Mutex::new(Capture::default()));
+        let stdout = tokio::spawn(output::read_into(
+            child.stdout.take().expect("piped"),
+            out_capture.clone(),
+        ));
+        let stderr = tokio::spawn(output::read_into(
+            child.stderr.take().expect("piped"),
+            err_capture.clone(),
+        ));
+        Self {
+            writer,
+            stdout,
+            stderr,
+            out_capture,
+            err_capture,
+        }
+    }
+
+    /// Once the group has ended: the lines read (with notes on stragglers
+    /// and pipes left open) and the output (the last non-empty stdout line,
+    /// when it is JSON).
+    async fn collect(self, function: &str, ended: Option<Stragglers>) -> (RunLogs, Option<Value>) {
+        let Self {
+            writer,
+            mut stdout,
+            mut stderr,
+            out_capture,
+            err_capture,
+        } = self;
+        writer.abort();
+        // Pipes close when every process of the group is gone; one that left the
+        // group could hold them, so bound the wait and keep what was read.
+        let pipes = tokio::time::timeout(PIPE_GRACE, async {
+            let _ = (&mut stdout).await;
+            let _ = (&mut stderr).await;
+        })
+        .await;
+        stdout.abort();
+        stderr.abort();
+        let (out_lines, out_truncated) = output::take(&out_capture);
+        let (mut err_lines, err_truncated) = output::take(&err_capture);
+        if let Some(ended) = ended {
+            tracing::info!(function = %function, stragglers = ended.count, killed = ended.killed, "ended processes the function left behind");
+            err_lines.push(ended.describe());
+        }
+        if pipes.is_err() {
+            err_lines.push(format!(
+                "[vcgate: output still open {} after the function ended (a process left its group); lines read so far are kept]",
+                humantime::format_duration(PIPE_GRACE)
+            ));
+        }
+        let output = out_lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| serde_json::from_str::<Value>(l).ok());
+        let logs = RunLogs {
+            stdout: out_lines,
+            stderr: err_lines,
+            truncated: out_truncated || err_truncated,
+        };
+        (logs, output)
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, FunctionConfig, FunctionKind, resolve_secret};
+use crate::config::{Config, ConfigError, FunctionConfig, FunctionSpec, resolve_secret};
 use crate::store::{ClaimedRun, RunLogs, RunOutcome, RunStatus, Store};
 use crate::telemetry::Stats;
 // Kept at their old paths: secrets are loaded with the config, and which
@@ -191,13 +191,8 @@ async fn supervise(runtime: Runtime, tasks: TaskTracker, shutdown: CancellationT
             if let Some((_, old)) = runners.remove(&function.name) {
                 old.cancel();
             }
-            let signing_key = match resolve_secret(
-                &format!("function {}: signing_key", function.name),
-                &None,
-                &function.signing_key_file,
-                &function.signing_key_env,
-            ) {
-                Ok(key) => key.map(|k| k.expose().as_bytes().to_vec()),
+            let signing_key = match signing_key(function) {
+                Ok(key) => key,
                 Err(e) => {
                     tracing::error!(function = %function.name, error = %e, "function not started: signing key unavailable");
                     continue;
@@ -227,6 +222,21 @@ async fn supervise(runtime: Runtime, tasks: TaskTracker, shutdown: CancellationT
     }
 }
 
+/// A webhook function's signing key, read when its runner starts; `None`
+/// for other kinds and unsigned webhooks.
+fn signing_key(function: &FunctionConfig) -> Result<Option<Vec<u8>>, ConfigError> {
+    let FunctionSpec::Webhook(webhook) = &function.spec else {
+        return Ok(None);
+    };
+    let key = resolve_secret(
+        &format!("function {}: signing_key", function.name),
+        &None,
+        &webhook.signing_key_file,
+        &webhook.signing_key_env,
+    )?;
+    Ok(key.map(|k| k.expose().as_bytes().to_vec()))
+}
+
 /// Longest a runner sleeps without a wake-up (a safety net: every state
 /// change that makes a run claimable also wakes the runner).
 const IDLE_RECHECK: Duration = Duration::from_secs(5);
@@ -240,65 +250,98 @@ async fn run_function(
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(function.concurrency));
-    let wake = runtime.wakes.get(&function.name);
-    let function = Arc::new(function);
-    let signing_key = Arc::new(signing_key);
+    let runner = Runner {
+        permits: Arc::new(Semaphore::new(function.concurrency)),
+        wake: runtime.wakes.get(&function.name),
+        function: Arc::new(function),
+        signing_key: Arc::new(signing_key),
+        runtime,
+        tasks,
+    };
     loop {
-        let free = permits.available_permits();
-        let mut claimed_any = false;
-        if free > 0 {
-            match runtime.store.claim_runs(function.name.clone(), free).await {
-                Ok(claimed) => {
-                    for claimed_run in claimed {
-                        claimed_any = true;
-                        let Ok(permit) = permits.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        let (function, runtime, key, wake) = (
-                            function.clone(),
-                            runtime.clone(),
-                            signing_key.clone(),
-                            wake.clone(),
-                        );
-                        tasks.spawn(async move {
-                            execute(
-                                &function,
-                                key.as_ref().as_ref().map(Vec::as_slice),
-                                &runtime,
-                                claimed_run,
-                            )
-                            .await;
-                            drop(permit);
-                            wake.notify_one();
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(function = %function.name, error = %e, "cannot claim runs")
-                }
-            }
-        }
-        if claimed_any && permits.available_permits() > 0 {
+        let claimed_any = runner.claim_and_start().await;
+        if claimed_any && runner.permits.available_permits() > 0 {
             continue;
         }
-        // Every new run, retry request and finished run wakes this loop; the
-        // timer is only for runs waiting out a backoff. Sleeping until the
-        // next one is due (not polling) keeps idle functions off the store:
-        // 100 functions used to cost 400 writer round trips a second.
-        let pause = if permits.available_permits() == 0 {
-            IDLE_RECHECK
-        } else {
-            match runtime.store.next_run_due(function.name.clone()).await {
-                Ok(Some(due)) => due.clamp(MIN_PAUSE, IDLE_RECHECK),
-                Ok(None) => IDLE_RECHECK,
-                Err(_) => Duration::from_secs(1),
-            }
-        };
+        let pause = runner.pause().await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = wake.notified() => {}
+            _ = runner.wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// One function's runner: claims its due runs and executes each in a task,
+/// at most `concurrency` at a time.
+struct Runner {
+    function: Arc<FunctionConfig>,
+    signing_key: Arc<Option<Vec<u8>>>,
+    runtime: Runtime,
+    tasks: TaskTracker,
+    permits: Arc<Semaphore>,
+    wake: Arc<Notify>,
+}
+
+impl Runner {
+    /// Claims as many due runs as there are free permits and starts them;
+    /// whether any was claimed.
+    async fn claim_and_start(&self) -> bool {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return false;
+        }
+        let claimed = match self
+            .runtime
+            .store
+            .claim_runs(self.function.name.clone(), free)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(function = %self.function.name, error = %e, "cannot claim runs");
+                return false;
+            }
+        };
+        let claimed_any = !claimed.is_empty();
+        for claimed_run in claimed {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let (function, runtime, key, wake) = (
+                self.function.clone(),
+                self.runtime.clone(),
+                self.signing_key.clone(),
+                self.wake.clone(),
+            );
+            self.tasks.spawn(async move {
+                let key = key.as_ref().as_ref().map(Vec::as_slice);
+                execute(&function, key, &runtime, claimed_run).await;
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        claimed_any
+    }
+
+    /// How long to sleep unless woken. Every new run, retry request and
+    /// finished run wakes the runner; the timer is only for runs waiting out
+    /// a backoff. Sleeping until the next one is due (not polling) keeps
+    /// idle functions off the store: 100 functions used to cost 400 writer
+    /// round trips a second.
+    async fn pause(&self) -> Duration {
+        if self.permits.available_permits() == 0 {
+            return IDLE_RECHECK;
+        }
+        match self
+            .runtime
+            .store
+            .next_run_due(self.function.name.clone())
+            .await
+        {
+            Ok(Some(due)) => due.clamp(MIN_PAUSE, IDLE_RECHECK),
+            Ok(None) => IDLE_RECHECK,
+            Err(_) => Duration::from_secs(1),
         }
     }
 }
@@ -328,6 +371,7 @@ fn attempts_spent(attempt: u32, max_attempts: u32) -> Option<String> {
     })
 }
 
+/// Runs a claimed run once and records how it ended.
 async fn execute(
     function: &FunctionConfig,
     signing_key: Option<&[u8]>,
@@ -336,25 +380,7 @@ async fn execute(
 ) {
     let ClaimedRun { run, event } = claimed;
     if let Some(reason) = attempts_spent(run.attempt, function.max_attempts) {
-        runtime
-            .stats
-            .emit(crate::telemetry::internal_events::RunFinished {
-                function: &function.name,
-                run: &run.id,
-                status: RunStatus::Dead.as_str(),
-                reason: Some(&reason),
-            });
-        let outcome = RunOutcome {
-            status: RunStatus::Dead,
-            reason: Some(reason),
-            input: None,
-            output: None,
-            logs: RunLogs::default(),
-            retry_at: None,
-        };
-        if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
-            tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
-        }
+        record(runtime, function, &run.id, never_started(reason)).await;
         return;
     }
     let settings = runtime.live.load();
@@ -371,88 +397,152 @@ async fn execute(
             event: event.id,
             attempt: run.attempt,
         });
-    let attempt = match function.kind {
-        FunctionKind::Command => {
-            command::run(function, &run.id, &event.id.to_string(), &input).await
-        }
-        FunctionKind::Webhook => {
-            let client = &runtime.http;
-            let url = function.url.as_deref().unwrap_or_default();
-            let request = webhook::Request {
-                url,
-                key: signing_key,
-                run_id: &run.id,
-                cloudevent: &cloudevent,
-                encoding: function.encoding,
-            };
-            match tokio::time::timeout(function.timeout, webhook::run(client, request)).await {
-                Ok(attempt) => attempt,
-                Err(_) => timed_out(function.timeout),
-            }
-        }
-        FunctionKind::Builtin => match tokio::time::timeout(
-            function.timeout,
-            builtin::run(function, &runtime.vcenters, &event),
-        )
-        .await
-        {
-            Ok(attempt) => attempt,
-            Err(_) => timed_out(function.timeout),
-        },
+    let call = Call {
+        run_id: &run.id,
+        event: &event,
+        cloudevent: &cloudevent,
+        input: &input,
+        signing_key,
     };
+    let attempt = attempt(function, runtime, call).await;
+    let verdict = verdict(
+        &attempt.result,
+        run.attempt,
+        function,
+        OffsetDateTime::now_utc(),
+        jitter(),
+    );
     let secrets = &settings.secrets;
-    let logs = RunLogs {
-        stdout: attempt
-            .logs
-            .stdout
-            .iter()
-            .map(|l| secrets.redact(l))
-            .collect(),
-        stderr: attempt
-            .logs
-            .stderr
-            .iter()
-            .map(|l| secrets.redact(l))
-            .collect(),
-        truncated: attempt.logs.truncated,
+    let outcome = RunOutcome {
+        status: verdict.status,
+        reason: verdict.reason.map(|r| secrets.redact(&r)),
+        input: Some(secrets.redact_json(&input)),
+        output: attempt.output.map(|o| secrets.redact_json(&o)),
+        logs: redacted_logs(secrets, &attempt.logs),
+        retry_at: verdict.retry_at,
     };
-    let (status, reason, retry_at) = match &attempt.result {
-        Ok(()) => (RunStatus::Succeeded, None, None),
-        Err(AttemptError::Retryable(reason)) if run.attempt < function.max_attempts => {
-            let delay = retry_delay(function, run.attempt, jitter());
-            (
-                RunStatus::Failed,
-                Some(reason.clone()),
-                Some(OffsetDateTime::now_utc() + delay),
-            )
-        }
-        Err(AttemptError::Retryable(reason)) => (
-            RunStatus::Dead,
-            Some(format!("{reason}; gave up after {} attempts", run.attempt)),
-            None,
-        ),
-        Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
-    };
-    let redacted = reason.as_deref().map(|r| secrets.redact(r));
+    record(runtime, function, &run.id, outcome).await;
+}
+
+/// The outcome of a run that is `dead` before it started.
+fn never_started(reason: String) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Dead,
+        reason: Some(reason),
+        input: None,
+        output: None,
+        logs: RunLogs::default(),
+        retry_at: None,
+    }
+}
+
+/// Reports how a run ended and settles it in the store.
+async fn record(runtime: &Runtime, function: &FunctionConfig, run_id: &str, outcome: RunOutcome) {
     runtime
         .stats
         .emit(crate::telemetry::internal_events::RunFinished {
             function: &function.name,
-            run: &run.id,
-            status: status.as_str(),
-            reason: redacted.as_deref(),
+            run: run_id,
+            status: outcome.status.as_str(),
+            reason: outcome.reason.as_deref(),
         });
-    let outcome = RunOutcome {
-        status,
-        reason: reason.map(|r| secrets.redact(&r)),
-        input: Some(secrets.redact_json(&input)),
-        output: attempt.output.map(|o| secrets.redact_json(&o)),
-        logs,
-        retry_at,
-    };
-    if let Err(e) = runtime.store.settle_run(run.id.clone(), outcome).await {
+    if let Err(e) = runtime.store.settle_run(run_id.to_owned(), outcome).await {
         // Left `running` in the store: the next start re-queues it.
-        tracing::error!(run = %run.id, error = %e, "cannot record run outcome");
+        tracing::error!(run = %run_id, error = %e, "cannot record run outcome");
+    }
+}
+
+/// What one attempt of a run gets to work with.
+struct Call<'a> {
+    run_id: &'a str,
+    event: &'a crate::model::Event,
+    /// The event in the shape the function asked for.
+    cloudevent: &'a Value,
+    /// The function's input (Dispatch's contract, see [`function_input`]).
+    input: &'a Value,
+    signing_key: Option<&'a [u8]>,
+}
+
+/// One attempt, by the function's kind. A command bounds its own time (it
+/// must end its process group); webhooks and builtins are cut off here.
+async fn attempt(function: &FunctionConfig, runtime: &Runtime, call: Call<'_>) -> Attempt {
+    match &function.spec {
+        FunctionSpec::Command(spec) => {
+            let event_id = call.event.id.to_string();
+            command::run(function, spec, call.run_id, &event_id, call.input).await
+        }
+        FunctionSpec::Webhook(spec) => {
+            let request = webhook::Request {
+                url: &spec.url,
+                key: call.signing_key,
+                run_id: call.run_id,
+                cloudevent: call.cloudevent,
+                encoding: spec.encoding,
+            };
+            within(function.timeout, webhook::run(&runtime.http, request)).await
+        }
+        FunctionSpec::Builtin(spec) => {
+            within(
+                function.timeout,
+                builtin::run(spec, &runtime.vcenters, call.event),
+            )
+            .await
+        }
+    }
+}
+
+/// `attempt`, or a retryable failure when it outlives `timeout`.
+async fn within(timeout: Duration, attempt: impl Future<Output = Attempt>) -> Attempt {
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(attempt) => attempt,
+        Err(_) => timed_out(timeout),
+    }
+}
+
+/// A run's logs with every secret value masked.
+fn redacted_logs(secrets: &Secrets, logs: &RunLogs) -> RunLogs {
+    let redact = |lines: &[String]| lines.iter().map(|l| secrets.redact(l)).collect();
+    RunLogs {
+        stdout: redact(&logs.stdout),
+        stderr: redact(&logs.stderr),
+        truncated: logs.truncated,
+    }
+}
+
+/// How a run ends after an attempt (pure): the status, the reason (not yet
+/// redacted), and when a failed run is tried again.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    status: RunStatus,
+    reason: Option<String>,
+    retry_at: Option<OffsetDateTime>,
+}
+
+fn verdict(
+    result: &Result<(), AttemptError>,
+    attempt: u32,
+    function: &FunctionConfig,
+    now: OffsetDateTime,
+    jitter: f64,
+) -> Verdict {
+    let (status, reason, retry_at) = match result {
+        Ok(()) => (RunStatus::Succeeded, None, None),
+        Err(AttemptError::Retryable(reason)) if attempt < function.max_attempts => (
+            RunStatus::Failed,
+            Some(reason.clone()),
+            Some(now + retry_delay(function, attempt, jitter)),
+        ),
+        Err(AttemptError::Retryable(reason)) => (
+            RunStatus::Dead,
+            Some(format!("{reason}; gave up after {attempt} attempts")),
+            None,
+        ),
+        Err(AttemptError::Permanent(reason)) => (RunStatus::Dead, Some(reason.clone()), None),
+    };
+    Verdict {
+        status,
+        reason,
+        retry_at,
     }
 }
 
@@ -530,6 +620,34 @@ mod tests {
                 .map(|r| r.subscription.as_str())
                 .collect::<Vec<_>>(),
             ["s", "all"]
+        );
+    }
+
+    #[test]
+    fn verdicts_retry_until_the_budget_then_give_up() {
+        let f = function();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let ok = verdict(&Ok(()), 1, &f, now, 1.0);
+        assert_eq!(
+            (ok.status, ok.reason, ok.retry_at),
+            (RunStatus::Succeeded, None, None)
+        );
+        let retry = Err(AttemptError::Retryable("exit status 1".into()));
+        let failed = verdict(&retry, 2, &f, now, 1.0);
+        assert_eq!(failed.status, RunStatus::Failed);
+        assert_eq!(failed.reason.as_deref(), Some("exit status 1"));
+        assert_eq!(failed.retry_at, Some(now + Duration::from_secs(2)));
+        let dead = verdict(&retry, f.max_attempts, &f, now, 1.0);
+        assert_eq!(dead.status, RunStatus::Dead);
+        assert_eq!(
+            dead.reason.as_deref(),
+            Some("exit status 1; gave up after 5 attempts")
+        );
+        let permanent = Err(AttemptError::Permanent("cannot start x".into()));
+        let dead = verdict(&permanent, 1, &f, now, 1.0);
+        assert_eq!(
+            (dead.status, dead.reason.as_deref(), dead.retry_at),
+            (RunStatus::Dead, Some("cannot start x"), None)
         );
     }
 

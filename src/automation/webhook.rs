@@ -50,6 +50,25 @@ pub struct Request<'a> {
 }
 
 pub async fn run(client: &reqwest::Client, call: Request<'_>) -> Attempt {
+    let response = match request(client, &call).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = if e.is_timeout() {
+                "timed out".to_owned()
+            } else {
+                format!("request failed: {e}")
+            };
+            return Attempt::failed(AttemptError::Retryable(reason), RunLogs::default(), None);
+        }
+    };
+    let status = response.status();
+    let (bytes, truncated) = read_capped(response).await;
+    answer(status, &bytes, truncated)
+}
+
+/// The POST: the event in its encoding, the run id, a timestamp and, with a
+/// key, the signature over both.
+fn request(client: &reqwest::Client, call: &Request<'_>) -> reqwest::RequestBuilder {
     let outgoing = cloudevents::send(call.cloudevent, call.encoding);
     let body = outgoing.body;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -64,20 +83,14 @@ pub async fn run(client: &reqwest::Client, call: Request<'_>) -> Attempt {
     if let Some(key) = call.key {
         request = request.header("x-vcgate-signature", signature(key, timestamp, &body));
     }
-    let response = match request.body(body).send().await {
-        Ok(r) => r,
-        Err(e) => {
-            let reason = if e.is_timeout() {
-                "timed out".to_owned()
-            } else {
-                format!("request failed: {e}")
-            };
-            return Attempt::failed(AttemptError::Retryable(reason), RunLogs::default(), None);
-        }
-    };
-    let status = response.status();
-    let (bytes, truncated) = read_capped(response).await;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    request.body(body)
+}
+
+/// The attempt an answer makes (pure): 2xx succeeds, a client error other
+/// than 408/429 is permanent, the rest is worth retrying. The body becomes
+/// the logs, and the output when it is JSON.
+fn answer(status: reqwest::StatusCode, bytes: &[u8], truncated: bool) -> Attempt {
+    let text = String::from_utf8_lossy(bytes).into_owned();
     let output = serde_json::from_str::<Value>(&text).ok();
     let mut stdout: Vec<String> = text.lines().map(str::to_owned).collect();
     if truncated {
@@ -125,6 +138,31 @@ async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_succeed_retry_or_give_up_by_status() {
+        use reqwest::StatusCode;
+        let ok = answer(StatusCode::OK, b"{\"done\": true}\n", false);
+        assert!(ok.result.is_ok());
+        assert_eq!(ok.output, Some(serde_json::json!({"done": true})));
+        assert_eq!(ok.logs.stdout, ["{\"done\": true}"]);
+        let gone = answer(StatusCode::NOT_FOUND, b"no", false);
+        assert!(
+            matches!(&gone.result, Err(AttemptError::Permanent(r)) if r == "HTTP 404 Not Found"),
+            "{:?}",
+            gone.result
+        );
+        for status in [StatusCode::TOO_MANY_REQUESTS, StatusCode::BAD_GATEWAY] {
+            let again = answer(status, b"", false);
+            assert!(
+                matches!(again.result, Err(AttemptError::Retryable(_))),
+                "{status}"
+            );
+        }
+        let cut = answer(StatusCode::OK, b"partial", true);
+        assert!(cut.logs.truncated);
+        assert!(cut.logs.stdout[1].contains("truncated"), "{:?}", cut.logs);
+    }
 
     #[test]
     fn signature_matches_a_known_vector() {

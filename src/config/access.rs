@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{Config, ConfigError, Secret, invalid, resolve_secret};
+use super::{BoundIngestToken, Config, ConfigError, Secret, invalid, resolve_secret};
 
 /// Tokens after merging inline values, files and environment variables.
 #[derive(Debug, Clone, Default)]
@@ -71,13 +71,29 @@ impl Config {
         Ok(())
     }
 
+    /// Every glob the config gives the matchers: within the length limit,
+    /// and not too many rules to test each event against.
     pub(super) fn validate_globs(&self) -> Result<(), ConfigError> {
-        use super::{MAX_ROUTES, MAX_SUBSCRIPTIONS};
-        use crate::filter::check_glob;
-        let check = |key: String, pattern: &Option<String>| match pattern {
-            Some(p) => check_glob(p).map_err(|message| invalid(key, message)),
-            None => Ok(()),
-        };
+        self.validate_route_globs()?;
+        self.validate_subscription_globs()?;
+        for (i, glob) in self.guard.exclude.iter().enumerate() {
+            check_glob(format!("guard.exclude[{i}]"), &Some(glob.clone()))?;
+        }
+        for (i, rule) in self.silence.inhibit.iter().enumerate() {
+            check_glob(
+                format!("silence.inhibit[{i}].source_alarm"),
+                &Some(rule.source_alarm.clone()),
+            )?;
+            check_glob(
+                format!("silence.inhibit[{i}].source_status"),
+                &Some(rule.source_status.clone()),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn validate_route_globs(&self) -> Result<(), ConfigError> {
+        use super::MAX_ROUTES;
         if self.route.len() > MAX_ROUTES {
             return Err(invalid(
                 "route",
@@ -96,9 +112,14 @@ impl Config {
                 ("new_status", &r.new_status),
                 ("vcenter", &r.vcenter),
             ] {
-                check(format!("route[{i}].{field}"), pattern)?;
+                check_glob(format!("route[{i}].{field}"), pattern)?;
             }
         }
+        Ok(())
+    }
+
+    fn validate_subscription_globs(&self) -> Result<(), ConfigError> {
+        use super::MAX_SUBSCRIPTIONS;
         if self.subscription.len() > MAX_SUBSCRIPTIONS {
             return Err(invalid(
                 "subscription",
@@ -109,7 +130,7 @@ impl Config {
             ));
         }
         for (i, sub) in self.subscription.iter().enumerate() {
-            check(
+            check_glob(
                 format!("subscription[{i}].event_type"),
                 &Some(sub.event_type.clone()),
             )?;
@@ -119,21 +140,8 @@ impl Config {
                 ("alarm", &sub.alarm),
                 ("status", &sub.status),
             ] {
-                check(format!("subscription[{i}].{field}"), pattern)?;
+                check_glob(format!("subscription[{i}].{field}"), pattern)?;
             }
-        }
-        for (i, glob) in self.guard.exclude.iter().enumerate() {
-            check(format!("guard.exclude[{i}]"), &Some(glob.clone()))?;
-        }
-        for (i, rule) in self.silence.inhibit.iter().enumerate() {
-            check(
-                format!("silence.inhibit[{i}].source_alarm"),
-                &Some(rule.source_alarm.clone()),
-            )?;
-            check(
-                format!("silence.inhibit[{i}].source_status"),
-                &Some(rule.source_status.clone()),
-            )?;
         }
         Ok(())
     }
@@ -157,77 +165,28 @@ impl Config {
     /// the `VCGATE_INGEST_TOKEN` / `VCGATE_READ_TOKEN` / `VCGATE_ADMIN_TOKEN`
     /// environment variables and the `[[http.ingest_token]]` entries.
     fn read_tokens(&self) -> Result<Tokens, ConfigError> {
-        let short = |key: &str| invalid(key, "tokens must be at least 8 characters");
-        let collect = |inline: &[Secret], file: &Option<PathBuf>, env: &str, key: &str| {
-            let mut all: Vec<Secret> = inline.to_vec();
-            if let Some(path) = file {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
-                all.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(Secret::new),
-                );
-            }
-            if let Ok(value) = std::env::var(env)
-                && !value.trim().is_empty()
-            {
-                all.push(Secret::new(value.trim()));
-            }
-            if all.iter().any(|t| t.expose().len() < 8) {
-                return Err(short(key));
-            }
-            Ok::<_, ConfigError>(all)
-        };
-        let mut bound_ingest = Vec::new();
-        for (i, bound) in self.http.ingest_token.iter().enumerate() {
-            let key = format!("http.ingest_token[{i}]");
-            let given = [
-                bound.token.is_some(),
-                bound.token_file.is_some(),
-                bound.token_env.is_some(),
-            ];
-            if given.iter().filter(|g| **g).count() != 1 {
-                return Err(invalid(
-                    format!("{key}.token"),
-                    "give exactly one of token, token_file, token_env",
-                ));
-            }
-            let token = resolve_secret(
-                &format!("{key}.token"),
-                &bound.token,
-                &bound.token_file,
-                &bound.token_env,
-            )?
-            .expect("one source given");
-            let token = Secret::new(token.expose().trim());
-            if token.expose().len() < 8 {
-                return Err(short(&format!("{key}.token")));
-            }
-            if bound.vcenters.is_empty() || bound.vcenters.iter().any(|v| v.trim().is_empty()) {
-                return Err(invalid(
-                    format!("{key}.vcenters"),
-                    "list the vCenter names this token may speak for (non-empty names)",
-                ));
-            }
-            bound_ingest.push((token, bound.vcenters.clone()));
-        }
+        let bound_ingest = self
+            .http
+            .ingest_token
+            .iter()
+            .enumerate()
+            .map(|(i, bound)| bound_ingest_token(&format!("http.ingest_token[{i}]"), bound))
+            .collect::<Result<_, _>>()?;
         Ok(Tokens {
-            ingest: collect(
+            ingest: scope_tokens(
                 &self.http.ingest_tokens,
                 &self.http.ingest_token_file,
                 "VCGATE_INGEST_TOKEN",
                 "http.ingest_tokens",
             )?,
             bound_ingest,
-            read: collect(
+            read: scope_tokens(
                 &self.http.read_tokens,
                 &self.http.read_token_file,
                 "VCGATE_READ_TOKEN",
                 "http.read_tokens",
             )?,
-            admin: collect(
+            admin: scope_tokens(
                 &self.http.admin_tokens,
                 &self.http.admin_token_file,
                 "VCGATE_ADMIN_TOKEN",
@@ -235,4 +194,82 @@ impl Config {
             )?,
         })
     }
+}
+
+/// A glob at `key`, when given, within the matchers' limits.
+fn check_glob(key: String, pattern: &Option<String>) -> Result<(), ConfigError> {
+    match pattern {
+        Some(p) => crate::filter::check_glob(p).map_err(|message| invalid(key, message)),
+        None => Ok(()),
+    }
+}
+
+fn too_short(key: &str) -> ConfigError {
+    invalid(key, "tokens must be at least 8 characters")
+}
+
+/// One scope's tokens: inline, then the file's lines, then the variable.
+fn scope_tokens(
+    inline: &[Secret],
+    file: &Option<PathBuf>,
+    env: &str,
+    key: &str,
+) -> Result<Vec<Secret>, ConfigError> {
+    let mut all: Vec<Secret> = inline.to_vec();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(Secret::new),
+        );
+    }
+    if let Ok(value) = std::env::var(env)
+        && !value.trim().is_empty()
+    {
+        all.push(Secret::new(value.trim()));
+    }
+    if all.iter().any(|t| t.expose().len() < 8) {
+        return Err(too_short(key));
+    }
+    Ok(all)
+}
+
+/// One `[[http.ingest_token]]` (at `key`): exactly one source, a token long
+/// enough, and the vCenter names it may speak for.
+fn bound_ingest_token(
+    key: &str,
+    bound: &BoundIngestToken,
+) -> Result<(Secret, Vec<String>), ConfigError> {
+    let given = [
+        bound.token.is_some(),
+        bound.token_file.is_some(),
+        bound.token_env.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(invalid(
+            format!("{key}.token"),
+            "give exactly one of token, token_file, token_env",
+        ));
+    }
+    let token = resolve_secret(
+        &format!("{key}.token"),
+        &bound.token,
+        &bound.token_file,
+        &bound.token_env,
+    )?
+    .expect("one source given");
+    let token = Secret::new(token.expose().trim());
+    if token.expose().len() < 8 {
+        return Err(too_short(&format!("{key}.token")));
+    }
+    if bound.vcenters.is_empty() || bound.vcenters.iter().any(|v| v.trim().is_empty()) {
+        return Err(invalid(
+            format!("{key}.vcenters"),
+            "list the vCenter names this token may speak for (non-empty names)",
+        ));
+    }
+    Ok((token, bound.vcenters.clone()))
 }

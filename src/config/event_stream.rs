@@ -10,10 +10,7 @@ use super::{ConfigError, VcenterConfig};
 
 /// Checks the event-stream keys of `[[vcenter]]` number `index`.
 pub fn validate(index: usize, vc: &VcenterConfig) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        key: format!("vcenter[{index}].{key}"),
-        message,
-    };
+    let invalid = |key: &str, message: String| invalid(index, key, message);
     if vc.events && vc.url.is_none() {
         return Err(invalid(
             "events",
@@ -33,18 +30,25 @@ pub fn validate(index: usize, vc: &VcenterConfig) -> Result<(), ConfigError> {
                 .into(),
         ));
     }
-    let valid_class = |c: &str| {
-        !c.is_empty()
-            && c.len() <= 200
-            && c.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-    };
+    validate_class_lists(index, vc)
+}
+
+fn invalid(index: usize, key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("vcenter[{index}].{key}"),
+        message,
+    }
+}
+
+/// `events_include` / `events_exclude`: class names, and none in both.
+fn validate_class_lists(index: usize, vc: &VcenterConfig) -> Result<(), ConfigError> {
     for (key, list) in [
         ("events_include", &vc.events_include),
         ("events_exclude", &vc.events_exclude),
     ] {
-        if let Some(bad) = list.iter().find(|c| !valid_class(c)) {
+        if let Some(bad) = list.iter().find(|c| !is_event_class(c)) {
             return Err(invalid(
+                index,
                 key,
                 format!(
                     "{bad:?} is not an event class name (e.g. VmCreatedEvent, com.vmware.vc.HA.ClusterFailoverEvent)"
@@ -58,11 +62,19 @@ pub fn validate(index: usize, vc: &VcenterConfig) -> Result<(), ConfigError> {
         .find(|c| vc.events_exclude.contains(c))
     {
         return Err(invalid(
+            index,
             "events_exclude",
             format!("{both:?} is also in events_include"),
         ));
     }
     Ok(())
+}
+
+fn is_event_class(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 200
+        && c.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ pub struct Config {
     pub enrich: EnrichConfig,
     #[serde(default)]
     pub secret: Vec<SecretSet>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "automation::deserialize_functions")]
     pub function: Vec<FunctionConfig>,
     #[serde(default)]
     pub subscription: Vec<SubscriptionConfig>,
@@ -320,15 +320,31 @@ max_connections = 0
         .unwrap();
         assert_eq!(c.monitoring.snmp[0].version, SnmpVersion::V2c);
         assert_eq!(c.monitoring.snmp[1].version, SnmpVersion::V3);
-        assert_eq!(c.function[0].builtin, Some(Builtin::AlarmActions));
-        assert_eq!(c.function[0].action, Some(AlarmAction::Disable));
         assert_eq!(
-            c.function[1].builtin.map(Builtin::as_str),
-            Some("set-created-by")
+            c.function[0].spec,
+            FunctionSpec::Builtin(BuiltinSpec::AlarmActions {
+                action: AlarmAction::Disable
+            })
         );
+        let FunctionSpec::Builtin(b) = &c.function[1].spec else {
+            panic!("{:?}", c.function[1]);
+        };
+        assert_eq!(b.builtin().as_str(), "set-created-by");
         assert_eq!(
-            c.function[1].action.unwrap_or_default(),
-            AlarmAction::Enable
+            *b,
+            BuiltinSpec::SetCreatedBy {
+                created_by_attribute: "Created By".into(),
+                created_on_attribute: "Created On".into(),
+            }
+        );
+        let c: FunctionConfig =
+            toml::from_str("name = \"c\"\nkind = \"builtin\"\nbuiltin = \"alarm-actions\"\n")
+                .unwrap();
+        assert_eq!(
+            c.spec,
+            FunctionSpec::Builtin(BuiltinSpec::AlarmActions {
+                action: AlarmAction::Enable
+            })
         );
 
         let err = |text: &str| Config::parse(text).unwrap_err().to_string();

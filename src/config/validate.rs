@@ -1,13 +1,12 @@
 //! Loading and validating a config: cross-field rules serde cannot check,
 //! secret sources that must be readable, errors that name the key.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{
-    Config, ConfigError, FunctionKind, StoreBackend, WebhookFormat, invalid, resolve_secret,
-};
+use super::{Config, ConfigError, StoreBackend, WebhookFormat, invalid, resolve_secret};
 
 impl Config {
     /// Reads, parses and validates a config file.
@@ -66,6 +65,21 @@ impl Config {
 
     /// Checks what serde cannot: cross-field rules, readable secret files.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_listeners()?;
+        self.validate_store()?;
+        self.validate_vcenters()?;
+        self.validate_snmp_users()?;
+        self.validate_routes()?;
+        self.validate_globs()?;
+        self.validate_automation()?;
+        if self.guard.interval.is_zero() {
+            return Err(invalid("guard.interval", "must be greater than zero"));
+        }
+        self.validate_monitoring_webhooks()
+    }
+
+    /// `[http]` and the listeners' rate limits.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
             return Err(invalid(
                 "http.tls_cert",
@@ -78,14 +92,21 @@ impl Config {
         if self.http.rate_limit == 0 || self.snmp.rate_limit == 0 {
             return Err(invalid("rate_limit", "must be greater than zero"));
         }
-        self.validate_http()?;
+        self.validate_http()
+    }
+
+    fn validate_store(&self) -> Result<(), ConfigError> {
         if self.store.backend == StoreBackend::Postgres && self.store.url.is_none() {
             return Err(invalid("store.url", "backend = \"postgres\" needs a url"));
         }
         if self.store.pool_size == 0 {
             return Err(invalid("store.pool_size", "must be greater than zero"));
         }
-        let mut names = std::collections::HashSet::new();
+        Ok(())
+    }
+
+    fn validate_vcenters(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
         for (i, vc) in self.vcenter.iter().enumerate() {
             if vc.name.trim().is_empty() {
                 return Err(invalid(format!("vcenter[{i}].name"), "must not be empty"));
@@ -114,6 +135,11 @@ impl Config {
             }
             super::event_stream::validate(i, vc)?;
         }
+        Ok(())
+    }
+
+    /// SNMPv3 users authenticate, and their passwords are at hand.
+    fn validate_snmp_users(&self) -> Result<(), ConfigError> {
         for (i, user) in self.snmp.user.iter().enumerate() {
             let key = format!("snmp.user[{i}]");
             if user.auth_protocol.is_none() {
@@ -149,6 +175,10 @@ impl Config {
                 })?;
             }
         }
+        Ok(())
+    }
+
+    fn validate_routes(&self) -> Result<(), ConfigError> {
         for (i, rule) in self.route.iter().enumerate() {
             if let Some(source) = &rule.source
                 && !source.contains(['*', '?'])
@@ -162,11 +192,10 @@ impl Config {
                 ));
             }
         }
-        self.validate_globs()?;
-        self.validate_automation()?;
-        if self.guard.interval.is_zero() {
-            return Err(invalid("guard.interval", "must be greater than zero"));
-        }
+        Ok(())
+    }
+
+    fn validate_monitoring_webhooks(&self) -> Result<(), ConfigError> {
         for (i, target) in self.monitoring.webhook.iter().enumerate() {
             let key = |k: &str| format!("monitoring.webhook[{i}].{k}");
             if target.all_urls().is_empty() {
@@ -206,9 +235,9 @@ impl Config {
         Ok(())
     }
 
+    /// Secret sets, functions and subscriptions: names unique, references
+    /// resolved. A function's own keys were checked when it was parsed.
     fn validate_automation(&self) -> Result<(), ConfigError> {
-        let secret_names: std::collections::HashSet<&str> =
-            self.secret.iter().map(|s| s.name.as_str()).collect();
         for (i, set) in self.secret.iter().enumerate() {
             if set.file.is_none() && set.env.is_empty() {
                 return Err(invalid(
@@ -217,39 +246,20 @@ impl Config {
                 ));
             }
         }
-        let mut function_names = std::collections::HashSet::new();
+        let function_names = self.validate_functions()?;
+        self.validate_subscriptions(&function_names)
+    }
+
+    /// The functions' names, once each is checked.
+    fn validate_functions(&self) -> Result<HashSet<&str>, ConfigError> {
+        let secret_names: HashSet<&str> = self.secret.iter().map(|s| s.name.as_str()).collect();
+        let mut function_names = HashSet::new();
         for (i, f) in self.function.iter().enumerate() {
             let key = |k: &str| format!("function[{i}].{k}");
             if !function_names.insert(f.name.as_str()) {
                 return Err(invalid(
                     key("name"),
                     format!("duplicate function name {:?}", f.name),
-                ));
-            }
-            match f.kind {
-                FunctionKind::Command if f.command.is_empty() => {
-                    return Err(invalid(
-                        key("command"),
-                        "a command function needs `command` (argv)",
-                    ));
-                }
-                FunctionKind::Webhook if f.url.is_none() => {
-                    return Err(invalid(key("url"), "a webhook function needs `url`"));
-                }
-                FunctionKind::Builtin if f.builtin.is_none() => {
-                    return Err(invalid(
-                        key("builtin"),
-                        "a builtin function needs `builtin` (set-created-by, alarm-actions)",
-                    ));
-                }
-                _ => {}
-            }
-            if f.kind != FunctionKind::Webhook
-                && f.encoding != crate::cloudevents::Encoding::Structured
-            {
-                return Err(invalid(
-                    key("encoding"),
-                    "applies to webhook functions only (command functions read JSON on stdin)",
                 ));
             }
             if f.max_attempts == 0 || f.concurrency == 0 {
@@ -269,7 +279,11 @@ impl Config {
                 ));
             }
         }
-        let mut subscription_names = std::collections::HashSet::new();
+        Ok(function_names)
+    }
+
+    fn validate_subscriptions(&self, function_names: &HashSet<&str>) -> Result<(), ConfigError> {
+        let mut subscription_names = HashSet::new();
         for (i, sub) in self.subscription.iter().enumerate() {
             if !subscription_names.insert(sub.name.as_str()) {
                 return Err(invalid(

@@ -37,18 +37,39 @@ pub fn normalize(
     }
     let payload: HookPayload = serde_json::from_value(raw.clone())
         .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
+    let delivery_id = delivery_id(payload.delivery_id)?;
+    let env = env_strings(payload.env)?;
+    let vcenter = vcenter(payload.vcenter, default_vcenter)?;
+    let sent_at = sent_at(payload.sent_at)?;
 
-    let delivery_id = match payload.delivery_id {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_DELIVERY_ID => s,
-        Some(Value::String(_)) => {
-            return Err(NormalizeError::new(format!(
-                "field `delivery_id` must be a non-empty string of at most {MAX_DELIVERY_ID} characters"
-            )));
-        }
-        Some(_) => return Err(NormalizeError::new("field `delivery_id` must be a string")),
-        None => return Err(NormalizeError::new("missing field `delivery_id`")),
-    };
-    let env: Map<String, Value> = match payload.env {
+    let mut event = Event::new(
+        Source::AlarmHook,
+        vcenter,
+        EventType::alarm_status_changed(),
+    );
+    event.received_at = received_at;
+    event.delivery_id = Some(delivery_id);
+    event.time = sent_at;
+    fill_from_env(&mut event, &Env(&env));
+    event.raw = raw;
+    event.fingerprint = event.compute_fingerprint();
+    Ok(event)
+}
+
+fn delivery_id(value: Option<Value>) -> Result<String, NormalizeError> {
+    match value {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_DELIVERY_ID => Ok(s),
+        Some(Value::String(_)) => Err(NormalizeError::new(format!(
+            "field `delivery_id` must be a non-empty string of at most {MAX_DELIVERY_ID} characters"
+        ))),
+        Some(_) => Err(NormalizeError::new("field `delivery_id` must be a string")),
+        None => Err(NormalizeError::new("missing field `delivery_id`")),
+    }
+}
+
+/// The `env` object; every value must be a string.
+fn env_strings(value: Option<Value>) -> Result<Map<String, Value>, NormalizeError> {
+    let env: Map<String, Value> = match value {
         Some(Value::Object(map)) => map,
         Some(_) => {
             return Err(NormalizeError::new(
@@ -72,65 +93,79 @@ pub fn normalize(
             "every value of field `env` must be a string".to_owned()
         }));
     }
-    let vcenter = match payload.vcenter {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
-        None | Some(Value::Null) => default_vcenter.to_owned(),
-        Some(_) => {
-            return Err(NormalizeError::new(
-                "field `vcenter` must be a non-empty string",
-            ));
-        }
-    };
-    let sent_at =
-        match payload.sent_at {
-            Some(Value::String(s)) => Some(OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
-                NormalizeError::new("field `sent_at` must be an RFC 3339 timestamp")
-            })?),
-            None | Some(Value::Null) => None,
-            Some(_) => {
-                return Err(NormalizeError::new(
-                    "field `sent_at` must be an RFC 3339 timestamp",
-                ));
-            }
-        };
+    Ok(env)
+}
 
-    let var = |name: &str| {
-        env.get(name)
+fn vcenter(value: Option<Value>, default_vcenter: &str) -> Result<String, NormalizeError> {
+    match value {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+        None | Some(Value::Null) => Ok(default_vcenter.to_owned()),
+        Some(_) => Err(NormalizeError::new(
+            "field `vcenter` must be a non-empty string",
+        )),
+    }
+}
+
+fn sent_at(value: Option<Value>) -> Result<Option<OffsetDateTime>, NormalizeError> {
+    let invalid = || NormalizeError::new("field `sent_at` must be an RFC 3339 timestamp");
+    match value {
+        Some(Value::String(s)) => Ok(Some(
+            OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| invalid())?,
+        )),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// vCenter's alarm-action variables; an empty value counts as absent.
+struct Env<'a>(&'a Map<String, Value>);
+
+impl Env<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
             .and_then(Value::as_str)
             .map(str::to_owned)
             .filter(|s| !s.is_empty())
-    };
+    }
+}
 
-    let mut event = Event::new(
-        Source::AlarmHook,
-        vcenter,
-        EventType::alarm_status_changed(),
-    );
-    event.received_at = received_at;
-    event.delivery_id = Some(delivery_id);
-    event.time = sent_at;
-
-    event.entity.moref = var("VMWARE_ALARM_TARGET_ID").and_then(|m| Moref::parse(&m));
+/// The entity, alarm, message, user, category and metadata, from `env`.
+fn fill_from_env(event: &mut Event, env: &Env) {
+    event.entity.moref = env
+        .var("VMWARE_ALARM_TARGET_ID")
+        .and_then(|m| Moref::parse(&m));
     event.entity.kind = event.entity.moref.as_ref().and_then(Moref::entity_kind);
-    event.entity.name = var("VMWARE_ALARM_TARGET_NAME");
+    event.entity.name = env.var("VMWARE_ALARM_TARGET_NAME");
 
     event.alarm = Some(Alarm {
-        name: var("VMWARE_ALARM_NAME"),
-        moref: var("VMWARE_ALARM_ID").and_then(|m| Moref::parse(&m)),
-        old_status: var("VMWARE_ALARM_OLDSTATUS").map(|s| StatusText::parse(&s)),
-        new_status: var("VMWARE_ALARM_NEWSTATUS").map(|s| StatusText::parse(&s)),
+        name: env.var("VMWARE_ALARM_NAME"),
+        moref: env.var("VMWARE_ALARM_ID").and_then(|m| Moref::parse(&m)),
+        old_status: env
+            .var("VMWARE_ALARM_OLDSTATUS")
+            .map(|s| StatusText::parse(&s)),
+        new_status: env
+            .var("VMWARE_ALARM_NEWSTATUS")
+            .map(|s| StatusText::parse(&s)),
     });
 
-    let triggering = var("VMWARE_ALARM_TRIGGERINGSUMMARY");
+    let triggering = env.var("VMWARE_ALARM_TRIGGERINGSUMMARY");
     event.event_key = triggering.as_deref().and_then(parse_event_key);
-    event.message = var("VMWARE_ALARM_EVENTDESCRIPTION").or_else(|| triggering.clone());
-    event.user = var("VMWARE_ALARM_EVENT_USERNAME");
+    event.message = env
+        .var("VMWARE_ALARM_EVENTDESCRIPTION")
+        .or_else(|| triggering.clone());
+    event.user = env.var("VMWARE_ALARM_EVENT_USERNAME");
     event.category = event
         .alarm
         .as_ref()
         .and_then(|a| a.new_status.as_ref())
         .map(|s| category_for(s).to_owned());
+    event.metadata = metadata(event, env, triggering);
+}
 
+/// Dispatch-style metadata: the VM's name and id for VM alarms, then the
+/// triggering event's context.
+fn metadata(event: &Event, env: &Env, triggering: Option<String>) -> Map<String, Value> {
     let mut metadata = Map::new();
     let mut put = |key: &str, value: Option<String>| {
         if let Some(v) = value {
@@ -141,23 +176,21 @@ pub fn normalize(
         put("vm_name", event.entity.name.clone());
         put("vm_id", event.entity.moref.as_ref().map(|m| m.to_string()));
     }
-    put("datacenter", var("VMWARE_ALARM_EVENT_DATACENTER"));
-    put(
-        "compute_resource",
-        var("VMWARE_ALARM_EVENT_COMPUTERESOURCE"),
-    );
-    put("host", var("VMWARE_ALARM_EVENT_HOST"));
-    put("vm", var("VMWARE_ALARM_EVENT_VM"));
-    put("network", var("VMWARE_ALARM_EVENT_NETWORK"));
-    put("datastore", var("VMWARE_ALARM_EVENT_DATASTORE"));
-    put("dvs", var("VMWARE_ALARM_EVENT_DVS"));
-    put("alarm_value", var("VMWARE_ALARM_ALARMVALUE"));
-    put("declaring_summary", var("VMWARE_ALARM_DECLARINGSUMMARY"));
+    for (key, var) in [
+        ("datacenter", "VMWARE_ALARM_EVENT_DATACENTER"),
+        ("compute_resource", "VMWARE_ALARM_EVENT_COMPUTERESOURCE"),
+        ("host", "VMWARE_ALARM_EVENT_HOST"),
+        ("vm", "VMWARE_ALARM_EVENT_VM"),
+        ("network", "VMWARE_ALARM_EVENT_NETWORK"),
+        ("datastore", "VMWARE_ALARM_EVENT_DATASTORE"),
+        ("dvs", "VMWARE_ALARM_EVENT_DVS"),
+        ("alarm_value", "VMWARE_ALARM_ALARMVALUE"),
+        ("declaring_summary", "VMWARE_ALARM_DECLARINGSUMMARY"),
+    ] {
+        put(key, env.var(var));
+    }
     put("triggering_summary", triggering);
-    event.metadata = metadata;
-    event.raw = raw;
-    event.fingerprint = event.compute_fingerprint();
-    Ok(event)
+    metadata
 }
 
 /// vCenter puts the triggering event's key in parentheses at the end of a

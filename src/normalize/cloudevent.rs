@@ -39,62 +39,22 @@ pub fn normalize_object(
     default_vcenter: &str,
     received_at: OffsetDateTime,
 ) -> Result<Event, NormalizeError> {
-    let text = |map: &Map<String, Value>, key: &str| {
-        map.get(key).and_then(Value::as_str).map(str::to_owned)
-    };
     let type_text = object
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| NormalizeError::new("missing required attribute `type`"))?;
     let veba = crate::veba::parse_type_name(type_text);
-    let event_type = match veba {
-        Some(name) => {
-            let eventclass = object.get("eventclass").and_then(Value::as_str);
-            let (class, type_id) = crate::veba::class_for_name(name, eventclass);
-            super::vcenter_event::type_for(class, type_id)
-        }
-        None => EventType::parse(type_text).map_err(|_| {
-            NormalizeError::new(
-                "field `type` must be lowercase words joined by '.', e.g. vm.created, or a VEBA name, \
-                 e.g. com.vmware.vsphere.VmCreatedEvent.v0 (at most 200 characters)",
-            )
-        })?,
-    };
-    let data = match object.get("data") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        Some(_) => return Err(NormalizeError::new("field `data` must be a JSON object")),
-    };
-    let time = match text(&object, "time") {
-        Some(t) => Some(
-            OffsetDateTime::parse(&t, &Rfc3339)
-                .map_err(|_| NormalizeError::new("field `time` must be RFC 3339"))?,
-        ),
-        None => None,
-    };
-    let delivery_id = match object.get("id") {
-        Some(Value::String(id)) if !id.is_empty() && id.len() <= 200 => {
-            // CloudEvents identity is (source, id).
-            Some(format!(
-                "{}|{id}",
-                text(&object, "source").unwrap_or_default()
-            ))
-        }
-        None => None,
-        Some(_) => {
-            return Err(NormalizeError::new(
-                "field `id` must be a non-empty string of at most 200 characters",
-            ));
-        }
-    };
+    let event_type = event_type(&object, type_text, veba)?;
+    let data = data(&object)?;
+    let time = time(&object)?;
+    let delivery_id = delivery_id(&object)?;
     let vcenter = text(&data, "vcenter")
         .or_else(|| text(&object, "vcenter"))
         .unwrap_or_else(|| default_vcenter.to_owned());
 
     let mut event = match veba {
         Some(name) => {
-            let eventclass = object.get("eventclass").and_then(Value::as_str);
-            let (class, _) = crate::veba::class_for_name(name, eventclass);
+            let class = veba_class(&object, name).0;
             let vc = crate::veba::vc_event(
                 class,
                 &Value::Object(data.clone()),
@@ -122,6 +82,68 @@ pub fn normalize_object(
     event.raw = Value::Object(object);
     event.fingerprint = event.compute_fingerprint();
     Ok(event)
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The vCenter event class (and type id) a VEBA type name stands for.
+fn veba_class<'a>(object: &'a Map<String, Value>, name: &'a str) -> (&'a str, Option<&'a str>) {
+    let eventclass = object.get("eventclass").and_then(Value::as_str);
+    crate::veba::class_for_name(name, eventclass)
+}
+
+/// The event's type: a VEBA name's class mapped like a streamed event's, or
+/// a Dispatch-style name as given.
+fn event_type(
+    object: &Map<String, Value>,
+    type_text: &str,
+    veba: Option<&str>,
+) -> Result<EventType, NormalizeError> {
+    match veba {
+        Some(name) => {
+            let (class, type_id) = veba_class(object, name);
+            Ok(super::vcenter_event::type_for(class, type_id))
+        }
+        None => EventType::parse(type_text).map_err(|_| {
+            NormalizeError::new(
+                "field `type` must be lowercase words joined by '.', e.g. vm.created, or a VEBA name, \
+                 e.g. com.vmware.vsphere.VmCreatedEvent.v0 (at most 200 characters)",
+            )
+        }),
+    }
+}
+
+fn data(object: &Map<String, Value>) -> Result<Map<String, Value>, NormalizeError> {
+    match object.get("data") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(NormalizeError::new("field `data` must be a JSON object")),
+    }
+}
+
+fn time(object: &Map<String, Value>) -> Result<Option<OffsetDateTime>, NormalizeError> {
+    text(object, "time")
+        .map(|t| {
+            OffsetDateTime::parse(&t, &Rfc3339)
+                .map_err(|_| NormalizeError::new("field `time` must be RFC 3339"))
+        })
+        .transpose()
+}
+
+/// CloudEvents identity is (source, id): `source|id`.
+fn delivery_id(object: &Map<String, Value>) -> Result<Option<String>, NormalizeError> {
+    match object.get("id") {
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= 200 => Ok(Some(format!(
+            "{}|{id}",
+            text(object, "source").unwrap_or_default()
+        ))),
+        None => Ok(None),
+        Some(_) => Err(NormalizeError::new(
+            "field `id` must be a non-empty string of at most 200 characters",
+        )),
+    }
 }
 
 /// The Dispatch-style `data` fields onto the event.

@@ -223,7 +223,57 @@ fn vpxd_alarm(n: &TrapNotification, vcenter: &str, prefix: &str, legacy: bool) -
 
 /// ESXi VM traps (VMWARE-VMINFO-MIB) and hardware traps (VMWARE-ENV-MIB).
 fn esx_trap(n: &TrapNotification, vcenter: &str, arc: &str) -> Event {
-    let name = match arc {
+    let Some(name) = esx_type_name(arc) else {
+        return unknown(n, vcenter);
+    };
+    let mut e = Event::new(Source::Snmp, vcenter, type_named(name));
+    if name.starts_with("vm.") {
+        esx_vm_subject(&mut e, n);
+    } else {
+        esx_host_subject(&mut e, n);
+    }
+    e.message
+        .get_or_insert_with(|| format!("ESXi notification {name} from {}", n.agent()));
+    e
+}
+
+/// The VM an ESXi VM trap is about (display name, id, config file).
+fn esx_vm_subject(e: &mut Event, n: &TrapNotification) {
+    e.entity.kind = Some(EntityKind::VirtualMachine);
+    let display = n
+        .varbinds
+        .iter()
+        .find(|vb| vb.oid.starts_with(&format!("{VM_DISPLAY_NAME}.")))
+        .map(|vb| vb.value.as_text());
+    e.entity.name = display.clone();
+    put(&mut e.metadata, "vm_name", display);
+    put(&mut e.metadata, "esx_vm_id", n.text(LEGACY_VARBINDS, 101));
+    put(
+        &mut e.metadata,
+        "vm_config_file",
+        n.text(LEGACY_VARBINDS, 102),
+    );
+}
+
+/// The host an ESXi hardware trap is about; its varbinds' text is the message.
+fn esx_host_subject(e: &mut Event, n: &TrapNotification) {
+    e.entity.kind = Some(EntityKind::HostSystem);
+    e.entity.name = Some(n.agent());
+    let texts: Vec<String> = n
+        .varbinds
+        .iter()
+        .map(|vb| vb.value.as_text())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !texts.is_empty() {
+        e.message = Some(texts.join("; "));
+    }
+}
+
+/// The event type of an ESXi trap (`ESX_NOTIFICATIONS.<arc>`); `None` for
+/// an arc vcgate does not know.
+fn esx_type_name(arc: &str) -> Option<&'static str> {
+    Some(match arc {
         "1" => "vm.powered.on",
         "2" => "vm.powered.off",
         "3" => "vm.hb.lost",
@@ -246,40 +296,8 @@ fn esx_trap(n: &TrapNotification, vcenter: &str, arc: &str) -> Event {
         "421" => "esx.fan.cleared",
         "430" => "esx.cpu.raised",
         "431" => "esx.cpu.cleared",
-        _ => return unknown(n, vcenter),
-    };
-    let mut e = Event::new(Source::Snmp, vcenter, type_named(name));
-    if name.starts_with("vm.") {
-        e.entity.kind = Some(EntityKind::VirtualMachine);
-        let display = n
-            .varbinds
-            .iter()
-            .find(|vb| vb.oid.starts_with(&format!("{VM_DISPLAY_NAME}.")))
-            .map(|vb| vb.value.as_text());
-        e.entity.name = display.clone();
-        put(&mut e.metadata, "vm_name", display);
-        put(&mut e.metadata, "esx_vm_id", n.text(LEGACY_VARBINDS, 101));
-        put(
-            &mut e.metadata,
-            "vm_config_file",
-            n.text(LEGACY_VARBINDS, 102),
-        );
-    } else {
-        e.entity.kind = Some(EntityKind::HostSystem);
-        e.entity.name = Some(n.agent());
-        let texts: Vec<String> = n
-            .varbinds
-            .iter()
-            .map(|vb| vb.value.as_text())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if !texts.is_empty() {
-            e.message = Some(texts.join("; "));
-        }
-    }
-    e.message
-        .get_or_insert_with(|| format!("ESXi notification {name} from {}", n.agent()));
-    e
+        _ => return None,
+    })
 }
 
 fn unknown(n: &TrapNotification, vcenter: &str) -> Event {

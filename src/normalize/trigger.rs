@@ -4,7 +4,7 @@
 //! Pure, shared by enrichment (`crate::enrich`, which fetches the candidates)
 //! and the event stream (`vcenter_event`, which has the event already).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::model::{ALARM_STATUS_CHANGED, EntityKind, Event, EventType, Moref};
 use crate::vsphere::{NamedRef, VcEvent};
@@ -54,6 +54,12 @@ pub fn apply(event: &mut Event, trigger: &VcEvent) {
     if event.message.is_none() {
         event.message = trigger.message.clone();
     }
+    fill_entity(event, trigger);
+    add_metadata(&mut event.metadata, trigger);
+}
+
+/// The entity the trigger is about, where the event does not name it yet.
+fn fill_entity(event: &mut Event, trigger: &VcEvent) {
     let subject = match event.entity.kind {
         Some(EntityKind::HostSystem) => trigger.host.as_ref(),
         Some(EntityKind::VirtualMachine) | None => trigger.vm.as_ref().or(trigger.host.as_ref()),
@@ -71,7 +77,10 @@ pub fn apply(event: &mut Event, trigger: &VcEvent) {
             .name
             .get_or_insert_with(|| subject.name.clone());
     }
-    let meta = &mut event.metadata;
+}
+
+/// The trigger's related objects, class, user, key and time, as metadata.
+fn add_metadata(meta: &mut Map<String, Value>, trigger: &VcEvent) {
     let mut put = |key: &str, value: Option<String>| {
         if let Some(v) = value {
             meta.insert(key.to_owned(), Value::String(v));

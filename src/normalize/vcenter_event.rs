@@ -158,8 +158,17 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
         });
     }
     event.category = Some(category(vc, event.alarm.as_ref()).to_owned());
+    add_metadata(&mut event.metadata, vc);
 
-    let meta = &mut event.metadata;
+    event.delivery_id = Some(delivery_id(vcenter, vc));
+    event.raw = raw(vc);
+    event.fingerprint = event.compute_fingerprint();
+    event
+}
+
+/// The related objects' ids, the cluster, the alarm, the subject and the
+/// status change, as metadata (empty values left out).
+fn add_metadata(meta: &mut Map<String, Value>, vc: &VcEvent) {
     let mut put = |key: &str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             meta.insert(key.to_owned(), Value::String(v.to_owned()));
@@ -193,11 +202,6 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
     if let Some(chain) = vc.chain_id {
         meta.insert("chain_id".into(), Value::from(chain));
     }
-
-    event.delivery_id = Some(delivery_id(vcenter, vc));
-    event.raw = raw(vc);
-    event.fingerprint = event.compute_fingerprint();
-    event
 }
 
 /// The parsed vCenter event, for audit, and under `event` the whole event as
