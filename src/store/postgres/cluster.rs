@@ -141,13 +141,16 @@ impl PgCluster {
             data = self.dir.join("data").display(),
             dir = self.dir.display(),
         );
-        Command::new("setsid")
-            .args(["sh", "-c", &script])
+        // `setsid -f` forks the watchdog off and returns at once: nothing
+        // is left for this process to reap.
+        let started = Command::new("setsid")
+            .args(["-f", "sh", "-c", &script])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
+            .status()
             .expect("PostgreSQL test cluster: cannot start its watchdog (setsid sh)");
+        assert!(started.success(), "PostgreSQL test cluster: setsid -f failed");
     }
 
     /// The server log (for a failing test's message).
