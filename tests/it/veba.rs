@@ -668,9 +668,18 @@ event_format = "veba"
     );
     assert_eq!(input["context"]["event"]["data"]["Template"], false);
     assert_eq!(input["payload"], input["context"]["event"]["data"]);
-    // Only power-on events reached it (the VM's creation did not), each run green.
+    // Only power-on events reached it (the VM's creation did not), each run
+    // green once it has ended (a later power-on's run may still be going).
     app.wait_processed().await;
-    for r in runs(&app, "veba-vm-powered-on").await {
+    let ended = app
+        .wait_for("every run of the function to end", WAIT, || async {
+            let all = runs(&app, "veba-vm-powered-on").await;
+            all.iter()
+                .all(|r| !matches!(r["status"].as_str(), Some("queued" | "running")))
+                .then_some(all)
+        })
+        .await;
+    for r in ended {
         assert_eq!(r["status"], "succeeded", "{r}");
         assert_eq!(
             r["output"]["type"], "com.vmware.vsphere.VmPoweredOnEvent.v0",

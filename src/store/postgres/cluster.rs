@@ -150,7 +150,10 @@ impl PgCluster {
             .stderr(std::process::Stdio::null())
             .status()
             .expect("PostgreSQL test cluster: cannot start its watchdog (setsid sh)");
-        assert!(started.success(), "PostgreSQL test cluster: setsid -f failed");
+        assert!(
+            started.success(),
+            "PostgreSQL test cluster: setsid -f failed"
+        );
     }
 
     /// The server log (for a failing test's message).
