@@ -224,6 +224,17 @@ mod tests {
     }
 
     #[test]
+    fn postgres_needs_a_url_and_refuses_the_sqlite_cap() {
+        let err = Config::parse("[store]\nbackend = \"postgres\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("store.url"), "{err}");
+        let url = "[store]\nbackend = \"postgres\"\nurl = \"postgres://vcgate@db/vcgate\"\n";
+        assert!(Config::parse(url).is_ok());
+        let err = Config::parse(&format!("{url}max_size = \"1GiB\"\n")).unwrap_err();
+        assert!(err.to_string().starts_with("store.max_size"), "{err}");
+        assert!(Config::parse("[store]\nmax_size = \"1GiB\"\n").is_ok());
+    }
+
+    #[test]
     fn sizes_parse() {
         assert_eq!(ByteSize::parse("64KiB").unwrap(), ByteSize(65536));
         assert_eq!(ByteSize::parse("1MiB").unwrap(), ByteSize(1 << 20));

@@ -99,6 +99,13 @@ impl Config {
         if self.store.backend == StoreBackend::Postgres && self.store.url.is_none() {
             return Err(invalid("store.url", "backend = \"postgres\" needs a url"));
         }
+        // A cap the backend would silently ignore is worse than none.
+        if self.store.backend == StoreBackend::Postgres && self.store.max_size.is_some() {
+            return Err(invalid(
+                "store.max_size",
+                "applies to the SQLite store; cap a PostgreSQL database with PostgreSQL's own means (disk quota, monitoring)",
+            ));
+        }
         if self.store.pool_size == 0 {
             return Err(invalid("store.pool_size", "must be greater than zero"));
         }
