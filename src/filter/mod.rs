@@ -45,12 +45,50 @@ impl Field {
     /// `event`: a colour in any case, anything else as written. A field the
     /// event lacks matches no pattern.
     pub fn matches(self, pattern: &str, event: &Event) -> bool {
-        // The Dispatch name first: most `type` globs are decided by it, and
-        // the vSphere class and VEBA type cost allocations per event.
-        if self == Field::Type && glob_match(pattern, event.event_type.as_str()) {
-            return true;
+        self.matches_subject(pattern, &Subject::new(event))
+    }
+
+    /// [`matches`](Self::matches) against an event whose other type names
+    /// are worked out once for all the filters it meets.
+    pub fn matches_subject(self, pattern: &str, subject: &Subject<'_>) -> bool {
+        let event = subject.event;
+        if self != Field::Type {
+            return glob_values(pattern, &self.values(event));
         }
-        glob_values(pattern, &self.values(event))
+        // The Dispatch name first: most `type` globs are decided by it, and
+        // the vSphere class and VEBA type cost a lookup and allocations.
+        glob_match(pattern, event.event_type.as_str())
+            || subject
+                .other_type_names()
+                .iter()
+                .any(|name| glob_match(pattern, name))
+    }
+}
+
+/// An event being matched against many filters (every route, every
+/// subscription): its vSphere class and VEBA type names, which a `type`
+/// glob that misses the Dispatch name needs, are built at most once.
+pub struct Subject<'e> {
+    pub event: &'e Event,
+    other_type_names: std::cell::OnceCell<[String; 2]>,
+}
+
+impl<'e> Subject<'e> {
+    pub fn new(event: &'e Event) -> Self {
+        Self {
+            event,
+            other_type_names: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The vSphere class (`VmPoweredOnEvent`) and the VEBA type
+    /// (`com.vmware.vsphere.VmPoweredOnEvent.v0`).
+    fn other_type_names(&self) -> &[String; 2] {
+        self.other_type_names.get_or_init(|| {
+            let class = crate::veba::class_of(self.event);
+            let type_name = class.type_name();
+            [class.name, type_name]
+        })
     }
 }
 
@@ -105,8 +143,13 @@ impl EventFilter<'_> {
     }
 
     pub fn matches(&self, event: &Event) -> bool {
+        self.matches_subject(&Subject::new(event))
+    }
+
+    /// [`matches`](Self::matches), for an event met by many filters.
+    pub fn matches_subject(&self, subject: &Subject<'_>) -> bool {
         self.conditions()
-            .all(|(field, pattern)| field.matches(pattern, event))
+            .all(|(field, pattern)| field.matches_subject(pattern, subject))
     }
 }
 

@@ -211,3 +211,46 @@ fn one_reading_of_every_field() {
         assert!(field.values(&plain).is_empty(), "{field:?}");
     }
 }
+
+#[test]
+fn a_subject_shared_by_many_filters_answers_as_each_alone() {
+    let powered_on = Event::new(
+        Source::Api,
+        "vc1",
+        EventType::parse("vm.powered.on").unwrap(),
+    );
+    let alarm = alarm_event("alarm.HostConnectionStateAlarm", "esx1", "red");
+    let patterns = [
+        "vm.powered.on",
+        "vm.*",
+        "VmPoweredOnEvent",
+        "com.vmware.vsphere.VmPoweredOnEvent.v0",
+        "com.vmware.vsphere.*",
+        "AlarmStatusChangedEvent",
+        "host.*",
+        "*Event",
+    ];
+    for event in [&powered_on, &alarm] {
+        // One subject for every pattern, in both orders: the cached names
+        // must not depend on which pattern asked first.
+        for order in [patterns.to_vec(), patterns.iter().rev().copied().collect()] {
+            let subject = Subject::new(event);
+            for pattern in order {
+                let filter = EventFilter {
+                    event_type: Some(pattern),
+                    ..EventFilter::default()
+                };
+                assert_eq!(
+                    filter.matches_subject(&subject),
+                    filter.matches(event),
+                    "{pattern} on {}",
+                    event.event_type.as_str()
+                );
+            }
+        }
+    }
+    let subject = Subject::new(&powered_on);
+    assert!(Field::Type.matches_subject("com.vmware.vsphere.VmPoweredOnEvent.v0", &subject));
+    assert!(Field::Type.matches_subject("VmPoweredOnEvent", &subject));
+    assert!(!Field::Type.matches_subject("host.*", &subject));
+}

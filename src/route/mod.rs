@@ -13,7 +13,7 @@
 pub mod subscriptions;
 
 use crate::config::{RouteRule, RouteTarget};
-use crate::filter::EventFilter;
+use crate::filter::{EventFilter, Subject};
 use crate::model::Event;
 
 // Kept at their old paths: the glob dialect lives in `filter`, the limits in `config`.
@@ -48,8 +48,9 @@ impl Router {
     }
 
     pub fn route(&self, event: &Event) -> Decision {
+        let subject = Subject::new(event);
         for (i, rule) in self.rules.iter().enumerate() {
-            if rule_matches(rule, event) {
+            if rule_filter(rule).matches_subject(&subject) {
                 return Decision {
                     target: rule.to,
                     rule: rule.name.clone().unwrap_or_else(|| format!("route[{i}]")),
@@ -63,7 +64,7 @@ impl Router {
     }
 }
 
-fn rule_matches(rule: &RouteRule, event: &Event) -> bool {
+fn rule_filter(rule: &RouteRule) -> EventFilter<'_> {
     EventFilter {
         source: rule.source.as_deref(),
         event_type: rule.event_type.as_deref(),
@@ -72,7 +73,6 @@ fn rule_matches(rule: &RouteRule, event: &Event) -> bool {
         vcenter: rule.vcenter.as_deref(),
         status: rule.new_status.as_deref(),
     }
-    .matches(event)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! runners are `crate::automation`'s.
 
 use crate::config::{Config, FunctionConfig, SubscriptionConfig};
-use crate::filter::EventFilter;
+use crate::filter::{EventFilter, Subject};
 use crate::model::Event;
 use crate::store::NewRun;
 
@@ -28,9 +28,10 @@ impl Registry {
 
     /// The runs to queue for an event routed to automation (pure).
     pub fn runs_for(&self, event: &Event) -> Vec<NewRun> {
+        let subject = Subject::new(event);
         self.subscriptions
             .iter()
-            .filter(|s| subscription_matches(s, event))
+            .filter(|s| subscription_filter(s).matches_subject(&subject))
             .filter_map(|s| {
                 let function = self.function(&s.function)?;
                 Some(NewRun {
@@ -46,6 +47,10 @@ impl Registry {
 /// Type glob plus optional filters; a filter on a field the event lacks does
 /// not match (an [`EventFilter`], like a route's).
 pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
+    subscription_filter(s).matches(event)
+}
+
+fn subscription_filter(s: &SubscriptionConfig) -> EventFilter<'_> {
     EventFilter {
         source: None,
         event_type: Some(&s.event_type),
@@ -54,7 +59,6 @@ pub fn subscription_matches(s: &SubscriptionConfig, event: &Event) -> bool {
         vcenter: s.vcenter.as_deref(),
         status: s.status.as_deref(),
     }
-    .matches(event)
 }
 
 /// The event shape of a run: its subscription's `event_format`, else its
