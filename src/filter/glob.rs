@@ -24,8 +24,19 @@ pub fn check_glob(pattern: &str) -> Result<(), String> {
 /// Glob match with `*` (any run, including empty) and `?` (one character).
 /// Time O(text × pattern / 64), i.e. linear in the text for a given pattern.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    if !pattern.contains(['*', '?']) {
+    let Some(first) = pattern.find(['*', '?']) else {
         return pattern == text;
+    };
+    // The literal head and tail decide most globs (`vm.*`, `*Alarm`,
+    // `alarm.Datastore*`) and rule out most misses, without building the
+    // automaton: a route or subscription glob is tried on every event.
+    let last = pattern.rfind(['*', '?']).expect("a wildcard was found");
+    let (head, tail) = (&pattern[..first], &pattern[last + 1..]);
+    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
+        return false;
+    }
+    if first == last && pattern.as_bytes()[first] == b'*' {
+        return true;
     }
     Glob::new(pattern).matches(text)
 }
@@ -167,6 +178,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_literal_head_and_tail_shortcut_agrees_with_the_automaton(
+            pattern in "[aé.]{0,3}[*?][aé.*?]{0,4}[aé.]{0,3}",
+            text in "[aé.]{0,12}",
+        ) {
+            prop_assert_eq!(glob_match(&pattern, &text), Glob::new(&pattern).matches(&text));
+        }
+
         #[test]
         fn matches_the_reference(pattern in "[ab*?]{0,14}", text in "[abc]{0,18}") {
             let p: Vec<char> = pattern.chars().collect();
