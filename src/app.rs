@@ -68,48 +68,77 @@ pub async fn run(
     )
     .context("loading tokens")?;
 
+    spawn_housekeeping(&config, &store, &state, &tasks, shutdown.clone());
+    let wiring = crate::pipeline::Wiring {
+        ingestor: ingestor.clone(),
+        live,
+        run_wakes,
+        vcenters: vcenters.clone(),
+        silencer: silencer.clone(),
+        guard_wake: Arc::new(Notify::new()),
+    };
+    spawn_stages(&config, wiring, &state, &tasks, shutdown.clone()).await?;
+
+    let result = serve_http(&config, listener, tls, state, shutdown.clone()).await;
+    shutdown.cancel();
+    stop_tasks(tasks).await;
+    tracing::info!("vcgate stopped");
+    result
+}
+
+/// Pruning of old events and silences, and of the HTTP rate-limit tables.
+fn spawn_housekeeping(
+    config: &Config,
+    store: &crate::store::Store,
+    state: &AppState,
+    tasks: &tokio_util::task::TaskTracker,
+    shutdown: CancellationToken,
+) {
     tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
     let stats = state.ingestor.stats.clone();
     tasks.spawn(crate::rate_limit::prune_loop(
         vec![state.rate_limit.clone(), state.auth_failures.clone()],
         move |remembered| stats.http_rate_limit_addresses(remembered),
-        shutdown.clone(),
+        shutdown,
     ));
-    let guard_wake = Arc::new(Notify::new());
-    crate::pipeline::spawn(
-        &config,
-        crate::pipeline::Wiring {
-            ingestor: ingestor.clone(),
-            live,
-            run_wakes,
-            vcenters: vcenters.clone(),
-            silencer: silencer.clone(),
-            guard_wake: guard_wake.clone(),
-        },
-        &tasks,
-        shutdown.clone(),
-    )
-    .await?;
+}
+
+/// The stages behind the store: the pipeline (and through it automation and
+/// monitoring), the guard, the vCenter event streams, the SNMP receiver.
+async fn spawn_stages(
+    config: &Config,
+    wiring: crate::pipeline::Wiring,
+    state: &AppState,
+    tasks: &tokio_util::task::TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (ingestor, vcenters, guard_wake) = (
+        wiring.ingestor.clone(),
+        wiring.vcenters.clone(),
+        wiring.guard_wake.clone(),
+    );
+    crate::pipeline::spawn(config, wiring, tasks, shutdown.clone()).await?;
     crate::guard::spawn(
-        &config,
+        config,
         &state.guard,
         &vcenters,
         ingestor.clone(),
         guard_wake,
-        &tasks,
+        tasks,
         shutdown.clone(),
     );
-    crate::ingest::vcenter_events::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
+    crate::ingest::vcenter_events::spawn(config, ingestor.clone(), tasks, shutdown.clone())
         .context("starting the vCenter event streams")?;
     if config.snmp.enabled {
-        crate::ingest::snmp::spawn(&config, ingestor.clone(), &tasks, shutdown.clone())
+        crate::ingest::snmp::spawn(config, ingestor, tasks, shutdown)
             .await
             .context("starting the SNMP receiver")?;
     }
+    Ok(())
+}
 
-    let http = serve_http(&config, listener, tls, state, shutdown.clone());
-    let result = http.await;
-    shutdown.cancel();
+/// Waits (bounded) for the background tasks after the shutdown was cancelled.
+async fn stop_tasks(tasks: tokio_util::task::TaskTracker) {
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
         .await
@@ -117,8 +146,6 @@ pub async fn run(
     {
         tracing::warn!("background tasks did not stop within 10 s");
     }
-    tracing::info!("vcgate stopped");
-    result
 }
 
 async fn serve_http(

@@ -357,7 +357,7 @@ async fn kill9_with_queued_and_running_runs_finishes_every_run() {
             executions.remove(killed);
         }
         assert!(
-            executions.len() % 2 == 0
+            executions.len().is_multiple_of(2)
                 && executions
                     .chunks(2)
                     .all(|pair| pair[0].starts_with("start") && pair[1].starts_with("done")),
