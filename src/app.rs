@@ -198,6 +198,7 @@ async fn start_silencer(
         tasks.spawn(crate::silence::maintenance::poll_loop(
             shared.clone(),
             vcenters.clone(),
+            store.clone(),
             config.silence.poll,
             shutdown,
         ));

@@ -6,6 +6,11 @@
 //! right after a maintenance event. A poll replaces the vCenter's picture;
 //! event-driven changes newer than the poll's start survive it, so a poll that
 //! raced an "entered maintenance" event does not un-silence the host.
+//!
+//! With several nodes on one store, one node per vCenter polls (the
+//! `maintenance:<vc>` singleton) and stores its picture; the other nodes read
+//! that picture from the store instead of asking vCenter themselves, so each
+//! node decides and releases against the same picture at no extra vCenter load.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,10 +20,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{EntityKind, Event};
+use crate::store::Role;
 use crate::vcenters::Vcenters;
 use crate::vsphere::{Client, VsphereError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Host {
     name: String,
     in_maintenance: bool,
@@ -258,6 +264,51 @@ impl SharedMaintenance {
     }
 }
 
+/// One vCenter's polled picture as the polling node stores it for the
+/// others (key `maintenance:<vc>` in the store's key-value table).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StoredPicture {
+    /// When the poll started, Unix milliseconds (wall clock: nodes share no
+    /// monotonic clock).
+    polled_at_ms: i64,
+    hosts: HashMap<String, Host>,
+    vms: HashMap<String, (String, String)>,
+    datastores: HashMap<String, (String, Vec<String>)>,
+}
+
+impl StoredPicture {
+    fn of(view: &MaintenanceView, vc: &str, polled_at_ms: i64) -> Self {
+        Self {
+            polled_at_ms,
+            hosts: view.hosts.get(vc).cloned().unwrap_or_default(),
+            vms: view.vms.get(vc).cloned().unwrap_or_default(),
+            datastores: view.datastores.get(vc).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn into_view(self, vc: &str) -> MaintenanceView {
+        let mut view = MaintenanceView::default();
+        view.hosts.insert(vc.to_owned(), self.hosts);
+        view.vms.insert(vc.to_owned(), self.vms);
+        view.datastores.insert(vc.to_owned(), self.datastores);
+        view
+    }
+
+    /// The local instant of the poll's start, for [`SharedMaintenance::replace`].
+    fn started(&self, now_ms: i64) -> Instant {
+        let age = Duration::from_millis(now_ms.saturating_sub(self.polled_at_ms).max(0) as u64);
+        Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
+    }
+}
+
+fn picture_key(vc: &str) -> String {
+    crate::store::singletons::maintenance(vc)
+}
+
+fn unix_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 async fn poll_one(client: &Client, vc: &str) -> Result<MaintenanceView, VsphereError> {
     let mut view = MaintenanceView::default();
     for host in client.hosts().await? {
@@ -290,26 +341,99 @@ async fn poll_one(client: &Client, vc: &str) -> Result<MaintenanceView, VsphereE
 }
 
 /// Polls every vCenter every `interval`, and at once when poked.
+/// How often a node that does not poll a vCenter reads the picture the
+/// polling node stored (at most; never less often than `[silence] poll`).
+const READ_STORED_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps the maintenance picture of every vCenter current: the holder of a
+/// vCenter's `maintenance:<vc>` role polls it and stores the picture; the
+/// other nodes load the stored one. (SQLite: always the holder.)
 pub async fn poll_loop(
     shared: SharedMaintenance,
     vcenters: Vcenters,
+    store: crate::store::Store,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
+    // Per vCenter, the poll time of the stored picture last applied.
+    let mut applied: HashMap<String, i64> = HashMap::new();
     loop {
+        let mut reader = false;
         for (vc, client) in vcenters.iter() {
-            let started = Instant::now();
-            match poll_one(client, vc).await {
-                Ok(view) => shared.replace(vc, view, started),
+            match store.singleton(&picture_key(vc)).await {
+                Ok(Role::Holding | Role::TookOver) => {
+                    poll_and_store(&shared, &store, client, vc).await
+                }
+                Ok(Role::Standby) => {
+                    reader = true;
+                    load_stored(&shared, &store, vc, &mut applied).await;
+                }
                 Err(e) => {
-                    tracing::warn!(vcenter = %vc, error = %e, "maintenance poll failed; keeping the last picture")
+                    tracing::warn!(vcenter = %vc, error = %e, "cannot ask which node polls maintenance; keeping the last picture")
                 }
             }
         }
+        let wait = if reader {
+            interval.min(READ_STORED_EVERY)
+        } else {
+            interval
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = shared.poke.notified() => {}
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn poll_and_store(
+    shared: &SharedMaintenance,
+    store: &crate::store::Store,
+    client: &Client,
+    vc: &str,
+) {
+    let (started, polled_at_ms) = (Instant::now(), unix_ms());
+    let view = match poll_one(client, vc).await {
+        Ok(view) => view,
+        Err(e) => {
+            tracing::warn!(vcenter = %vc, error = %e, "maintenance poll failed; keeping the last picture");
+            return;
+        }
+    };
+    let stored = serde_json::to_string(&StoredPicture::of(&view, vc, polled_at_ms));
+    shared.replace(vc, view, started);
+    let stored = match stored {
+        Ok(json) => store.kv_set(&picture_key(vc), &json).await,
+        Err(e) => Err(crate::store::StoreError::Unavailable(e.to_string())),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(vcenter = %vc, error = %e, "cannot store the maintenance picture for the other nodes");
+    }
+}
+
+async fn load_stored(
+    shared: &SharedMaintenance,
+    store: &crate::store::Store,
+    vc: &str,
+    applied: &mut HashMap<String, i64>,
+) {
+    let picture = match store.kv_get(&picture_key(vc)).await {
+        Ok(Some(json)) => serde_json::from_str::<StoredPicture>(&json),
+        Ok(None) => return, // the polling node has not stored one yet
+        Err(e) => {
+            tracing::warn!(vcenter = %vc, error = %e, "cannot read the stored maintenance picture; keeping the last one");
+            return;
+        }
+    };
+    match picture {
+        Ok(picture) if applied.get(vc) != Some(&picture.polled_at_ms) => {
+            applied.insert(vc.to_owned(), picture.polled_at_ms);
+            let started = picture.started(unix_ms());
+            shared.replace(vc, picture.into_view(vc), started);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(vcenter = %vc, error = %e, "stored maintenance picture unreadable; keeping the last one")
         }
     }
 }
@@ -325,6 +449,22 @@ mod tests {
         e.entity.name = Some(name.into());
         e.entity.moref = moref.and_then(Moref::parse);
         e
+    }
+
+    #[test]
+    fn a_stored_picture_carries_one_vcenter_and_its_poll_time() {
+        let mut polled = view();
+        polled.set_host("vc2", "host-9", "other", true);
+        let json = serde_json::to_string(&StoredPicture::of(&polled, "vc1", 1_000)).unwrap();
+        let stored: StoredPicture = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored.polled_at_ms, 1_000);
+        // 5 s old by the reader's clock: the poll started 5 s before now.
+        let age = stored.started(6_000).elapsed();
+        assert!(age >= Duration::from_secs(5) && age < Duration::from_secs(6), "{age:?}");
+        let loaded = stored.into_view("vc1");
+        assert_eq!(loaded.host_by_moref("vc1", "host-1"), polled.host_by_moref("vc1", "host-1"));
+        assert_eq!(loaded.host_by_moref("vc1", "host-2"), polled.host_by_moref("vc1", "host-2"));
+        assert_eq!(loaded.host_by_moref("vc2", "host-9"), None, "only the polled vCenter");
     }
 
     fn view() -> MaintenanceView {

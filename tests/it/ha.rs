@@ -355,6 +355,71 @@ async fn a_silence_made_through_one_node_holds_on_every_node() {
     assert_eq!(decider.status().await["silences"]["active"], 0);
 }
 
+/// One node per vCenter polls maintenance state (the `maintenance:<vc>`
+/// role) and stores its picture; the other node reads it from the store, so
+/// both hold and release against the same hosts.
+#[tokio::test]
+async fn one_node_polls_maintenance_and_every_node_sees_its_picture() {
+    let sim = Vcsim::start();
+    let client = connected(&sim).await;
+    let host = client
+        .hosts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name.contains("H0"))
+        .expect("a host");
+    let (_cluster, url) = database();
+    let extra = format!(
+        "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"u\"\npassword = \"p\"\n\n[silence]\npoll = \"300ms\"\n",
+        sim.url
+    );
+    let (a, b) = tokio::join!(node(&url, "a", &extra), node(&url, "b", &extra));
+    let poller = a
+        .wait_for(
+            "a node to poll maintenance",
+            Duration::from_secs(15),
+            || holder(&a, "maintenance:vc1"),
+        )
+        .await;
+    assert!(poller == "a" || poller == "b", "{poller}");
+    client
+        .enter_maintenance_mode(&host.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    for app in [&a, &b] {
+        app.wait_for(
+            "the host seen in maintenance",
+            Duration::from_secs(15),
+            || async {
+                let hosts = app.status().await["silences"]["hosts_in_maintenance"].clone();
+                (hosts[0]["host"] == host.name.as_str()).then_some(())
+            },
+        )
+        .await;
+    }
+    // Still one poller, the same one.
+    assert_eq!(
+        holder(&b, "maintenance:vc1").await.as_deref(),
+        Some(poller.as_str())
+    );
+    client
+        .exit_maintenance_mode(&host.moref, Duration::from_secs(30))
+        .await
+        .unwrap();
+    for app in [&a, &b] {
+        app.wait_for(
+            "the host seen out of maintenance",
+            Duration::from_secs(15),
+            || async {
+                let hosts = app.status().await["silences"]["hosts_in_maintenance"].clone();
+                hosts.as_array().is_some_and(Vec::is_empty).then_some(())
+            },
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
     let (cluster, url) = database();
