@@ -460,11 +460,24 @@ mod tests {
         assert_eq!(stored.polled_at_ms, 1_000);
         // 5 s old by the reader's clock: the poll started 5 s before now.
         let age = stored.started(6_000).elapsed();
-        assert!(age >= Duration::from_secs(5) && age < Duration::from_secs(6), "{age:?}");
+        assert!(
+            age >= Duration::from_secs(5) && age < Duration::from_secs(6),
+            "{age:?}"
+        );
         let loaded = stored.into_view("vc1");
-        assert_eq!(loaded.host_by_moref("vc1", "host-1"), polled.host_by_moref("vc1", "host-1"));
-        assert_eq!(loaded.host_by_moref("vc1", "host-2"), polled.host_by_moref("vc1", "host-2"));
-        assert_eq!(loaded.host_by_moref("vc2", "host-9"), None, "only the polled vCenter");
+        assert_eq!(
+            loaded.host_by_moref("vc1", "host-1"),
+            polled.host_by_moref("vc1", "host-1")
+        );
+        assert_eq!(
+            loaded.host_by_moref("vc1", "host-2"),
+            polled.host_by_moref("vc1", "host-2")
+        );
+        assert_eq!(
+            loaded.host_by_moref("vc2", "host-9"),
+            None,
+            "only the polled vCenter"
+        );
     }
 
     fn view() -> MaintenanceView {
