@@ -391,10 +391,7 @@ async fn one_node_polls_maintenance_and_every_node_sees_its_picture() {
         app.wait_for(
             "the host seen in maintenance",
             Duration::from_secs(15),
-            || async {
-                let hosts = app.status().await["silences"]["hosts_in_maintenance"].clone();
-                (hosts[0]["host"] == host.name.as_str()).then_some(())
-            },
+            || async { (app.hosts_in_maintenance().await == [host.name.as_str()]).then_some(()) },
         )
         .await;
     }
@@ -411,10 +408,7 @@ async fn one_node_polls_maintenance_and_every_node_sees_its_picture() {
         app.wait_for(
             "the host seen out of maintenance",
             Duration::from_secs(15),
-            || async {
-                let hosts = app.status().await["silences"]["hosts_in_maintenance"].clone();
-                hosts.as_array().is_some_and(Vec::is_empty).then_some(())
-            },
+            || async { app.hosts_in_maintenance().await.is_empty().then_some(()) },
         )
         .await;
     }

@@ -19,16 +19,6 @@ fn config(trapd: &Snmptrapd, extra: &str) -> TestConfig {
     }
 }
 
-/// The hosts the status lists as in maintenance.
-async fn hosts_in_maintenance(app: &TestApp) -> Vec<String> {
-    app.status().await["silences"]["hosts_in_maintenance"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["host"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn runs_for(app: &TestApp, event_id: &str) -> Vec<Value> {
     app.get_json(&format!("/api/v1/runs?event={event_id}"))
         .await["runs"]
@@ -421,7 +411,7 @@ async fn inhibition_holds_vm_alerts_while_the_host_is_down() {
         .await
         .unwrap();
     app.wait_for("the inventory polled", Duration::from_secs(10), || async {
-        (hosts_in_maintenance(&app).await == [sentinel.name.as_str()]).then_some(())
+        (app.hosts_in_maintenance().await == [sentinel.name.as_str()]).then_some(())
     })
     .await;
     client
@@ -431,7 +421,7 @@ async fn inhibition_holds_vm_alerts_while_the_host_is_down() {
     app.wait_for(
         "the sentinel host back",
         Duration::from_secs(10),
-        || async { hosts_in_maintenance(&app).await.is_empty().then_some(()) },
+        || async { app.hosts_in_maintenance().await.is_empty().then_some(()) },
     )
     .await;
     alarm_trap(&app, 2, "Red", "alarm.HostConnectionStateAlarm", &host_name);

@@ -440,6 +440,16 @@ impl TestApp {
         self.get_json("/api/v1/status").await
     }
 
+    /// The hosts the status lists as in maintenance (their names).
+    pub async fn hosts_in_maintenance(&self) -> Vec<String> {
+        self.status().await["silences"]["hosts_in_maintenance"]
+            .as_array()
+            .expect("status.silences.hosts_in_maintenance")
+            .iter()
+            .map(|h| h["host"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// A rejection counter from the status endpoint (0 when absent).
     pub async fn rejected(&self, source: &str, reason: &str) -> u64 {
         self.status().await["sources"][source]["rejected"][reason]
