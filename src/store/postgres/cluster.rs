@@ -57,6 +57,28 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A new, empty directory for one cluster. Tests in one process start
+/// clusters in parallel, so the name carries a per-process counter (a free
+/// port number is no unique name: two threads can be handed the same one),
+/// and `create_dir` refuses a name that exists (a leftover of an earlier
+/// process with the same pid) so the next number is tried.
+fn fresh_directory() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("vcgate-pg-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!(
+                "PostgreSQL test cluster: cannot create {}: {e}",
+                dir.display()
+            ),
+        }
+    }
+}
+
 impl PgCluster {
     /// Initializes and starts a fresh cluster (panics if it cannot).
     pub fn start() -> Self {
@@ -66,9 +88,7 @@ impl PgCluster {
              (scripts/test.sh does)",
             bin_dir()
         );
-        let dir =
-            std::env::temp_dir().join(format!("vcgate-pg-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).expect("cluster directory");
+        let dir = fresh_directory();
         run(
             "chown",
             Command::new("chown").args(["postgres:postgres"]).arg(&dir),
@@ -89,22 +109,37 @@ impl PgCluster {
                 ])
                 .arg(&data),
         );
-        let port = free_port();
-        let cluster = Self { dir, port };
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
-            cluster.dir.display()
-        );
-        run(
-            "pg_ctl start",
-            as_postgres("pg_ctl")
+        // A free port can be handed to a parallel test between our probe and
+        // the server's bind; the server then fails with "Address already in
+        // use" in its log, and the next port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
+                dir.display()
+            );
+            let log = dir.join("log");
+            let started = as_postgres("pg_ctl")
                 .args(["-w", "-t", "60", "-D"])
                 .arg(&data)
                 .args(["-l"])
-                .arg(cluster.dir.join("log"))
-                .args(["-o", &options, "start"]),
-        );
-        cluster
+                .arg(&log)
+                .args(["-o", &options, "start"])
+                .output()
+                .unwrap_or_else(|e| panic!("PostgreSQL test cluster: cannot run pg_ctl: {e}"));
+            if started.status.success() {
+                return Self { dir, port };
+            }
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                server_log.contains("Address already in use"),
+                "PostgreSQL test cluster: pg_ctl start failed ({}): {}{}\nserver log:\n{server_log}",
+                started.status,
+                String::from_utf8_lossy(&started.stdout),
+                String::from_utf8_lossy(&started.stderr),
+            );
+        }
+        panic!("PostgreSQL test cluster: no free port after five tries");
     }
 
     /// Creates database `name` and returns its URL.
