@@ -23,6 +23,17 @@ pub trait EventStore: Send + Sync {
     /// Commits several events in one go (same semantics as `accept`, in order).
     async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError>;
 
+    /// Commits new events, each with the pipeline's decision when it was
+    /// decided at acceptance (`Some`: stored as processed, with its merge,
+    /// runs, deliveries and alert-table change), in one commit; `None`
+    /// events are stored undecided for the pipeline, as by `accept_many`.
+    /// An event whose delivery was stored before is `AlreadyAccepted` and
+    /// its decision is dropped.
+    async fn accept_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<Vec<AcceptOutcome>, StoreError>;
+
     /// One event with what the pipeline did with it.
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError>;
 

@@ -186,6 +186,95 @@ pub async fn record_processed_decides_merges_and_queues(store: &Store) {
     assert!(rest.is_empty());
 }
 
+/// Events decided at acceptance are stored processed, with their merge,
+/// runs and deliveries, in the commit that accepts them; an undecided one
+/// waits for the pipeline; a redelivery keeps the earlier event and its
+/// decision is dropped.
+pub async fn accept_decided_stores_events_with_their_decisions(store: &Store) {
+    let original = event(Source::Snmp, "alarm.status.changed", Some("trap-1"));
+    let repeat = event(Source::Snmp, "alarm.status.changed", None);
+    let undecided = event(Source::AlarmHook, "alarm.status.changed", None);
+    let mut decided = disposition(Some(RouteTarget::Both));
+    decided.forward_to = vec!["nms".into()];
+    decided.subscriptions = vec!["sub".into()];
+    let seen = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let original_decision = ProcessedEvent {
+        runs: vec![NewRun {
+            subscription: "sub".into(),
+            function: "f".into(),
+            secrets: Vec::new(),
+        }],
+        ..processed(original.id, decided.clone())
+    };
+    let merged = Disposition {
+        duplicate_of: Some(original.id),
+        route: None,
+        ..disposition(None)
+    };
+    let repeat_decision = ProcessedEvent {
+        merge_into: Some(original.id),
+        seen_at: seen,
+        ..processed(repeat.id, merged.clone())
+    };
+    let outcomes = store
+        .accept_decided(vec![
+            (original.clone(), Some(original_decision.clone())),
+            (repeat.clone(), Some(repeat_decision)),
+            (undecided.clone(), None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            AcceptOutcome::Accepted(original.id),
+            AcceptOutcome::Accepted(repeat.id),
+            AcceptOutcome::Accepted(undecided.id),
+        ]
+    );
+    let stored = store.get_event(original.id).await.unwrap().unwrap();
+    assert_eq!(stored.event, original);
+    assert_eq!(stored.stage, EventStage::Processed);
+    assert_eq!(stored.disposition.as_ref(), Some(&decided));
+    assert_eq!((stored.duplicates, stored.last_seen), (1, Some(seen)));
+    assert_eq!(stored.deliveries.len(), 1);
+    let runs = store
+        .list_runs(RunQuery {
+            event: Some(original.id),
+            limit: 10,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let stored_repeat = store.get_event(repeat.id).await.unwrap().unwrap();
+    assert_eq!(stored_repeat.disposition.as_ref(), Some(&merged));
+    // Only the undecided one is left for the pipeline.
+    let pending = store.pending_events(0, 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|(_, e)| e.id).collect::<Vec<_>>(),
+        vec![undecided.id]
+    );
+    // The same delivery again: the earlier event; its decision is not applied.
+    let again = event(Source::Snmp, "alarm.status.changed", Some("trap-1"));
+    let outcomes = store
+        .accept_decided(vec![(
+            again.clone(),
+            Some(ProcessedEvent {
+                merge_into: Some(original.id),
+                ..processed(again.id, merged)
+            }),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![AcceptOutcome::AlreadyAccepted(original.id)]);
+    let stored = store.get_event(original.id).await.unwrap().unwrap();
+    assert_eq!(stored.duplicates, 1, "a redelivery merges nothing");
+    assert!(store.get_event(again.id).await.unwrap().is_none());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.pending_pipeline), (3, 1));
+}
+
 pub async fn prune_removes_old_events_and_their_deliveries(store: &Store) {
     let day = time::Duration::days(1);
     let mut old = event(Source::Snmp, "snmp.trap", None);

@@ -32,7 +32,7 @@ impl PgStore {
     }
 }
 
-async fn record_one(
+pub(super) async fn record_one(
     txn: &Transaction<'_>,
     now: i64,
     outcome: &ProcessedEvent,

@@ -47,6 +47,34 @@ impl EventStore for PgStore {
         result
     }
 
+    /// Inserted undecided, then decided inside the same transaction (the
+    /// decider's row lock sees the fresh row); PostgreSQL nodes decide in
+    /// the pipeline, so this path is for completeness and the conformance
+    /// suite, not for speed.
+    async fn accept_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let result = async {
+            let mut client = self.client().await?;
+            let txn = client.transaction().await.map_err(pg)?;
+            let now = ms(time::OffsetDateTime::now_utc());
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (event, decision) in &batch {
+                let outcome = insert_event(&txn, event).await?;
+                if let (AcceptOutcome::Accepted(_), Some(decision)) = (outcome, decision) {
+                    super::decisions::record_one(&txn, now, decision).await?;
+                }
+                outcomes.push(outcome);
+            }
+            txn.commit().await.map_err(pg)?;
+            Ok(outcomes)
+        }
+        .await;
+        self.note(&result);
+        result
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
         let client = self.client().await?;
         let rows = client

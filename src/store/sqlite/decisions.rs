@@ -12,12 +12,13 @@ use std::borrow::Cow;
 use rusqlite::{CachedStatement, Connection, params};
 
 use super::{SqliteStore, alerts, ms, now_ms, unavailable};
+use crate::model::Event;
 use crate::store::alerts as alerts_rules;
-use crate::store::{ProcessedEvent, StoreError, to_json_text};
+use crate::store::{AcceptOutcome, ProcessedEvent, StoreError, to_json_text};
 
 /// One decided event, encoded before it reaches the writer thread (the
 /// writer is the bottleneck).
-struct Encoded {
+pub(super) struct Encoded {
     id: String,
     disposition: String,
     /// The enriched event's (body, type), when it changed.
@@ -25,7 +26,7 @@ struct Encoded {
 }
 
 impl Encoded {
-    fn of(o: &ProcessedEvent) -> Self {
+    pub(super) fn of(o: &ProcessedEvent) -> Self {
         let updated = o.updated.as_ref().and_then(|e| {
             serde_json::to_string(e)
                 .ok()
@@ -40,18 +41,29 @@ impl Encoded {
 }
 
 /// The batch's statements, prepared once per commit.
-struct Statements<'c> {
+pub(super) struct Statements<'c> {
     decide: CachedStatement<'c>,
+    /// An event decided at acceptance: inserted with its decision.
+    insert_decided: CachedStatement<'c>,
+    /// The alert table completed a just-inserted event's disposition.
+    set_disposition: CachedStatement<'c>,
     merge: CachedStatement<'c>,
     queue_run: CachedStatement<'c>,
     queue_delivery: CachedStatement<'c>,
 }
 
 impl<'c> Statements<'c> {
-    fn prepare(conn: &'c Connection) -> Result<Self, rusqlite::Error> {
+    pub(super) fn prepare(conn: &'c Connection) -> Result<Self, rusqlite::Error> {
         Ok(Self {
             decide: conn.prepare_cached(
                 "UPDATE events SET processed = 1, disposition = ?2, body = coalesce(?3, body), type = coalesce(?4, type) WHERE id = ?1",
+            )?,
+            insert_decided: conn.prepare_cached(
+                "INSERT INTO events (id, source, vcenter, type, received_ms, fingerprint, delivery_id, body, processed, disposition) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9) ON CONFLICT DO NOTHING",
+            )?,
+            set_disposition: conn.prepare_cached(
+                "UPDATE events SET disposition = ?2 WHERE seq = ?1",
             )?,
             merge: conn.prepare_cached(
                 "UPDATE events SET duplicates = duplicates + 1, last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
@@ -94,32 +106,91 @@ fn record_one(
     outcome: &ProcessedEvent,
     encoded: &Encoded,
 ) -> Result<(), StoreError> {
-    let id = &encoded.id;
     let (body, event_type) = match &encoded.updated {
         Some((body, event_type)) => (Some(body.as_str()), Some(event_type.as_str())),
         None => (None, None),
     };
-    // The alert table decides which targets hear of an alarm
-    // transition, so its disposition is completed (and encoded) here.
-    let mut forward_to = outcome.disposition.forward_to.clone();
-    let disposition = match &outcome.alert {
-        None => Cow::Borrowed(&encoded.disposition),
-        Some(input) => {
-            let key = uuid::Uuid::now_v7().to_string();
-            for target in alerts::apply_input(conn, input, &key)? {
-                if !forward_to.contains(&target) {
-                    forward_to.push(target);
-                }
-            }
-            let mut d = outcome.disposition.clone();
-            d.forward_to = forward_to.clone();
-            Cow::Owned(to_json_text(&d))
-        }
-    };
+    let (disposition, forward_to) = complete_disposition(conn, outcome, encoded)?;
     stmts
         .decide
-        .execute(params![id, disposition.as_ref(), body, event_type])
+        .execute(params![encoded.id, disposition.as_ref(), body, event_type])
         .map_err(unavailable)?;
+    queue_effects(stmts, now, outcome, encoded, &forward_to)
+}
+
+/// A new event decided at acceptance, inserted with its decision (one row
+/// write, no pending-index entry, nothing for the pipeline to re-read).
+/// Its delivery stored before: `AlreadyAccepted`, and the decision is
+/// dropped (the earlier event's stands).
+pub(super) fn insert_decided(
+    conn: &Connection,
+    stmts: &mut Statements<'_>,
+    now: i64,
+    (event, body): (&Event, &str),
+    outcome: &ProcessedEvent,
+    encoded: &Encoded,
+) -> Result<AcceptOutcome, StoreError> {
+    let inserted = stmts
+        .insert_decided
+        .execute(params![
+            encoded.id,
+            event.source.as_str(),
+            event.vcenter,
+            event.event_type.as_str(),
+            ms(event.received_at),
+            event.fingerprint.0,
+            event.delivery_id,
+            body,
+            encoded.disposition,
+        ])
+        .map_err(unavailable)?;
+    if inserted == 0 {
+        return super::events::earlier_delivery(conn, event);
+    }
+    let seq = conn.last_insert_rowid();
+    let (disposition, forward_to) = complete_disposition(conn, outcome, encoded)?;
+    if let Cow::Owned(completed) = disposition {
+        stmts
+            .set_disposition
+            .execute(params![seq, completed])
+            .map_err(unavailable)?;
+    }
+    queue_effects(stmts, now, outcome, encoded, &forward_to)?;
+    Ok(AcceptOutcome::Accepted(event.id))
+}
+
+/// The event's disposition with the targets its alert-table change queues
+/// (the table decides which targets hear of an alarm transition): borrowed
+/// when unchanged, and the targets to queue deliveries for.
+fn complete_disposition<'e>(
+    conn: &Connection,
+    outcome: &ProcessedEvent,
+    encoded: &'e Encoded,
+) -> Result<(Cow<'e, str>, Vec<String>), StoreError> {
+    let mut forward_to = outcome.disposition.forward_to.clone();
+    let Some(input) = &outcome.alert else {
+        return Ok((Cow::Borrowed(encoded.disposition.as_str()), forward_to));
+    };
+    let key = uuid::Uuid::now_v7().to_string();
+    for target in alerts::apply_input(conn, input, &key)? {
+        if !forward_to.contains(&target) {
+            forward_to.push(target);
+        }
+    }
+    let mut d = outcome.disposition.clone();
+    d.forward_to = forward_to.clone();
+    Ok((Cow::Owned(to_json_text(&d)), forward_to))
+}
+
+/// The dedup merge, the runs and the deliveries a decision queues.
+fn queue_effects(
+    stmts: &mut Statements<'_>,
+    now: i64,
+    outcome: &ProcessedEvent,
+    encoded: &Encoded,
+    forward_to: &[String],
+) -> Result<(), StoreError> {
+    let id = &encoded.id;
     if let Some(original) = outcome.merge_into {
         stmts
             .merge
@@ -139,7 +210,7 @@ fn record_one(
             ])
             .map_err(unavailable)?;
     }
-    for target in alerts_rules::delivery_targets(&forward_to, outcome.alert.as_ref()) {
+    for target in alerts_rules::delivery_targets(forward_to, outcome.alert.as_ref()) {
         stmts
             .queue_delivery
             .execute(params![id, target, now])

@@ -39,6 +39,45 @@ impl EventStore for SqliteStore {
         self.note_accepted(result, AcceptOutcome::is_new)
     }
 
+    async fn accept_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        // Encoded here, not on the writer thread (the writer is the bottleneck).
+        let encoded: Vec<_> = batch
+            .into_iter()
+            .map(|(event, decision)| {
+                let body = encode_event(&event)?;
+                let decision = decision.map(|d| {
+                    let encoded = super::decisions::Encoded::of(&d);
+                    (d, encoded)
+                });
+                Ok((event, body, decision))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let result = self
+            .write(move |conn| {
+                let now = now_ms();
+                let mut stmts = super::decisions::Statements::prepare(conn).map_err(unavailable)?;
+                encoded
+                    .iter()
+                    .map(|(event, body, decision)| match decision {
+                        None => insert_event(conn, event, body),
+                        Some((outcome, enc)) => super::decisions::insert_decided(
+                            conn,
+                            &mut stmts,
+                            now,
+                            (event, body),
+                            outcome,
+                            enc,
+                        ),
+                    })
+                    .collect()
+            })
+            .await;
+        self.note_accepted(result, AcceptOutcome::is_new)
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {
         let events = self
             .read(move |conn| {
@@ -278,6 +317,14 @@ pub(super) fn insert_event(
     if inserted == 1 {
         return Ok(AcceptOutcome::Accepted(event.id));
     }
+    earlier_delivery(conn, event)
+}
+
+/// The event an insert conflicted with: the same delivery stored earlier.
+pub(super) fn earlier_delivery(
+    conn: &Connection,
+    event: &Event,
+) -> Result<AcceptOutcome, StoreError> {
     let existing: Option<String> = conn
         .query_row(
             "SELECT id FROM events WHERE source = ?1 AND delivery_id = ?2",
