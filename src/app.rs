@@ -38,10 +38,21 @@ pub async fn run(
     let (listener, tls) = api::server::bind(&config.http).await?;
     config.http.listen = listener.local_addr()?;
     let stats = Arc::new(Stats::new());
+    // One node decides at acceptance; on PostgreSQL one decider serves
+    // the cluster, so nodes commit undecided events for it.
+    let (admissions, admission_inbox) =
+        match config.store.backend == crate::config::StoreBackend::Sqlite {
+            true => {
+                let (tx, rx) = crate::pipeline::admission_channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
     let ingestor = Ingestor {
         store: store.clone(),
         stats: stats.clone(),
         pipeline_wake: Arc::new(Notify::new()),
+        admissions,
     };
     let metrics = crate::telemetry::init_metrics();
     let tasks = tokio_util::task::TaskTracker::new();
@@ -76,6 +87,7 @@ pub async fn run(
         vcenters: vcenters.clone(),
         silencer: silencer.clone(),
         guard_wake: Arc::new(Notify::new()),
+        admissions: admission_inbox,
     };
     spawn_stages(&config, wiring, &state, &tasks, shutdown.clone()).await?;
 

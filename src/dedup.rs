@@ -160,6 +160,18 @@ impl Dedup {
         self.evicted += drop as u64;
     }
 
+    /// Points `identity` at `stored` where it remembers `admitted` as the
+    /// original: the store kept an earlier event for the same delivery, so
+    /// `admitted` was never stored and later repeats must merge into the
+    /// event that was.
+    pub fn rebind(&mut self, identity: &Fingerprint, admitted: EventId, stored: EventId) {
+        if let Some(s) = self.active.get_mut(identity)
+            && s.original == admitted
+        {
+            s.original = stored;
+        }
+    }
+
     /// Forgets identities not seen within the window.
     pub fn sweep(&mut self, now: OffsetDateTime) {
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
@@ -206,6 +218,29 @@ mod tests {
         assert_eq!(
             d.observe(&trap, at(2)),
             Verdict::Duplicate { original: hook.id }
+        );
+    }
+
+    /// A redelivery admitted as an original but kept out by the store:
+    /// later repeats merge into the event that is stored, and a rebind for
+    /// an identity whose original moved on changes nothing.
+    #[test]
+    fn rebind_points_repeats_at_the_stored_event() {
+        let mut d = dedup();
+        let admitted = alarm(Source::AlarmHook, "esx01", "Red");
+        let stored = EventId::new();
+        assert_eq!(d.observe(&admitted, at(0)), Verdict::New);
+        let identity = admitted.dedup_identity().0;
+        d.rebind(&identity, admitted.id, stored);
+        let repeat = alarm(Source::Snmp, "esx01", "red");
+        assert_eq!(
+            d.observe(&repeat, at(1)),
+            Verdict::Duplicate { original: stored }
+        );
+        d.rebind(&identity, admitted.id, EventId::new());
+        assert_eq!(
+            d.observe(&repeat, at(2)),
+            Verdict::Duplicate { original: stored }
         );
     }
 

@@ -3,8 +3,12 @@
 //! API router, `crate::api::ingest`, and enter through `Ingestor` too).
 //!
 //! Owns: `Ingestor`, the single path from a normalized event to "accepted":
-//! commit to the store, count it, wake the pipeline. Sources never call a
-//! later stage directly; the pipeline picks accepted events up from the store.
+//! hand it to the pipeline's admission (which decides dedup and routing in
+//! memory and commits the event with its decision), or, without one
+//! (PostgreSQL: one decider for the cluster), commit it undecided and wake
+//! the pipeline. Either way the caller hears back once the event is
+//! durable. Sources never call a later stage directly: [`Admission`] is a
+//! channel message and the store is the record.
 //! Must not: depend on the API (it sits above every source).
 
 pub mod snmp;
@@ -13,28 +17,40 @@ pub mod vcenter_events;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::model::Event;
 use crate::store::{AcceptOutcome, Store, StoreError};
 use crate::telemetry::Stats;
+
+/// Events handed to the pipeline's admission: it answers once they are
+/// durable (decided, or stored undecided for the pipeline), one outcome per
+/// event in order.
+pub struct Admission {
+    pub events: Vec<Event>,
+    pub reply: AdmissionReply,
+}
+
+/// Where admission answers: one outcome per event, or why none was stored.
+pub type AdmissionReply = oneshot::Sender<Result<Vec<AcceptOutcome>, StoreError>>;
 
 /// Commits events and tells the pipeline there is work.
 #[derive(Clone)]
 pub struct Ingestor {
     pub store: Store,
     pub stats: Arc<Stats>,
-    /// Woken after every commit; the pipeline reads pending events from the store.
+    /// Woken after every undecided commit; the pipeline reads pending
+    /// events from the store.
     pub pipeline_wake: Arc<Notify>,
+    /// The pipeline's admission, when it decides at acceptance (SQLite).
+    pub admissions: Option<mpsc::Sender<Admission>>,
 }
 
 impl Ingestor {
     /// Commits one event; resolves once it is durable.
     pub async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
-        let label = (event.source, event.vcenter.clone(), event.received_at);
-        let outcome = self.store.accept(event).await?;
-        self.count(&[label], &[outcome]);
-        Ok(outcome)
+        let mut outcomes = self.accept_many(vec![event]).await?;
+        Ok(outcomes.remove(0))
     }
 
     /// Commits several events in one write (used by the SNMP receiver's batches).
@@ -43,9 +59,26 @@ impl Ingestor {
             .iter()
             .map(|e| (e.source, e.vcenter.clone(), e.received_at))
             .collect();
-        let outcomes = self.store.accept_many(events).await?;
-        self.count(&labels, &outcomes);
+        let outcomes = match &self.admissions {
+            Some(admissions) => Self::admit(admissions, events).await?,
+            None => self.store.accept_many(events).await?,
+        };
+        self.count(&labels, &outcomes, self.admissions.is_none());
         Ok(outcomes)
+    }
+
+    /// Hands events to the pipeline's admission and waits for their commit.
+    async fn admit(
+        admissions: &mpsc::Sender<Admission>,
+        events: Vec<Event>,
+    ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let stopped = || StoreError::Unavailable("the pipeline has stopped (shutting down)".into());
+        let (reply, answer) = oneshot::channel();
+        admissions
+            .send(Admission { events, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Commits events of a vCenter's event stream together with the stream's
@@ -64,16 +97,18 @@ impl Ingestor {
             .store
             .accept_with_checkpoint(events, vcenter.to_owned(), checkpoint)
             .await?;
-        self.count(&labels, &outcomes);
+        self.count(&labels, &outcomes, true);
         Ok(outcomes)
     }
 
-    /// Books a commit's outcomes: one stats update per (source, vCenter) and
-    /// one pipeline wake per batch, not per event (the trap path is hot).
+    /// Books a commit's outcomes: one stats update per (source, vCenter) and,
+    /// for undecided commits (`wake`), one pipeline wake per batch, not per
+    /// event (the trap path is hot).
     fn count(
         &self,
         labels: &[(crate::model::Source, String, OffsetDateTime)],
         outcomes: &[AcceptOutcome],
+        wake: bool,
     ) {
         let mut accepted: Vec<((crate::model::Source, &str), u64)> = Vec::new();
         let mut received = Vec::with_capacity(outcomes.len());
@@ -101,7 +136,7 @@ impl Ingestor {
             .emit(crate::telemetry::internal_events::EventsCommitted {
                 received: &received,
             });
-        if any_new {
+        if any_new && wake {
             self.pipeline_wake.notify_one();
         }
     }

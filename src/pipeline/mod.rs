@@ -7,15 +7,21 @@
 //! loop here only does the I/O around it: reading the batch, enrichment
 //! lookups, the commit, metrics and wake-ups.
 //!
-//! Wakes on `Ingestor::pipeline_wake`, with a slow tick as a safety net.
-//! Resumes after a restart from the store (every event with `processed = 0`).
+//! On a single-node store most events never come here through the store:
+//! admission (`admit.rs`) decides them in memory as they are accepted and
+//! commits each with its decision. This loop decides the rest (events that
+//! want enrichment, the vCenter event stream, every event on PostgreSQL,
+//! where one node decides for the cluster), and resumes after a restart
+//! from the store (every event with `processed = 0`) before admission
+//! starts. Wakes on `Ingestor::pipeline_wake`, with a slow tick as a safety
+//! net.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,6 +33,7 @@ use crate::model::Event;
 use crate::store::{ProcessedEvent, Role, Store, StoreError};
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
+mod admit;
 mod decide;
 pub use decide::{Decision, decide};
 
@@ -51,6 +58,21 @@ pub struct Wiring {
     pub silencer: crate::silence::Silencer,
     /// Notified when a maintenance event is decided (the guard reconciles at once).
     pub guard_wake: Arc<Notify>,
+    /// What the sources hand to admission (`Ingestor::admissions`), when
+    /// events are decided at acceptance.
+    pub admissions: Option<mpsc::Receiver<crate::ingest::Admission>>,
+}
+
+/// Admissions queued before the sources wait (each an event or an SNMP batch).
+pub const ADMISSION_QUEUE: usize = 4096;
+
+/// The channel between the sources and admission: the sender goes into
+/// `Ingestor::admissions`, the receiver into [`Wiring::admissions`].
+pub fn admission_channel() -> (
+    mpsc::Sender<crate::ingest::Admission>,
+    mpsc::Receiver<crate::ingest::Admission>,
+) {
+    mpsc::channel(ADMISSION_QUEUE)
 }
 
 /// Starts the pipeline, the automation runners and the monitoring forwarders.
@@ -71,7 +93,7 @@ pub async fn spawn(
             .collect(),
         targets,
     };
-    let stage = Stage::new(config, &wiring, &sinks);
+    let stage = Arc::new(Stage::new(config, &wiring, &sinks));
     let Wiring {
         ingestor,
         live,
@@ -79,6 +101,7 @@ pub async fn spawn(
         vcenters,
         silencer,
         guard_wake: _,
+        admissions,
     } = wiring;
     let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
@@ -88,7 +111,22 @@ pub async fn spawn(
         vcenters,
     )?;
     crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
-    tasks.spawn(stage.run(ingestor.pipeline_wake.clone(), shutdown.clone()));
+    let (recovered_tx, recovered) = watch::channel(false);
+    let dedup = Arc::new(Mutex::new(Dedup::new(
+        config.dedup.window,
+        config.dedup.repeat_interval,
+        config.dedup.max_entries,
+    )));
+    if let Some(inbox) = admissions {
+        tasks.spawn(admit::run(
+            stage.clone(),
+            dedup.clone(),
+            inbox,
+            recovered,
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(stage.run(dedup, recovered_tx, shutdown.clone()));
     crate::monitoring::spawn(
         config,
         crate::monitoring::Wiring {
@@ -127,6 +165,8 @@ struct Stage {
     alert_wakes: Vec<Arc<Notify>>,
     /// Woken when a maintenance event is decided (the guard reconciles at once).
     guard_wake: Arc<Notify>,
+    /// Wakes this loop: undecided events were committed.
+    undecided_wake: Arc<Notify>,
 }
 
 impl Stage {
@@ -147,6 +187,7 @@ impl Stage {
             forward_wake: sinks.forward_wake.clone(),
             alert_wakes: sinks.alert_wakes.clone(),
             guard_wake: wiring.guard_wake.clone(),
+            undecided_wake: ingestor.pipeline_wake.clone(),
         }
     }
 
@@ -215,7 +256,7 @@ impl Stage {
     async fn refresh_stale(&self, cursor: &mut Cursor) {
         match self.rebuild_dedup().await {
             Ok(d) => {
-                cursor.dedup = d;
+                *cursor.dedup.lock().await = d;
                 cursor.after_seq = 0;
                 cursor.stale = false;
             }
@@ -223,10 +264,20 @@ impl Stage {
         }
     }
 
-    async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
-        let Some(dedup) = self.first_dedup(&shutdown).await else {
+    /// The stage loop; `recovered` turns true once nothing undecided is
+    /// left from before the start (admission waits for it) or the store
+    /// cannot be read (then acceptance reports the store's error itself).
+    async fn run(
+        self: Arc<Self>,
+        dedup: Arc<Mutex<Dedup>>,
+        recovered: watch::Sender<bool>,
+        shutdown: CancellationToken,
+    ) {
+        let wake = self.undecided_wake.clone();
+        let Some(first) = self.first_dedup(&shutdown).await else {
             return;
         };
+        *dedup.lock().await = first;
         let mut cursor = Cursor {
             dedup,
             after_seq: 0,
@@ -240,10 +291,13 @@ impl Stage {
             }
             cursor.rescan_if_due();
             let step = if decides && !cursor.stale {
-                self.step(&mut cursor.dedup, cursor.after_seq).await
+                self.step(&cursor.dedup, cursor.after_seq).await
             } else {
                 Ok(None)
             };
+            if step.is_err() || (matches!(step, Ok(None)) && cursor.after_seq == 0) {
+                recovered.send_replace(true);
+            }
             if self.advance(&mut cursor, step).await {
                 continue; // more may be waiting
             }
@@ -276,7 +330,7 @@ impl Stage {
                 tracing::warn!(error = %e, "pipeline step failed; will retry");
                 // The store may hold fewer decisions than our memory: rebuild.
                 if let Ok(d) = self.rebuild_dedup().await {
-                    cursor.dedup = d;
+                    *cursor.dedup.lock().await = d;
                 }
                 cursor.after_seq = 0;
                 false
@@ -285,7 +339,7 @@ impl Stage {
     }
 
     /// Decides one batch; returns the last sequence number handled, if any.
-    async fn step(&self, dedup: &mut Dedup, after_seq: i64) -> Result<Option<i64>, StoreError> {
+    async fn step(&self, dedup: &Mutex<Dedup>, after_seq: i64) -> Result<Option<i64>, StoreError> {
         let pending = self.store.pending_events(after_seq, BATCH).await?;
         let Some(last_seq) = pending.last().map(|(seq, _)| *seq) else {
             return Ok(None);
@@ -293,6 +347,7 @@ impl Stage {
         let now = OffsetDateTime::now_utc();
         // Dedup first: the alarm identity does not depend on enrichment, and
         // duplicates need no vCenter lookup.
+        let mut dedup = dedup.lock().await;
         let evicted_before = dedup.evicted();
         let mut batch: Vec<(Event, Verdict)> = pending
             .into_iter()
@@ -302,6 +357,7 @@ impl Stage {
             })
             .collect();
         let evicted = dedup.evicted() - evicted_before;
+        drop(dedup);
         let enriched = self.enrich(&mut batch).await;
         let (outcomes, tally) = self.decide_batch(&batch, &enriched, now);
         let wakes = Wakes::of(&outcomes, &batch, tally.monitoring > 0);
@@ -401,7 +457,8 @@ impl Stage {
 
 /// Where the decider is: its dedup memory and its place in the store.
 struct Cursor {
-    dedup: Dedup,
+    /// Shared with admission, which holds it across its commits.
+    dedup: Arc<Mutex<Dedup>>,
     after_seq: i64,
     /// Set when this node's dedup memory may miss decisions made by
     /// another node (it took the decider role over from it).
