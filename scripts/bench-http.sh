@@ -20,6 +20,8 @@
 #   BENCH_HTTP_SECS    seconds per level (default 10)
 #   BENCH_SYNC         "full" (default) or "normal"
 #   BENCH_NOOP         1 (default) = also measure the no-op baseline at each level; 0 = vcgate only
+#   BENCH_VCGATE       a vcgate binary to measure instead of this tree's build (e.g. a build of
+#                      an earlier commit, for a before/after in the same conditions)
 #   CARGO_TARGET_DIR   where cargo builds (default <repo>/target)
 #   BENCH_SCHED        "fifo" (default as root: chrt -f 10 for vcgate and hookload, so other
 #                      work on a shared host disturbs less), "nice" (nice -n -10), "none"
@@ -84,7 +86,7 @@ trap cleanup EXIT
 
 log "building (release): vcgate + examples/hookload + examples/noop-server"
 (cd "$ROOT" && cargo build --release --quiet --bin vcgate --example hookload --example noop-server)
-VCGATE="$TARGET_DIR/release/vcgate"
+VCGATE=${BENCH_VCGATE:-$TARGET_DIR/release/vcgate}
 HOOKLOAD="$TARGET_DIR/release/examples/hookload"
 NOOP_SERVER="$TARGET_DIR/release/examples/noop-server"
 [[ -x $VCGATE && -x $HOOKLOAD && -x $NOOP_SERVER ]] || die "build products missing in $TARGET_DIR/release"

@@ -8,9 +8,9 @@
 //! token's vCenter binding (403) → commit (503 on failure). The answer (202,
 //! or 200 for a known delivery id) is sent only after the commit is durable.
 //! A batch is checked whole before anything is stored (one bad event
-//! refuses the batch, naming it); its events are then committed one by one,
-//! so after a 503 some may be stored — sending the batch again is safe, each
-//! event is idempotent on its `source` and `id`.
+//! refuses the batch, naming it); its events are then committed together,
+//! in one commit: after a 503 none of them is stored. Sending a batch again
+//! is safe either way, each event is idempotent on its `source` and `id`.
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -116,10 +116,7 @@ async fn ingest_cloudevents(
         check_vcenter(grant, &event, source, stats)?;
         events.push(event);
     }
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        outcomes.push(commit(state, source, event).await?);
-    }
+    let mut outcomes = commit(state, source, events).await?;
     if !received.batch {
         return Ok(answer(outcomes.remove(0)));
     }
@@ -171,7 +168,8 @@ async fn ingest(
         ApiError::bad_request(e.message)
     })?;
     check_vcenter(grant, &event, source, stats)?;
-    Ok(answer(commit(state, source, event).await?))
+    let mut outcomes = commit(state, source, vec![event]).await?;
+    Ok(answer(outcomes.remove(0)))
 }
 
 /// 403 unless the token may speak for the event's vCenter.
@@ -193,9 +191,13 @@ fn check_vcenter(
     ))
 }
 
-/// Stores one event; returns once it is durable.
-async fn commit(state: &AppState, source: Source, event: Event) -> Result<AcceptOutcome, ApiError> {
-    state.ingestor.accept(event).await.map_err(|e| {
+/// Stores events in one commit; returns once they are durable.
+async fn commit(
+    state: &AppState,
+    source: Source,
+    events: Vec<Event>,
+) -> Result<Vec<AcceptOutcome>, ApiError> {
+    state.ingestor.accept_many(events).await.map_err(|e| {
         state.ingestor.stats.rejected(source, "store_unavailable");
         if let Some(suppressed) = STORE_WARN.allow() {
             tracing::warn!(error = %e, suppressed, "event not accepted: store unavailable");

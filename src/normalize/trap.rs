@@ -101,11 +101,17 @@ pub struct TrapNotification {
 impl TrapNotification {
     /// The first varbind whose OID is `prefix.x` or `prefix.x.<instance>`.
     fn var(&self, prefix: &str, x: u32) -> Option<&VarValue> {
-        let exact = format!("{prefix}.{x}");
-        let with_instance = format!("{exact}.");
+        // Compared arc by arc, not against a formatted OID: this runs a few
+        // times per trap on the hot path, and formatting allocated twice.
+        let is_x = |oid: &str| {
+            oid.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .map(|rest| rest.split_once('.').map_or(rest, |(arc, _)| arc))
+                .is_some_and(|arc| arc_is(arc, x))
+        };
         self.varbinds
             .iter()
-            .find(|vb| vb.oid == exact || vb.oid.starts_with(&with_instance))
+            .find(|vb| is_x(&vb.oid))
             .map(|vb| &vb.value)
     }
 
@@ -122,6 +128,13 @@ impl TrapNotification {
             .filter(|a| a != "0.0.0.0")
             .unwrap_or_else(|| self.source.to_string())
     }
+}
+
+/// Whether `arc` is the decimal text of `x` exactly (no sign, no leading zero).
+fn arc_is(arc: &str, x: u32) -> bool {
+    arc.bytes().all(|b| b.is_ascii_digit())
+        && (arc == "0" || !arc.starts_with('0'))
+        && arc.parse::<u32>().is_ok_and(|a| a == x)
 }
 
 /// Maps one notification to an Event for `vcenter`.
@@ -506,6 +519,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The varbind lookup finds what the formatted-OID lookup it
+        /// replaced found: `prefix.x` or `prefix.x.<anything>`.
+        #[test]
+        fn var_lookup_matches_the_formatted_oid_rule(
+            arcs in proptest::collection::vec("(0|7|30|301|0301|\\+301|304|3045|x)", 0..4),
+            tail in "(|\\.0|\\.1\\.2|0)",
+            x in proptest::sample::select(vec![0u32, 7, 30, 301, 304]),
+        ) {
+            let oid = format!("1.3.6{}{tail}", arcs.iter().map(|a| format!(".{a}")).collect::<String>());
+            let n = TrapNotification {
+                version: SnmpVersion::V2c,
+                inform: false,
+                source: std::net::IpAddr::from([127, 0, 0, 1]),
+                agent_address: None,
+                trap_oid: String::new(),
+                uptime: 0,
+                varbinds: vec![Varbind { oid: oid.clone(), value: VarValue::Integer(1) }],
+                security_name: None,
+            };
+            let exact = format!("1.3.6.{x}");
+            let formatted = oid == exact || oid.starts_with(&format!("{exact}."));
+            proptest::prop_assert_eq!(n.var("1.3.6", x).is_some(), formatted, "{}", oid);
+        }
+
         /// Any notification — VMware OIDs with arbitrary varbinds included —
         /// normalizes without panicking into an event with a valid type.
         #[test]

@@ -3,25 +3,33 @@
 //! Owns: taking [`Admission`]s from the sources' channel, deciding dedup,
 //! routing and silences in memory for every event that needs no vCenter
 //! lookup, and committing each batch with its decisions in one write
-//! ([`EventStore::accept_decided`]); then answering the sources (their 202
-//! or inform acknowledgement) and waking the sinks. The event is written
-//! once, already decided: no second commit, no re-read, no pending-index
-//! entry. The batch a commit holds is whatever queued while the previous
-//! commit ran (group commit shared by HTTP and SNMP).
+//! ([`EventStore::submit_decided`]); then, once that commit is durable,
+//! answering the sources (their 202 or inform acknowledgement) and waking
+//! the sinks. The event is written once, already decided: no second
+//! commit, no re-read, no pending-index entry. A batch is whatever queued
+//! while the previous one was decided; up to [`COMMITS_IN_FLIGHT`] batches
+//! wait for their commits at once, and the store's writer folds those
+//! queued together into one transaction (group commit shared by HTTP and
+//! SNMP).
 //!
 //! Events that want enrichment are committed undecided in the same write
 //! and decided by the stage loop (`mod.rs`), which also resumes undecided
 //! events after a restart; admission starts only once that recovery pass is
 //! done, so decisions keep arrival order per alarm.
 //!
-//! Why the dedup lock is held across the commit: a later duplicate decided
-//! by the stage loop merges into the original, so the original's row must
-//! be committed first.
+//! Why the dedup lock is held until a batch is queued: a later duplicate
+//! (decided here or by the stage loop) merges into its original, so the
+//! original's write must be queued first. A failed commit makes dedup
+//! memory forget what it learnt (rebuilt from the store); a batch decided
+//! against that memory meanwhile fails with it in practice (the same full
+//! disk or stopped writer).
 //!
-//! [`EventStore::accept_decided`]: crate::store::EventStore::accept_decided
+//! [`EventStore::submit_decided`]: crate::store::EventStore::submit_decided
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +42,13 @@ use crate::store::{AcceptOutcome, ProcessedEvent, StoreError};
 
 /// Admissions taken per commit (each holds one event or an SNMP batch).
 const ADMISSIONS_PER_COMMIT: usize = 1024;
+/// Batches queued for commit at once: the next batch is decided and queued
+/// while earlier ones commit (the writer folds queued batches into one
+/// transaction), and no more are taken while this many are unanswered.
+const COMMITS_IN_FLIGHT: usize = 4;
+
+/// A queued batch: resolves with its commit's result and what to do then.
+type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = Settle> + Send>>;
 
 /// Runs admission until shutdown; then answers what is still queued.
 pub(super) async fn run(
@@ -48,20 +63,33 @@ pub(super) async fn run(
         _ = recovered.wait_for(|done| *done) => {}
     }
     let mut admissions = Vec::with_capacity(ADMISSIONS_PER_COMMIT);
+    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
+    let mut closed = false;
     loop {
-        let taken = tokio::select! {
+        tokio::select! {
             biased;
-            taken = inbox.recv_many(&mut admissions, ADMISSIONS_PER_COMMIT) => taken,
-            _ = shutdown.cancelled() => {
+            Some(settle) = in_flight.next(), if !in_flight.is_empty() => {
+                stage.settle(&dedup, settle).await;
+            }
+            taken = inbox.recv_many(&mut admissions, ADMISSIONS_PER_COMMIT),
+                if !closed && in_flight.len() < COMMITS_IN_FLIGHT =>
+            {
+                if taken == 0 {
+                    closed = true; // closed and drained
+                } else if let Some(queued) =
+                    stage.submit(&dedup, std::mem::take(&mut admissions)).await
+                {
+                    in_flight.push(queued);
+                }
+            }
+            _ = shutdown.cancelled(), if !closed => {
                 // Nothing new; what is queued is still committed and answered.
                 inbox.close();
-                continue;
             }
-        };
-        if taken == 0 {
-            return; // closed and drained
         }
-        stage.admit(&dedup, std::mem::take(&mut admissions)).await;
+        if closed && in_flight.is_empty() {
+            return;
+        }
     }
 }
 
@@ -73,8 +101,10 @@ struct Entry {
 }
 
 impl Stage {
-    /// Decides, commits and answers one batch of admissions.
-    async fn admit(&self, dedup: &Mutex<Dedup>, admissions: Vec<Admission>) {
+    /// Decides one batch of admissions and queues its commit (holding the
+    /// dedup lock until it is queued, so later decisions commit after it);
+    /// `None` when it could not be queued (its sources have their answer).
+    async fn submit(&self, dedup: &Mutex<Dedup>, admissions: Vec<Admission>) -> Option<InFlight> {
         let mut replies = Vec::with_capacity(admissions.len());
         let mut entries = Vec::new();
         let mut dedup = dedup.lock().await;
@@ -96,25 +126,56 @@ impl Stage {
             tally,
         } = self.decide_entries(entries, now);
         let deferred = batch.iter().any(|(_, decision)| decision.is_none());
-        let result = self.store.accept_decided(batch).await;
-        match &result {
-            Ok(outcomes) => rebind_redeliveries(&mut dedup, &rebinds, outcomes),
-            // Our memory now holds events the store does not: rebuild it.
-            Err(e) => {
-                tracing::warn!(error = %e, "admission commit failed; nothing in it was acknowledged");
-                if let Ok(rebuilt) = self.rebuild_dedup().await {
-                    *dedup = rebuilt;
+        let after = After {
+            replies,
+            rebinds,
+            wakes,
+            tally,
+            evicted,
+            deferred,
+        };
+        match self.store.submit_decided(batch).await {
+            Ok(commit) => Some(Box::pin(async move {
+                Settle {
+                    result: commit.await,
+                    after,
                 }
+            })),
+            Err(e) => {
+                self.forget_failed(&mut dedup, &e).await;
+                answer(after.replies, Err(e));
+                None
             }
         }
-        drop(dedup);
-        answer(replies, result.clone());
-        if result.is_ok() {
-            self.stats.emit(tally.emitted(evicted));
-            self.wake(wakes);
-            if deferred {
+    }
+
+    /// Answers a batch's sources once its commit is known, then counts and
+    /// wakes the sinks (or, on failure, forgets what dedup learnt from it).
+    async fn settle(&self, dedup: &Mutex<Dedup>, Settle { result, after }: Settle) {
+        match &result {
+            Ok(outcomes) if !after.rebinds.is_empty() => {
+                rebind_redeliveries(&mut *dedup.lock().await, &after.rebinds, outcomes)
+            }
+            Ok(_) => {}
+            Err(e) => self.forget_failed(&mut *dedup.lock().await, e).await,
+        }
+        let committed = result.is_ok();
+        answer(after.replies, result);
+        if committed {
+            self.stats.emit(after.tally.emitted(after.evicted));
+            self.wake(after.wakes);
+            if after.deferred {
                 self.undecided_wake.notify_one();
             }
+        }
+    }
+
+    /// After a failed commit dedup memory holds events the store does not:
+    /// rebuild it from the store (kept as it is if the store cannot be read).
+    async fn forget_failed(&self, dedup: &mut Dedup, error: &StoreError) {
+        tracing::warn!(error = %error, "admission commit failed; nothing in it was acknowledged");
+        if let Ok(rebuilt) = self.rebuild_dedup().await {
+            *dedup = rebuilt;
         }
     }
 
@@ -182,6 +243,23 @@ struct Decided {
     rebinds: Vec<Rebind>,
     wakes: Wakes,
     tally: super::Tally,
+}
+
+/// What to do once a queued batch's commit is known.
+struct After {
+    replies: Vec<(AdmissionReply, usize)>,
+    rebinds: Vec<Rebind>,
+    wakes: Wakes,
+    tally: super::Tally,
+    evicted: u64,
+    /// Some events were left undecided for the stage loop.
+    deferred: bool,
+}
+
+/// A batch's commit result with what to do about it.
+struct Settle {
+    result: Result<Vec<AcceptOutcome>, StoreError>,
+    after: After,
 }
 
 /// A decided event with a delivery id that dedup remembered as an original:

@@ -34,6 +34,16 @@ pub trait EventStore: Send + Sync {
         batch: Vec<(Event, Option<ProcessedEvent>)>,
     ) -> Result<Vec<AcceptOutcome>, StoreError>;
 
+    /// `accept_decided` in two steps, for a caller that prepares its next
+    /// batch while this one commits and must keep commit order: resolves
+    /// once the batch is queued for its commit (writes queued later commit
+    /// after it), returning the commit to await for durability. A backend
+    /// without a commit queue (PostgreSQL) commits before it resolves.
+    async fn submit_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<PendingCommit, StoreError>;
+
     /// One event with what the pipeline did with it.
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError>;
 
@@ -74,6 +84,12 @@ pub trait EventStore: Send + Sync {
     /// Size figures for the status endpoint and metrics.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 }
+
+/// A queued commit of [`EventStore::submit_decided`]: resolves once it is
+/// durable (or known to have failed), with one outcome per event.
+pub type PendingCommit = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<AcceptOutcome>, StoreError>> + Send>,
+>;
 
 /// Result of accepting one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

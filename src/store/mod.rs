@@ -57,8 +57,8 @@ pub use alerts::{
 pub use checkpoints::{CheckpointStore, StreamCheckpoint};
 pub use deliveries::{DeliveryOutcome, DeliveryState, DeliveryStatus, DeliveryStore, DueDelivery};
 pub use events::{
-    AcceptOutcome, Disposition, EventPage, EventQuery, EventStage, EventStore, ProcessedEvent,
-    StoreStats, StoredEvent,
+    AcceptOutcome, Disposition, EventPage, EventQuery, EventStage, EventStore, PendingCommit,
+    ProcessedEvent, StoreStats, StoredEvent,
 };
 pub use guard::{
     ActionKind, ActionOutcome, ActionRecord, GuardHost, GuardSnapshot, GuardStore, HostMemory,

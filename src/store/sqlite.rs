@@ -25,6 +25,7 @@ use crate::config::StoreConfig;
 mod alerts;
 pub(super) mod backup;
 mod checkpoint;
+mod checkpointer;
 mod decisions;
 mod deliveries;
 mod events;
@@ -45,6 +46,8 @@ pub(super) struct SqliteStore {
     /// when the store is, not some time later (a restore right after a stop
     /// must not race the writer's last close).
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Copies the WAL into the database off the writer's commits.
+    checkpointer: Option<checkpointer::Checkpointer>,
     readers: readers::Readers,
     /// For the file sizes in `stats`.
     config: Arc<StoreConfig>,
@@ -75,16 +78,20 @@ impl SqliteStore {
         let mut writer_conn = readers::open_connection(&config.path, config)?;
         // The writer touches the hot index pages on every commit: give it a
         // 16 MiB page cache; readers keep SQLite's default 2 MiB.
+        // Checkpoints run on their own thread (`checkpointer`), not inside
+        // the commit that fills the WAL.
         writer_conn
-            .execute_batch("PRAGMA cache_size=-16384;")
+            .execute_batch("PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=0;")
             .map_err(|e| StoreError::Open(e.to_string()))?;
         schema::migrate(&mut writer_conn)?;
         let readers = readers::Readers::open(config)?;
         let writable = Arc::new(AtomicBool::new(true));
         let (writer, writer_thread) = writer::spawn(writer_conn, config, writable.clone())?;
+        let checkpointer = checkpointer::Checkpointer::spawn(&config.path, config)?;
         Ok(Self {
             writer,
             writer_thread: Some(writer_thread),
+            checkpointer: Some(checkpointer),
             readers,
             config: Arc::new(config.clone()),
             writable,
@@ -99,19 +106,30 @@ impl SqliteStore {
         result: Result<Vec<T>, StoreError>,
         stored_one: impl Fn(&T) -> bool,
     ) -> Result<Vec<T>, StoreError> {
-        match &result {
-            Err(StoreError::Full(_)) => self.full.store(true, Ordering::Relaxed),
-            Ok(outcomes) if outcomes.iter().any(stored_one) => {
-                self.full.store(false, Ordering::Relaxed)
-            }
-            _ => {}
-        }
+        note_space(&self.full, &result, stored_one);
         result
+    }
+}
+
+/// Sets `full` after a commit refused for lack of space, clears it after
+/// one that stored something.
+fn note_space<T>(
+    full: &AtomicBool,
+    result: &Result<Vec<T>, StoreError>,
+    stored_one: impl Fn(&T) -> bool,
+) {
+    match result {
+        Err(StoreError::Full(_)) => full.store(true, Ordering::Relaxed),
+        Ok(outcomes) if outcomes.iter().any(stored_one) => full.store(false, Ordering::Relaxed),
+        _ => {}
     }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        // Its connection closed first: the writer's close is then the one
+        // that checkpoints the rest and removes the WAL.
+        drop(self.checkpointer.take());
         // Closing our sender ends the writer loop once queued jobs are done.
         let (closed, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.writer, closed));

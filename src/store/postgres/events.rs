@@ -14,7 +14,7 @@ use crate::model::{Event, EventId};
 use crate::store::sqlite::{ms, ms_to_time};
 use crate::store::{
     AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
-    EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
+    EventStore, PendingCommit, ProcessedEvent, StoreError, StoreStats, StoredEvent,
 };
 
 /// How many seqs a listing with a scanning filter examines per call (as in
@@ -73,6 +73,15 @@ impl EventStore for PgStore {
         .await;
         self.note(&result);
         result
+    }
+
+    /// Commits before it resolves (no commit queue to keep order in).
+    async fn submit_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<PendingCommit, StoreError> {
+        let result = self.accept_decided(batch).await;
+        Ok(Box::pin(std::future::ready(result)))
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {

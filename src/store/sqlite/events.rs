@@ -12,7 +12,7 @@ use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
 use crate::model::{Event, EventId};
 use crate::store::{
     AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
-    EventStore, ProcessedEvent, StoreError, StoreStats, StoredEvent,
+    EventStore, PendingCommit, ProcessedEvent, StoreError, StoreStats, StoredEvent,
 };
 
 #[async_trait::async_trait]
@@ -43,6 +43,13 @@ impl EventStore for SqliteStore {
         &self,
         batch: Vec<(Event, Option<ProcessedEvent>)>,
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
+        self.submit_decided(batch).await?.await
+    }
+
+    async fn submit_decided(
+        &self,
+        batch: Vec<(Event, Option<ProcessedEvent>)>,
+    ) -> Result<PendingCommit, StoreError> {
         // Encoded here, not on the writer thread (the writer is the bottleneck).
         let encoded: Vec<_> = batch
             .into_iter()
@@ -55,8 +62,8 @@ impl EventStore for SqliteStore {
                 Ok((event, body, decision))
             })
             .collect::<Result<_, StoreError>>()?;
-        let result = self
-            .write(move |conn| {
+        let committed = self
+            .submit(move |conn| {
                 let now = now_ms();
                 let mut stmts = super::decisions::Statements::prepare(conn).map_err(unavailable)?;
                 encoded
@@ -74,8 +81,15 @@ impl EventStore for SqliteStore {
                     })
                     .collect()
             })
-            .await;
-        self.note_accepted(result, AcceptOutcome::is_new)
+            .await?;
+        let full = self.full.clone();
+        Ok(Box::pin(async move {
+            let result = committed
+                .await
+                .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
+            super::note_space(&full, &result, AcceptOutcome::is_new);
+            result
+        }))
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError> {

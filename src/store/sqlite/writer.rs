@@ -43,6 +43,19 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let committed = self.submit(f).await?;
+        committed
+            .await
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+    }
+
+    /// Queues `f` for the next group commit and resolves once it is queued:
+    /// writes queued later commit after it. The receiver answers once its
+    /// commit is known.
+    pub(super) async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
@@ -59,9 +72,7 @@ impl SqliteStore {
             .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
-        reply_rx
-            .await
-            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+        Ok(reply_rx)
     }
 }
 
