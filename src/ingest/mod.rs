@@ -34,6 +34,10 @@ pub struct Admission {
 /// Where admission answers: one outcome per event, or why none was stored.
 pub type AdmissionReply = oneshot::Sender<Result<Vec<AcceptOutcome>, StoreError>>;
 
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the pipeline has stopped (shutting down)".into())
+}
+
 /// Commits events and tells the pipeline there is work.
 #[derive(Clone)]
 pub struct Ingestor {
@@ -55,30 +59,52 @@ impl Ingestor {
 
     /// Commits several events in one write (used by the SNMP receiver's batches).
     pub async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
+        self.submit_many(events).await?.await
+    }
+
+    /// `accept_many` in two steps, for a source that takes its next batch
+    /// while this one commits: resolves once the events are handed to
+    /// admission (batches handed over later are decided after them),
+    /// returning the future of their commit. Without admission the returned
+    /// future does the whole commit.
+    pub async fn submit_many(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<
+        impl Future<Output = Result<Vec<AcceptOutcome>, StoreError>> + Send + 'static,
+        StoreError,
+    > {
         let labels: Vec<_> = events
             .iter()
             .map(|e| (e.source, e.vcenter.clone(), e.received_at))
             .collect();
-        let outcomes = match &self.admissions {
-            Some(admissions) => Self::admit(admissions, events).await?,
-            None => self.store.accept_many(events).await?,
+        let handed = match &self.admissions {
+            Some(admissions) => Ok(Self::hand_over(admissions, events).await?),
+            None => Err(events),
         };
-        self.count(&labels, &outcomes, self.admissions.is_none());
-        Ok(outcomes)
+        let ingestor = self.clone();
+        Ok(async move {
+            let (outcomes, wake) = match handed {
+                Ok(answer) => (answer.await.map_err(|_| stopped())??, false),
+                Err(events) => (ingestor.store.accept_many(events).await?, true),
+            };
+            ingestor.count(&labels, &outcomes, wake);
+            Ok(outcomes)
+        })
     }
 
-    /// Hands events to the pipeline's admission and waits for their commit.
-    async fn admit(
+    /// Hands events to the pipeline's admission; its answer comes once
+    /// they are committed.
+    async fn hand_over(
         admissions: &mpsc::Sender<Admission>,
         events: Vec<Event>,
-    ) -> Result<Vec<AcceptOutcome>, StoreError> {
-        let stopped = || StoreError::Unavailable("the pipeline has stopped (shutting down)".into());
+    ) -> Result<oneshot::Receiver<Result<Vec<AcceptOutcome>, StoreError>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         admissions
             .send(Admission { events, reply })
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        Ok(answer)
     }
 
     /// Commits events of a vCenter's event stream together with the stream's

@@ -92,9 +92,10 @@ impl SqliteStore {
             for (outcome, encoded) in outcomes.iter().zip(&encoded) {
                 record_one(conn, &mut stmts, now, outcome, encoded)?;
             }
-            Ok(())
+            Ok(super::writer::FreeElsewhere((outcomes, encoded)))
         })
         .await
+        .map(drop)
     }
 }
 

@@ -30,12 +30,14 @@ impl EventStore for SqliteStore {
         let encoded = encode_all(events)?;
         let result = self
             .write(move |conn| {
-                encoded
+                let outcomes = encoded
                     .iter()
                     .map(|(e, body)| insert_event(conn, e, body))
-                    .collect()
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((outcomes, super::writer::FreeElsewhere(encoded)))
             })
-            .await;
+            .await
+            .map(|(outcomes, _freed_here)| outcomes);
         self.note_accepted(result, AcceptOutcome::is_new)
     }
 
@@ -66,7 +68,7 @@ impl EventStore for SqliteStore {
             .submit(move |conn| {
                 let now = now_ms();
                 let mut stmts = super::decisions::Statements::prepare(conn).map_err(unavailable)?;
-                encoded
+                let outcomes = encoded
                     .iter()
                     .map(|(event, body, decision)| match decision {
                         None => insert_event(conn, event, body),
@@ -79,14 +81,20 @@ impl EventStore for SqliteStore {
                             enc,
                         ),
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Handed back, so the batch is freed by the task that
+                // built it, not on the writer thread: freeing another
+                // thread's allocations was half the writer's time at
+                // 20,000 traps/s (glibc `malloc_consolidate`).
+                Ok((outcomes, super::writer::FreeElsewhere(encoded)))
             })
             .await?;
         let full = self.full.clone();
         Ok(Box::pin(async move {
             let result = committed
                 .await
-                .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
+                .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+                .map(|(outcomes, _freed_here)| outcomes);
             super::note_space(&full, &result, AcceptOutcome::is_new);
             result
         }))

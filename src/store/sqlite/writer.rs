@@ -76,6 +76,12 @@ impl SqliteStore {
     }
 }
 
+/// What a job hands back only to be dropped by its caller: the batch it
+/// wrote, freed on the thread that allocated it rather than on the writer
+/// (the writer is the bottleneck, and glibc frees another thread's memory
+/// slowly).
+pub(super) struct FreeElsewhere<T>(pub(super) T);
+
 /// The writer thread: take one job, gather whatever else is queued (up to
 /// `max_batch`), run all in one transaction, commit once, then answer all.
 fn writer_loop(
