@@ -9,6 +9,7 @@
 #   bench-automation.sh receipt -> function start latency; no-op runs/s
 #   bench-resources.sh  cold start, idle/peak RSS, CPU per 1 000 events
 #   bench-scale.sh      cost growth with 1x/10x/100x stored events, 1/10/100 subscriptions
+#   bench-allocations.sh heap allocations per trap and per hook alarm (a count, benches/allocations.rs)
 #
 # BENCH_ONLY_SUITES="snmp http" runs a subset. Each script's own knobs apply
 # (see their headers). Takes about 15 minutes on 2 cores with the defaults.
@@ -20,7 +21,7 @@ cargo build --release --quiet --bin vcgate --example trapgen --example hookload 
 BENCH_SUMMARY=$(mktemp /tmp/vcgate-bench-summary.XXXXXX)
 export BENCH_SUMMARY
 trap 'rm -f "$BENCH_SUMMARY"' EXIT
-suites=${BENCH_ONLY_SUITES:-"snmp http automation resources scale"}
+suites=${BENCH_ONLY_SUITES:-"snmp http automation resources scale allocations"}
 failed=()
 for suite in $suites; do
     echo

@@ -3,11 +3,11 @@
 //! A guided tour, in the order data flows:
 //!
 //! ```text
-//!  sources                 formats        durable       pipeline (one stage loop)             sinks
-//!  api POST /alarms ──┐
-//!  api POST /events ──┼─> normalize ─> store.accept ─> dedup ─> enrich ─> route ─┬─> automation (runs)
-//!  ingest::snmp ──────┤    (Event)      (Ingestor)             silence (holds)   └─> monitoring (SNMP,
-//!  ingest::vcenter_events                                                             Alertmanager, webhooks)
+//!  sources                 formats       hand-off      pipeline                                 sinks
+//!  api POST /alarms ──┐                                admission: dedup ─> route ─> silence ─┐
+//!  api POST /events ──┼─> normalize ─> Ingestor ─┬─>   store.accept_decided (one write)      ├─> automation (runs)
+//!  ingest::snmp ──────┤    (Event)               └─>   stage loop: undecided events from     └─> monitoring (SNMP,
+//!  ingest::vcenter_events                              the store ─> dedup ─> enrich ─> …         Alertmanager, webhooks)
 //!  guard: reconciles host alarm actions after maintenance mode (its own loop, per vCenter)
 //!  api: status / events / runs / alerts / metrics — the read side over the store and live counters
 //! ```
@@ -77,9 +77,12 @@
 //!   CloudEvents webhooks) and the alert state they keep.
 //! - [`guard`]: keeps host alarm actions from staying disabled after
 //!   maintenance mode (reconciler per vCenter; pure decisions in `guard::decide`).
-//! - [`pipeline`]: takes accepted events from the store, applies dedup,
-//!   enrichment, routing and silences, records the decision and queues
-//!   deliveries in one commit; starts the sinks.
+//! - [`pipeline`]: applies dedup, enrichment, routing and silences and
+//!   records the decision with the runs and deliveries it queues in one
+//!   commit: at acceptance for events that need no vCenter lookup
+//!   (admission, single-node store: the event is written once, decided),
+//!   from the store for the rest (enrichment, the event stream, PostgreSQL's
+//!   one decider, recovery after a restart); starts the sinks.
 //! - [`api`]: HTTP listener (connection cap, timeouts, TLS), router with its
 //!   three auth-layered route groups (ingest, read, admin), the HTTP ingest
 //!   handlers, read endpoints, error policy; every JSON body as a type in

@@ -64,7 +64,8 @@ pub(super) async fn run(
     }
     let mut admissions = Vec::with_capacity(ADMISSIONS_PER_COMMIT);
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
-    let mut closed = false;
+    // `draining`: shutdown seen, the inbox closed; `closed`: and emptied.
+    let (mut draining, mut closed) = (false, false);
     loop {
         tokio::select! {
             biased;
@@ -82,9 +83,10 @@ pub(super) async fn run(
                     in_flight.push(queued);
                 }
             }
-            _ = shutdown.cancelled(), if !closed => {
+            _ = shutdown.cancelled(), if !draining => {
                 // Nothing new; what is queued is still committed and answered.
                 inbox.close();
+                draining = true;
             }
         }
         if closed && in_flight.is_empty() {

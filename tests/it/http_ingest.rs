@@ -55,6 +55,40 @@ async fn alarm_is_accepted_once_and_redelivery_is_idempotent() {
     assert_eq!(processed["disposition"]["route"], "monitoring");
 }
 
+/// On a single-node store an alarm that needs no vCenter lookup is decided
+/// at acceptance: the commit its 202 waited for already holds the decision
+/// (route, forward queued), so nothing is left for the pipeline. On
+/// PostgreSQL one decider serves the cluster: the event is decided shortly
+/// after.
+#[tokio::test]
+async fn an_acknowledged_alarm_is_already_decided() {
+    let app = TestApp::spawn().await;
+    for n in 0..20 {
+        let body = alarm_body(&format!("decided-{n}"), "VM created", "web01", "Red");
+        let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let event = app.event(&id).await;
+        if app.on_postgres() {
+            continue;
+        }
+        assert_eq!(event["stage"], "processed", "{event}");
+        // The first is an original routed to monitoring; the rest repeat it.
+        match n {
+            0 => assert_eq!(event["disposition"]["route"], "monitoring", "{event}"),
+            _ => assert!(event["disposition"]["duplicate_of"].is_string(), "{event}"),
+        }
+    }
+    let status = app.status().await;
+    assert_eq!(status["sources"]["alarm-hook"]["accepted"], 20, "{status}");
+    if !app.on_postgres() {
+        assert_eq!(status["store"]["pending_pipeline"], 0, "{status}");
+    }
+}
+
 #[tokio::test]
 async fn every_bad_input_gets_its_status_and_counter() {
     let app = TestApp::spawn_config(TestConfig {
