@@ -6,6 +6,7 @@
 #    (the run was claimed, immediately before the process is spawned), p50/p99.
 #  - throughput of a no-op command function: M events posted by 8 concurrent
 #    clients, runs completed per second until all M runs have succeeded.
+# BENCH_VCGATE: a vcgate binary to measure instead of this tree's release build.
 # Anchor: VMware Dispatch's own published run record shows ~420 ms from
 # vCenter event to function start; the Event Broker Appliance polls every 1 s.
 set -euo pipefail
@@ -40,7 +41,7 @@ name = "noop"
 event_type = "bench.*"
 function = "noop"
 CONF
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/vcgate" serve --config "$dir/vcgate.toml" 2>"$dir/log" &
+RUST_LOG=warn "${BENCH_VCGATE:-${CARGO_TARGET_DIR:-target}/release/vcgate}" serve --config "$dir/vcgate.toml" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; store sync=${SYNC:-full} (fsync per group commit)"
