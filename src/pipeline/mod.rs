@@ -213,13 +213,21 @@ impl Stage {
         Ok(dedup)
     }
 
-    /// Rebuilds dedup memory until it succeeds; `None` on shutdown.
-    async fn first_dedup(&self, shutdown: &CancellationToken) -> Option<Dedup> {
+    /// Rebuilds dedup memory until it succeeds; `None` on shutdown. While
+    /// it fails, admission is let in (`recovered`) with empty memory, so
+    /// events are still accepted and decided, without dedup against what
+    /// came before the start.
+    async fn first_dedup(
+        &self,
+        shutdown: &CancellationToken,
+        recovered: &watch::Sender<bool>,
+    ) -> Option<Dedup> {
         loop {
             match self.rebuild_dedup().await {
                 Ok(d) => return Some(d),
                 Err(e) => {
                     tracing::error!(error = %e, "pipeline cannot read dedup state; retrying");
+                    recovered.send_replace(true);
                     tokio::select! {
                         _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -274,9 +282,11 @@ impl Stage {
         shutdown: CancellationToken,
     ) {
         let wake = self.undecided_wake.clone();
-        let Some(first) = self.first_dedup(&shutdown).await else {
+        let Some(first) = self.first_dedup(&shutdown, &recovered).await else {
             return;
         };
+        // After a failed first read admission may have decided events with
+        // empty memory; they are in the store, which this rebuild read.
         *dedup.lock().await = first;
         let mut cursor = Cursor {
             dedup,
@@ -457,7 +467,7 @@ impl Stage {
 
 /// Where the decider is: its dedup memory and its place in the store.
 struct Cursor {
-    /// Shared with admission, which holds it across its commits.
+    /// Shared with admission, which holds it until its commits are queued.
     dedup: Arc<Mutex<Dedup>>,
     after_seq: i64,
     /// Set when this node's dedup memory may miss decisions made by
