@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vcgate::vsphere::Client;
 
-use crate::support::peers::vcsim::client_config;
+use crate::support::peers::vcsim::{client_config, host_named};
 use crate::support::{
     Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, closed_port, require_tool,
 };
@@ -384,13 +384,7 @@ timeout = "1s"
     // vCenter: a host entering maintenance (a guard action, an event in the stream).
     let admin =
         Client::new(client_config(&sim.url, "admin", "any-password")).expect("admin client");
-    let host = admin
-        .hosts()
-        .await
-        .expect("hosts")
-        .into_iter()
-        .find(|h| h.name == "DC0_C0_H0")
-        .expect("host DC0_C0_H0");
+    let host = host_named(&admin, "DC0_C0_H0").await;
     admin
         .enter_maintenance_mode(&host.moref, Duration::from_secs(30))
         .await

@@ -58,13 +58,8 @@ async fn setup_with(guard: &str, vcenter: &str, suppress_exit: bool) -> Setup {
 
 impl Setup {
     async fn host(&self, name: &str) -> ManagedObjectRef {
-        self.admin
-            .hosts()
+        crate::support::peers::vcsim::host_named(&self.admin, name)
             .await
-            .expect("hosts")
-            .into_iter()
-            .find(|h| h.name == name)
-            .unwrap_or_else(|| panic!("no host {name}"))
             .moref
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::peers::vcsim::connected;
+use crate::support::peers::vcsim::{connected, host_named};
 use crate::support::vcgate_cli;
 use crate::support::{PgCluster, Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, alarm_trap};
 
@@ -362,13 +362,7 @@ async fn a_silence_made_through_one_node_holds_on_every_node() {
 async fn one_node_polls_maintenance_and_every_node_sees_its_picture() {
     let sim = Vcsim::start();
     let client = connected(&sim).await;
-    let host = client
-        .hosts()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name.contains("H0"))
-        .expect("a host");
+    let host = host_named(&client, "DC0_C0_H0").await;
     let (_cluster, url) = database();
     let extra = format!(
         "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"u\"\npassword = \"p\"\n\n[silence]\npoll = \"300ms\"\n",
@@ -557,14 +551,7 @@ async fn the_guard_moves_to_the_survivor_and_reenables_the_host() {
         max_response: vcgate::vsphere::DEFAULT_MAX_RESPONSE,
     })
     .unwrap();
-    let host = admin
-        .hosts()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name == "DC0_C0_H0")
-        .unwrap()
-        .moref;
+    let host = host_named(&admin, "DC0_C0_H0").await.moref;
     let (_cluster, url) = database();
     let guard = format!(
         "[[vcenter]]\nname = \"vc1\"\nurl = \"{}\"\nusername = \"vcgate-it\"\npassword = \"any-password\"\ntimeout = \"3s\"\n\n[guard]\ninterval = \"1s\"\ndisable_on_enter = true\n",

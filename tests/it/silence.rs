@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::peers::vcsim::connected;
+use crate::support::peers::vcsim::{connected, host_named};
 use crate::support::{Snmptrapd, TestApp, TestConfig, Vcsim, alarm_body, alarm_trap};
 use vcgate::vsphere::PropValue;
 
@@ -31,13 +31,7 @@ async fn runs_for(app: &TestApp, event_id: &str) -> Vec<Value> {
 async fn maintenance_holds_monitoring_not_automation_and_releases_on_exit() {
     let sim = Vcsim::start();
     let client = connected(&sim).await;
-    let host = client
-        .hosts()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name.contains("H0"))
-        .expect("a host");
+    let host = host_named(&client, "DC0_C0_H0").await;
     let vms = client
         .list_objects("VirtualMachine", &["name", "runtime.host"])
         .await

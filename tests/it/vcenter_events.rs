@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vcgate::vsphere::soap::Body;
 use vcgate::vsphere::{Client, ManagedObjectRef, PropValue};
 
-use crate::support::peers::vcsim::{connected, create_vm};
+use crate::support::peers::vcsim::{connected, create_vm, host_named};
 use crate::support::{TestApp, TestConfig, Vcsim};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -367,14 +367,7 @@ async fn vcenter_events_shutdown_destroys_the_collector() {
 async fn vcenter_events_alarm_merges_with_the_same_alarm_from_the_hook() {
     let sim = Vcsim::start();
     let client = connected(&sim).await;
-    let host = client
-        .hosts()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name == "DC0_C0_H0")
-        .expect("host DC0_C0_H0")
-        .moref;
+    let host = host_named(&client, "DC0_C0_H0").await.moref;
     let app = TestApp::spawn_config(stream_config(&sim, "")).await;
     settled(&app, 1).await;
 

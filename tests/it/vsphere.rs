@@ -17,13 +17,9 @@ mod events;
 mod inventory;
 mod session;
 
+/// The moref of the simulator's host named `name`.
 async fn host_named(client: &Client, name: &str) -> ManagedObjectRef {
-    client
-        .hosts()
+    crate::support::peers::vcsim::host_named(client, name)
         .await
-        .expect("hosts")
-        .into_iter()
-        .find(|h| h.name == name)
-        .unwrap_or_else(|| panic!("no host {name}"))
         .moref
 }

@@ -354,6 +354,17 @@ pub async fn connected(sim: &Vcsim) -> Client {
     client
 }
 
+/// The simulator's host named `name` (e.g. `DC0_C0_H0`).
+pub async fn host_named(client: &Client, name: &str) -> vcgate::vsphere::HostState {
+    client
+        .hosts()
+        .await
+        .expect("hosts")
+        .into_iter()
+        .find(|h| h.name == name)
+        .unwrap_or_else(|| panic!("no host {name}"))
+}
+
 /// vCenter events of `class` about `entity` itself.
 pub async fn events_of(client: &Client, entity: &ManagedObjectRef, class: &str) -> Vec<VcEvent> {
     client
