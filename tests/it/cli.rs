@@ -247,12 +247,7 @@ async fn automation_app() -> TestApp {
 async fn emit_event(app: &TestApp, event_type: &str, subject: &str) -> String {
     let body = serde_json::json!({"specversion": "1.0", "type": event_type, "source": "cli-test",
         "id": format!("{subject}-{event_type}"), "subject": subject, "data": {"message": subject}});
-    let r = app.post_json("/api/v1/events", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.post_accepted("/api/v1/events", &body).await
 }
 
 /// Waits until the run of `event` has finished; its id.

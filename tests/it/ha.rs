@@ -30,6 +30,14 @@ fn database() -> (PgCluster, String) {
     (cluster, url)
 }
 
+/// A v2c SNMP forward named `nms` to `trapd`.
+fn nms_forward(trapd: &Snmptrapd) -> String {
+    format!(
+        "[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
+        trapd.target()
+    )
+}
+
 /// A node on `url` named `node`, with `extra` sections.
 async fn node(url: &str, node: &str, extra: &str) -> TestApp {
     TestApp::spawn_config(TestConfig {
@@ -244,10 +252,7 @@ async fn kill_9_of_one_node_under_load_loses_nothing_and_runs_nothing_twice() {
 async fn the_same_trap_to_both_nodes_is_one_event_and_one_forward() {
     let trapd = Snmptrapd::start();
     let (_cluster, url) = database();
-    let nms = format!(
-        "[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
-        trapd.target()
-    );
+    let nms = nms_forward(&trapd);
     let (a, b) = tokio::join!(node(&url, "a", &nms), node(&url, "b", &nms));
     // vCenter's two SNMP receivers: the same notification to each node.
     alarm_trap(&a, 2, "Red", "alarm.HostConnectionStateAlarm", "esx-ha-01");
@@ -294,10 +299,7 @@ async fn the_same_trap_to_both_nodes_is_one_event_and_one_forward() {
 async fn a_silence_made_through_one_node_holds_on_every_node() {
     let trapd = Snmptrapd::start();
     let (_cluster, url) = database();
-    let nms = format!(
-        "[[monitoring.snmp]]\nname = \"nms\"\ntarget = \"{}\"\nversion = \"2c\"\ncommunity = \"public\"\n",
-        trapd.target()
-    );
+    let nms = nms_forward(&trapd);
     let (a, b) = tokio::join!(node(&url, "a", &nms), node(&url, "b", &nms));
     let decider = a
         .wait_for("a node to decide events", Duration::from_secs(15), || {

@@ -158,12 +158,7 @@ fn function_config(function: &str) -> String {
 
 async fn emit_and_wait_run(app: &TestApp, subject: &str) -> Value {
     let body = json!({"specversion": "1.0", "id": subject, "source": "test", "type": "vm.created", "subject": subject, "data": {}});
-    let r = app.post_json("/api/v1/events", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let event = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let event = app.post_accepted("/api/v1/events", &body).await;
     let run_id = app
         .wait_for("a finished run", Duration::from_secs(120), || async {
             let runs = app.get_json(&format!("/api/v1/runs?event={event}")).await;

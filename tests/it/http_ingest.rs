@@ -15,12 +15,7 @@ async fn alarm_is_accepted_once_and_redelivery_is_idempotent() {
         "web01",
         "Red",
     );
-    let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.post_accepted("/api/v1/alarms", &body).await;
 
     let event = app.event(&id).await;
     assert_eq!(event["type"], "alarm.status.changed");
@@ -65,12 +60,7 @@ async fn an_acknowledged_alarm_is_already_decided() {
     let app = TestApp::spawn().await;
     for n in 0..20 {
         let body = alarm_body(&format!("decided-{n}"), "VM created", "web01", "Red");
-        let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
-        assert_eq!(r.status(), 202);
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = app.post_accepted("/api/v1/alarms", &body).await;
         let event = app.event(&id).await;
         if app.on_postgres() {
             continue;
@@ -377,12 +367,7 @@ async fn cloudevent_emit_and_event_listing() {
         "subject": "web02",
         "data": {"message": "Created web02", "user": "alice", "metadata": {"vm_name": "web02"}}
     });
-    let r = app.post_json("/api/v1/events", &ce).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.post_accepted("/api/v1/events", &ce).await;
     let again = app.post_json("/api/v1/events", &ce).send().await.unwrap();
     assert_eq!(
         again.status(),

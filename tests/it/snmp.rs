@@ -473,12 +473,7 @@ async fn same_alarm_by_hook_and_trap_is_one_event_and_one_forward() {
         "Red",
     );
     body["env"]["VMWARE_ALARM_TARGET_ID"] = "host-77".into();
-    let r = app.post_json("/api/v1/alarms", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let original = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let original = app.post_accepted("/api/v1/alarms", &body).await;
     app.wait_processed().await;
     v2c_trap(
         &app,

@@ -391,6 +391,17 @@ impl TestApp {
             .json(body)
     }
 
+    /// Posts `body` to `path` with the ingest token, asserts `202 Accepted`
+    /// and returns the new event's id.
+    pub async fn post_accepted(&self, path: &str, body: &Value) -> String {
+        let r = self.post_json(path, body).send().await.unwrap();
+        assert_eq!(r.status(), 202, "POST {path}");
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .expect("the answer names the event id")
+            .to_owned()
+    }
+
     /// An admin-scope request (silences, reload, retry).
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
