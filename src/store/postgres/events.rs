@@ -31,20 +31,10 @@ impl EventStore for PgStore {
         Ok(outcomes.remove(0))
     }
 
+    /// Undecided events: the same transaction as `accept_decided` without decisions.
     async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
-        let result = async {
-            let mut client = self.client().await?;
-            let txn = client.transaction().await.map_err(pg)?;
-            let mut outcomes = Vec::with_capacity(events.len());
-            for event in &events {
-                outcomes.push(insert_event(&txn, event).await?);
-            }
-            txn.commit().await.map_err(pg)?;
-            Ok(outcomes)
-        }
-        .await;
-        self.note(&result);
-        result
+        self.accept_decided(events.into_iter().map(|e| (e, None)).collect())
+            .await
     }
 
     /// Inserted undecided, then decided inside the same transaction (the

@@ -18,27 +18,14 @@ use crate::store::{
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
     async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
-        let body = encode_event(&event)?;
-        let result = self
-            .write(move |conn| insert_event(conn, &event, &body).map(|o| vec![o]))
-            .await;
-        self.note_accepted(result, AcceptOutcome::is_new)
-            .map(|mut outcomes| outcomes.remove(0))
+        let mut outcomes = self.accept_many(vec![event]).await?;
+        Ok(outcomes.remove(0))
     }
 
+    /// Undecided events: the same write as `accept_decided` without decisions.
     async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
-        let encoded = encode_all(events)?;
-        let result = self
-            .write(move |conn| {
-                let outcomes = encoded
-                    .iter()
-                    .map(|(e, body)| insert_event(conn, e, body))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((outcomes, super::writer::FreeElsewhere(encoded)))
-            })
+        self.accept_decided(events.into_iter().map(|e| (e, None)).collect())
             .await
-            .map(|(outcomes, _freed_here)| outcomes);
-        self.note_accepted(result, AcceptOutcome::is_new)
     }
 
     async fn accept_decided(
