@@ -160,15 +160,16 @@ impl Dedup {
         self.evicted += drop as u64;
     }
 
-    /// Points `identity` at `stored` where it remembers `admitted` as the
+    /// Points memory at `stored` wherever it remembers `admitted` as the
     /// original: the store kept an earlier event for the same delivery, so
     /// `admitted` was never stored and later repeats must merge into the
-    /// event that was.
-    pub fn rebind(&mut self, identity: &Fingerprint, admitted: EventId, stored: EventId) {
-        if let Some(s) = self.active.get_mut(identity)
-            && s.original == admitted
-        {
-            s.original = stored;
+    /// event that was. A scan of the memory, paid only for a redelivery
+    /// (not on every event, as keeping identities for it would be).
+    pub fn rebind(&mut self, admitted: EventId, stored: EventId) {
+        for s in self.active.values_mut() {
+            if s.original == admitted {
+                s.original = stored;
+            }
         }
     }
 
@@ -230,14 +231,13 @@ mod tests {
         let admitted = alarm(Source::AlarmHook, "esx01", "Red");
         let stored = EventId::new();
         assert_eq!(d.observe(&admitted, at(0)), Verdict::New);
-        let identity = admitted.dedup_identity().0;
-        d.rebind(&identity, admitted.id, stored);
+        d.rebind(admitted.id, stored);
         let repeat = alarm(Source::Snmp, "esx01", "red");
         assert_eq!(
             d.observe(&repeat, at(1)),
             Verdict::Duplicate { original: stored }
         );
-        d.rebind(&identity, admitted.id, EventId::new());
+        d.rebind(admitted.id, EventId::new());
         assert_eq!(
             d.observe(&repeat, at(2)),
             Verdict::Duplicate { original: stored }

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Stage, Wakes};
 use crate::dedup::{Dedup, Verdict};
 use crate::ingest::{Admission, AdmissionReply};
-use crate::model::{Event, EventId, Fingerprint};
+use crate::model::{Event, EventId};
 use crate::store::{AcceptOutcome, ProcessedEvent, StoreError};
 
 /// Admissions taken per commit (each holds one event or an SNMP batch).
@@ -189,45 +189,35 @@ impl Stage {
             || self.enricher.as_deref().is_some_and(|e| e.wants(event))
     }
 
-    /// Decides the entries that have a verdict ([`Decided`]).
+    /// Decides the entries that have a verdict ([`Decided`]) against one
+    /// settings snapshot.
     fn decide_entries(&self, entries: Vec<Entry>, now: OffsetDateTime) -> Decided {
-        let mut order = Vec::with_capacity(entries.len());
-        let mut decided = Vec::with_capacity(entries.len());
-        let mut undecided = Vec::new();
+        let settings = self.live.load();
+        let mut tally = super::Tally::default();
+        let mut wakes = Wakes::default();
         let mut rebinds = Vec::new();
-        for (i, Entry { event, verdict }) in entries.into_iter().enumerate() {
-            order.push(verdict.is_some());
-            match verdict {
-                Some(verdict) => {
+        let batch = entries
+            .into_iter()
+            .enumerate()
+            .map(|(position, Entry { event, verdict })| {
+                let decision = verdict.map(|verdict| {
                     // Only a delivery id can make the commit keep an earlier event.
                     if event.delivery_id.is_some() && !matches!(verdict, Verdict::Duplicate { .. })
                     {
                         rebinds.push(Rebind {
-                            position: i,
-                            identity: event.dedup_identity().0,
+                            position,
                             admitted: event.id,
                         });
                     }
-                    decided.push((event, verdict));
-                }
-                None => undecided.push(event),
-            }
-        }
-        let enriched = vec![false; decided.len()];
-        let (outcomes, tally) = self.decide_batch(&decided, &enriched, now);
-        let wakes = Wakes::of(&outcomes, &decided, tally.monitoring > 0);
-        let mut decided = decided.into_iter().zip(outcomes);
-        let mut undecided = undecided.into_iter();
-        let batch = order
-            .into_iter()
-            .filter_map(|is_decided| {
-                if is_decided {
-                    decided.next().map(|((e, _), o)| (e, Some(o)))
-                } else {
-                    undecided.next().map(|e| (e, None))
-                }
+                    let processed =
+                        self.decide_one(&event, verdict, false, &settings, now, &mut tally);
+                    wakes.note(&event, &processed);
+                    processed
+                });
+                (event, decision)
             })
             .collect();
+        wakes.forward = tally.monitoring > 0;
         Decided {
             batch,
             rebinds,
@@ -269,14 +259,13 @@ struct Settle {
 /// point at the stored one.
 struct Rebind {
     position: usize,
-    identity: Fingerprint,
     admitted: EventId,
 }
 
 fn rebind_redeliveries(dedup: &mut Dedup, rebinds: &[Rebind], outcomes: &[AcceptOutcome]) {
     for rebind in rebinds {
         if let Some(AcceptOutcome::AlreadyAccepted(stored)) = outcomes.get(rebind.position) {
-            dedup.rebind(&rebind.identity, rebind.admitted, *stored);
+            dedup.rebind(rebind.admitted, *stored);
         }
     }
 }

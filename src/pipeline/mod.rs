@@ -406,8 +406,7 @@ impl Stage {
     }
 
     /// Decides every event of the batch ([`decide`]) against one settings
-    /// snapshot (a reload never splits a batch), observing non-duplicates
-    /// for the silencer and counting holds and routes.
+    /// snapshot (a reload never splits a batch).
     fn decide_batch(
         &self,
         batch: &[(Event, Verdict)],
@@ -415,35 +414,46 @@ impl Stage {
         now: OffsetDateTime,
     ) -> (Vec<ProcessedEvent>, Tally) {
         let settings = self.live.load();
-        let mut outcomes = Vec::with_capacity(batch.len());
         let mut tally = Tally::default();
-        for ((event, verdict), enriched) in batch.iter().zip(enriched) {
-            if !matches!(verdict, Verdict::Duplicate { .. }) {
-                self.silencer.observe(event);
-            }
-            let Decision {
-                mut processed,
-                held,
-            } = decide(
-                event,
-                *verdict,
-                &settings,
-                &self.silencer,
-                &self.targets,
-                now,
-            );
-            processed.updated = enriched.then(|| event.clone());
-            if let Some(hold) = &held {
-                self.stats.emit(EventHeld {
-                    reason: hold.reason(),
-                    by: &hold.label(),
-                    event: event.id,
-                });
-            }
-            tally.count(processed.disposition.route);
-            outcomes.push(processed);
-        }
+        let outcomes = batch
+            .iter()
+            .zip(enriched)
+            .map(|((event, verdict), enriched)| {
+                self.decide_one(event, *verdict, *enriched, &settings, now, &mut tally)
+            })
+            .collect();
         (outcomes, tally)
+    }
+
+    /// Decides one event ([`decide`]), observing a non-duplicate for the
+    /// silencer and counting its hold and route; `enriched`: the stored
+    /// event is replaced by this one.
+    fn decide_one(
+        &self,
+        event: &Event,
+        verdict: Verdict,
+        enriched: bool,
+        settings: &crate::settings::Settings,
+        now: OffsetDateTime,
+        tally: &mut Tally,
+    ) -> ProcessedEvent {
+        if !matches!(verdict, Verdict::Duplicate { .. }) {
+            self.silencer.observe(event);
+        }
+        let Decision {
+            mut processed,
+            held,
+        } = decide(event, verdict, settings, &self.silencer, &self.targets, now);
+        processed.updated = enriched.then(|| event.clone());
+        if let Some(hold) = &held {
+            self.stats.emit(EventHeld {
+                reason: hold.reason(),
+                by: &hold.label(),
+                event: event.id,
+            });
+        }
+        tally.count(processed.disposition.route);
+        processed
     }
 
     /// Wakes whoever has new work from the batch just recorded.
@@ -520,6 +530,7 @@ impl Tally {
 }
 
 /// Who to wake once a batch is recorded.
+#[derive(Default)]
 struct Wakes {
     /// A maintenance event was decided (the guard reconciles at once).
     guard: bool,
@@ -533,16 +544,21 @@ struct Wakes {
 
 impl Wakes {
     fn of(outcomes: &[ProcessedEvent], batch: &[(Event, Verdict)], forward: bool) -> Self {
-        Self {
-            guard: batch
-                .iter()
-                .any(|(e, _)| crate::guard::is_maintenance_event(e)),
-            functions: outcomes
-                .iter()
-                .flat_map(|o| o.runs.iter().map(|r| r.function.clone()))
-                .collect(),
+        let mut wakes = Self {
             forward,
-            alerts: outcomes.iter().any(|o| o.alert.is_some()),
+            ..Self::default()
+        };
+        for (outcome, (event, _)) in outcomes.iter().zip(batch) {
+            wakes.note(event, outcome);
         }
+        wakes
+    }
+
+    /// Adds what one decided event needs woken.
+    fn note(&mut self, event: &Event, outcome: &ProcessedEvent) {
+        self.guard |= crate::guard::is_maintenance_event(event);
+        self.functions
+            .extend(outcome.runs.iter().map(|r| r.function.clone()));
+        self.alerts |= outcome.alert.is_some();
     }
 }
