@@ -379,6 +379,63 @@ impl fmt::Display for Fingerprint {
     }
 }
 
+/// An event's original payload (the hook's body, the trap's varbinds, the
+/// vCenter event, the CloudEvent), kept as JSON *text*.
+///
+/// Nothing on the ingest path reads inside it, so it is never built as a
+/// `serde_json::Value` tree: a trap's payload is one string instead of ~45
+/// allocations (a key, a string and a map per node), the stored row embeds the
+/// text as it is instead of encoding a tree, and dropping it is one free. The
+/// few readers (VEBA output, the SNMP forward, tests) parse it when they need
+/// it. On the wire it is the same JSON value as before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawPayload(Box<serde_json::value::RawValue>);
+
+impl RawPayload {
+    /// `value` encoded once; `null` if it cannot be encoded (a map with
+    /// non-string keys, which none of our payload types has).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Self {
+        serde_json::value::to_raw_value(value).map_or_else(|_| Self::default(), Self)
+    }
+
+    /// The JSON text of `body`, checked to be one JSON value (surrounding
+    /// whitespace dropped, the rest kept byte for byte).
+    pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body).map(Self)
+    }
+
+    /// The payload as JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload parsed into `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.json())
+    }
+
+    /// The payload parsed into a tree (`null` if the text does not parse,
+    /// which a `RawPayload` built here cannot be).
+    pub fn to_value(&self) -> Value {
+        self.decode().unwrap_or(Value::Null)
+    }
+}
+
+impl Default for RawPayload {
+    fn default() -> Self {
+        Self(serde_json::value::RawValue::NULL.to_owned())
+    }
+}
+
+/// Equal when the texts are: two payloads that differ only in spacing or key
+/// order are different payloads (what was received is what is kept).
+impl PartialEq for RawPayload {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
 /// Outcome of looking the event up in vCenter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
@@ -423,7 +480,7 @@ pub struct Event {
     pub metadata: Map<String, Value>,
     /// The original payload or varbinds, for audit.
     #[serde(default)]
-    pub raw: Value,
+    pub raw: RawPayload,
     pub fingerprint: Fingerprint,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrichment: Option<Enrichment>,
@@ -447,7 +504,7 @@ impl Event {
             event_key: None,
             delivery_id: None,
             metadata: Map::new(),
-            raw: Value::Null,
+            raw: RawPayload::default(),
             fingerprint: Fingerprint(String::new()),
             enrichment: None,
         };
@@ -597,6 +654,42 @@ fn uri_segment(text: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn raw_payload_is_stored_as_its_text_and_reads_back_equal() {
+        let mut event = Event::new(Source::AlarmHook, "vc1", EventType::alarm_status_changed());
+        event.raw =
+            RawPayload::from_json(br#" {"env": {"A": "x"}, "n": [1, 2.5, null]} "#).unwrap();
+        // Outer whitespace dropped, inner text kept byte for byte.
+        assert_eq!(
+            event.raw.json(),
+            r#"{"env": {"A": "x"}, "n": [1, 2.5, null]}"#
+        );
+
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(
+            text.contains(r#""raw":{"env": {"A": "x"}, "n": [1, 2.5, null]}"#),
+            "{text}"
+        );
+        let back: Event = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event);
+        // Read through a tree too (the wire types that flatten an event do).
+        let tree: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tree["raw"]["env"]["A"], "x");
+        let back: Event = serde_json::from_value(tree).unwrap();
+        assert_eq!(back.raw.to_value(), event.raw.to_value());
+    }
+
+    #[test]
+    fn raw_payload_rejects_what_is_not_one_json_value_and_defaults_to_null() {
+        assert!(RawPayload::from_json(b"{\"a\": 1} trailing").is_err());
+        assert!(RawPayload::from_json(b"").is_err());
+        assert_eq!(RawPayload::default().json(), "null");
+        assert_eq!(RawPayload::default().to_value(), Value::Null);
+        let encoded = RawPayload::encode(&serde_json::json!({"k": ["v"]}));
+        assert_eq!(encoded.json(), r#"{"k":["v"]}"#);
+        assert_eq!(encoded.decode::<Map<String, Value>>().unwrap()["k"][0], "v");
+    }
 
     #[test]
     fn dispatch_names_for_vcenter_classes() {

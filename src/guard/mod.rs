@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Reenable};
 use crate::ingest::Ingestor;
-use crate::model::{Entity, EntityKind, Event, EventId, EventType, Source};
+use crate::model::{Entity, EntityKind, Event, EventId, EventType, RawPayload, Source};
 use crate::store::{Role, singletons};
 use crate::vsphere::{Client, ManagedObjectRef, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
@@ -596,7 +596,7 @@ pub fn action_event(vcenter: &str, action: &Action) -> Event {
     if let serde_json::Value::Object(map) = &fields {
         event.metadata = map.clone();
     }
-    event.raw = fields;
+    event.raw = RawPayload::encode(&fields);
     event.fingerprint = event.compute_fingerprint();
     event
 }

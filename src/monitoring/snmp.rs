@@ -115,8 +115,8 @@ impl Forwarder for SnmpForwarder {
 
 /// The trap OID, uptime and varbinds to send for `event`.
 fn trap_for(event: &Event) -> Result<(async_snmp::Oid, u32, Vec<VarBind>), ForwardError> {
-    if let Ok(original) = serde_json::from_value::<TrapNotification>(event.raw.clone())
-        && event.source == crate::model::Source::Snmp
+    if event.source == crate::model::Source::Snmp
+        && let Ok(original) = event.raw.decode::<TrapNotification>()
     {
         let oid = parse_oid(&original.trap_oid).ok_or_else(|| {
             ForwardError::Permanent(format!("invalid trap OID {}", original.trap_oid))

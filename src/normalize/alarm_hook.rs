@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::NormalizeError;
-use crate::model::{Alarm, Event, EventType, Moref, Source, StatusText};
+use crate::model::{Alarm, Event, EventType, Moref, RawPayload, Source, StatusText};
 
 /// Maximum length of a delivery id (the hook sends a UUID).
 const MAX_DELIVERY_ID: usize = 200;
@@ -35,7 +35,7 @@ pub fn normalize(
     if !raw.is_object() {
         return Err(NormalizeError::new("body must be a JSON object"));
     }
-    let payload: HookPayload = serde_json::from_value(raw.clone())
+    let payload: HookPayload = serde_json::from_value(raw)
         .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
     let delivery_id = delivery_id(payload.delivery_id)?;
     let env = env_strings(payload.env)?;
@@ -51,7 +51,10 @@ pub fn normalize(
     event.delivery_id = Some(delivery_id);
     event.time = sent_at;
     fill_from_env(&mut event, &Env(&env));
-    event.raw = raw;
+    // The body parsed above as one JSON object, so this cannot fail; kept
+    // as its text rather than the tree (see `RawPayload`).
+    event.raw = RawPayload::from_json(body)
+        .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
     event.fingerprint = event.compute_fingerprint();
     Ok(event)
 }
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!(e.metadata["vm_id"], "vm-319");
         assert_eq!(e.metadata["datacenter"], "DC0");
         assert_eq!(e.category.as_deref(), Some("error"));
-        assert_eq!(e.raw["env"]["VMWARE_ALARM_TARGET_ID"], "vm-319");
+        assert_eq!(e.raw.to_value()["env"]["VMWARE_ALARM_TARGET_ID"], "vm-319");
     }
 
     #[test]
@@ -315,8 +318,9 @@ mod tests {
                 "d",
                 OffsetDateTime::now_utc(),
             ).unwrap();
-            prop_assert_eq!(e.raw["env"]["VMWARE_ALARM_NAME"].as_str().unwrap(), name.as_str());
-            prop_assert_eq!(e.raw["env"]["VMWARE_ALARM_TARGET_NAME"].as_str().unwrap(), target.as_str());
+            let raw = e.raw.to_value();
+            prop_assert_eq!(raw["env"]["VMWARE_ALARM_NAME"].as_str().unwrap(), name.as_str());
+            prop_assert_eq!(raw["env"]["VMWARE_ALARM_TARGET_NAME"].as_str().unwrap(), target.as_str());
         }
     }
 }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::NormalizeError;
-use crate::model::{Alarm, Entity, Event, EventType, Source};
+use crate::model::{Alarm, Entity, Event, EventType, RawPayload, Source};
 
 /// One structured CloudEvent in a body (the fuzz target's entry point).
 pub fn normalize(
@@ -79,7 +79,7 @@ pub fn normalize_object(
     if event.entity.name.is_none() {
         event.entity.name = text(&object, "subject").filter(|_| veba.is_none());
     }
-    event.raw = Value::Object(object);
+    event.raw = RawPayload::encode(&object);
     event.fingerprint = event.compute_fingerprint();
     Ok(event)
 }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::model::{Alarm, AlarmStatus, EntityKind, Event, EventType, Source, StatusText};
+use crate::model::{
+    Alarm, AlarmStatus, EntityKind, Event, EventType, RawPayload, Source, StatusText,
+};
 
 /// `vmwVC` notifications prefix and varbind prefix.
 pub const VC_NOTIFICATIONS: &str = "1.3.6.1.4.1.6876.4.3.0";
@@ -163,7 +165,7 @@ pub fn normalize(n: &TrapNotification, vcenter: &str, received_at: OffsetDateTim
     event
         .metadata
         .insert("agent_address".into(), Value::String(n.agent()));
-    event.raw = serde_json::to_value(n).unwrap_or(Value::Null);
+    event.raw = RawPayload::encode(n);
     if let Some(status) = event.alarm.as_ref().and_then(|a| a.new_status.as_ref()) {
         event.category = Some(
             match status.status {
@@ -407,7 +409,7 @@ mod tests {
         assert_eq!(alarm.old_status.unwrap().status, AlarmStatus::Green);
         assert_eq!(alarm.new_status.unwrap().status, AlarmStatus::Red);
         assert_eq!(e.metadata["trap_oid"], VPXD_ALARM_INFO);
-        assert_eq!(e.raw["varbinds"][4]["value"], "testvm01");
+        assert_eq!(e.raw.to_value()["varbinds"][4]["value"], "testvm01");
     }
 
     #[test]
@@ -556,7 +558,7 @@ mod tests {
             );
             let e = normalize(&n, "vc1", OffsetDateTime::now_utc());
             proptest::prop_assert!(EventType::parse(e.event_type.as_str()).is_ok());
-            let back: TrapNotification = serde_json::from_value(e.raw.clone()).unwrap();
+            let back: TrapNotification = e.raw.decode().unwrap();
             proptest::prop_assert_eq!(back, n);
         }
     }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::model::{
-    Alarm, EntityKind, Event, EventType, Moref, Source, StatusText, format_rfc3339,
+    Alarm, EntityKind, Event, EventType, Moref, RawPayload, Source, StatusText, format_rfc3339,
 };
 use crate::vsphere::{NamedRef, VcEvent};
 
@@ -161,7 +161,7 @@ pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Ev
     add_metadata(&mut event.metadata, vc);
 
     event.delivery_id = Some(delivery_id(vcenter, vc));
-    event.raw = raw(vc);
+    event.raw = RawPayload::encode(&raw(vc));
     event.fingerprint = event.compute_fingerprint();
     event
 }
@@ -331,8 +331,8 @@ mod tests {
             e.delivery_id.as_deref(),
             Some("vc1:42:2026-11-25T12:00:00.123456789Z")
         );
-        assert_eq!(e.raw["class"], "VmClonedEvent");
-        assert_eq!(e.raw["sourceVm"]["moref"], "vm-57");
+        assert_eq!(e.raw.to_value()["class"], "VmClonedEvent");
+        assert_eq!(e.raw.to_value()["sourceVm"]["moref"], "vm-57");
         assert_eq!(e.fingerprint, e.compute_fingerprint());
     }
 

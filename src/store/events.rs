@@ -216,6 +216,7 @@ pub struct Disposition {
 
 /// An event as stored, with what the pipeline did with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredEventJson")]
 pub struct StoredEvent {
     #[serde(flatten)]
     pub event: Event,
@@ -231,6 +232,40 @@ pub struct StoredEvent {
     /// Delivery state per monitoring target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<DeliveryState>,
+}
+
+/// `StoredEvent` as read back from JSON (the CLI, tests). serde's `flatten`
+/// buffer cannot carry the event's `raw` JSON text (`RawPayload`), so the
+/// event's own fields are collected as a tree and read into `Event` from it.
+#[derive(Deserialize)]
+struct StoredEventJson {
+    #[serde(flatten)]
+    event: serde_json::Value,
+    seq: i64,
+    stage: EventStage,
+    duplicates: u64,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    last_seen: Option<OffsetDateTime>,
+    #[serde(default)]
+    disposition: Option<Disposition>,
+    #[serde(default)]
+    deliveries: Vec<DeliveryState>,
+}
+
+impl TryFrom<StoredEventJson> for StoredEvent {
+    type Error = serde_json::Error;
+
+    fn try_from(json: StoredEventJson) -> Result<Self, Self::Error> {
+        Ok(Self {
+            event: serde_json::from_value(json.event)?,
+            seq: json.seq,
+            stage: json.stage,
+            duplicates: json.duplicates,
+            last_seen: json.last_seen,
+            disposition: json.disposition,
+            deliveries: json.deliveries,
+        })
+    }
 }
 
 /// One event's decision, as the pipeline hands it to the store.

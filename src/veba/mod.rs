@@ -154,12 +154,20 @@ pub fn parse_type_name(type_name: &str) -> Option<&str> {
 /// from the event's fields.
 pub fn data(event: &Event, class: &VebaClass) -> Value {
     let stored = match event.source {
-        Source::VcenterEvents => event.raw.get(RAW_EVENT_KEY),
-        _ => received_veba(event).and_then(|raw| raw.get("data")),
+        Source::VcenterEvents => take_key(event.raw.to_value(), RAW_EVENT_KEY),
+        _ => received_veba(event).and_then(|raw| take_key(raw, "data")),
     };
     match stored {
-        Some(data) if data.is_object() => data.clone(),
+        Some(data) if data.is_object() => data,
         _ => synthesize(event, class),
+    }
+}
+
+/// `value[key]`, moved out of the object.
+fn take_key(value: Value, key: &str) -> Option<Value> {
+    match value {
+        Value::Object(mut object) => object.remove(key),
+        _ => None,
     }
 }
 
@@ -228,15 +236,16 @@ pub fn class_for_name<'a>(name: &'a str, eventclass: Option<&str>) -> (&'a str, 
 }
 
 /// The CloudEvent as received, when the event came to the API in VEBA's shape.
-fn received_veba(event: &Event) -> Option<&Value> {
-    let raw = &event.raw;
-    (event.source == Source::Api
-        && raw
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(parse_type_name)
-            .is_some())
-    .then_some(raw)
+fn received_veba(event: &Event) -> Option<Value> {
+    if event.source != Source::Api {
+        return None;
+    }
+    let raw = event.raw.to_value();
+    raw.get("type")
+        .and_then(Value::as_str)
+        .and_then(parse_type_name)
+        .is_some()
+        .then_some(raw)
 }
 
 /// `https://<host>/sdk` of the vCenter: its configured `url` without
@@ -265,7 +274,9 @@ fn strip_userinfo(url: &str) -> String {
 /// `source` it came with.
 pub fn cloudevent(event: &Event, source: &str) -> Value {
     let class = class_of(event);
-    let source = received_veba(event)
+    let received = received_veba(event);
+    let source = received
+        .as_ref()
         .and_then(|raw| raw.get("source"))
         .and_then(Value::as_str)
         .unwrap_or(source);

@@ -55,6 +55,9 @@ fn stored_event() -> StoredEvent {
         new_status: Some(StatusText::parse("Red")),
         ..Alarm::default()
     });
+    event.raw =
+        crate::model::RawPayload::from_json(br#"{"env":{"VMWARE_ALARM_NAME":"VM created"}}"#)
+            .unwrap();
     event.fingerprint = event.compute_fingerprint();
     StoredEvent {
         event,
@@ -118,7 +121,7 @@ fn event_list_and_event() {
     let back = pin(
         &list,
         &format!(
-            r#"{{"events":[{{"alarm":{{"name":"VM created","new_status":{{"raw":"Red","status":"red"}}}},"deliveries":[{{"attempts":1,"state":"sent","target":"nms"}}],"disposition":{{"forward_to":["nms"],"route":"monitoring","rule":"default"}},"duplicates":1,"entity":{{"moref":"vm-42","name":"web01","type":"VirtualMachine"}},"fingerprint":"{fp}","id":"{ID}","last_seen":"2026-11-25T10:00:00Z","metadata":{{}},"raw":null,"received_at":"2026-11-25T10:00:00Z","seq":7,"source":"alarm-hook","stage":"processed","time":"2026-11-25T10:00:00Z","type":"alarm.status.changed","vcenter":"vc1"}}],"next_before":7}}"#
+            r#"{{"events":[{{"alarm":{{"name":"VM created","new_status":{{"raw":"Red","status":"red"}}}},"deliveries":[{{"attempts":1,"state":"sent","target":"nms"}}],"disposition":{{"forward_to":["nms"],"route":"monitoring","rule":"default"}},"duplicates":1,"entity":{{"moref":"vm-42","name":"web01","type":"VirtualMachine"}},"fingerprint":"{fp}","id":"{ID}","last_seen":"2026-11-25T10:00:00Z","metadata":{{}},"raw":{{"env":{{"VMWARE_ALARM_NAME":"VM created"}}}},"received_at":"2026-11-25T10:00:00Z","seq":7,"source":"alarm-hook","stage":"processed","time":"2026-11-25T10:00:00Z","type":"alarm.status.changed","vcenter":"vc1"}}],"next_before":7}}"#
         ),
     );
     assert_eq!(back.events[0].event, stored_event().event);
@@ -133,7 +136,11 @@ fn event_list_and_event() {
     );
     assert!(one.ends_with(r#""deliveries":[{"target":"nms","state":"sent","attempts":1}]}"#));
     let back: StoredEvent = serde_json::from_str(&one).unwrap();
-    assert_eq!(back.stage, crate::store::EventStage::Processed);
+    assert_eq!(
+        back,
+        stored_event(),
+        "reads back whole, raw payload included"
+    );
     // An event without deliveries or disposition omits both and reads back.
     let mut bare = stored_event();
     bare.deliveries.clear();
