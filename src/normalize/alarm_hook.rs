@@ -4,6 +4,9 @@
 //! The body is `{"delivery_id", "vcenter", "sent_at", "env": {VMWARE_ALARM_*}}`;
 //! the env values are vCenter's alarm-action environment, verbatim.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -15,12 +18,29 @@ use crate::model::{Alarm, Event, EventType, Moref, RawPayload, Source, StatusTex
 /// Maximum length of a delivery id (the hook sends a UUID).
 const MAX_DELIVERY_ID: usize = 200;
 
+/// The body read as a tree: the slow path, taken only when [`HookBody`]
+/// cannot read it, so that every malformed body gets its precise reason.
 #[derive(Debug, Deserialize)]
 struct HookPayload {
     delivery_id: Option<Value>,
     vcenter: Option<Value>,
     sent_at: Option<Value>,
     env: Option<Value>,
+}
+
+/// The body as the hook sends it, read in one pass without building a tree:
+/// the env strings are borrowed from the body unless they hold escapes. Any
+/// body this cannot read (missing or mistyped fields, a repeated key, not an
+/// object) goes the [`HookPayload`] way, which names what is wrong.
+#[derive(Debug, Deserialize)]
+struct HookBody<'a> {
+    delivery_id: String,
+    #[serde(default)]
+    vcenter: Option<String>,
+    #[serde(default)]
+    sent_at: Option<String>,
+    #[serde(borrow)]
+    env: HashMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
 /// Parses and normalizes one hook body. `default_vcenter` names the vCenter
@@ -30,15 +50,30 @@ pub fn normalize(
     default_vcenter: &str,
     received_at: OffsetDateTime,
 ) -> Result<Event, NormalizeError> {
-    let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
-    if !raw.is_object() {
-        return Err(NormalizeError::new("body must be a JSON object"));
-    }
-    let payload: HookPayload = serde_json::from_value(raw)
-        .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
+    let (payload, env) = match serde_json::from_slice::<HookBody>(body) {
+        Ok(fast) => (
+            HookPayload {
+                delivery_id: Some(Value::String(fast.delivery_id)),
+                vcenter: fast.vcenter.map(Value::String),
+                sent_at: fast.sent_at.map(Value::String),
+                env: None,
+            },
+            Env(fast.env),
+        ),
+        Err(_) => read_tree(body)?,
+    };
+    build(payload, &env, body, default_vcenter, received_at)
+}
+
+/// The event from the body's fields, however they were read.
+fn build(
+    payload: HookPayload,
+    env: &Env,
+    body: &[u8],
+    default_vcenter: &str,
+    received_at: OffsetDateTime,
+) -> Result<Event, NormalizeError> {
     let delivery_id = delivery_id(payload.delivery_id)?;
-    let env = env_strings(payload.env)?;
     let vcenter = vcenter(payload.vcenter, default_vcenter)?;
     let sent_at = sent_at(payload.sent_at)?;
 
@@ -50,13 +85,34 @@ pub fn normalize(
     event.received_at = received_at;
     event.delivery_id = Some(delivery_id);
     event.time = sent_at;
-    fill_from_env(&mut event, &Env(&env));
+    fill_from_env(&mut event, env);
     // The body parsed above as one JSON object, so this cannot fail; kept
     // as its text rather than the tree (see `RawPayload`).
     event.raw = RawPayload::from_json(body)
         .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
     event.fingerprint = event.compute_fingerprint();
     Ok(event)
+}
+
+/// The slow path: the body as a tree, checked field by field for a precise
+/// reason; `env` is taken out of the payload and checked to be all strings.
+fn read_tree(body: &[u8]) -> Result<(HookPayload, Env<'static>), NormalizeError> {
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| NormalizeError::new(super::json_error("body is not valid JSON", &e)))?;
+    if !raw.is_object() {
+        return Err(NormalizeError::new("body must be a JSON object"));
+    }
+    let mut payload: HookPayload = serde_json::from_value(raw)
+        .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
+    let env = env_strings(payload.env.take())?
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(value) => (Cow::Owned(key), Cow::Owned(value)),
+            // env_strings let only strings through.
+            other => (Cow::Owned(key), Cow::Owned(other.to_string())),
+        })
+        .collect();
+    Ok((payload, Env(env)))
 }
 
 fn delivery_id(value: Option<Value>) -> Result<String, NormalizeError> {
@@ -121,15 +177,14 @@ fn sent_at(value: Option<Value>) -> Result<Option<OffsetDateTime>, NormalizeErro
 }
 
 /// vCenter's alarm-action variables; an empty value counts as absent.
-struct Env<'a>(&'a Map<String, Value>);
+struct Env<'a>(HashMap<Cow<'a, str>, Cow<'a, str>>);
 
 impl Env<'_> {
     fn var(&self, name: &str) -> Option<String> {
         self.0
             .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
             .filter(|s| !s.is_empty())
+            .map(|s| s.to_string())
     }
 }
 
@@ -305,7 +360,74 @@ mod tests {
         assert_eq!(parse_event_key("no key here"), None);
     }
 
+    /// `normalize` by the slow path only, for comparing the two readings.
+    fn normalize_by_tree(body: &[u8]) -> Result<Event, NormalizeError> {
+        let (payload, env) = read_tree(body)?;
+        build(payload, &env, body, "d", T)
+    }
+
+    const T: OffsetDateTime = time::macros::datetime!(2026-11-25 10:00 UTC);
+
+    /// A JSON value for a hook field: mostly the right type, sometimes not.
+    fn field_value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            4 => "[a-z0-9 \\-\"\\\\é]{0,12}".prop_map(|s| Some(Value::String(s))),
+            1 => Just(Some(Value::String("2026-11-25T10:00:00Z".into()))),
+            1 => Just(Some(Value::Null)),
+            1 => (0i64..5).prop_map(|n| Some(json!(n))),
+            1 => Just(None),
+        ]
+    }
+
     proptest! {
+        /// The one-pass reading and the tree agree on every body: the same
+        /// event, or the same rejection reason.
+        #[test]
+        fn both_readings_of_a_body_agree(
+            delivery in field_value(),
+            vcenter in field_value(),
+            sent_at in field_value(),
+            env in proptest::collection::vec(
+                (prop_oneof![Just("VMWARE_ALARM_NAME"), Just("VMWARE_ALARM_TARGET_NAME"), Just("VMWARE_ALARM_NEWSTATUS"), Just("X")],
+                 field_value()),
+                0..5),
+            env_is_object in proptest::bool::weighted(0.9),
+            repeat_delivery in proptest::bool::weighted(0.1),
+        ) {
+            let mut text = String::from("{");
+            let mut put = |key: &str, value: &Option<Value>| {
+                if let Some(v) = value {
+                    text.push_str(&format!("{}:{},", json!(key), v));
+                }
+            };
+            put("delivery_id", &delivery);
+            if repeat_delivery {
+                put("delivery_id", &Some(json!("again")));
+            }
+            put("vcenter", &vcenter);
+            put("sent_at", &sent_at);
+            let env_text = if env_is_object {
+                let pairs: Vec<String> = env
+                    .iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{}:{v}", json!(k))))
+                    .collect();
+                format!("{{{}}}", pairs.join(","))
+            } else {
+                "[]".to_owned()
+            };
+            text.push_str(&format!("\"env\":{env_text}}}"));
+
+            let by_tree = normalize_by_tree(text.as_bytes());
+            match normalize(text.as_bytes(), "d", T) {
+                Ok(mut fast) => {
+                    let tree = by_tree.expect("the tree reads what the one pass reads");
+                    fast.id = tree.id;
+                    prop_assert_eq!(fast, tree);
+                }
+                Err(e) => prop_assert_eq!(e.to_string(), by_tree.unwrap_err().to_string()),
+            }
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = normalize(&bytes, "d", OffsetDateTime::now_utc());
