@@ -4,10 +4,12 @@
 //! The body is `{"delivery_id", "vcenter", "sent_at", "env": {VMWARE_ALARM_*}}`;
 //! the env values are vCenter's alarm-action environment, verbatim.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -40,7 +42,40 @@ struct HookBody<'a> {
     #[serde(default)]
     sent_at: Option<String>,
     #[serde(borrow)]
-    env: HashMap<Cow<'a, str>, Cow<'a, str>>,
+    env: HashMap<BodyStr<'a>, BodyStr<'a>>,
+}
+
+/// A string of the body: borrowed from it when it holds no escape, owned
+/// when it does. (serde's own `Cow<str>` is always owned inside a map.)
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BodyStr<'a>(Cow<'a, str>);
+
+impl Borrow<str> for BodyStr<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BodyStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(Text).map(BodyStr)
+    }
 }
 
 /// Parses and normalizes one hook body. `default_vcenter` names the vCenter
@@ -107,9 +142,12 @@ fn read_tree(body: &[u8]) -> Result<(HookPayload, Env<'static>), NormalizeError>
     let env = env_strings(payload.env.take())?
         .into_iter()
         .map(|(key, value)| match value {
-            Value::String(value) => (Cow::Owned(key), Cow::Owned(value)),
+            Value::String(value) => (BodyStr(Cow::Owned(key)), BodyStr(Cow::Owned(value))),
             // env_strings let only strings through.
-            other => (Cow::Owned(key), Cow::Owned(other.to_string())),
+            other => (
+                BodyStr(Cow::Owned(key)),
+                BodyStr(Cow::Owned(other.to_string())),
+            ),
         })
         .collect();
     Ok((payload, Env(env)))
@@ -177,14 +215,14 @@ fn sent_at(value: Option<Value>) -> Result<Option<OffsetDateTime>, NormalizeErro
 }
 
 /// vCenter's alarm-action variables; an empty value counts as absent.
-struct Env<'a>(HashMap<Cow<'a, str>, Cow<'a, str>>);
+struct Env<'a>(HashMap<BodyStr<'a>, BodyStr<'a>>);
 
 impl Env<'_> {
     fn var(&self, name: &str) -> Option<String> {
         self.0
             .get(name)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.to_string())
+            .filter(|s| !s.0.is_empty())
+            .map(|s| s.0.to_string())
     }
 }
 
@@ -358,6 +396,18 @@ mod tests {
         );
         assert_eq!(parse_event_key("Event: VM (abc)"), None);
         assert_eq!(parse_event_key("no key here"), None);
+    }
+
+    #[test]
+    fn the_one_pass_reading_borrows_plain_strings_and_unescapes_the_rest() {
+        let body = br#"{"delivery_id":"d1","env":{"VMWARE_ALARM_NAME":"VM created","VMWARE_ALARM_EVENT_USERNAME":"VSPHERE.LOCAL\\admin"}}"#;
+        let fast: HookBody = serde_json::from_slice(body).expect("the one pass reads it");
+        assert!(matches!(
+            fast.env.get("VMWARE_ALARM_NAME"),
+            Some(BodyStr(Cow::Borrowed("VM created")))
+        ));
+        let user = &fast.env["VMWARE_ALARM_EVENT_USERNAME"].0;
+        assert!(matches!(user, Cow::Owned(_)) && user == "VSPHERE.LOCAL\\admin");
     }
 
     /// `normalize` by the slow path only, for comparing the two readings.
