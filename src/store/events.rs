@@ -18,10 +18,17 @@ pub trait EventStore: Send + Sync {
     /// Commits a new event; resolves once it is durable. An event with a
     /// delivery id already stored for the same source is not stored again:
     /// the earlier id is returned.
-    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError>;
+    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
+        let mut outcomes = self.accept_many(vec![event]).await?;
+        Ok(outcomes.remove(0))
+    }
 
-    /// Commits several events in one go (same semantics as `accept`, in order).
-    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError>;
+    /// Commits several events in one go (same semantics as `accept`, in
+    /// order): `accept_decided` without decisions, the one write path.
+    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
+        self.accept_decided(events.into_iter().map(|e| (e, None)).collect())
+            .await
+    }
 
     /// Commits new events, each with the pipeline's decision when it was
     /// decided at acceptance (`Some`: stored as processed, with its merge,

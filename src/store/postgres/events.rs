@@ -26,17 +26,6 @@ pub(super) const SELECT_EVENT: &str =
 
 #[async_trait::async_trait]
 impl EventStore for PgStore {
-    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
-        let mut outcomes = self.accept_many(vec![event]).await?;
-        Ok(outcomes.remove(0))
-    }
-
-    /// Undecided events: the same transaction as `accept_decided` without decisions.
-    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
-        self.accept_decided(events.into_iter().map(|e| (e, None)).collect())
-            .await
-    }
-
     /// Inserted undecided, then decided inside the same transaction (the
     /// decider's row lock sees the fresh row); PostgreSQL nodes decide in
     /// the pipeline, so this path is for completeness and the conformance

@@ -17,17 +17,6 @@ use crate::store::{
 
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
-    async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
-        let mut outcomes = self.accept_many(vec![event]).await?;
-        Ok(outcomes.remove(0))
-    }
-
-    /// Undecided events: the same write as `accept_decided` without decisions.
-    async fn accept_many(&self, events: Vec<Event>) -> Result<Vec<AcceptOutcome>, StoreError> {
-        self.accept_decided(events.into_iter().map(|e| (e, None)).collect())
-            .await
-    }
-
     async fn accept_decided(
         &self,
         batch: Vec<(Event, Option<ProcessedEvent>)>,
