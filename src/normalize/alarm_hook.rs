@@ -139,18 +139,8 @@ fn read_tree(body: &[u8]) -> Result<(HookPayload, Env<'static>), NormalizeError>
     }
     let mut payload: HookPayload = serde_json::from_value(raw)
         .map_err(|e| NormalizeError::new(super::json_error("invalid body", &e)))?;
-    let env = env_strings(payload.env.take())?
-        .into_iter()
-        .map(|(key, value)| match value {
-            Value::String(value) => (BodyStr(Cow::Owned(key)), BodyStr(Cow::Owned(value))),
-            // env_strings let only strings through.
-            other => (
-                BodyStr(Cow::Owned(key)),
-                BodyStr(Cow::Owned(other.to_string())),
-            ),
-        })
-        .collect();
-    Ok((payload, Env(env)))
+    let env = env_strings(payload.env.take())?;
+    Ok((payload, env))
 }
 
 fn delivery_id(value: Option<Value>) -> Result<String, NormalizeError> {
@@ -165,7 +155,7 @@ fn delivery_id(value: Option<Value>) -> Result<String, NormalizeError> {
 }
 
 /// The `env` object; every value must be a string.
-fn env_strings(value: Option<Value>) -> Result<Map<String, Value>, NormalizeError> {
+fn env_strings(value: Option<Value>) -> Result<Env<'static>, NormalizeError> {
     let env: Map<String, Value> = match value {
         Some(Value::Object(map)) => map,
         Some(_) => {
@@ -175,22 +165,30 @@ fn env_strings(value: Option<Value>) -> Result<Map<String, Value>, NormalizeErro
         }
         None => return Err(NormalizeError::new("missing field `env`")),
     };
-    if let Some((key, _)) = env.iter().find(|(_, v)| !v.is_string()) {
-        // Named only when it is one of vCenter's variable names: a detail
-        // never echoes arbitrary input.
-        let known = key.strip_prefix("VMWARE_ALARM_").is_some_and(|rest| {
-            rest.len() <= 64
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        });
-        return Err(NormalizeError::new(if known {
-            format!("field `env.{key}` must be a string")
-        } else {
-            "every value of field `env` must be a string".to_owned()
-        }));
+    let mut strings = HashMap::with_capacity(env.len());
+    for (key, value) in env {
+        let Value::String(value) = value else {
+            return Err(not_a_string(&key));
+        };
+        strings.insert(BodyStr(Cow::Owned(key)), BodyStr(Cow::Owned(value)));
     }
-    Ok(env)
+    Ok(Env(strings))
+}
+
+/// Why `env.<key>` was refused. The key is named only when it is one of
+/// vCenter's variable names: a detail never echoes arbitrary input.
+fn not_a_string(key: &str) -> NormalizeError {
+    let known = key.strip_prefix("VMWARE_ALARM_").is_some_and(|rest| {
+        rest.len() <= 64
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    });
+    NormalizeError::new(if known {
+        format!("field `env.{key}` must be a string")
+    } else {
+        "every value of field `env` must be a string".to_owned()
+    })
 }
 
 fn vcenter(value: Option<Value>, default_vcenter: &str) -> Result<String, NormalizeError> {
@@ -396,6 +394,27 @@ mod tests {
         );
         assert_eq!(parse_event_key("Event: VM (abc)"), None);
         assert_eq!(parse_event_key("no key here"), None);
+    }
+
+    #[test]
+    fn a_non_string_env_value_is_refused_naming_only_vcenter_variables() {
+        let reason = |env: Value| {
+            normalize(&body(env), "d", T)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert_eq!(
+            reason(json!({"VMWARE_ALARM_NAME": "x", "VMWARE_ALARM_ID": 7})),
+            "field `env.VMWARE_ALARM_ID` must be a string"
+        );
+        assert_eq!(
+            reason(json!({"<script>": ["x"]})),
+            "every value of field `env` must be a string"
+        );
+        assert_eq!(
+            reason(json!("x")),
+            "field `env` must be an object of strings"
+        );
     }
 
     #[test]
