@@ -3,7 +3,8 @@
 //! `--concurrency` workers, each with its own HTTP/1.1 keep-alive connection,
 //! POST alarm-hook bodies to `/api/v1/alarms` back to back (closed loop: the
 //! next request leaves when the previous answer is in). Every request carries
-//! a fresh `delivery_id` and target VM, so each one is a real new event.
+//! a fresh `delivery_id` (by default time-ordered, as the VCSA hook sends it;
+//! `--delivery-ids`) and target VM, so each one is a real new event.
 //! Workers stop starting requests at `--duration` (or `--max-requests`) and
 //! always wait for the answer of a request they started, so the number of
 //! 202 answers printed is exactly what the server must have stored.
@@ -32,6 +33,19 @@ struct Args {
     duration: f64,
     max_requests: u64,
     tag: String,
+    delivery_ids: DeliveryIds,
+}
+
+/// How each request's `delivery_id` is made. The store keeps a unique index
+/// on it, so the shape decides where each insert lands in that index.
+#[derive(Clone, Copy, PartialEq)]
+enum DeliveryIds {
+    /// A UUIDv7 (time first), what `scripts/vcsa-alarm-hook.sh` sends.
+    TimeOrdered,
+    /// A random UUID, what hook installs before the time-ordered ids sent.
+    Random,
+    /// `TAG-WORKER-N`: one insertion point per worker.
+    Sequence,
 }
 
 #[derive(Default)]
@@ -46,7 +60,8 @@ struct WorkerResult {
 
 fn usage() -> &'static str {
     "usage: hookload --url http://127.0.0.1:PORT --token TOKEN [--concurrency 8]\n\
-     \x20               [--duration 10] [--max-requests 1000000] [--tag RUN_TAG]"
+     \x20               [--duration 10] [--max-requests 1000000] [--tag RUN_TAG]\n\
+     \x20               [--delivery-ids time-ordered|random|sequence]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         duration: 10.0,
         max_requests: 1_000_000,
         tag: format!("h{}", std::process::id()),
+        delivery_ids: DeliveryIds::TimeOrdered,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,6 +93,14 @@ fn parse_args() -> Result<Args, String> {
                 args.max_requests = v.parse().map_err(|_| format!("--max-requests {v}"))?;
             }
             "--tag" => args.tag = value("--tag")?,
+            "--delivery-ids" => {
+                args.delivery_ids = match value("--delivery-ids")?.as_str() {
+                    "time-ordered" => DeliveryIds::TimeOrdered,
+                    "random" => DeliveryIds::Random,
+                    "sequence" => DeliveryIds::Sequence,
+                    v => return Err(format!("--delivery-ids {v}")),
+                }
+            }
             "-h" | "--help" => return Err(usage().to_owned()),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
@@ -96,9 +120,33 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn body(tag: &str, worker: usize, n: u64) -> String {
+/// A random 128-bit value without a random-number crate: SipHash (std's
+/// `RandomState`, randomly keyed per process) of the request's coordinates.
+fn random_u128(tag: &str, worker: usize, n: u64) -> u128 {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let high = keys.hash_one((tag, worker, n, 0u8));
+    let low = keys.hash_one((tag, worker, n, 1u8));
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+fn delivery_id(ids: DeliveryIds, tag: &str, worker: usize, n: u64) -> String {
+    match ids {
+        DeliveryIds::TimeOrdered => uuid::Uuid::now_v7().to_string(),
+        DeliveryIds::Random => {
+            uuid::Builder::from_random_bytes(random_u128(tag, worker, n).to_be_bytes())
+                .into_uuid()
+                .to_string()
+        }
+        DeliveryIds::Sequence => format!("{tag}-{worker}-{n}"),
+    }
+}
+
+fn body(ids: DeliveryIds, tag: &str, worker: usize, n: u64) -> String {
     serde_json::json!({
-        "delivery_id": format!("{tag}-{worker}-{n}"),
+        "delivery_id": delivery_id(ids, tag, worker, n),
         "vcenter": "vc1",
         "sent_at": "2026-11-25T10:00:00Z",
         "env": {
@@ -150,7 +198,7 @@ async fn worker(
             break;
         }
         n += 1;
-        let payload = body(&args.tag, index, n);
+        let payload = body(args.delivery_ids, &args.tag, index, n);
         let t0 = Instant::now();
         let answer = client
             .post(&url)

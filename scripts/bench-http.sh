@@ -20,6 +20,9 @@
 #   BENCH_HTTP_SECS    seconds per level (default 10)
 #   BENCH_SYNC         "full" (default) or "normal"
 #   BENCH_NOOP         1 (default) = also measure the no-op baseline at each level; 0 = vcgate only
+#   BENCH_IDS          delivery_id shape: "time-ordered" (default: UUIDv7, what the VCSA hook
+#                      sends), "random" (UUIDv4, what hooks installed before 2026-11-30 send),
+#                      "sequence" (RUNTAG-WORKER-N, this script's shape before then)
 #   BENCH_VCGATE       a vcgate binary to measure instead of this tree's build (e.g. a build of
 #                      an earlier commit, for a before/after in the same conditions)
 #   CARGO_TARGET_DIR   where cargo builds (default <repo>/target)
@@ -35,6 +38,7 @@ LEVELS=${BENCH_CONCURRENCY:-"1 8 32 64"}
 SECS=${BENCH_HTTP_SECS:-10}
 SYNC=${BENCH_SYNC:-full}
 NOOP=${BENCH_NOOP:-1}
+IDS=${BENCH_IDS:-time-ordered}
 MAX_REQUESTS=2000000
 INGEST_TOKEN=bench-ingest-token-0001
 READ_TOKEN=bench-read-token-0001
@@ -104,14 +108,14 @@ echo "== HTTP alarm-hook ingest: POST /api/v1/alarms, durable accepts =="
 echo "host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "store: $(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }'), one 4 KiB O_DSYNC overwrite = ${fsync_ms} ms (mean)"
 echo "vcgate: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')  [store] sync=\"$SYNC\" (full = fsync per group commit), max_batch=1024 (default); WAL; fresh store per level"
-echo "load: examples/hookload, closed loop, 1 keep-alive connection per worker, unique delivery_id per request, ${SECS}s per level; scheduled: $SCHED (${RUN[*]})"
+echo "load: examples/hookload, closed loop, 1 keep-alive connection per worker, unique $IDS delivery_id per request, ${SECS}s per level; scheduled: $SCHED (${RUN[*]})"
 echo "      (answers are counted only when the server answered; every request started is awaited)"
 echo
 
 # One closed-loop run of hookload against $1 at concurrency $2; prints its summary line.
 hookload() { # url conc tag errfile
     "${RUN[@]}" "$HOOKLOAD" --url "$1" --token "$INGEST_TOKEN" --concurrency "$2" \
-        --duration "$SECS" --max-requests "$MAX_REQUESTS" --tag "$3" 2>"$4"
+        --duration "$SECS" --max-requests "$MAX_REQUESTS" --tag "$3" --delivery-ids "$IDS" 2>"$4"
 }
 field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 row() { # server conc out cpu stored

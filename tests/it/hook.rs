@@ -313,6 +313,13 @@ async fn hook_delivers_every_alarm_value_byte_exact() {
         .field("delivered", "event_id")
         .unwrap_or_else(|| panic!("not delivered: {}", run.describe()));
     let delivery_id = run.field("delivered", "delivery_id").unwrap();
+    // Time-ordered (UUIDv7, this run's millisecond first), so the store's
+    // unique index on it grows at its end.
+    let uuid = uuid::Uuid::parse_str(&delivery_id).expect("delivery_id is a UUID");
+    assert_eq!(uuid.get_version_num(), 7, "{delivery_id}");
+    let (secs, _) = uuid.get_timestamp().expect("v7 has a timestamp").to_unix();
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - secs as i64;
+    assert!((0..300).contains(&age), "{delivery_id} is {age} s old");
     assert!(
         !canary.exists(),
         "an alarm value was executed as shell code"
