@@ -38,6 +38,31 @@ struct Sighting {
     last_notified: OffsetDateTime,
 }
 
+/// What memory keeps of one original event (about 200 bytes, where the
+/// event is kilobytes): a rebuild reads the store newest first, keeps only
+/// this, and seeds memory oldest first.
+#[derive(Debug, Clone)]
+pub struct Recalled {
+    identity: Fingerprint,
+    sighting: Sighting,
+}
+
+impl Recalled {
+    /// `event`, an original last seen at `last_seen`.
+    pub fn of(event: &Event, last_seen: OffsetDateTime) -> Self {
+        let (identity, status) = event.dedup_identity();
+        Self {
+            identity,
+            sighting: Sighting {
+                status,
+                original: event.id,
+                last_seen,
+                last_notified: event.received_at,
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Dedup {
     window: Duration,
@@ -77,17 +102,19 @@ impl Dedup {
     /// Seeds state from an event that was already processed as an original
     /// (used after a restart), last seen at `last_seen`.
     pub fn remember(&mut self, event: &Event, last_seen: OffsetDateTime) {
-        let (identity, status) = event.dedup_identity();
-        self.make_room(last_seen);
-        self.active.insert(
-            identity,
-            Sighting {
-                status,
-                original: event.id,
-                last_seen,
-                last_notified: event.received_at,
-            },
-        );
+        self.recall(Recalled::of(event, last_seen));
+    }
+
+    /// `remember`, from what was kept of the event.
+    pub fn recall(&mut self, recalled: Recalled) {
+        let Recalled { identity, sighting } = recalled;
+        self.make_room(sighting.last_seen);
+        self.active.insert(identity, sighting);
+    }
+
+    /// How many identities memory holds at most.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
     }
 
     /// Classifies `event` seen at `now` and updates the state.

@@ -198,17 +198,29 @@ impl Stage {
             self.dedup_max_entries,
         );
         let since = OffsetDateTime::now_utc() - self.dedup_window;
-        let mut after_seq = 0;
-        while let (events, Some(last)) = self
-            .store
-            .recent_originals(since, after_seq, REBUILD_PAGE)
-            .await?
+        // Newest first, and only as many originals as memory holds: after
+        // a storm the window can hold millions of events (5,000/s for the
+        // 5-minute default is 1.5 million), and reading them all kept
+        // admission shut for 18 s at start (measured, 1.5 M events); memory
+        // would have evicted all but the newest anyway.
+        let mut newest_first = Vec::new();
+        let mut before_seq = i64::MAX;
+        while newest_first.len() < dedup.max_entries()
+            && let (events, Some(lowest)) = self
+                .store
+                .recent_originals(since, before_seq, REBUILD_PAGE)
+                .await?
         {
-            for event in events {
-                let seen = event.received_at;
-                dedup.remember(&event, seen);
-            }
-            after_seq = last;
+            newest_first.extend(
+                events
+                    .iter()
+                    .map(|event| crate::dedup::Recalled::of(event, event.received_at)),
+            );
+            before_seq = lowest;
+        }
+        newest_first.truncate(dedup.max_entries());
+        for recalled in newest_first.into_iter().rev() {
+            dedup.recall(recalled);
         }
         Ok(dedup)
     }

@@ -66,15 +66,20 @@ pub trait EventStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<(i64, Event)>, StoreError>;
 
-    /// One page of recently processed, non-duplicate events, oldest first:
-    /// those received since `since` with `seq > after_seq`, reading at most
-    /// `page` rows. Returns them and the last seq read (`None`: no more).
-    /// For rebuilding dedup state at start; paged because a busy window can
-    /// hold 100 000s of events, which at once took RSS to 444 MiB.
+    /// One page of recently processed, non-duplicate events, **newest
+    /// first**: those received since `since` with `seq < before_seq`
+    /// (`i64::MAX` for the first page), reading at most `page` rows, back
+    /// to the smallest seq among the first few thousand events received
+    /// since `since` (an event at the window's old edge committed far out
+    /// of its arrival order may be left out).
+    /// Returns them and the lowest seq read (`None`: no more). For
+    /// rebuilding dedup state at start, which wants only the newest (memory
+    /// is bounded); paged because a busy window can hold 100 000s of
+    /// events, which at once took RSS to 444 MiB.
     async fn recent_originals(
         &self,
         since: OffsetDateTime,
-        after_seq: i64,
+        before_seq: i64,
         page: usize,
     ) -> Result<(Vec<Event>, Option<i64>), StoreError>;
 

@@ -155,3 +155,36 @@ async fn dedup_state_is_rebuilt_after_kill9() {
         "{merged:?}"
     );
 }
+
+/// With more originals in the window than dedup memory holds, the rebuild
+/// after a kill -9 keeps the newest `max_entries` (it reads newest first and
+/// stops there): their repeats merge, a repeat of an older one is new.
+#[tokio::test]
+async fn dedup_rebuild_keeps_the_newest_originals_memory_holds() {
+    let mut app = TestApp::spawn_with("[dedup]\nmax_entries = 3\n").await;
+    for i in 0..6 {
+        let body = alarm_body(
+            &format!("before-{i}"),
+            "Host CPU",
+            &format!("vm-{i}"),
+            "Red",
+        );
+        app.post_accepted("/api/v1/alarms", &body).await;
+    }
+    app.wait_processed().await;
+    app.restart().await;
+
+    for i in [5, 4, 3, 2] {
+        let body = alarm_body(&format!("after-{i}"), "Host CPU", &format!("vm-{i}"), "Red");
+        app.post_accepted("/api/v1/alarms", &body).await;
+    }
+    app.wait_processed().await;
+    let latest = app.events("limit=4").await;
+    let mut merged: Vec<&str> = latest
+        .iter()
+        .filter(|e| e["disposition"]["duplicate_of"].is_string())
+        .map(|e| e["delivery_id"].as_str().unwrap())
+        .collect();
+    merged.sort_unstable();
+    assert_eq!(merged, ["after-3", "after-4", "after-5"], "{latest:#?}");
+}

@@ -174,16 +174,67 @@ pub async fn record_processed_decides_merges_and_queues(store: &Store) {
         .unwrap();
     assert_eq!(page.events.len(), 1);
     let since = OffsetDateTime::now_utc() - time::Duration::minutes(5);
-    let (originals, last) = store.recent_originals(since, 0, 10).await.unwrap();
+    let (originals, lowest) = store.recent_originals(since, i64::MAX, 10).await.unwrap();
     assert_eq!(
         originals.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![original]
     );
     let (rest, _) = store
-        .recent_originals(since, last.unwrap(), 10)
+        .recent_originals(since, lowest.unwrap(), 10)
         .await
         .unwrap();
     assert!(rest.is_empty());
+}
+
+/// Dedup's rebuild reads recent originals newest first, a page at a time,
+/// and never an event received before the window or a duplicate.
+pub async fn recent_originals_page_newest_first(store: &Store) {
+    let now = OffsetDateTime::now_utc();
+    let mut before_window = event(Source::Snmp, "snmp.trap", None);
+    before_window.received_at = now - time::Duration::hours(1);
+    let originals: Vec<Event> = (0..5)
+        .map(|_| event(Source::Snmp, "snmp.trap", None))
+        .collect();
+    let repeat = event(Source::Snmp, "snmp.trap", None);
+    let mut batch = vec![(
+        before_window.clone(),
+        Some(processed(before_window.id, disposition(None))),
+    )];
+    batch.extend(
+        originals
+            .iter()
+            .map(|e| (e.clone(), Some(processed(e.id, disposition(None))))),
+    );
+    let duplicate = Disposition {
+        duplicate_of: Some(originals[0].id),
+        ..disposition(None)
+    };
+    batch.push((
+        repeat.clone(),
+        Some(ProcessedEvent {
+            merge_into: Some(originals[0].id),
+            ..processed(repeat.id, duplicate)
+        }),
+    ));
+    store.accept_decided(batch).await.unwrap();
+
+    let since = now - time::Duration::minutes(5);
+    let mut read = Vec::new();
+    let mut before_seq = i64::MAX;
+    let mut pages = 0;
+    while let (page, Some(lowest)) = store.recent_originals(since, before_seq, 2).await.unwrap() {
+        assert!(lowest < before_seq, "pages move back");
+        read.extend(page.iter().map(|e| e.id));
+        before_seq = lowest;
+        pages += 1;
+        assert!(pages < 10, "paging ends");
+    }
+    let newest_first: Vec<EventId> = originals.iter().rev().map(|e| e.id).collect();
+    assert_eq!(
+        read, newest_first,
+        "the repeat and the old event are left out"
+    );
+    assert_eq!(pages, 3, "six rows in the window, two per page");
 }
 
 /// Events decided at acceptance are stored processed, with their merge,

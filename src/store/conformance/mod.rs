@@ -44,6 +44,7 @@ macro_rules! conformance_tests {
                 pending_events_come_in_order_until_decided,
                 record_processed_decides_merges_and_queues,
                 accept_decided_stores_events_with_their_decisions,
+                recent_originals_page_newest_first,
                 runs_are_claimed_settled_retried_and_requeued,
                 deliveries_are_sent_retried_and_given_up,
                 guard_memory_commits_whole_and_snapshots,

@@ -128,20 +128,30 @@ impl EventStore for PgStore {
     async fn recent_originals(
         &self,
         since: OffsetDateTime,
-        after_seq: i64,
+        before_seq: i64,
         page: usize,
     ) -> Result<(Vec<Event>, Option<i64>), StoreError> {
         let client = self.client().await?;
+        // The first rows received since then bound the backward walk
+        // (else the last page scans every older row for a match): the
+        // smallest seq among the first 4,096 by received time, not
+        // `min(seq)` over the window (see the SQLite side for why, and
+        // what it can miss at the window's edge; with several nodes
+        // writing, seqs and receive times interleave more, within the
+        // probe).
         let rows = client
             .query(
                 &format!(
-                    "{SELECT_EVENT} WHERE seq > $1 AND received_ms >= $2 ORDER BY seq LIMIT $3"
+                    "{SELECT_EVENT} WHERE seq < $1 AND received_ms >= $2 \
+                     AND seq >= (SELECT min(seq) FROM (SELECT seq FROM events \
+                                 WHERE received_ms >= $2 ORDER BY received_ms LIMIT 4096) AS first) \
+                     ORDER BY seq DESC LIMIT $3"
                 ),
-                &[&after_seq, &ms(since), &(page as i64)],
+                &[&before_seq, &ms(since), &(page as i64)],
             )
             .await
             .map_err(pg)?;
-        let last = rows.last().map(|r| r.get::<_, i64>(0));
+        let lowest = rows.last().map(|r| r.get::<_, i64>(0));
         let mut out = Vec::new();
         for r in &rows {
             let stored = decode(r, Vec::new())?;
@@ -153,7 +163,7 @@ impl EventStore for PgStore {
                 out.push(stored.event);
             }
         }
-        Ok((out, last))
+        Ok((out, lowest))
     }
 
     async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError> {

@@ -210,7 +210,7 @@ fn sqlite_glob(pattern: &str) -> String {
 
 /// The smallest seq among at most ?2 rows with `received_ms >= ?1` (the
 /// first by received_ms), and how many there were.
-const SINCE_PROBE_SQL: &str = "SELECT min(seq), count(*) FROM \
+pub(super) const SINCE_PROBE_SQL: &str = "SELECT min(seq), count(*) FROM \
      (SELECT seq FROM events WHERE received_ms >= ?1 ORDER BY received_ms LIMIT ?2)";
 /// The smallest seq below ?2 with `received_ms >= ?1`: reads every index
 /// entry from ?1 up (`INDEXED BY`: planned on the rowid, `min(seq)` would
