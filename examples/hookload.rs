@@ -42,7 +42,7 @@ struct Args {
 enum DeliveryIds {
     /// A UUIDv7 (time first), what `scripts/vcsa-alarm-hook.sh` sends.
     TimeOrdered,
-    /// A random UUID, what hook installs before the time-ordered ids sent.
+    /// A random UUID (v4), what hooks installed before 2026-11-30 send.
     Random,
     /// `TAG-WORKER-N`: one insertion point per worker.
     Sequence,

@@ -171,9 +171,9 @@ for key, value in os.environb.items():
 now = time.time()
 sent_at = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
 # A UUIDv7 (RFC 9562): milliseconds first, then 74 random bits. Time first
-# makes each stored alarm land at the end of the unique index on
-# delivery_id in the gateway store instead of on a random page of it (a random UUID costs one
-# page write per alarm, and a disk read once the index outgrows the cache).
+# makes each stored alarm land at the end of the unique index on delivery_id
+# in the gateway store, not on a random page of it (a random UUID costs a
+# page write per alarm, and a page read once the index outgrows the cache).
 v7 = bytearray(int(now * 1000).to_bytes(6, "big") + os.urandom(10))
 v7[6] = 0x70 | (v7[6] & 0x0F)
 v7[8] = 0x80 | (v7[8] & 0x3F)
