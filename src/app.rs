@@ -1,5 +1,6 @@
 //! Wiring: builds the store, stages and listeners from a `Config`, runs them
-//! as tasks, and shuts them down in order on SIGINT/SIGTERM.
+//! as tasks, and shuts them down in order on SIGINT/SIGTERM, or when a stage
+//! stops on its own (`stages`: then `run` returns that as its error).
 //!
 //! Shutdown order: stop accepting (listeners close, in-flight requests finish
 //! and are answered only after their commit), then cancel background stages.
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::Ingestor;
+use crate::supervisor::Supervisor;
 use crate::telemetry::Stats;
 
 /// Runs the gateway until `shutdown` is cancelled.
@@ -55,15 +57,14 @@ pub async fn run(
         admissions,
     };
     let metrics = crate::telemetry::init_metrics();
-    let tasks = tokio_util::task::TaskTracker::new();
+    let stages = Supervisor::new(shutdown.clone());
     let vcenters = crate::vcenters::Vcenters::from_config(&config)?;
-    let silencer = start_silencer(&config, &store, &vcenters, &tasks, shutdown.clone()).await?;
+    let silencer = start_silencer(&config, &store, &vcenters, &stages, shutdown.clone()).await?;
     if config.store.backend == crate::config::StoreBackend::Postgres {
-        tasks.spawn(sync_silences_loop(
-            store.clone(),
-            silencer.clone(),
-            shutdown.clone(),
-        ));
+        stages.spawn_stage(
+            "silence sync",
+            sync_silences_loop(store.clone(), silencer.clone(), shutdown.clone()),
+        );
     }
     let run_wakes = crate::automation::Wakes::default();
     let settings = crate::settings::Settings::from_config(&config).map_err(anyhow::Error::msg)?;
@@ -76,10 +77,11 @@ pub async fn run(
         run_wakes.clone(),
         live.clone(),
         silencer.clone(),
+        stages.clone(),
     )
     .context("loading tokens")?;
 
-    spawn_housekeeping(&config, &store, &state, &tasks, shutdown.clone());
+    spawn_housekeeping(&config, &store, &state, &stages, shutdown.clone());
     let wiring = crate::pipeline::Wiring {
         ingestor: ingestor.clone(),
         live,
@@ -89,13 +91,17 @@ pub async fn run(
         guard_wake: Arc::new(Notify::new()),
         admissions: admission_inbox,
     };
-    spawn_stages(&config, wiring, &state, &tasks, shutdown.clone()).await?;
+    spawn_stages(&config, wiring, &state, &stages, shutdown.clone()).await?;
 
     let result = serve_http(&config, listener, tls, state, shutdown.clone()).await;
     shutdown.cancel();
-    stop_tasks(tasks).await;
+    stages.wait_stopped().await;
     tracing::info!("vcgate stopped");
-    result
+    match stages.failure() {
+        // The exit status tells the supervisor (systemd) to start it again.
+        Some(failure) => Err(anyhow::anyhow!("{failure}")),
+        None => result,
+    }
 }
 
 /// Pruning of old events and silences, and of the HTTP rate-limit tables.
@@ -103,16 +109,22 @@ fn spawn_housekeeping(
     config: &Config,
     store: &crate::store::Store,
     state: &AppState,
-    tasks: &tokio_util::task::TaskTracker,
+    stages: &Supervisor,
     shutdown: CancellationToken,
 ) {
-    tasks.spawn(prune_loop(store.clone(), config.clone(), shutdown.clone()));
+    stages.spawn_stage(
+        "store pruning",
+        prune_loop(store.clone(), config.clone(), shutdown.clone()),
+    );
     let stats = state.ingestor.stats.clone();
-    tasks.spawn(crate::rate_limit::prune_loop(
-        vec![state.rate_limit.clone(), state.auth_failures.clone()],
-        move |remembered| stats.http_rate_limit_addresses(remembered),
-        shutdown,
-    ));
+    stages.spawn_stage(
+        "HTTP rate-limit pruning",
+        crate::rate_limit::prune_loop(
+            vec![state.rate_limit.clone(), state.auth_failures.clone()],
+            move |remembered| stats.http_rate_limit_addresses(remembered),
+            shutdown,
+        ),
+    );
 }
 
 /// The stages behind the store: the pipeline (and through it automation and
@@ -121,7 +133,7 @@ async fn spawn_stages(
     config: &Config,
     wiring: crate::pipeline::Wiring,
     state: &AppState,
-    tasks: &tokio_util::task::TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (ingestor, vcenters, guard_wake) = (
@@ -147,17 +159,6 @@ async fn spawn_stages(
             .context("starting the SNMP receiver")?;
     }
     Ok(())
-}
-
-/// Waits (bounded) for the background tasks after the shutdown was cancelled.
-async fn stop_tasks(tasks: tokio_util::task::TaskTracker) {
-    tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("background tasks did not stop within 10 s");
-    }
 }
 
 async fn serve_http(
@@ -189,7 +190,7 @@ async fn start_silencer(
     config: &Config,
     store: &crate::store::Store,
     vcenters: &crate::vcenters::Vcenters,
-    tasks: &tokio_util::task::TaskTracker,
+    stages: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<crate::silence::Silencer> {
     let retention = time::Duration::try_from(config.silence.expired_retention)
@@ -207,13 +208,16 @@ async fn start_silencer(
         );
     }
     if let Some(shared) = &maintenance {
-        tasks.spawn(crate::silence::maintenance::poll_loop(
-            shared.clone(),
-            vcenters.clone(),
-            store.clone(),
-            config.silence.poll,
-            shutdown,
-        ));
+        stages.spawn_stage(
+            "maintenance poller",
+            crate::silence::maintenance::poll_loop(
+                shared.clone(),
+                vcenters.clone(),
+                store.clone(),
+                config.silence.poll,
+                shutdown,
+            ),
+        );
     }
     Ok(crate::silence::Silencer::new(
         silences,

@@ -19,7 +19,7 @@
 //! this list, ignoring test code). Bottom first:
 //!
 //! ```text
-//! foundation: model, vsphere, logging, telemetry, rate_limit, notify
+//! foundation: model, vsphere, logging, telemetry, rate_limit, notify, supervisor
 //! formats:    veba, cloudevents, normalize, snmp_values, filter, dedup
 //! config:     config
 //! store:      store, vcenters
@@ -46,7 +46,9 @@
 //!   JSON errors that never echo the input; [`telemetry`]: logs + metrics +
 //!   status counters from one typed event (`telemetry::internal_events`);
 //!   [`rate_limit`]: per-address budgets with a bounded address table;
-//!   [`notify`]: systemd readiness (`Type=notify`).
+//!   [`notify`]: systemd readiness (`Type=notify`); [`supervisor`]: the
+//!   gateway's long-lived tasks, and stopping the process (for systemd to
+//!   restart) when one of them panics or ends before shutdown.
 //! - [`veba`]: events in the VMware Event Broker Appliance's CloudEvent shape;
 //!   [`cloudevents`]: the CloudEvents HTTP binding (structured, binary, batch).
 //! - [`normalize`]: pure mappers (hook payload, CloudEvent, SNMP notification,
@@ -118,6 +120,7 @@ pub mod settings;
 pub mod silence;
 pub mod snmp_values;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod ui;
 pub mod vcenters;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "model",
             "notify",
             "rate_limit",
+            "supervisor",
             "telemetry",
             "vsphere",
         ],

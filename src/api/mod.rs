@@ -59,6 +59,8 @@ pub struct AppState {
     pub guard: Arc<crate::guard::GuardSettings>,
     /// Monitoring target names, for the metrics declared per target.
     pub monitoring_targets: Arc<[String]>,
+    /// The gateway's stages: `/readyz` is not ready once they are stopping.
+    pub stages: crate::supervisor::Supervisor,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
         run_wakes: crate::automation::Wakes,
         live: crate::settings::Live,
         silencer: crate::silence::Silencer,
+        stages: crate::supervisor::Supervisor,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         let http = &config.http;
@@ -95,6 +98,7 @@ impl AppState {
             silencer,
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
             monitoring_targets: crate::config::monitoring_target_names(config).into(),
+            stages,
         })
     }
 

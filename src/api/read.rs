@@ -212,9 +212,13 @@ pub async fn healthz() -> Response {
     .into_response()
 }
 
-/// Ready when the store takes writes.
+/// Ready when the store takes writes and the gateway is not stopping.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    if state.ingestor.store.is_writable() {
+    if state.stages.is_stopping() {
+        // A signal, or a stage that stopped (its reason): take no more work.
+        let why = state.stages.failure().unwrap_or("shutting down");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready", why).into_response()
+    } else if state.ingestor.store.is_writable() {
         Sorted(Health {
             status: "ready".into(),
         })

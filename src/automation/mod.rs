@@ -27,6 +27,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::supervisor::Supervisor;
+
 use crate::config::{Config, ConfigError, FunctionConfig, FunctionSpec, resolve_secret};
 use crate::store::{ClaimedRun, RunLogs, RunOutcome, RunStatus, Store};
 use crate::telemetry::Stats;
@@ -152,7 +154,7 @@ impl Runtime {
 pub async fn spawn(
     config: &Config,
     runtime: Runtime,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = &runtime.store;
@@ -168,7 +170,10 @@ pub async fn spawn(
             "runs interrupted by the last shutdown were re-queued"
         );
     }
-    tasks.spawn(supervise(runtime, tasks.clone(), shutdown));
+    tasks.spawn_stage(
+        "automation",
+        supervise(runtime, TaskTracker::clone(tasks), shutdown),
+    );
     Ok(())
 }
 

@@ -18,12 +18,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::supervisor::Supervisor;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Reenable};
 use crate::ingest::Ingestor;
@@ -151,7 +151,7 @@ pub fn spawn(
     vcenters: &crate::vcenters::Vcenters,
     ingestor: Ingestor,
     wake: Arc<Notify>,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) {
     if !settings.enabled {
@@ -180,11 +180,14 @@ pub fn spawn(
             reported_dry_run: BTreeSet::new(),
         };
         tracing::info!(vcenter = %vc.name, interval = ?settings.interval, dry_run = settings.dry_run, "guard started");
-        tasks.spawn(reconciler.run(own_wake, shutdown.clone()));
+        tasks.spawn_stage(
+            format!("guard for {}", vc.name),
+            reconciler.run(own_wake, shutdown.clone()),
+        );
     }
     // Fan the pipeline's single notification out to every reconciler;
     // notify_one keeps a permit, so a wake during a reconcile is not lost.
-    tasks.spawn(async move {
+    tasks.spawn_stage("guard wake fan-out", async move {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -53,6 +53,7 @@ use crate::model::{Event, Source};
 use crate::normalize::trap::{self, SnmpVersion, TrapNotification, VPXD_DIAGNOSTIC};
 use crate::rate_limit::RateLimit;
 use crate::snmp_values::{from_wire, hex, oid_text, unhex};
+use crate::supervisor::Supervisor;
 
 /// One warning line per reason per this interval; counters count every one.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -279,7 +280,7 @@ pub fn decode_community_datagram(bytes: &[u8], source: IpAddr) -> Option<TrapNot
 pub async fn spawn(
     config: &Config,
     ingestor: Ingestor,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let snmp = &config.snmp;
@@ -293,21 +294,26 @@ pub async fn spawn(
     report_listening(&receiver, requested_buffer, snmp, &ingestor)?;
 
     let (trap_tx, trap_rx) = mpsc::channel::<(Notification, IpAddr)>(TRAP_QUEUE);
-    tasks.spawn(receive_loop(
-        receiver.clone(),
-        trap_tx,
-        gate.clone(),
-        tasks.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(commit_traps(trap_rx, gate.clone()));
+    tasks.spawn_stage(
+        "SNMP receiver",
+        receive_loop(
+            receiver.clone(),
+            trap_tx,
+            gate.clone(),
+            TaskTracker::clone(tasks),
+            shutdown.clone(),
+        ),
+    );
+    tasks.spawn_stage("SNMP trap batcher", commit_traps(trap_rx, gate.clone()));
     // The count reaches the status from `book_counters`, every 250 ms.
-    tasks.spawn(crate::rate_limit::prune_loop(
-        vec![gate.rate_limit.clone()],
-        |_| {},
-        shutdown.clone(),
-    ));
-    tasks.spawn(book_counters(receiver, ingestor, gate, shutdown));
+    tasks.spawn_stage(
+        "SNMP rate-limit pruning",
+        crate::rate_limit::prune_loop(vec![gate.rate_limit.clone()], |_| {}, shutdown.clone()),
+    );
+    tasks.spawn_stage(
+        "SNMP counters",
+        book_counters(receiver, ingestor, gate, shutdown),
+    );
     Ok(())
 }
 

@@ -41,9 +41,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::supervisor::Supervisor;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::Ingestor;
 use crate::config::{Config, ConfigError};
@@ -93,7 +93,7 @@ pub enum PollError {
 pub fn spawn(
     config: &Config,
     ingestor: Ingestor,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> Result<(), ConfigError> {
     for vc in config.vcenter.iter().filter(|vc| vc.events) {
@@ -113,7 +113,10 @@ pub fn spawn(
             checkpoint: None,
             warned_stale: false,
         };
-        tasks.spawn(stream.run(shutdown.clone()));
+        tasks.spawn_stage(
+            format!("event stream of {}", vc.name),
+            stream.run(shutdown.clone()),
+        );
     }
     Ok(())
 }

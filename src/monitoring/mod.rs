@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::supervisor::Supervisor;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, WebhookFormat, monitoring_target_names};
 use crate::ingest::Ingestor;
@@ -74,7 +74,7 @@ pub struct Wiring {
 pub async fn spawn(
     config: &Config,
     wiring: Wiring,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Wiring {
@@ -95,17 +95,20 @@ pub async fn spawn(
     workers.snmp(config, &mut names)?;
     let alert_wake_of = workers.webhook(config, &mut names, &alert_wakes)?;
     if !targets.is_empty() {
-        tasks.spawn(release::run(
-            release::Release {
-                ingestor,
-                silencer,
-                targets,
-                resolve_on_exit: config.silence.resolve_on_exit,
-                forward_wake: wake,
-                alert_wakes: alert_wake_of,
-            },
-            shutdown,
-        ));
+        tasks.spawn_stage(
+            "monitoring release",
+            release::run(
+                release::Release {
+                    ingestor,
+                    silencer,
+                    targets,
+                    resolve_on_exit: config.silence.resolve_on_exit,
+                    forward_wake: wake,
+                    alert_wakes: alert_wake_of,
+                },
+                shutdown,
+            ),
+        );
     }
     Ok(())
 }
@@ -131,20 +134,23 @@ struct Workers<'a> {
     ingestor: &'a Ingestor,
     /// Deliveries were queued.
     wake: &'a Arc<Notify>,
-    tasks: &'a TaskTracker,
+    tasks: &'a Supervisor,
     shutdown: &'a CancellationToken,
 }
 
 impl Workers<'_> {
     /// Starts the delivery worker of one target.
     fn deliveries<F: Forwarder + 'static>(&self, name: String, forwarder: F) {
-        self.tasks.spawn(run_target(
-            name,
-            forwarder,
-            self.ingestor.clone(),
-            self.wake.clone(),
-            self.shutdown.clone(),
-        ));
+        self.tasks.spawn_stage(
+            format!("deliveries to {name}"),
+            run_target(
+                name,
+                forwarder,
+                self.ingestor.clone(),
+                self.wake.clone(),
+                self.shutdown.clone(),
+            ),
+        );
     }
 
     /// One worker per `[[monitoring.snmp]]` target (named in config order).
@@ -188,14 +194,17 @@ impl Workers<'_> {
                     .expect("one wake per target")
                     .clone();
                 alert_wake_of.insert(name.clone(), alert_wake.clone());
-                self.tasks.spawn(alertmanager::run(
-                    name,
-                    target.clone(),
-                    external_url.clone(),
-                    self.ingestor.clone(),
-                    alert_wake,
-                    self.shutdown.clone(),
-                ));
+                self.tasks.spawn_stage(
+                    format!("Alertmanager sender {name}"),
+                    alertmanager::run(
+                        name,
+                        target.clone(),
+                        external_url.clone(),
+                        self.ingestor.clone(),
+                        alert_wake,
+                        self.shutdown.clone(),
+                    ),
+                );
             }
         }
         Ok(alert_wake_of)

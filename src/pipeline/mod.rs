@@ -19,11 +19,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::supervisor::Supervisor;
 use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::config::RouteTarget;
@@ -79,7 +79,7 @@ pub fn admission_channel() -> (
 pub async fn spawn(
     config: &Config,
     wiring: Wiring,
-    tasks: &TaskTracker,
+    tasks: &Supervisor,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let targets = monitoring_targets(config);
@@ -118,15 +118,18 @@ pub async fn spawn(
         config.dedup.max_entries,
     )));
     if let Some(inbox) = admissions {
-        tasks.spawn(admit::run(
-            stage.clone(),
-            dedup.clone(),
-            inbox,
-            recovered,
-            shutdown.clone(),
-        ));
+        tasks.spawn_stage(
+            "admission",
+            admit::run(
+                stage.clone(),
+                dedup.clone(),
+                inbox,
+                recovered,
+                shutdown.clone(),
+            ),
+        );
     }
-    tasks.spawn(stage.run(dedup, recovered_tx, shutdown.clone()));
+    tasks.spawn_stage("pipeline", stage.run(dedup, recovered_tx, shutdown.clone()));
     crate::monitoring::spawn(
         config,
         crate::monitoring::Wiring {
