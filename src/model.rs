@@ -489,7 +489,21 @@ pub struct Event {
 impl Event {
     /// A new event with a fresh id, `received_at = now`, and nothing else known.
     pub fn new(source: Source, vcenter: impl Into<String>, event_type: EventType) -> Self {
-        let mut event = Self {
+        let mut event = Self::unfingerprinted(source, vcenter, event_type);
+        event.fingerprint = event.compute_fingerprint();
+        event
+    }
+
+    /// [`Event::new`] with an empty fingerprint, for the normalizers that
+    /// fill in every field and then set `fingerprint = compute_fingerprint()`
+    /// themselves: computing it here too cost two SHA-256 and a handful of
+    /// allocations per event for a value thrown away.
+    pub fn unfingerprinted(
+        source: Source,
+        vcenter: impl Into<String>,
+        event_type: EventType,
+    ) -> Self {
+        Self {
             id: EventId::new(),
             source,
             vcenter: vcenter.into(),
@@ -507,9 +521,7 @@ impl Event {
             raw: RawPayload::default(),
             fingerprint: Fingerprint(String::new()),
             enrichment: None,
-        };
-        event.fingerprint = event.compute_fingerprint();
-        event
+        }
     }
 
     /// Fingerprint shown to users: identity plus new status (see `dedup_identity`).

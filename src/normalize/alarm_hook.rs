@@ -112,7 +112,7 @@ fn build(
     let vcenter = vcenter(payload.vcenter, default_vcenter)?;
     let sent_at = sent_at(payload.sent_at)?;
 
-    let mut event = Event::new(
+    let mut event = Event::unfingerprinted(
         Source::AlarmHook,
         vcenter,
         EventType::alarm_status_changed(),
@@ -512,6 +512,9 @@ mod tests {
             let raw = e.raw.to_value();
             prop_assert_eq!(raw["env"]["VMWARE_ALARM_NAME"].as_str().unwrap(), name.as_str());
             prop_assert_eq!(raw["env"]["VMWARE_ALARM_TARGET_NAME"].as_str().unwrap(), target.as_str());
+            // Built unfingerprinted; the fingerprint is set once, from every field.
+            prop_assert!(!e.fingerprint.0.is_empty());
+            prop_assert_eq!(&e.fingerprint, &e.compute_fingerprint());
         }
     }
 }

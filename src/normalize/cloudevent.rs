@@ -66,7 +66,7 @@ pub fn normalize_object(
             e
         }
         None => {
-            let mut e = Event::new(Source::Api, vcenter, event_type);
+            let mut e = Event::unfingerprinted(Source::Api, vcenter, event_type);
             e.received_at = received_at;
             dispatch_payload(&mut e, &data)?;
             e

@@ -146,7 +146,8 @@ pub fn normalize(n: &TrapNotification, vcenter: &str, received_at: OffsetDateTim
         VPXD_ALARM => vpxd_alarm(n, vcenter, VC_VARBINDS, false),
         LEGACY_VPXD_TRAP => vpxd_alarm(n, vcenter, LEGACY_VARBINDS, true),
         VPXD_DIAGNOSTIC => {
-            let mut e = Event::new(Source::Snmp, vcenter, type_named("vpxd.diagnostic"));
+            let mut e =
+                Event::unfingerprinted(Source::Snmp, vcenter, type_named("vpxd.diagnostic"));
             e.message = Some("vCenter diagnostic (liveness) notification".to_owned());
             e
         }
@@ -186,7 +187,7 @@ fn type_named(name: &str) -> EventType {
 
 /// vpxdAlarmInfo: targetObjType, oldStatus, newStatus, objValue, targetObj.
 fn alarm_info(n: &TrapNotification, vcenter: &str) -> Event {
-    let mut e = Event::new(Source::Snmp, vcenter, EventType::alarm_status_changed());
+    let mut e = Event::unfingerprinted(Source::Snmp, vcenter, EventType::alarm_status_changed());
     let obj_value = n.text(VC_VARBINDS, 306);
     e.entity.name = n.text(VC_VARBINDS, 307);
     e.entity.kind = match n.var(VC_VARBINDS, 308) {
@@ -211,7 +212,7 @@ fn alarm_info(n: &TrapNotification, vcenter: &str) -> Event {
 /// vpxdAlarm (…4.3.0.201) or the legacy vpxdTrap, whose status varbinds are
 /// swapped (new before old).
 fn vpxd_alarm(n: &TrapNotification, vcenter: &str, prefix: &str, legacy: bool) -> Event {
-    let mut e = Event::new(Source::Snmp, vcenter, EventType::alarm_status_changed());
+    let mut e = Event::unfingerprinted(Source::Snmp, vcenter, EventType::alarm_status_changed());
     let (old_arc, new_arc) = if legacy { (305, 304) } else { (304, 305) };
     let host = n.text(prefix, 302);
     let vm = n.text(prefix, 303);
@@ -241,7 +242,7 @@ fn esx_trap(n: &TrapNotification, vcenter: &str, arc: &str) -> Event {
     let Some(name) = esx_type_name(arc) else {
         return unknown(n, vcenter);
     };
-    let mut e = Event::new(Source::Snmp, vcenter, type_named(name));
+    let mut e = Event::unfingerprinted(Source::Snmp, vcenter, type_named(name));
     if name.starts_with("vm.") {
         esx_vm_subject(&mut e, n);
     } else {
@@ -316,7 +317,7 @@ fn esx_type_name(arc: &str) -> Option<&'static str> {
 }
 
 fn unknown(n: &TrapNotification, vcenter: &str) -> Event {
-    let mut e = Event::new(Source::Snmp, vcenter, type_named("snmp.trap"));
+    let mut e = Event::unfingerprinted(Source::Snmp, vcenter, type_named("snmp.trap"));
     e.message = Some(format!(
         "SNMP notification {} from {}",
         n.trap_oid,
@@ -558,6 +559,9 @@ mod tests {
             );
             let e = normalize(&n, "vc1", OffsetDateTime::now_utc());
             proptest::prop_assert!(EventType::parse(e.event_type.as_str()).is_ok());
+            // Built unfingerprinted; the fingerprint is set once, from every field.
+            proptest::prop_assert!(!e.fingerprint.0.is_empty());
+            proptest::prop_assert_eq!(&e.fingerprint, &e.compute_fingerprint());
             let back: TrapNotification = e.raw.decode().unwrap();
             proptest::prop_assert_eq!(back, n);
         }

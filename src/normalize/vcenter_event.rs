@@ -136,7 +136,7 @@ fn category(event: &VcEvent, alarm: Option<&Alarm>) -> &'static str {
 
 /// Maps one vCenter event of `vcenter` (the configured name) to an Event.
 pub fn normalize(vcenter: &str, vc: &VcEvent, received_at: OffsetDateTime) -> Event {
-    let mut event = Event::new(Source::VcenterEvents, vcenter, event_type(vc));
+    let mut event = Event::unfingerprinted(Source::VcenterEvents, vcenter, event_type(vc));
     event.received_at = received_at;
     if let Some((kind, r)) = subject(vc) {
         event.entity.kind = Some(kind);
