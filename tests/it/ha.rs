@@ -444,6 +444,48 @@ async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
     );
 }
 
+/// A database that takes connections but answers nothing (a hung server,
+/// a partition that drops packets): the heartbeat used to wait on it
+/// forever, so `/readyz` stayed ready and a load balancer kept sending
+/// alarms to a node that could store none.
+#[tokio::test]
+async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
+    let (cluster, url) = database();
+    let a = node(&url, "a", "").await;
+    assert_eq!(a.read("/readyz").send().await.unwrap().status(), 200);
+    let frozen = cluster.freeze();
+    a.wait_for("readyz 503", Duration::from_secs(30), || async {
+        let r = a.read("/readyz").send().await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    let body = alarm_body(
+        "7b0c6f5e-3333-4000-8000-000000000011",
+        "VM created",
+        "web1",
+        "Red",
+    );
+    let r = a
+        .post_json("/api/v1/alarms", &body)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("an alarm is answered while the database hangs, not held");
+    assert_eq!(
+        r.status(),
+        503,
+        "nothing is acknowledged that is not committed"
+    );
+    drop(frozen);
+    a.wait_for("readyz 200 again", Duration::from_secs(30), || async {
+        let r = a.read("/readyz").send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let r = a.post_json("/api/v1/alarms", &body).send().await.unwrap();
+    assert_eq!(r.status(), 202, "the node takes alarms again");
+}
+
 /// Who holds role `name`, by `app`'s status (the heartbeat's view).
 async fn holder(app: &TestApp, name: &str) -> Option<String> {
     let cluster = app.status().await["cluster"].clone();

@@ -191,6 +191,26 @@ impl PgCluster {
         );
     }
 
+    /// Stops every process of the cluster (SIGSTOP) until the guard is
+    /// dropped: the kernel still completes TCP connections and acknowledges
+    /// data, but nothing answers, as with a hung server or a partition that
+    /// drops packets without resets.
+    pub fn freeze(&self) -> Frozen {
+        let pid_file = self.dir.join("data").join("postmaster.pid");
+        let postmaster = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("PostgreSQL test cluster: {}: {e}", pid_file.display()));
+        let postmaster = postmaster
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let mut pids = children_of(&postmaster);
+        pids.push(postmaster);
+        run("kill -STOP", Command::new("kill").arg("-STOP").args(&pids));
+        Frozen { pids }
+    }
+
     /// The server log (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
@@ -205,5 +225,33 @@ impl Drop for PgCluster {
             .arg("stop")
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The processes whose parent is `pid` (from `/proc/<pid>/stat`: the field
+/// after the parenthesized command name is the state, then the parent).
+fn children_of(pid: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (_, after_command) = stat.rsplit_once(')')?;
+            let parent = after_command.split_whitespace().nth(1)?;
+            (parent == pid).then_some(name)
+        })
+        .collect()
+}
+
+/// A frozen cluster ([`PgCluster::freeze`]); thawed (SIGCONT) on drop.
+pub struct Frozen {
+    pids: Vec<String>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-CONT").args(&self.pids).status();
     }
 }

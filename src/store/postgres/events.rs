@@ -30,11 +30,20 @@ impl EventStore for PgStore {
     /// decider's row lock sees the fresh row); PostgreSQL nodes decide in
     /// the pipeline, so this path is for completeness and the conformance
     /// suite, not for speed.
+    ///
+    /// Bounded by the node timeout (`[store] node_timeout`): a database that
+    /// takes the statements but answers nothing (hung, or partitioned
+    /// without resets) held the caller, an alarm's HTTP request or an
+    /// inform, for as long as TCP took to give up. Past the bound the
+    /// caller hears "unavailable" and the sender retries; should the commit
+    /// have landed after all, the retry is recognized by its delivery id
+    /// (or merged by dedup, for a trap).
     async fn accept_decided(
         &self,
         batch: Vec<(Event, Option<ProcessedEvent>)>,
     ) -> Result<Vec<AcceptOutcome>, StoreError> {
-        let result = async {
+        let bound = self.node.timeout;
+        let commit = async {
             let mut client = self.client().await?;
             let txn = client.transaction().await.map_err(pg)?;
             let now = ms(time::OffsetDateTime::now_utc());
@@ -48,8 +57,14 @@ impl EventStore for PgStore {
             }
             txn.commit().await.map_err(pg)?;
             Ok(outcomes)
-        }
-        .await;
+        };
+        let result = tokio::time::timeout(bound, commit)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "PostgreSQL did not commit within {bound:?}"
+                )))
+            });
         self.note(&result);
         result
     }

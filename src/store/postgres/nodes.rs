@@ -152,6 +152,12 @@ pub(super) async fn join(pool: &Pool, node: &Node) -> Result<(), StoreError> {
 /// Beats every third of the lease: renews this node's row and its
 /// singletons, refreshes the snapshot, and says whether the database is
 /// reachable (`writable`). Stops when the store is dropped.
+///
+/// A beat not done within the same third counts as failed. A database that
+/// takes connections but answers nothing (a stopped or hung server, a
+/// partition that drops packets without resets) otherwise held the beat
+/// forever: `/readyz` stayed ready and a load balancer kept sending alarms
+/// to a node that could store none.
 pub(super) fn spawn_heartbeat(pool: Pool, node: Arc<Node>, writable: Arc<AtomicBool>) {
     let weak = Arc::downgrade(&node);
     drop(node);
@@ -162,7 +168,14 @@ pub(super) fn spawn_heartbeat(pool: Pool, node: Arc<Node>, writable: Arc<AtomicB
             drop(node);
             tokio::time::sleep(every).await;
             let Some(node) = weak.upgrade() else { return };
-            match beat(&pool, &node).await {
+            let beaten = tokio::time::timeout(every, beat(&pool, &node))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(format!(
+                        "PostgreSQL did not answer the heartbeat within {every:?}"
+                    )))
+                });
+            match beaten {
                 Ok(status) => {
                     writable.store(true, Ordering::Relaxed);
                     *node.snapshot.lock().expect("snapshot lock") = status;
