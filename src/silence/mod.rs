@@ -9,17 +9,18 @@
 //! for every event routed to monitoring; a held event is still stored, still
 //! deduplicated and still sent to automation, and records what held it.
 
+mod firing;
 pub mod maintenance;
 pub mod matcher;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use time::OffsetDateTime;
 
 use crate::config::InhibitRule;
 use crate::filter::glob_match;
-use crate::model::{AlarmStatus, EntityKind, Event};
+use crate::model::{EntityKind, Event};
+pub use firing::FiringAlerts;
 pub use maintenance::{MaintenanceView, SharedMaintenance};
 
 /// The stored silence and Alertmanager's update rule live with the store
@@ -127,10 +128,6 @@ impl Hold {
     }
 }
 
-/// An alert that is currently firing (last seen status not green/gray),
-/// keyed by (vcenter, entity name, alarm name).
-type AlertKey = (String, String, String);
-
 /// The pure decision: maintenance first, then manual silences, then inhibition.
 pub fn decide(
     event: &Event,
@@ -138,7 +135,7 @@ pub fn decide(
     maintenance: Option<&MaintenanceView>,
     silences: &[CompiledSilence],
     inhibit: &[InhibitRule],
-    firing: &HashMap<AlertKey, AlarmStatus>,
+    firing: &FiringAlerts,
 ) -> Option<Hold> {
     if let Some(view) = maintenance
         && let Some(host) = view.host_in_maintenance_for(event)
@@ -159,12 +156,12 @@ pub fn decide(
         && let Some(host) = view.host_of_vm(event)
     {
         for rule in inhibit {
-            let firing_on_host = firing.iter().any(|((vc, entity, alarm), status)| {
-                vc == &event.vcenter
-                    && entity.eq_ignore_ascii_case(&host)
-                    && glob_match(&rule.source_alarm, alarm)
-                    && glob_match(&rule.source_status.to_ascii_lowercase(), status.as_str())
-            });
+            let firing_on_host = firing
+                .on_entity(&event.vcenter, &host)
+                .any(|(alarm, status)| {
+                    glob_match(&rule.source_alarm, alarm)
+                        && glob_match(&rule.source_status.to_ascii_lowercase(), status.as_str())
+                });
             if firing_on_host {
                 return Some(Hold::Inhibited {
                     rule: rule.name.clone(),
@@ -197,7 +194,7 @@ pub struct Silencer {
     silences: Arc<RwLock<Vec<CompiledSilence>>>,
     maintenance: Option<SharedMaintenance>,
     inhibit: Arc<Vec<InhibitRule>>,
-    firing: Arc<RwLock<HashMap<AlertKey, AlarmStatus>>>,
+    firing: Arc<RwLock<FiringAlerts>>,
 }
 
 impl Silencer {
@@ -233,23 +230,18 @@ impl Silencer {
     }
 
     /// Tracks alert state (for inhibition) and maintenance events, in arrival
-    /// order; call for every non-duplicate event before `hold`.
+    /// order; call for every non-duplicate event before `hold`. Without
+    /// inhibit rules (fixed at start) nothing reads the firing alerts, so
+    /// they are not kept.
     pub fn observe(&self, event: &Event) {
-        if let (Some(alarm), Some(entity)) = (&event.alarm, &event.entity.name)
+        if !self.inhibit.is_empty()
+            && let (Some(alarm), Some(entity)) = (&event.alarm, &event.entity.name)
             && let (Some(name), Some(status)) = (&alarm.name, &alarm.new_status)
         {
-            let key = (event.vcenter.clone(), entity.to_lowercase(), name.clone());
-            let mut firing = self.firing.write().unwrap_or_else(|p| p.into_inner());
-            match status.status {
-                AlarmStatus::Green | AlarmStatus::Gray => {
-                    firing.remove(&key);
-                }
-                other => {
-                    if firing.len() < 100_000 {
-                        firing.insert(key, other);
-                    }
-                }
-            }
+            self.firing
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(&event.vcenter, entity, name, status.status);
         }
         if let Some(m) = &self.maintenance {
             m.observe_event(event);
@@ -274,6 +266,7 @@ impl Silencer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AlarmStatus;
     use crate::model::{Alarm, EventType, Source, StatusText};
 
     fn alarm(entity: &str, kind: EntityKind, name: &str, status: &str) -> Event {
@@ -392,7 +385,7 @@ mod tests {
             "alarm.HostConnectionStateAlarm",
             "Red",
         );
-        let none = HashMap::new();
+        let none = FiringAlerts::default();
         assert_eq!(
             decide(&ds, at(50), None, std::slice::from_ref(&s), &[], &none),
             Some(Hold::Silence { id: "s1".into() })
@@ -450,7 +443,7 @@ mod tests {
             source_alarm: "alarm.HostConnectionStateAlarm".into(),
             source_status: "red".into(),
         };
-        let mut firing = HashMap::new();
+        let mut firing = FiringAlerts::default();
         let vm_alert = alarm(
             "web01",
             EntityKind::VirtualMachine,
@@ -468,12 +461,11 @@ mod tests {
             ),
             None
         );
-        firing.insert(
-            (
-                "vc1".into(),
-                "esx01".into(),
-                "alarm.HostConnectionStateAlarm".into(),
-            ),
+        // The host's name as vCenter spells it in the trap: any case.
+        firing.observe(
+            "vc1",
+            "ESX01",
+            "alarm.HostConnectionStateAlarm",
             AlarmStatus::Red,
         );
         assert_eq!(
@@ -486,14 +478,23 @@ mod tests {
     }
 
     #[test]
-    fn silencer_tracks_firing_alerts() {
-        let s = Silencer::new(vec![], None, vec![]);
-        s.observe(&alarm(
+    fn silencer_tracks_firing_alerts_only_for_inhibit_rules() {
+        let red = alarm(
             "esx01",
             EntityKind::HostSystem,
             "alarm.HostConnectionStateAlarm",
             "Red",
-        ));
+        );
+        let without_rules = Silencer::new(vec![], None, vec![]);
+        without_rules.observe(&red);
+        assert!(without_rules.firing.read().unwrap().is_empty());
+        let rule = InhibitRule {
+            name: "host-down".into(),
+            source_alarm: "alarm.HostConnectionStateAlarm".into(),
+            source_status: "red".into(),
+        };
+        let s = Silencer::new(vec![], None, vec![rule]);
+        s.observe(&red);
         assert_eq!(s.firing.read().unwrap().len(), 1);
         s.observe(&alarm(
             "ESX01",
