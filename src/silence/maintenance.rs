@@ -41,6 +41,23 @@ pub struct MaintenanceView {
     datastores: HashMap<String, HashMap<String, (String, Vec<String>)>>,
     /// (vcenter, lowercase host name) → in maintenance, from events, with when.
     overrides: HashMap<(String, String), (bool, Instant)>,
+    /// vcenter → the three maps above by name: traps name their entity and
+    /// carry no moref, and a search of every VM per event cost up to 0.45 ms
+    /// per VM alarm with 40,000 VMs (all of it for a VM not in the picture),
+    /// on the pipeline's path; the index takes 0.1 µs.
+    names: HashMap<String, NameIndex>,
+}
+
+/// One vCenter's entities by name (any one of them when names repeat, as
+/// VM names may in different folders).
+#[derive(Debug, Clone, Default)]
+struct NameIndex {
+    /// Lowercase host name → host moref.
+    hosts: HashMap<String, String>,
+    /// VM name → VM moref.
+    vms: HashMap<String, String>,
+    /// Datastore name → datastore moref.
+    datastores: HashMap<String, String>,
 }
 
 /// Maintenance state from an event type, if it is a maintenance event.
@@ -54,27 +71,71 @@ pub fn maintenance_change(event: &Event) -> Option<bool> {
 
 impl MaintenanceView {
     pub fn set_host(&mut self, vc: &str, moref: &str, name: &str, in_maintenance: bool) {
-        self.hosts.entry(vc.into()).or_default().insert(
+        let old = self.hosts.entry(vc.into()).or_default().insert(
             moref.into(),
             Host {
                 name: name.into(),
                 in_maintenance,
             },
         );
+        let index = &mut self.names.entry(vc.into()).or_default().hosts;
+        if !index_name(
+            index,
+            old.map(|h| h.name.to_lowercase()),
+            name.to_lowercase(),
+            moref,
+        ) {
+            self.reindex(vc);
+        }
     }
 
     pub fn set_vm(&mut self, vc: &str, moref: &str, name: &str, host: &str) {
-        self.vms
+        let old = self
+            .vms
             .entry(vc.into())
             .or_default()
             .insert(moref.into(), (name.into(), host.into()));
+        let index = &mut self.names.entry(vc.into()).or_default().vms;
+        if !index_name(index, old.map(|(n, _)| n), name.to_owned(), moref) {
+            self.reindex(vc);
+        }
     }
 
     pub fn set_datastore(&mut self, vc: &str, moref: &str, name: &str, hosts: Vec<String>) {
-        self.datastores
+        let old = self
+            .datastores
             .entry(vc.into())
             .or_default()
             .insert(moref.into(), (name.into(), hosts));
+        let index = &mut self.names.entry(vc.into()).or_default().datastores;
+        if !index_name(index, old.map(|(n, _)| n), name.to_owned(), moref) {
+            self.reindex(vc);
+        }
+    }
+
+    /// Rebuilds `vc`'s name index from its maps (after they were replaced).
+    fn reindex(&mut self, vc: &str) {
+        let mut index = NameIndex::default();
+        for (moref, host) in self.hosts.get(vc).into_iter().flatten() {
+            index.hosts.insert(host.name.to_lowercase(), moref.clone());
+        }
+        for (moref, (name, _)) in self.vms.get(vc).into_iter().flatten() {
+            index.vms.insert(name.clone(), moref.clone());
+        }
+        for (moref, (name, _)) in self.datastores.get(vc).into_iter().flatten() {
+            index.datastores.insert(name.clone(), moref.clone());
+        }
+        self.names.insert(vc.to_owned(), index);
+    }
+
+    /// The moref named `name` in `vc`, by one of its name indexes.
+    fn moref_named<'a>(
+        &'a self,
+        vc: &str,
+        name: &str,
+        pick: impl FnOnce(&'a NameIndex) -> &'a HashMap<String, String>,
+    ) -> Option<&'a str> {
+        pick(self.names.get(vc)?).get(name).map(String::as_str)
     }
 
     /// Hosts currently in maintenance, as (vcenter, host name).
@@ -88,10 +149,7 @@ impl MaintenanceView {
             }
         }
         for ((vc, name), (in_maintenance, _)) in &self.overrides {
-            let known = self
-                .hosts
-                .get(vc)
-                .is_some_and(|h| h.values().any(|h| h.name.eq_ignore_ascii_case(name)));
+            let known = self.moref_named(vc, name, |n| &n.hosts).is_some();
             if *in_maintenance && !known {
                 out.push((vc.clone(), name.clone()));
             }
@@ -118,9 +176,8 @@ impl MaintenanceView {
 
     fn host_by_name(&self, vc: &str, name: &str) -> Option<(String, bool)> {
         if let Some(host) = self
-            .hosts
-            .get(vc)
-            .and_then(|h| h.values().find(|h| h.name.eq_ignore_ascii_case(name)))
+            .moref_named(vc, &name.to_lowercase(), |n| &n.hosts)
+            .and_then(|moref| self.hosts.get(vc)?.get(moref))
         {
             return Some((host.name.clone(), self.host_state(vc, host)));
         }
@@ -139,7 +196,7 @@ impl MaintenanceView {
             .and_then(|m| vms.get(m.as_str()));
         let by_name = || {
             let name = event.entity.name.as_deref()?;
-            vms.values().find(|(n, _)| n == name)
+            vms.get(self.moref_named(&event.vcenter, name, |n| &n.vms)?)
         };
         by_moref.or_else(by_name).map(|(_, host)| host.clone())
     }
@@ -187,7 +244,7 @@ impl MaintenanceView {
                     .and_then(|m| datastores.get(m.as_str()));
                 let (_, hosts) = by_moref.or_else(|| {
                     let name = event.entity.name.as_deref()?;
-                    datastores.values().find(|(n, _)| n == name)
+                    datastores.get(self.moref_named(vc, name, |n| &n.datastores)?)
                 })?;
                 // Only when every host that mounts it is in maintenance.
                 let states: Vec<(String, bool)> = hosts
@@ -199,6 +256,23 @@ impl MaintenanceView {
             _ => None,
         }
     }
+}
+
+/// Points `name` at `moref` in a name index; false, with nothing done,
+/// when the entity had another name before (renamed in place: rare, a poll
+/// builds a fresh picture), for the caller to rebuild the index, since
+/// another entity may still carry the old name.
+fn index_name(
+    index: &mut HashMap<String, String>,
+    old_name: Option<String>,
+    name: String,
+    moref: &str,
+) -> bool {
+    if old_name.is_some_and(|old| old != name) {
+        return false;
+    }
+    index.insert(name, moref.to_owned());
+    true
 }
 
 /// The view shared between the poller, the pipeline and the API.
@@ -260,6 +334,7 @@ impl SharedMaintenance {
             );
             view.overrides
                 .retain(|(v, _), (_, at)| v != vc || *at > started);
+            view.reindex(vc);
         });
     }
 }
@@ -291,6 +366,7 @@ impl StoredPicture {
         view.hosts.insert(vc.to_owned(), self.hosts);
         view.vms.insert(vc.to_owned(), self.vms);
         view.datastores.insert(vc.to_owned(), self.datastores);
+        view.reindex(vc);
         view
     }
 
@@ -572,5 +648,48 @@ mod tests {
                 .host_in_maintenance_for(&event(EntityKind::HostSystem, "esx01", None))
                 .is_some()
         );
+    }
+
+    proptest::proptest! {
+        /// Looking an entity up by name through the index finds what a
+        /// search of every entity finds: one with that name (names may
+        /// repeat), or none when no entity has it, after any sequence of
+        /// additions and renames, and after a rebuild.
+        #[test]
+        fn the_name_index_finds_what_a_search_finds(
+            steps in proptest::collection::vec((0..3usize, 0..4usize, 0..3usize), 0..40),
+        ) {
+            let names = ["web01", "Web01", "db01"];
+            let mut view = MaintenanceView::default();
+            for (kind, moref, name) in steps {
+                let (moref, name) = (format!("obj-{moref}"), names[name]);
+                match kind {
+                    0 => view.set_vm("vc1", &moref, name, "host-1"),
+                    1 => view.set_host("vc1", &moref, name, false),
+                    _ => view.set_datastore("vc1", &moref, name, vec![]),
+                }
+            }
+            let mut rebuilt = view.clone();
+            rebuilt.reindex("vc1");
+            for v in [&view, &rebuilt] {
+                for name in names {
+                    let vms: Vec<&String> = v.vms.get("vc1").into_iter().flatten()
+                        .filter(|(_, (n, _))| n == name).map(|(m, _)| m).collect();
+                    let found = v.moref_named("vc1", name, |n| &n.vms);
+                    proptest::prop_assert_eq!(found.is_some(), !vms.is_empty());
+                    proptest::prop_assert!(found.is_none_or(|m| vms.iter().any(|x| *x == m)));
+                    let hosts: Vec<&String> = v.hosts.get("vc1").into_iter().flatten()
+                        .filter(|(_, h)| h.name.to_lowercase() == name.to_lowercase()).map(|(m, _)| m).collect();
+                    let found = v.moref_named("vc1", &name.to_lowercase(), |n| &n.hosts);
+                    proptest::prop_assert_eq!(found.is_some(), !hosts.is_empty());
+                    proptest::prop_assert!(found.is_none_or(|m| hosts.iter().any(|x| *x == m)));
+                    let stores: Vec<&String> = v.datastores.get("vc1").into_iter().flatten()
+                        .filter(|(_, (n, _))| n == name).map(|(m, _)| m).collect();
+                    let found = v.moref_named("vc1", name, |n| &n.datastores);
+                    proptest::prop_assert_eq!(found.is_some(), !stores.is_empty());
+                    proptest::prop_assert!(found.is_none_or(|m| stores.iter().any(|x| *x == m)));
+                }
+            }
+        }
     }
 }
