@@ -62,7 +62,11 @@
 #   SCALE_FANOUT_RUNS   most runs per fan-out row (default 10000)
 #   SCALE_FN_CONCURRENCY  function concurrency (default 8)
 #   SCALE_IDLE_SECS     idle CPU window (default 3)
-#   SCALE_TABLES        "1 2" (default), "1" or "2"
+#   SCALE_TABLES        "1 2 3" (default), any subset
+#
+# Table 3, the estate: what the per-event hold decision costs with 1k/10k/40k
+# VMs in the maintenance view and 0.5k/10k/100k alerts firing
+# (`cargo bench --bench estate_scale`; in-process, no gateway).
 #   SCALE_BUILD         1 (default) = cargo build first; 0 = use the binaries as they are
 #   BENCH_SYNC          "full" (default) or "normal"
 #   BENCH_SCHED         "fifo" (default as root: chrt -f 10 for vcgate and hookload), "nice", "none"
@@ -84,7 +88,7 @@ EVENTS=${SCALE_EVENTS:-2000}
 FANOUT_RUNS=${SCALE_FANOUT_RUNS:-10000}
 FN_CONC=${SCALE_FN_CONCURRENCY:-8}
 IDLE_SECS=${SCALE_IDLE_SECS:-3}
-TABLES=${SCALE_TABLES:-"1 2"}
+TABLES=${SCALE_TABLES:-"1 2 3"}
 SYNC=${BENCH_SYNC:-full}
 MAX_EVENTS=1000000000
 RARE=5
@@ -480,6 +484,12 @@ PY
     echo "runs/s = runs / span, span = first event received -> last run finished (from the store); wall_s = hookload start ->"
     echo "all runs final seen (0.1 s polling); idle_cpu = vcgate CPU% over ${IDLE_SECS}s before any event (100% = one core);"
     echo "HWM = peak RSS; cpu_s/1k = vcgate's own CPU seconds per 1 000 runs, child_s/1k = its /bin/true children's"
+    echo
+fi
+
+if [[ " $TABLES " == *" 3 "* ]]; then
+    echo "Table 3: the estate (cargo bench --bench estate_scale)"
+    (cd "$ROOT" && cargo bench --quiet --bench estate_scale)
     echo
 fi
 
