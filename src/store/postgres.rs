@@ -149,18 +149,7 @@ async fn get(pool: &Pool) -> Result<Object, StoreError> {
 /// few seconds for one (or for a new connection), so a node cut off from
 /// the database refuses quickly instead of piling up requests.
 fn pool(config: &StoreConfig) -> Result<Pool, StoreError> {
-    let url = config
-        .url
-        .as_deref()
-        .ok_or_else(|| StoreError::Open("[store] url is required for postgres".into()))?;
-    let mut pg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Open(format!("[store] url: {e}")))?;
-    if let Some(password) = password(config)? {
-        pg.password(password);
-    }
-    pg.connect_timeout(Duration::from_secs(5));
-    pg.application_name("vcgate");
+    let pg = connection_config(config)?;
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(config)?);
     let manager = Manager::from_config(
         pg,
@@ -178,6 +167,46 @@ fn pool(config: &StoreConfig) -> Result<Pool, StoreError> {
         .recycle_timeout(timeout)
         .build()
         .map_err(|e| StoreError::Open(e.to_string()))
+}
+
+/// The connection settings: the URL, the password, and bounds on a dead
+/// peer. A partition that drops packets without resets otherwise left a
+/// query in flight waiting for TCP's retransmissions to give up (about 15
+/// minutes) and an idle pooled connection dead until used. Unacknowledged
+/// data fails the connection after `node_timeout` (`TCP_USER_TIMEOUT`), and
+/// an idle connection is probed after `node_timeout`, three probes a third
+/// of it apart (at least 3 s and 1 s: the kernel takes whole seconds).
+/// Values set in the URL (`tcp_user_timeout`, `keepalives_idle`, … in
+/// seconds) win.
+fn connection_config(config: &StoreConfig) -> Result<tokio_postgres::Config, StoreError> {
+    let url = config
+        .url
+        .as_deref()
+        .ok_or_else(|| StoreError::Open("[store] url is required for postgres".into()))?;
+    let mut pg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Open(format!("[store] url: {e}")))?;
+    if let Some(password) = password(config)? {
+        pg.password(password);
+    }
+    pg.connect_timeout(Duration::from_secs(5));
+    pg.application_name("vcgate");
+    // Keepalive times are whole seconds for the kernel (zero is refused).
+    let lease = config.node_timeout.max(Duration::from_secs(3));
+    if pg.get_tcp_user_timeout().is_none() {
+        pg.tcp_user_timeout(lease);
+    }
+    // tokio-postgres's own default idle time is two hours.
+    if pg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        pg.keepalives_idle(lease);
+    }
+    if pg.get_keepalives_interval().is_none() {
+        pg.keepalives_interval(Duration::from_secs((lease / 3).as_secs().max(1)));
+    }
+    if pg.get_keepalives_retries().is_none() {
+        pg.keepalives_retries(3);
+    }
+    Ok(pg)
 }
 
 /// The password: `password_file`, else `password_env`, else
@@ -238,4 +267,48 @@ pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
 
 pub(super) fn node_timeout_ms(timeout: Duration) -> i64 {
     timeout.as_millis().min(i64::MAX as u128) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> StoreConfig {
+        StoreConfig {
+            url: Some(url.to_owned()),
+            password_env: Some("VCGATE_TEST_NO_SUCH_PASSWORD_VARIABLE".into()),
+            ..StoreConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_dead_peer_is_noticed_within_the_node_timeout() {
+        let pg = connection_config(&config("postgres://vcgate@db.example.com/vcgate")).unwrap();
+        let lease = StoreConfig::default().node_timeout;
+        assert_eq!(pg.get_tcp_user_timeout(), Some(&lease));
+        assert!(pg.get_keepalives());
+        assert_eq!(pg.get_keepalives_idle(), lease);
+        assert_eq!(pg.get_keepalives_interval(), Some(lease / 3));
+        // A short lease (tests use 2 s) still gives the kernel whole seconds.
+        let short = StoreConfig {
+            node_timeout: Duration::from_millis(2_000),
+            ..config("postgres://vcgate@db.example.com/vcgate")
+        };
+        let pg = connection_config(&short).unwrap();
+        assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(3));
+        assert_eq!(pg.get_keepalives_interval(), Some(Duration::from_secs(1)));
+        assert_eq!(pg.get_keepalives_retries(), Some(3));
+    }
+
+    #[test]
+    fn dead_peer_settings_in_the_url_win() {
+        let pg = connection_config(&config(
+            "postgres://vcgate@db.example.com/vcgate?tcp_user_timeout=60&keepalives_idle=30&keepalives_interval=2&keepalives_retries=9",
+        ))
+        .unwrap();
+        assert_eq!(pg.get_tcp_user_timeout(), Some(&Duration::from_secs(60)));
+        assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(pg.get_keepalives_interval(), Some(Duration::from_secs(2)));
+        assert_eq!(pg.get_keepalives_retries(), Some(9));
+    }
 }
