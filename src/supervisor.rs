@@ -64,7 +64,12 @@ impl Supervisor {
         self.tracker.spawn(async move {
             // Unwind safety: after a panic nothing of the stage is used again;
             // the whole process stops.
-            let outcome = AssertUnwindSafe(stage).catch_unwind().await;
+            let outcome = AssertUnwindSafe(async {
+                injected_fault(&name);
+                stage.await
+            })
+            .catch_unwind()
+            .await;
             if shutdown.is_cancelled() {
                 return; // a stage's normal end
             }
@@ -114,6 +119,20 @@ impl Deref for Supervisor {
         &self.tracker
     }
 }
+
+/// Debug builds only (what `cargo test` runs), for the integration test
+/// that drives a stage failure through the real binary:
+/// `VCGATE_FAULT_PANIC_STAGE=<stage name>` makes that stage panic as it
+/// starts. Compiled out of release builds.
+#[cfg(debug_assertions)]
+fn injected_fault(name: &str) {
+    if std::env::var("VCGATE_FAULT_PANIC_STAGE").is_ok_and(|stage| stage == name) {
+        panic!("injected fault (VCGATE_FAULT_PANIC_STAGE)");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_fault(_name: &str) {}
 
 /// The message of a panic payload (`panic!` with a literal or a format).
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {

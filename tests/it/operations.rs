@@ -237,6 +237,60 @@ fn receive(socket: &UnixDatagram) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+/// A long-lived stage that panics (the SNMP receive loop here, by a fault
+/// that debug builds inject on request) stops the gateway: STOPPING=1 to
+/// systemd, the stage and the panic in the log, exit status 1, so the
+/// unit's `Restart=on-failure` starts it again. Before, the process stayed
+/// up and ready, and deaf to every trap.
+#[test]
+fn a_stage_that_panics_stops_the_gateway_with_status_1_for_systemd_to_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_minimal_config(dir.path(), "vcgate.toml");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let log_path = dir.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("VCGATE_FAULT_PANIC_STAGE", "SNMP receiver")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    // READY=1 may come first: the stage can fail after the listeners answer.
+    let mut notes = vec![receive(&socket)];
+    if notes[0] == "READY=1" {
+        notes.push(receive(&socket));
+    }
+    assert_eq!(
+        notes.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{notes:?}"
+    );
+    let status = wait_for_blocking(
+        "the exit after the stage stopped",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap(),
+        String::new,
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{status}; log:\n{log}");
+    assert!(
+        log.contains("stage `SNMP receiver` panicked: injected fault (VCGATE_FAULT_PANIC_STAGE)"),
+        "the stage and its panic are logged:\n{log}"
+    );
+    assert!(
+        log.contains("error: stage `SNMP receiver` panicked"),
+        "the exit names the stage:\n{log}"
+    );
+}
+
 #[test]
 fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
