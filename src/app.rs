@@ -178,8 +178,11 @@ async fn serve_http(
         "HTTP listening"
     );
     // The store, the SNMP socket and every stage were set up before this;
-    // connections made since the bind waited in the backlog.
-    crate::notify::ready();
+    // connections made since the bind waited in the backlog. Not after a
+    // stage already stopped the gateway: systemd heard STOPPING=1.
+    if !shutdown.is_cancelled() {
+        crate::notify::ready();
+    }
     api::server::serve(listener, tls, app, limits, stats, shutdown).await;
     Ok(())
 }
