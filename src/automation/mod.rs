@@ -27,10 +27,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::supervisor::Supervisor;
-
 use crate::config::{Config, ConfigError, FunctionConfig, FunctionSpec, resolve_secret};
 use crate::store::{ClaimedRun, RunLogs, RunOutcome, RunStatus, Store};
+use crate::supervisor::Supervisor;
 use crate::telemetry::Stats;
 // Kept at their old paths: secrets are loaded with the config, and which
 // subscriptions an event matches is routing.

@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::supervisor::Supervisor;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -29,6 +28,7 @@ use crate::config::{Config, Reenable};
 use crate::ingest::Ingestor;
 use crate::model::{Entity, EntityKind, Event, EventId, EventType, RawPayload, Source};
 use crate::store::{Role, singletons};
+use crate::supervisor::Supervisor;
 use crate::vsphere::{Client, ManagedObjectRef, VsphereError};
 use decide::{Action, ActionKind, Memory, Observation, Policy};
 

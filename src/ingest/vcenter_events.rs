@@ -41,7 +41,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::supervisor::Supervisor;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +49,7 @@ use crate::config::{Config, ConfigError};
 use crate::model::Source;
 use crate::normalize::vcenter_event;
 use crate::store::{Role, StoreError, StreamCheckpoint, singletons};
+use crate::supervisor::Supervisor;
 use crate::vsphere::{self, Client, EventFilterSpec, EventRecursion, VcEvent, VsphereError};
 use plan::{Commit, candidates, plan};
 

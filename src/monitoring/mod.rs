@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::supervisor::Supervisor;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +30,7 @@ use crate::config::{Config, WebhookFormat, monitoring_target_names};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::store::{DeliveryOutcome, TargetKind};
+use crate::supervisor::Supervisor;
 use crate::telemetry::internal_events::{ForwardGivenUp, Forwarded};
 
 /// Attempts before a delivery is marked `failed`.

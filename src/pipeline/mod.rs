@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::supervisor::Supervisor;
 use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
@@ -31,6 +30,7 @@ use crate::dedup::{Dedup, Verdict};
 use crate::ingest::Ingestor;
 use crate::model::Event;
 use crate::store::{ProcessedEvent, Role, Store, StoreError};
+use crate::supervisor::Supervisor;
 use crate::telemetry::internal_events::{BatchDecided, EventHeld};
 
 mod admit;

@@ -193,8 +193,9 @@ impl PgCluster {
 
     /// Stops every process of the cluster (SIGSTOP) until the guard is
     /// dropped: the kernel still completes TCP connections and acknowledges
-    /// data, but nothing answers, as with a hung server or a partition that
-    /// drops packets without resets.
+    /// data, but nothing answers, as with a hung server. (A partition that
+    /// drops packets looks the same to the application until TCP gives up;
+    /// it needs a firewall to reproduce.)
     pub fn freeze(&self) -> Frozen {
         let pid_file = self.dir.join("data").join("postmaster.pid");
         let postmaster = std::fs::read_to_string(&pid_file)
