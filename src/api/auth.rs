@@ -269,8 +269,41 @@ pub async fn require(
         return ApiError::rate_limited(wait).into_response();
     }
     request.extensions_mut().insert(grant);
-    next.run(request).await
+    // A store that does not answer (a hung disk or database) would hold the
+    // request, and the connection, for as long as it hangs. Past the bound
+    // the caller hears 503: nothing was acknowledged, and an ingest commit
+    // that lands anyway is recognized by its delivery id on the retry.
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            if let Some(source) = rule.source {
+                stats.rejected(source, "request_timeout");
+            }
+            if let Some(suppressed) = TIMEOUT_WARN.allow() {
+                tracing::warn!(
+                    scope = rule.scope.as_str(),
+                    timeout = ?state.request_timeout,
+                    suppressed,
+                    "API request not answered within [http] request_timeout; answered 503"
+                );
+            }
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "not answered within [http] request_timeout ({:?}): the store did not \
+                     answer in time; nothing was acknowledged, retry later",
+                    state.request_timeout
+                ),
+            )
+            .into_response()
+        }
+    }
 }
+
+/// One warning line per interval for requests cut off by `request_timeout`.
+static TIMEOUT_WARN: crate::logging::Sampled =
+    crate::logging::Sampled::every(std::time::Duration::from_secs(10));
 
 fn refusal(access: &Access, scope: Scope) -> ApiError {
     match access {

@@ -48,6 +48,8 @@ pub struct AppState {
     pub max_body: u64,
     /// How long a client may take to send a body.
     pub body_timeout: Duration,
+    /// How long an API request may take to be answered, body included.
+    pub request_timeout: Duration,
     pub open_metrics: bool,
     pub default_vcenter: String,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -90,6 +92,7 @@ impl AppState {
             )),
             max_body: http.max_body.0,
             body_timeout: http.body_timeout,
+            request_timeout: http.request_timeout(),
             open_metrics: http.open_metrics,
             default_vcenter: config.snmp.default_vcenter.clone(),
             metrics,

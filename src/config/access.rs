@@ -52,6 +52,12 @@ impl Config {
                 return Err(invalid(key, "must be greater than zero"));
             }
         }
+        if http.request_timeout() <= http.body_timeout {
+            return Err(invalid(
+                "http.request_timeout",
+                "must be longer than body_timeout (a request's time includes reading its body)",
+            ));
+        }
         for (key, value) in [
             ("http.max_connections", http.max_connections),
             (

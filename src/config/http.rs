@@ -52,6 +52,13 @@ pub struct HttpConfig {
     /// Longest a client may take to send a request body after its headers.
     #[serde(default = "default_body_timeout", with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// Longest the gateway takes to answer an API request, its body
+    /// included (so longer than `body_timeout`); past it the answer is 503
+    /// `timeout`. Bounds a request held by a store that does not answer (a
+    /// hung disk or database). Default: 60 s, or `body_timeout` + 30 s when
+    /// that is longer (see [`HttpConfig::request_timeout`]).
+    #[serde(default, rename = "request_timeout", with = "humantime_serde")]
+    pub request_timeout_set: Option<Duration>,
     /// An idle keep-alive connection is closed after this.
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
@@ -71,6 +78,15 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    /// `request_timeout`, or its default: 60 s, and always 30 s past
+    /// `body_timeout` so that a config written before the key existed (with
+    /// a long `body_timeout`) keeps loading and keeps its slow senders.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout_set.unwrap_or_else(|| {
+            (self.body_timeout + Duration::from_secs(30)).max(Duration::from_secs(60))
+        })
+    }
+
     /// `external_url`, or one made from `listen`; always ends with `/`.
     pub fn external_url(&self) -> String {
         let url = self.external_url.clone().unwrap_or_else(|| {

@@ -259,10 +259,22 @@ mod tests {
     }
 
     #[test]
+    fn the_request_timeout_must_outlast_the_body_timeout() {
+        let err = Config::parse("[http]\nbody_timeout = \"30s\"\nrequest_timeout = \"30s\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("http.request_timeout"), "{err}");
+        assert!(Config::parse("[http]\nbody_timeout = \"5s\"\nrequest_timeout = \"6s\"\n").is_ok());
+        // A config from before the key, with a long body timeout, still loads.
+        let old = Config::parse("[http]\nbody_timeout = \"120s\"\n").unwrap();
+        assert_eq!(old.http.request_timeout(), Duration::from_secs(150));
+    }
+
+    #[test]
     fn listener_limits_have_sane_defaults() {
         let h = Config::default().http;
         assert_eq!(h.header_read_timeout, Duration::from_secs(10));
         assert_eq!(h.body_timeout, Duration::from_secs(30));
+        assert_eq!(h.request_timeout(), Duration::from_secs(60));
         assert_eq!(h.idle_timeout, Duration::from_secs(60));
         assert_eq!(h.max_connections, 1024);
         assert_eq!((h.auth_failure_rate, h.auth_failure_burst), (10, 100));

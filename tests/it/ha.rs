@@ -451,7 +451,16 @@ async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
 #[tokio::test]
 async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
     let (cluster, url) = database();
-    let a = node(&url, "a", "").await;
+    let a = TestApp::spawn_config(TestConfig {
+        store: format!(
+            "backend = \"postgres\"\nurl = \"{url}\"\nnode_id = \"a\"\nnode_timeout = \"2s\"\npool_size = 8\n"
+        ),
+        // Reads are bounded by the request timeout (a hung database would
+        // otherwise hold them until TCP gives up).
+        http: "body_timeout = \"1s\"\nrequest_timeout = \"3s\"\n".to_owned(),
+        ..TestConfig::default()
+    })
+    .await;
     assert_eq!(a.read("/readyz").send().await.unwrap().status(), 200);
     let frozen = cluster.freeze();
     a.wait_for("readyz 503", Duration::from_secs(30), || async {
@@ -476,6 +485,15 @@ async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
         503,
         "nothing is acknowledged that is not committed"
     );
+    let r = a
+        .read("/api/v1/events?limit=10")
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("a read is answered while the database hangs, not held");
+    assert_eq!(r.status(), 503);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"], "timeout", "{answer}");
     drop(frozen);
     a.wait_for("readyz 200 again", Duration::from_secs(30), || async {
         let r = a.read("/readyz").send().await.ok()?;
@@ -483,7 +501,13 @@ async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
     })
     .await;
     let r = a.post_json("/api/v1/alarms", &body).send().await.unwrap();
-    assert_eq!(r.status(), 202, "the node takes alarms again");
+    let status = r.status();
+    assert_eq!(
+        status,
+        202,
+        "the node takes alarms again: {}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 /// Who holds role `name`, by `app`'s status (the heartbeat's view).
