@@ -97,10 +97,16 @@ impl PgStore {
         })
     }
 
-    /// A pooled connection; a failure marks the store unwritable.
+    /// A pooled connection; a failure marks the store unwritable. Getting
+    /// one is no proof that the database answers (an idle pooled connection
+    /// is handed out without a round trip), so success marks nothing: with
+    /// a hung database every read used to set `/readyz` back to ready until
+    /// the next failure. Completed commits and heartbeats do.
     async fn client(&self) -> Result<Object, StoreError> {
         let result = get(&self.pool).await;
-        self.note(&result);
+        if result.is_err() {
+            self.note(&result);
+        }
         result
     }
 
