@@ -7,7 +7,8 @@
 //! ended: a panic in the SNMP receive loop left the process running, `/readyz`
 //! ready and every trap unread, with one log line to show for it.
 //!
-//! Now the first stage to stop before shutdown is logged at error, `/readyz`
+//! Now the first stage to stop before shutdown (or to panic, even while
+//! stopping) is logged at error, `/readyz`
 //! answers 503, the gateway shuts down in order (stop accepting, let what was
 //! accepted commit) and `vcgate serve` exits with status 1, so its supervisor
 //! (`Restart=on-failure` in the systemd unit) starts it again. Restarting the
@@ -70,11 +71,11 @@ impl Supervisor {
             })
             .catch_unwind()
             .await;
-            if shutdown.is_cancelled() {
-                return; // a stage's normal end
-            }
             let why = match outcome {
+                Ok(()) if shutdown.is_cancelled() => return, // a stage's normal end
                 Ok(()) => format!("stage `{name}` stopped before shutdown"),
+                // A panic is a bug even while stopping (a batcher draining
+                // its queue, say): the exit status says so.
                 Err(panic) => format!("stage `{name}` panicked: {}", panic_text(&*panic)),
             };
             tracing::error!(
@@ -196,6 +197,23 @@ mod tests {
         stages.wait_stopped().await;
         assert!(stages.tracker.is_empty(), "every task ended");
         assert_eq!(stages.failure(), None);
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_stopping_is_still_a_failure() {
+        let shutdown = CancellationToken::new();
+        let stages = Supervisor::new(shutdown.clone());
+        let stopping = shutdown.clone();
+        stages.spawn_stage("trap batcher", async move {
+            stopping.cancelled().await;
+            panic!("while draining");
+        });
+        shutdown.cancel();
+        stages.wait_stopped().await;
+        assert_eq!(
+            stages.failure(),
+            Some("stage `trap batcher` panicked: while draining")
+        );
     }
 
     #[tokio::test]
