@@ -425,11 +425,7 @@ async fn a_node_that_loses_the_database_stops_acknowledging_and_is_not_ready() {
     assert_eq!(r.status(), 202);
     // The database goes away (stopped at once, like a partition).
     drop(cluster);
-    a.wait_for("readyz 503", Duration::from_secs(30), || async {
-        let r = a.read("/readyz").send().await.ok()?;
-        (r.status() == 503).then_some(())
-    })
-    .await;
+    a.wait_readyz(503).await;
     let body = alarm_body(
         "7b0c6f5e-3333-4000-8000-000000000002",
         "VM created",
@@ -463,11 +459,7 @@ async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
     .await;
     assert_eq!(a.read("/readyz").send().await.unwrap().status(), 200);
     let frozen = cluster.freeze();
-    a.wait_for("readyz 503", Duration::from_secs(30), || async {
-        let r = a.read("/readyz").send().await.ok()?;
-        (r.status() == 503).then_some(())
-    })
-    .await;
+    a.wait_readyz(503).await;
     let body = alarm_body(
         "7b0c6f5e-3333-4000-8000-000000000011",
         "VM created",
@@ -495,11 +487,7 @@ async fn a_node_whose_database_hangs_is_not_ready_until_it_answers_again() {
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["error"], "timeout", "{answer}");
     drop(frozen);
-    a.wait_for("readyz 200 again", Duration::from_secs(30), || async {
-        let r = a.read("/readyz").send().await.ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
+    a.wait_readyz(200).await;
     let r = a.post_json("/api/v1/alarms", &body).send().await.unwrap();
     let status = r.status();
     assert_eq!(

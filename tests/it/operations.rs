@@ -231,6 +231,31 @@ fn write_minimal_config(dir: &Path, name: &str) -> std::path::PathBuf {
     config
 }
 
+/// `vcgate serve` on a minimal config in `dir` with `NOTIFY_SOCKET` set,
+/// `env` added and the default log filter (it logs `HTTP listening`);
+/// stderr goes to `dir/server.log`. Returns the child and the socket,
+/// which reads with a 30 s timeout.
+fn serve_notifying(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, UnixDatagram) {
+    let config = write_minimal_config(dir, "vcgate.toml");
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (child, socket)
+}
+
 fn receive(socket: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
     let n = socket.recv(&mut buf).expect("a notification within 30 s");
@@ -245,24 +270,14 @@ fn receive(socket: &UnixDatagram) -> String {
 #[test]
 fn a_stage_that_panics_stops_the_gateway_with_status_1_for_systemd_to_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_minimal_config(dir.path(), "vcgate.toml");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let (mut child, socket) = serve_notifying(
+        dir.path(),
+        &[
+            ("VCGATE_FAULT_PANIC_STAGE", "SNMP receiver"),
+            ("NO_COLOR", "1"),
+        ],
+    );
     let log_path = dir.path().join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("VCGATE_FAULT_PANIC_STAGE", "SNMP receiver")
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
     // READY=1 may come first: the stage can fail after the listeners answer.
     let mut notes = vec![receive(&socket)];
     if notes[0] == "READY=1" {
@@ -294,22 +309,7 @@ fn a_stage_that_panics_stops_the_gateway_with_status_1_for_systemd_to_restart() 
 #[test]
 fn the_gateway_tells_systemd_it_is_ready_only_once_it_answers_and_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_minimal_config(dir.path(), "vcgate.toml");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vcgate"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env_remove("RUST_LOG") // the default logs `HTTP listening`
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let (mut child, socket) = serve_notifying(dir.path(), &[]);
     let ready = receive(&socket);
     assert_eq!(ready, "READY=1");
     // Logged before READY=1: the address the kernel picked.

@@ -486,6 +486,19 @@ impl TestApp {
         .await
     }
 
+    /// Waits (30 s at most) until `/readyz` answers `status`.
+    pub async fn wait_readyz(&self, status: u16) {
+        self.wait_for(
+            &format!("/readyz {status}"),
+            Duration::from_secs(30),
+            || async {
+                let r = self.read("/readyz").send().await.ok()?;
+                (r.status() == status).then_some(())
+            },
+        )
+        .await
+    }
+
     /// Waits until every accepted event has been through the pipeline.
     pub async fn wait_processed(&self) {
         self.wait_for("pipeline to drain", Duration::from_secs(20), || async {
