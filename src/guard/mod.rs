@@ -569,7 +569,7 @@ pub fn action_event(vcenter: &str, action: &Action) -> Event {
         ActionKind::Enable => ("guard.alarm.actions.enabled", "enabled"),
         ActionKind::Disable => ("guard.alarm.actions.disabled", "disabled"),
     };
-    let mut event = Event::new(
+    let mut event = Event::unfingerprinted(
         Source::Guard,
         vcenter,
         EventType::parse(type_name).expect("literal event type"),
