@@ -16,6 +16,13 @@ use crate::model::AlarmStatus;
 /// alert already known still changes status).
 pub const MAX_FIRING: usize = 100_000;
 
+/// Longest entity or alarm name kept, in bytes. vSphere names are at most
+/// 80 characters (host names at most 253), so a longer one can never be the
+/// host a VM runs on; the names come from trap and hook input, and without
+/// this `MAX_FIRING` entries of up to a request body each could hold
+/// gigabytes.
+pub const MAX_NAME_BYTES: usize = 512;
+
 /// Alert name → its last status, for one entity.
 type EntityAlerts = HashMap<String, AlarmStatus>;
 
@@ -46,6 +53,9 @@ impl FiringAlerts {
     /// Books an alarm's new status: green and gray end it, anything else
     /// makes it (or keeps it) firing.
     pub fn observe(&mut self, vcenter: &str, entity: &str, alarm: &str, status: AlarmStatus) {
+        if entity.len() > MAX_NAME_BYTES || alarm.len() > MAX_NAME_BYTES {
+            return; // not a vSphere name: it cannot be a host's alert
+        }
         let entity = entity.to_lowercase();
         if matches!(status, AlarmStatus::Green | AlarmStatus::Gray) {
             self.end(vcenter, &entity, alarm);
@@ -179,6 +189,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn names_longer_than_vsphere_allows_are_not_kept() {
+        let mut firing = FiringAlerts::default();
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        firing.observe("vc1", &long, "alarm.A", AlarmStatus::Red);
+        firing.observe("vc1", "esx01", &long, AlarmStatus::Red);
+        assert!(firing.is_empty());
+        let longest = "x".repeat(MAX_NAME_BYTES);
+        firing.observe("vc1", &longest, &longest, AlarmStatus::Red);
+        assert_eq!(firing.len(), 1);
     }
 
     #[test]
