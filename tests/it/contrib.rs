@@ -236,20 +236,8 @@ fn exported(scrape: &str) -> BTreeSet<String> {
 }
 
 fn snmptrap(args: &[&str]) {
-    let out = Command::new(require_tool("snmptrap", "snmp"))
-        .args(args)
-        .env("MIBS", "")
-        .env(
-            "SNMP_PERSISTENT_DIR",
-            std::env::temp_dir().join("vcgate-test-snmp"),
-        )
-        .output()
-        .expect("running snmptrap");
-    assert!(
-        out.status.success(),
-        "snmptrap: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    crate::support::builders::send_trap(&args);
 }
 
 /// A vpxdAlarmInfo-style v2c trap about `target` (VMWARE-VC-EVENT-MIB).

@@ -7,7 +7,8 @@
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
-use crate::support::{TestApp, TestConfig, require_tool};
+use crate::support::builders::net_snmp;
+use crate::support::{TestApp, TestConfig};
 
 const V3_USER: &str =
     "[[snmp.user]]\nname = \"vigil\"\nauth_protocol = \"sha\"\nauth_password = \"authpass123\"\n";
@@ -186,11 +187,11 @@ async fn bad_datagrams_are_all_counted_but_logged_only_by_sample() {
         .await;
     }
     // Failed v3 authentications from a real sender (wrong password).
-    let snmptrap = require_tool("snmptrap", "snmp");
     let wrong = 20u64;
     for _ in 0..wrong {
-        let out = std::process::Command::new(&snmptrap)
-            .args([
+        let out = net_snmp(
+            "snmptrap",
+            &[
                 "-v",
                 "3",
                 "-e",
@@ -203,16 +204,12 @@ async fn bad_datagrams_are_all_counted_but_logged_only_by_sample() {
                 "SHA",
                 "-A",
                 "wrongpass123",
-            ])
-            .arg(app.snmp_target())
-            .args(["", "1.3.6.1.4.1.6876.4.3.0.203"])
-            .env("MIBS", "")
-            .env(
-                "SNMP_PERSISTENT_DIR",
-                std::env::temp_dir().join("vcgate-test-snmp"),
-            )
-            .output()
-            .unwrap();
+                &app.snmp_target(),
+                "",
+                "1.3.6.1.4.1.6876.4.3.0.203",
+            ]
+            .map(String::from),
+        );
         assert!(
             out.status.success(),
             "{}",

@@ -122,30 +122,47 @@ pub fn v2c_args(
 }
 
 /// Runs net-snmp's `tool` (`snmptrap`, `snmpinform`) with MIB loading off
-/// and a private persistent directory.
+/// and a persistent directory of its own.
 pub fn net_snmp(tool: &str, args: &[String]) -> Output {
-    net_snmp_command(tool, args)
+    let (mut command, state) = net_snmp_command(tool);
+    let out = command
+        .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"))
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    let _ = std::fs::remove_dir_all(state);
+    out
 }
 
 /// Starts a net-snmp tool without waiting for it (many senders at once);
 /// its output is piped, for `wait_with_output`.
 pub fn net_snmp_spawn(tool: &str, args: &[String]) -> std::process::Child {
-    net_snmp_command(tool, args)
+    // The state directory is left behind (a few hundred bytes under the
+    // temp dir): the child may still be writing it when this returns.
+    let (mut command, _state) = net_snmp_command(tool);
+    command
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {tool}: {e}"))
 }
 
-fn net_snmp_command(tool: &str, args: &[String]) -> Command {
+/// A net-snmp `tool` with MIB loading off and a fresh `SNMP_PERSISTENT_DIR`
+/// (returned, for removal). One directory per invocation: net-snmp rewrites
+/// `snmpapp.conf` there on every exit (engineBoots, oldEngineID), and tools
+/// running in parallel tests garbled a shared file ("buffer too small to read
+/// octet string (17 < 17)" on the next start, and an engineBoots that could go
+/// backwards, which a v3 receiver rightly refuses as outside its time window).
+fn net_snmp_command(tool: &str) -> (Command, std::path::PathBuf) {
+    static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state = std::env::temp_dir()
+        .join("vcgate-test-snmp")
+        .join(format!("{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("creating {}: {e}", state.display()));
     let mut command = Command::new(require_tool(tool, "snmp"));
-    command.args(args).env("MIBS", "").env(
-        "SNMP_PERSISTENT_DIR",
-        std::env::temp_dir().join("vcgate-test-snmp"),
-    );
-    command
+    command.env("MIBS", "").env("SNMP_PERSISTENT_DIR", &state);
+    (command, state)
 }
 
 /// Sends `args` with `snmptrap`; panics unless it succeeded.
