@@ -13,10 +13,13 @@
 //! recently seen first, so dedup's horizon shrinks instead of memory growing;
 //! `evicted()` counts them.
 //!
-//! A redelivery the store recognised (`rebind`) is recorded as a redirect and
-//! resolved when its identity is next seen, not by scanning memory: a burst
-//! of hook retries after an overload would otherwise pay a scan of up to
-//! `max_entries` identities each, under the lock admission decides with.
+//! A redelivery the store recognised (`take_back`) is undone: memory goes
+//! back to what it held before the redelivery was observed (a late retry of
+//! an old Red, arriving after Green, must not make the next real Red look
+//! like a repeat). The undo is resolved when the identity is next seen, not
+//! by scanning memory: a burst of hook retries after an overload would
+//! otherwise pay a scan of up to `max_entries` identities each, under the
+//! lock admission decides with.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -33,6 +36,23 @@ pub enum Verdict {
     Duplicate { original: EventId },
     /// Still repeating after `repeat_interval`: process it again as a new notification.
     Renotify { previous: EventId },
+}
+
+/// What observing one event changed in memory, for [`Dedup::take_back`].
+#[derive(Debug)]
+pub struct Undo(UndoKind);
+
+#[derive(Debug)]
+enum UndoKind {
+    /// A duplicate: only `last_seen` moved, which is left as it is.
+    Nothing,
+    /// A new sighting replaced this one (`None`: there was none).
+    Replaced(Option<Sighting>),
+    /// A renotification moved the original and the notification time.
+    Renotified {
+        original: EventId,
+        last_notified: OffsetDateTime,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -76,14 +96,14 @@ pub struct Dedup {
     observed_since_sweep: usize,
     max_entries: usize,
     evicted: u64,
-    /// Originals never stored → the event the store kept for their delivery
-    /// (see [`Dedup::rebind`]); applied in one pass at [`MAX_REDIRECTS`].
-    redirects: HashMap<EventId, EventId>,
+    /// Originals never stored → what to restore (see [`Dedup::take_back`]);
+    /// applied in one pass at [`MAX_TAKEN_BACK`].
+    taken_back: HashMap<EventId, UndoKind>,
 }
 
-/// Redirects kept before they are applied to all of memory in one pass, so
-/// the scan is paid once per this many redeliveries, not per redelivery.
-const MAX_REDIRECTS: usize = 1024;
+/// Undos kept before they are applied to all of memory in one pass, so the
+/// scan is paid once per this many redeliveries, not per redelivery.
+const MAX_TAKEN_BACK: usize = 1024;
 
 impl Dedup {
     pub fn new(window: Duration, repeat_interval: Duration, max_entries: usize) -> Self {
@@ -94,7 +114,7 @@ impl Dedup {
             observed_since_sweep: 0,
             max_entries: max_entries.max(1),
             evicted: 0,
-            redirects: HashMap::new(),
+            taken_back: HashMap::new(),
         }
     }
 
@@ -132,37 +152,42 @@ impl Dedup {
 
     /// Classifies `event` seen at `now` and updates the state.
     pub fn observe(&mut self, event: &Event, now: OffsetDateTime) -> Verdict {
+        self.observe_undoable(event, now).0
+    }
+
+    /// [`Dedup::observe`], also returning how to take the observation back
+    /// should the store turn out to hold this delivery already.
+    pub fn observe_undoable(&mut self, event: &Event, now: OffsetDateTime) -> (Verdict, Undo) {
         self.observed_since_sweep += 1;
         if self.observed_since_sweep >= 4096 {
             self.sweep(now);
         }
         let (identity, status) = event.dedup_identity();
+        if !self.taken_back.is_empty() {
+            self.restore(&identity);
+        }
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
         let repeat = time::Duration::try_from(self.repeat_interval).unwrap_or(time::Duration::MAX);
         if let Some(s) = self.active.get_mut(&identity)
             && s.status == status
             && now - s.last_seen <= window
         {
-            // At most one identity holds an original: resolved, the
-            // redirect has done its work.
-            if !self.redirects.is_empty()
-                && let Some(stored) = self.redirects.remove(&s.original)
-            {
-                s.original = stored;
-            }
             s.last_seen = s.last_seen.max(now);
             if now - s.last_notified >= repeat {
+                let undo = UndoKind::Renotified {
+                    original: s.original,
+                    last_notified: s.last_notified,
+                };
                 let previous = s.original;
                 s.original = event.id;
                 s.last_notified = now;
-                return Verdict::Renotify { previous };
+                return (Verdict::Renotify { previous }, Undo(undo));
             }
-            return Verdict::Duplicate {
-                original: s.original,
-            };
+            let original = s.original;
+            return (Verdict::Duplicate { original }, Undo(UndoKind::Nothing));
         }
         self.make_room(now);
-        self.active.insert(
+        let replaced = self.active.insert(
             identity,
             Sighting {
                 status,
@@ -171,7 +196,19 @@ impl Dedup {
                 last_notified: now,
             },
         );
-        Verdict::New
+        (Verdict::New, Undo(UndoKind::Replaced(replaced)))
+    }
+
+    /// Applies the undos waiting for `identity`'s original (a restored
+    /// sighting may itself hold a taken-back original).
+    fn restore(&mut self, identity: &Fingerprint) {
+        while let Some(s) = self.active.get_mut(identity)
+            && let Some(undo) = self.taken_back.remove(&s.original)
+        {
+            if !undo_into(s, undo) {
+                self.active.remove(identity);
+            }
+        }
     }
 
     /// Called before recording an identity. At the limit: drop what the
@@ -207,38 +244,46 @@ impl Dedup {
         self.evicted += drop as u64;
     }
 
-    /// Points memory at `stored` wherever it remembers `admitted` as the
-    /// original: the store kept an earlier event for the same delivery, so
-    /// `admitted` was never stored and later repeats must merge into the
-    /// event that was. Recorded as a redirect, resolved when the identity is
-    /// next observed; memory is scanned once per [`MAX_REDIRECTS`]
-    /// redeliveries. The first rebind of `admitted` wins: after it, no
-    /// identity holds `admitted` any more.
-    pub fn rebind(&mut self, admitted: EventId, stored: EventId) {
-        self.redirects.entry(admitted).or_insert(stored);
-        if self.redirects.len() >= MAX_REDIRECTS {
-            self.apply_redirects();
+    /// Takes back the observation of `admitted` (`undo`, from
+    /// [`Dedup::observe_undoable`]): the store kept an earlier event for the
+    /// same delivery, so `admitted` never existed and memory must hold what
+    /// it held before. Resolved when the identity is next observed; memory
+    /// is scanned once per [`MAX_TAKEN_BACK`] redeliveries. Only the first
+    /// undo of `admitted` counts: after it, no identity holds `admitted`.
+    pub fn take_back(&mut self, admitted: EventId, undo: Undo) {
+        if matches!(undo.0, UndoKind::Nothing) {
+            return;
+        }
+        self.taken_back.entry(admitted).or_insert(undo.0);
+        if self.taken_back.len() >= MAX_TAKEN_BACK {
+            self.apply_taken_back();
         }
     }
 
-    /// The rebind as it was before redirects: a scan per call. The
-    /// reference the property test holds `rebind` to.
+    /// The reference for the property test: the undo applied at once, by a
+    /// scan of memory.
     #[cfg(test)]
-    fn rebind_by_scan(&mut self, admitted: EventId, stored: EventId) {
-        for s in self.active.values_mut() {
-            if s.original == admitted {
-                s.original = stored;
-            }
-        }
+    fn take_back_by_scan(&mut self, admitted: EventId, undo: Undo) {
+        let mut undo = Some(undo.0);
+        self.active
+            .retain(|_, s| match undo.take_if(|_| s.original == admitted) {
+                Some(u) => undo_into(s, u),
+                None => true,
+            });
     }
 
-    fn apply_redirects(&mut self) {
-        for s in self.active.values_mut() {
-            if let Some(stored) = self.redirects.get(&s.original) {
-                s.original = *stored;
+    /// Every waiting undo, in one pass over memory.
+    fn apply_taken_back(&mut self) {
+        let taken_back = &mut self.taken_back;
+        self.active.retain(|_, s| {
+            while let Some(undo) = taken_back.remove(&s.original) {
+                if !undo_into(s, undo) {
+                    return false;
+                }
             }
-        }
-        self.redirects.clear();
+            true
+        });
+        taken_back.clear();
     }
 
     /// Forgets identities not seen within the window.
@@ -246,6 +291,27 @@ impl Dedup {
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
         self.active.retain(|_, s| now - s.last_seen <= window);
         self.observed_since_sweep = 0;
+    }
+}
+
+/// Restores `s` as `undo` says; false when the sighting did not exist
+/// before (the caller removes it).
+fn undo_into(s: &mut Sighting, undo: UndoKind) -> bool {
+    match undo {
+        UndoKind::Nothing => true,
+        UndoKind::Replaced(Some(previous)) => {
+            *s = previous;
+            true
+        }
+        UndoKind::Replaced(None) => false,
+        UndoKind::Renotified {
+            original,
+            last_notified,
+        } => {
+            s.original = original;
+            s.last_notified = last_notified;
+            true
+        }
     }
 }
 
@@ -290,25 +356,61 @@ mod tests {
         );
     }
 
-    /// A redelivery admitted as an original but kept out by the store:
-    /// later repeats merge into the event that is stored, and a rebind for
-    /// an identity whose original moved on changes nothing.
+    /// A late retry of an old Red, arriving after Green: admitted as a new
+    /// transition, then recognised by the store. Taken back, memory holds
+    /// Green again, so Green repeats merge into Green's event and the next
+    /// real Red is new.
     #[test]
-    fn rebind_points_repeats_at_the_stored_event() {
+    fn a_late_retry_taken_back_restores_the_status_before_it() {
         let mut d = dedup();
-        let admitted = alarm(Source::AlarmHook, "esx01", "Red");
-        let stored = EventId::new();
-        assert_eq!(d.observe(&admitted, at(0)), Verdict::New);
-        d.rebind(admitted.id, stored);
-        let repeat = alarm(Source::Snmp, "esx01", "red");
+        let red = alarm(Source::AlarmHook, "esx01", "Red");
+        let green = alarm(Source::AlarmHook, "esx01", "Green");
+        let retry = alarm(Source::AlarmHook, "esx01", "Red");
+        assert_eq!(d.observe(&red, at(0)), Verdict::New);
+        assert_eq!(d.observe(&green, at(10)), Verdict::New);
+        let (verdict, undo) = d.observe_undoable(&retry, at(20));
+        assert_eq!(verdict, Verdict::New);
+        d.take_back(retry.id, undo);
+        let green_trap = alarm(Source::Snmp, "esx01", "green");
         assert_eq!(
-            d.observe(&repeat, at(1)),
-            Verdict::Duplicate { original: stored }
+            d.observe(&green_trap, at(21)),
+            Verdict::Duplicate { original: green.id }
         );
-        d.rebind(admitted.id, EventId::new());
+        let red_again = alarm(Source::AlarmHook, "esx01", "Red");
+        assert_eq!(d.observe(&red_again, at(30)), Verdict::New);
+    }
+
+    /// Taken back, a first sighting leaves nothing behind; a renotification
+    /// leaves the earlier original due for it still.
+    #[test]
+    fn taking_back_a_first_sighting_or_a_renotification() {
+        let mut d = dedup();
+        let first = alarm(Source::AlarmHook, "esx01", "Red");
+        let (_, undo) = d.observe_undoable(&first, at(0));
+        d.take_back(first.id, undo);
+        let next = alarm(Source::Snmp, "esx01", "red");
+        assert_eq!(d.observe(&next, at(1)), Verdict::New);
+
+        let four_hours = 4 * 3600;
+        // Repeats inside the window until the repeat interval is up.
+        let mut t = 1;
+        while t + 200 < 1 + four_hours {
+            t += 200;
+            let repeat = alarm(Source::Snmp, "esx01", "red");
+            assert!(matches!(
+                d.observe(&repeat, at(t)),
+                Verdict::Duplicate { .. }
+            ));
+        }
+        let due_at = 1 + four_hours + 10;
+        let retry = alarm(Source::AlarmHook, "esx01", "Red");
+        let (verdict, undo) = d.observe_undoable(&retry, at(due_at));
+        assert_eq!(verdict, Verdict::Renotify { previous: next.id });
+        d.take_back(retry.id, undo);
+        let due = alarm(Source::Snmp, "esx01", "red");
         assert_eq!(
-            d.observe(&repeat, at(2)),
-            Verdict::Duplicate { original: stored }
+            d.observe(&due, at(due_at + 1)),
+            Verdict::Renotify { previous: next.id }
         );
     }
 
@@ -370,36 +472,40 @@ mod tests {
     }
 
     proptest! {
-        /// Rebinding by redirect gives the verdicts rebinding by scan gave,
-        /// whatever the mix of arrivals, redeliveries (also of an event
-        /// whose identity has moved on, and twice), one-pass applications
-        /// and sweeps.
+        /// Taking back lazily (when the identity is next seen, or all at
+        /// once) gives the verdicts taking back at once by a scan gives,
+        /// whatever the mix of arrivals, redeliveries (also of an event whose
+        /// identity has moved on), one-pass applications and sweeps.
         #[test]
-        fn redirects_decide_as_the_scan_did(
+        fn lazy_take_back_decides_as_an_immediate_scan(
             ops in proptest::collection::vec((0u8..8, 0u8..4, 0u8..2, 0i64..200, any::<proptest::sample::Index>()), 1..150),
         ) {
             let mut lazy = dedup();
             let mut eager = dedup();
-            let mut observed: Vec<EventId> = Vec::new();
+            let mut observed: Vec<(EventId, Option<Undo>, Option<Undo>)> = Vec::new();
             let mut t = 0;
             for (op, entity, status, gap, pick) in ops {
                 t += gap;
                 match op {
                     0 | 1 if !observed.is_empty() => {
-                        let admitted = observed[pick.index(observed.len())];
-                        let stored = EventId::new();
-                        lazy.rebind(admitted, stored);
-                        eager.rebind_by_scan(admitted, stored);
+                        let n = pick.index(observed.len());
+                        let (admitted, lazy_undo, eager_undo) = &mut observed[n];
+                        if let (Some(l), Some(e)) = (lazy_undo.take(), eager_undo.take()) {
+                            lazy.take_back(*admitted, l);
+                            eager.take_back_by_scan(*admitted, e);
+                        }
                     }
-                    2 => lazy.apply_redirects(),
+                    2 => lazy.apply_taken_back(),
                     3 => {
                         lazy.sweep(at(t));
                         eager.sweep(at(t));
                     }
                     _ => {
                         let e = alarm(Source::Snmp, &format!("e{entity}"), if status == 0 { "Red" } else { "Green" });
-                        prop_assert_eq!(lazy.observe(&e, at(t)), eager.observe(&e, at(t)));
-                        observed.push(e.id);
+                        let (lv, lu) = lazy.observe_undoable(&e, at(t));
+                        let (ev, eu) = eager.observe_undoable(&e, at(t));
+                        prop_assert_eq!(lv, ev);
+                        observed.push((e.id, Some(lu), Some(eu)));
                     }
                 }
             }

@@ -35,7 +35,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Stage, Wakes};
-use crate::dedup::{Dedup, Verdict};
+use crate::dedup::{Dedup, Undo, Verdict};
 use crate::ingest::{Admission, AdmissionReply};
 use crate::model::{Event, EventId};
 use crate::store::{AcceptOutcome, ProcessedEvent, StoreError};
@@ -100,6 +100,9 @@ struct Entry {
     event: Event,
     /// Decided now (`Some`) or left to the stage loop (enrichment).
     verdict: Option<Verdict>,
+    /// How to take the verdict's mark on dedup memory back, should the
+    /// store hold this delivery already (events with a delivery id).
+    undo: Option<Undo>,
 }
 
 impl Stage {
@@ -115,9 +118,20 @@ impl Stage {
         for Admission { events, reply } in admissions {
             replies.push((reply, events.len()));
             for event in events {
-                let verdict = (!self.defers(&event))
-                    .then(|| dedup.observe(&event, event.received_at.min(now)));
-                entries.push(Entry { event, verdict });
+                let seen_at = event.received_at.min(now);
+                let (verdict, undo) = match (self.defers(&event), event.delivery_id.is_some()) {
+                    (true, _) => (None, None),
+                    (false, false) => (Some(dedup.observe(&event, seen_at)), None),
+                    (false, true) => {
+                        let (verdict, undo) = dedup.observe_undoable(&event, seen_at);
+                        (Some(verdict), Some(undo))
+                    }
+                };
+                entries.push(Entry {
+                    event,
+                    verdict,
+                    undo,
+                });
             }
         }
         let evicted = dedup.evicted() - evicted_before;
@@ -153,10 +167,11 @@ impl Stage {
 
     /// Answers a batch's sources once its commit is known, then counts and
     /// wakes the sinks (or, on failure, forgets what dedup learnt from it).
-    async fn settle(&self, dedup: &Mutex<Dedup>, Settle { result, after }: Settle) {
+    async fn settle(&self, dedup: &Mutex<Dedup>, Settle { result, mut after }: Settle) {
         match &result {
             Ok(outcomes) if !after.rebinds.is_empty() => {
-                rebind_redeliveries(&mut *dedup.lock().await, &after.rebinds, outcomes)
+                let rebinds = std::mem::take(&mut after.rebinds);
+                rebind_redeliveries(&mut *dedup.lock().await, rebinds, outcomes)
             }
             Ok(_) => {}
             Err(e) => self.forget_failed(&mut *dedup.lock().await, e).await,
@@ -199,23 +214,35 @@ impl Stage {
         let batch = entries
             .into_iter()
             .enumerate()
-            .map(|(position, Entry { event, verdict })| {
-                let decision = verdict.map(|verdict| {
-                    // Only a delivery id can make the commit keep an earlier event.
-                    if event.delivery_id.is_some() && !matches!(verdict, Verdict::Duplicate { .. })
-                    {
-                        rebinds.push(Rebind {
-                            position,
-                            admitted: event.id,
-                        });
-                    }
-                    let processed =
-                        self.decide_one(&event, verdict, false, &settings, now, &mut tally);
-                    wakes.note(&event, &processed);
-                    processed
-                });
-                (event, decision)
-            })
+            .map(
+                |(
+                    position,
+                    Entry {
+                        event,
+                        verdict,
+                        undo,
+                    },
+                )| {
+                    let decision = verdict.map(|verdict| {
+                        // Only a delivery id can make the commit keep an earlier
+                        // event; a duplicate left no mark to take back.
+                        if let Some(undo) = undo
+                            && !matches!(verdict, Verdict::Duplicate { .. })
+                        {
+                            rebinds.push(Rebind {
+                                position,
+                                admitted: event.id,
+                                undo,
+                            });
+                        }
+                        let processed =
+                            self.decide_one(&event, verdict, false, &settings, now, &mut tally);
+                        wakes.note(&event, &processed);
+                        processed
+                    });
+                    (event, decision)
+                },
+            )
             .collect();
         wakes.forward = tally.monitoring > 0;
         Decided {
@@ -255,17 +282,18 @@ struct Settle {
 }
 
 /// A decided event with a delivery id that dedup remembered as an original:
-/// should the store keep an earlier event for that delivery, memory must
-/// point at the stored one.
+/// should the store keep an earlier event for that delivery (a retry), the
+/// event never existed and its mark on memory is taken back.
 struct Rebind {
     position: usize,
     admitted: EventId,
+    undo: Undo,
 }
 
-fn rebind_redeliveries(dedup: &mut Dedup, rebinds: &[Rebind], outcomes: &[AcceptOutcome]) {
+fn rebind_redeliveries(dedup: &mut Dedup, rebinds: Vec<Rebind>, outcomes: &[AcceptOutcome]) {
     for rebind in rebinds {
-        if let Some(AcceptOutcome::AlreadyAccepted(stored)) = outcomes.get(rebind.position) {
-            dedup.rebind(rebind.admitted, *stored);
+        if let Some(AcceptOutcome::AlreadyAccepted(_)) = outcomes.get(rebind.position) {
+            dedup.take_back(rebind.admitted, rebind.undo);
         }
     }
 }

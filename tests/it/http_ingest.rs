@@ -50,6 +50,53 @@ async fn alarm_is_accepted_once_and_redelivery_is_idempotent() {
     assert_eq!(processed["disposition"]["route"], "monitoring");
 }
 
+/// A hook retry of an old alarm that arrives after the alarm changed again
+/// (parallel alarm actions on the VCSA, one of them retried) is recognised
+/// by its delivery id and changes nothing: the next real transition back to
+/// that status is still a new alert for monitoring, not a repeat of the old
+/// one.
+#[tokio::test]
+async fn a_late_retry_of_an_old_alarm_does_not_swallow_the_next_transition() {
+    let app = TestApp::spawn().await;
+    let red = app
+        .post_accepted(
+            "/api/v1/alarms",
+            &alarm_body("late-retry-1", "VM created", "web01", "Red"),
+        )
+        .await;
+    app.post_accepted(
+        "/api/v1/alarms",
+        &alarm_body("late-retry-2", "VM created", "web01", "Green"),
+    )
+    .await;
+    let retry = app
+        .post_json(
+            "/api/v1/alarms",
+            &alarm_body("late-retry-1", "VM created", "web01", "Red"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], red.as_str());
+
+    let red_again = app
+        .post_accepted(
+            "/api/v1/alarms",
+            &alarm_body("late-retry-3", "VM created", "web01", "Red"),
+        )
+        .await;
+    app.wait_processed().await;
+    let event = app.event(&red_again).await;
+    assert_eq!(event["disposition"]["route"], "monitoring", "{event}");
+    assert!(
+        event["disposition"]["duplicate_of"].is_null(),
+        "Green → Red is a new alert, not a repeat of the first Red: {event}"
+    );
+    assert_eq!(app.events("limit=100").await.len(), 3);
+}
+
 /// On a single-node store an alarm that needs no vCenter lookup is decided
 /// at acceptance: the commit its 202 waited for already holds the decision
 /// (route, forward queued), so nothing is left for the pipeline. On
