@@ -137,14 +137,14 @@ impl Stage {
         let evicted = dedup.evicted() - evicted_before;
         let Decided {
             batch,
-            rebinds,
+            take_backs,
             wakes,
             tally,
         } = self.decide_entries(entries, now);
         let deferred = batch.iter().any(|(_, decision)| decision.is_none());
         let after = After {
             replies,
-            rebinds,
+            take_backs,
             wakes,
             tally,
             evicted,
@@ -169,9 +169,9 @@ impl Stage {
     /// wakes the sinks (or, on failure, forgets what dedup learnt from it).
     async fn settle(&self, dedup: &Mutex<Dedup>, Settle { result, mut after }: Settle) {
         match &result {
-            Ok(outcomes) if !after.rebinds.is_empty() => {
-                let rebinds = std::mem::take(&mut after.rebinds);
-                rebind_redeliveries(&mut *dedup.lock().await, rebinds, outcomes)
+            Ok(outcomes) if !after.take_backs.is_empty() => {
+                let take_backs = std::mem::take(&mut after.take_backs);
+                take_back_redeliveries(&mut *dedup.lock().await, take_backs, outcomes)
             }
             Ok(_) => {}
             Err(e) => self.forget_failed(&mut *dedup.lock().await, e).await,
@@ -210,7 +210,7 @@ impl Stage {
         let settings = self.live.load();
         let mut tally = super::Tally::default();
         let mut wakes = Wakes::default();
-        let mut rebinds = Vec::new();
+        let mut take_backs = Vec::new();
         let batch = entries
             .into_iter()
             .enumerate()
@@ -229,7 +229,7 @@ impl Stage {
                         if let Some(undo) = undo
                             && !matches!(verdict, Verdict::Duplicate { .. })
                         {
-                            rebinds.push(Rebind {
+                            take_backs.push(TakeBack {
                                 position,
                                 admitted: event.id,
                                 undo,
@@ -247,7 +247,7 @@ impl Stage {
         wakes.forward = tally.monitoring > 0;
         Decided {
             batch,
-            rebinds,
+            take_backs,
             wakes,
             tally,
         }
@@ -258,8 +258,9 @@ impl Stage {
 struct Decided {
     /// Every entry in admission order, with its decision when it has one.
     batch: Vec<(Event, Option<ProcessedEvent>)>,
-    /// Redeliveries that may need dedup memory rebound after the commit.
-    rebinds: Vec<Rebind>,
+    /// Events whose mark on dedup memory is taken back should the commit
+    /// find their delivery stored already (a retry).
+    take_backs: Vec<TakeBack>,
     wakes: Wakes,
     tally: super::Tally,
 }
@@ -267,7 +268,7 @@ struct Decided {
 /// What to do once a queued batch's commit is known.
 struct After {
     replies: Vec<(AdmissionReply, usize)>,
-    rebinds: Vec<Rebind>,
+    take_backs: Vec<TakeBack>,
     wakes: Wakes,
     tally: super::Tally,
     evicted: u64,
@@ -284,16 +285,20 @@ struct Settle {
 /// A decided event with a delivery id that dedup remembered as an original:
 /// should the store keep an earlier event for that delivery (a retry), the
 /// event never existed and its mark on memory is taken back.
-struct Rebind {
+struct TakeBack {
     position: usize,
     admitted: EventId,
     undo: Undo,
 }
 
-fn rebind_redeliveries(dedup: &mut Dedup, rebinds: Vec<Rebind>, outcomes: &[AcceptOutcome]) {
-    for rebind in rebinds {
-        if let Some(AcceptOutcome::AlreadyAccepted(_)) = outcomes.get(rebind.position) {
-            dedup.take_back(rebind.admitted, rebind.undo);
+fn take_back_redeliveries(
+    dedup: &mut Dedup,
+    take_backs: Vec<TakeBack>,
+    outcomes: &[AcceptOutcome],
+) {
+    for retry in take_backs {
+        if let Some(AcceptOutcome::AlreadyAccepted(_)) = outcomes.get(retry.position) {
+            dedup.take_back(retry.admitted, retry.undo);
         }
     }
 }
