@@ -39,7 +39,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Supervisor {
     tracker: TaskTracker,
     shutdown: CancellationToken,
-    failure: Arc<OnceLock<String>>,
+    failure: Arc<OnceLock<Failure>>,
+}
+
+/// The first stage that stopped the gateway, and why.
+struct Failure {
+    stage: Cow<'static, str>,
+    /// Includes the panic message: for the log and the exit error only.
+    why: String,
 }
 
 impl Supervisor {
@@ -83,15 +90,22 @@ impl Supervisor {
                 "{why}; stopping the gateway so that its supervisor restarts it \
                  (acknowledged events are on disk; a restart resumes pending work)"
             );
-            let _ = failure.set(why);
+            let _ = failure.set(Failure { stage: name, why });
             crate::notify::stopping();
             shutdown.cancel();
         });
     }
 
-    /// Why the gateway is stopping, when a stage stopped it.
+    /// Why the gateway is stopping, when a stage stopped it (with the panic
+    /// message, so for the log and the exit status, not for answers).
     pub fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
+        self.failure.get().map(|f| f.why.as_str())
+    }
+
+    /// The name of the stage that stopped the gateway: what the open
+    /// `/readyz` may say (a panic message can carry internals).
+    pub fn failed_stage(&self) -> Option<&str> {
+        self.failure.get().map(|f| f.stage.as_ref())
     }
 
     /// True once shutdown started (a signal, or a stage that stopped).
@@ -167,6 +181,7 @@ mod tests {
             stages.failure(),
             Some("stage `snmp receiver` panicked: decoder bug on datagram 7")
         );
+        assert_eq!(stages.failed_stage(), Some("snmp receiver"));
     }
 
     #[tokio::test]
@@ -197,6 +212,7 @@ mod tests {
         stages.wait_stopped().await;
         assert!(stages.tracker.is_empty(), "every task ended");
         assert_eq!(stages.failure(), None);
+        assert_eq!(stages.failed_stage(), None);
     }
 
     #[tokio::test]

@@ -215,8 +215,12 @@ pub async fn healthz() -> Response {
 /// Ready when the store takes writes and the gateway is not stopping.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.stages.is_stopping() {
-        // A signal, or a stage that stopped (its reason): take no more work.
-        let why = state.stages.failure().unwrap_or("shutting down");
+        // A signal, or a stage that stopped (named; its panic message stays
+        // in the log, as this answer needs no token): take no more work.
+        let why = match state.stages.failed_stage() {
+            Some(stage) => format!("stage `{stage}` stopped; see the log"),
+            None => "shutting down".to_owned(),
+        };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready", why).into_response()
     } else if state.ingestor.store.is_writable() {
         Sorted(Health {
