@@ -96,9 +96,11 @@ pub struct Dedup {
     observed_since_sweep: usize,
     max_entries: usize,
     evicted: u64,
-    /// Originals never stored → what to restore (see [`Dedup::take_back`]);
-    /// applied in one pass at [`MAX_TAKEN_BACK`].
-    taken_back: HashMap<EventId, UndoKind>,
+    /// Originals never stored → when the undo was recorded (a count) and
+    /// what to restore (see [`Dedup::take_back`]).
+    taken_back: HashMap<EventId, (u64, UndoKind)>,
+    /// Undos recorded so far: orders them, see [`undo_waiting`].
+    undos_recorded: u64,
 }
 
 /// Undos kept before they are applied to all of memory in one pass, so the
@@ -115,6 +117,7 @@ impl Dedup {
             max_entries: max_entries.max(1),
             evicted: 0,
             taken_back: HashMap::new(),
+            undos_recorded: 0,
         }
     }
 
@@ -199,15 +202,12 @@ impl Dedup {
         (Verdict::New, Undo(UndoKind::Replaced(replaced)))
     }
 
-    /// Applies the undos waiting for `identity`'s original (a restored
-    /// sighting may itself hold a taken-back original).
+    /// Applies the undos waiting for `identity`'s original.
     fn restore(&mut self, identity: &Fingerprint) {
-        while let Some(s) = self.active.get_mut(identity)
-            && let Some(undo) = self.taken_back.remove(&s.original)
+        if let Some(s) = self.active.get_mut(identity)
+            && !undo_waiting(s, &mut self.taken_back)
         {
-            if !undo_into(s, undo) {
-                self.active.remove(identity);
-            }
+            self.active.remove(identity);
         }
     }
 
@@ -247,14 +247,18 @@ impl Dedup {
     /// Takes back the observation of `admitted` (`undo`, from
     /// [`Dedup::observe_undoable`]): the store kept an earlier event for the
     /// same delivery, so `admitted` never existed and memory must hold what
-    /// it held before. Resolved when the identity is next observed; memory
-    /// is scanned once per [`MAX_TAKEN_BACK`] redeliveries. Only the first
+    /// it held before. Resolved when the identity is next observed, or by
+    /// the next sweep (every 4,096 events), or once [`MAX_TAKEN_BACK`] wait,
+    /// so none waits long. Only the first
     /// undo of `admitted` counts: after it, no identity holds `admitted`.
     pub fn take_back(&mut self, admitted: EventId, undo: Undo) {
         if matches!(undo.0, UndoKind::Nothing) {
             return;
         }
-        self.taken_back.entry(admitted).or_insert(undo.0);
+        self.undos_recorded += 1;
+        self.taken_back
+            .entry(admitted)
+            .or_insert((self.undos_recorded, undo.0));
         if self.taken_back.len() >= MAX_TAKEN_BACK {
             self.apply_taken_back();
         }
@@ -275,23 +279,45 @@ impl Dedup {
     /// Every waiting undo, in one pass over memory.
     fn apply_taken_back(&mut self) {
         let taken_back = &mut self.taken_back;
-        self.active.retain(|_, s| {
-            while let Some(undo) = taken_back.remove(&s.original) {
-                if !undo_into(s, undo) {
-                    return false;
-                }
-            }
-            true
-        });
+        self.active.retain(|_, s| undo_waiting(s, taken_back));
         taken_back.clear();
     }
 
-    /// Forgets identities not seen within the window.
+    /// Forgets identities not seen within the window (after applying the
+    /// undos waiting for them, see [`Dedup::take_back`]).
     pub fn sweep(&mut self, now: OffsetDateTime) {
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MAX);
-        self.active.retain(|_, s| now - s.last_seen <= window);
+        // The same pass applies the waiting undos (an undo can only make a
+        // sighting older or remove it).
+        let taken_back = &mut self.taken_back;
+        self.active
+            .retain(|_, s| undo_waiting(s, taken_back) && now - s.last_seen <= window);
+        taken_back.clear();
         self.observed_since_sweep = 0;
     }
+}
+
+/// Applies the undos waiting for `s`'s original; false when `s` did not
+/// exist before them (the caller removes it).
+///
+/// A restored sighting may hold an original with an undo of its own. That
+/// undo counts only if it was recorded after the one that restored the
+/// sighting: recorded before, its original was not in memory then (a later
+/// event had replaced it), so taking it back then changed nothing. The
+/// first undo always counts: every undo recorded while a sighting is in
+/// memory is applied before the next event of that identity replaces it.
+fn undo_waiting(s: &mut Sighting, taken_back: &mut HashMap<EventId, (u64, UndoKind)>) -> bool {
+    let mut restored_by = 0;
+    while let Some((recorded, undo)) = taken_back.remove(&s.original) {
+        if recorded < restored_by {
+            break;
+        }
+        restored_by = recorded;
+        if !undo_into(s, undo) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Restores `s` as `undo` says; false when the sighting did not exist
@@ -378,6 +404,26 @@ mod tests {
         );
         let red_again = alarm(Source::AlarmHook, "esx01", "Red");
         assert_eq!(d.observe(&red_again, at(30)), Verdict::New);
+    }
+
+    /// Two retries of one alarm, taken back oldest first: the first was
+    /// already replaced in memory when its undo came, so it changes
+    /// nothing; the second restores the first's sighting, and the first's
+    /// stale undo must not then remove it.
+    #[test]
+    fn an_undo_recorded_after_its_event_was_replaced_changes_nothing() {
+        let mut d = dedup();
+        let red = alarm(Source::AlarmHook, "esx01", "Red");
+        let (_, red_undo) = d.observe_undoable(&red, at(0));
+        let green = alarm(Source::AlarmHook, "esx01", "Green");
+        let (_, green_undo) = d.observe_undoable(&green, at(1));
+        d.take_back(red.id, red_undo);
+        d.take_back(green.id, green_undo);
+        let red_trap = alarm(Source::Snmp, "esx01", "red");
+        assert_eq!(
+            d.observe(&red_trap, at(2)),
+            Verdict::Duplicate { original: red.id }
+        );
     }
 
     /// Taken back, a first sighting leaves nothing behind; a renotification
