@@ -50,6 +50,7 @@ pub async fn run(
             }
             false => (None, None),
         };
+    let (recovered, recovery) = crate::pipeline::recovery_gate(admission_inbox.is_some());
     let ingestor = Ingestor {
         store: store.clone(),
         stats: stats.clone(),
@@ -78,6 +79,7 @@ pub async fn run(
         live.clone(),
         silencer.clone(),
         stages.clone(),
+        recovery,
     )
     .context("loading tokens")?;
 
@@ -90,6 +92,7 @@ pub async fn run(
         silencer: silencer.clone(),
         guard_wake: Arc::new(Notify::new()),
         admissions: admission_inbox,
+        recovered,
     };
     spawn_stages(&config, wiring, &state, &stages, shutdown.clone()).await?;
 

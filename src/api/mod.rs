@@ -63,6 +63,10 @@ pub struct AppState {
     pub monitoring_targets: Arc<[String]>,
     /// The gateway's stages: `/readyz` is not ready once they are stopping.
     pub stages: crate::supervisor::Supervisor,
+    /// True once start-up recovery is done and alarms are decided at
+    /// acceptance again (`pipeline::recovery_gate`): `/readyz` is not ready
+    /// before, as an alarm sent meanwhile would wait for it unanswered.
+    pub recovery: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -74,6 +78,7 @@ impl AppState {
         live: crate::settings::Live,
         silencer: crate::silence::Silencer,
         stages: crate::supervisor::Supervisor,
+        recovery: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         let http = &config.http;
@@ -102,6 +107,7 @@ impl AppState {
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
             monitoring_targets: crate::config::monitoring_target_names(config).into(),
             stages,
+            recovery,
         })
     }
 

@@ -212,7 +212,8 @@ pub async fn healthz() -> Response {
     .into_response()
 }
 
-/// Ready when the store takes writes and the gateway is not stopping.
+/// Ready when the store takes writes, start-up recovery is done and the
+/// gateway is not stopping.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.stages.is_stopping() {
         // A signal, or a stage that stopped (named; its panic message stays
@@ -222,6 +223,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             None => "shutting down".to_owned(),
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not ready", why).into_response()
+    } else if !*state.recovery.borrow() {
+        // Events left undecided by the last run are decided first, so that
+        // decisions keep arrival order; alarms sent now would wait for it.
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready",
+            "starting: deciding the events the last run left undecided",
+        )
+        .into_response()
     } else if state.ingestor.store.is_writable() {
         Sorted(Health {
             status: "ready".into(),

@@ -61,6 +61,17 @@ pub struct Wiring {
     /// What the sources hand to admission (`Ingestor::admissions`), when
     /// events are decided at acceptance.
     pub admissions: Option<mpsc::Receiver<crate::ingest::Admission>>,
+    /// Turned true once start-up recovery is done ([`recovery_gate`]):
+    /// admission waits for it, and `/readyz` is not ready before it.
+    pub recovered: watch::Sender<bool>,
+}
+
+/// The start-up recovery gate: the sender goes into [`Wiring::recovered`],
+/// the receiver to what waits for it (`/readyz`). Open from the start when
+/// nothing is decided at acceptance (`admits` false: PostgreSQL, where the
+/// cluster's decider takes stored events and acceptance never waits).
+pub fn recovery_gate(admits: bool) -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(!admits)
 }
 
 /// Admissions queued before the sources wait (each an event or an SNMP batch).
@@ -102,6 +113,7 @@ pub async fn spawn(
         silencer,
         guard_wake: _,
         admissions,
+        recovered: recovered_tx,
     } = wiring;
     let runtime = crate::automation::Runtime::new(
         ingestor.store.clone(),
@@ -111,7 +123,7 @@ pub async fn spawn(
         vcenters,
     )?;
     crate::automation::spawn(config, runtime, tasks, shutdown.clone()).await?;
-    let (recovered_tx, recovered) = watch::channel(false);
+    let recovered = recovered_tx.subscribe();
     let dedup = Arc::new(Mutex::new(Dedup::new(
         config.dedup.window,
         config.dedup.repeat_interval,

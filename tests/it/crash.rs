@@ -188,3 +188,60 @@ async fn dedup_rebuild_keeps_the_newest_originals_memory_holds() {
     merged.sort_unstable();
     assert_eq!(merged, ["after-3", "after-4", "after-5"], "{latest:#?}");
 }
+
+/// After a kill -9, the events the last run left undecided are decided
+/// before any new alarm is (decisions keep arrival order per alarm), so an
+/// alarm sent meanwhile would wait unanswered. `/readyz` says so: 503
+/// "starting" until that recovery is done, then ready. Recovery is made to
+/// take seconds with a vCenter API that accepts connections and never
+/// answers: the undecided alarm's enrichment waits for its timeout.
+/// (On PostgreSQL acceptance never waits for the decider: ready at once.)
+#[tokio::test]
+async fn readyz_waits_for_start_up_recovery() {
+    // Never accepted, never answered: connections sit in the backlog.
+    let silent_vcenter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sdk", silent_vcenter.local_addr().unwrap());
+    let mut app = TestApp::spawn_with(&format!(
+        "[[vcenter]]\nname = \"vc1\"\nurl = \"{url}\"\nusername = \"u\"\npassword = \"p\"\ntimeout = \"4s\"\n\n[enrich]\ntimeout = \"4s\"\n"
+    ))
+    .await;
+    let id = app
+        .post_accepted(
+            "/api/v1/alarms",
+            &alarm_body("undecided-1", "Host CPU", "vm-1", "Red"),
+        )
+        .await;
+    // Stored undecided: its lookup is waiting for the silent vCenter.
+    assert_eq!(app.status().await["store"]["pending_pipeline"], 1);
+    app.restart_listening().await;
+
+    if app.on_postgres() {
+        app.wait_readyz(200).await;
+        app.wait_processed().await;
+    } else {
+        let starting: Value = app
+            .wait_for(
+                "/readyz 503 while recovering",
+                Duration::from_secs(10),
+                || async {
+                    let r = app.read("/readyz").send().await.ok()?;
+                    (r.status() == 503).then_some(())?;
+                    r.json().await.ok()
+                },
+            )
+            .await;
+        assert!(
+            starting["detail"].to_string().contains("starting"),
+            "{starting}"
+        );
+        assert_eq!(app.status().await["store"]["pending_pipeline"], 1);
+        app.wait_readyz(200).await;
+        // Ready only once the event from before the kill is decided.
+        assert_eq!(app.status().await["store"]["pending_pipeline"], 0);
+    }
+    // Its lookup timed out: decided without enrichment.
+    let event = app.event(&id).await;
+    assert!(event["disposition"].is_object(), "{event:#}");
+    assert_eq!(event["enrichment"]["status"], "failed", "{event:#}");
+    drop(silent_vcenter);
+}

@@ -186,9 +186,15 @@ impl TestApp {
             .to_string()
     }
 
-    /// Starts the server and waits until it answers `/readyz`. A restart
-    /// (the addresses are known) retries while they are taken.
+    /// Starts the server and waits until it answers `/readyz`.
     async fn start(&mut self) {
+        self.launch_rebinding().await;
+        self.wait_started().await;
+    }
+
+    /// Spawns the server until it listens. A restart (the addresses are
+    /// known) retries while they are taken.
+    async fn launch_rebinding(&mut self) {
         let deadline = Instant::now() + REBIND_TIMEOUT;
         loop {
             match self.launch().await {
@@ -203,6 +209,10 @@ impl TestApp {
                 }
             }
         }
+    }
+
+    /// Waits until the server answers `/readyz` with a success.
+    async fn wait_started(&mut self) {
         let url = format!("{}/readyz", self.base_url);
         let log_path = self.log_path();
         let (client, child) = (&self.client, self.child.as_mut().unwrap());
@@ -376,6 +386,13 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.kill9();
         self.start().await;
+    }
+
+    /// Like [`restart`](Self::restart), returning once the server listens,
+    /// before it is ready.
+    pub async fn restart_listening(&mut self) {
+        self.kill9();
+        self.launch_rebinding().await;
     }
 
     pub fn read(&self, path: &str) -> reqwest::RequestBuilder {
