@@ -79,9 +79,9 @@ pub async fn run(
         live.clone(),
         silencer.clone(),
         stages.clone(),
-        recovery,
     )
-    .context("loading tokens")?;
+    .context("loading tokens")?
+    .gated_by(recovery);
 
     spawn_housekeeping(&config, &store, &state, &stages, shutdown.clone());
     let wiring = crate::pipeline::Wiring {

@@ -78,7 +78,6 @@ impl AppState {
         live: crate::settings::Live,
         silencer: crate::silence::Silencer,
         stages: crate::supervisor::Supervisor,
-        recovery: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, crate::config::ConfigError> {
         let tokens = config.tokens()?;
         let http = &config.http;
@@ -107,8 +106,15 @@ impl AppState {
             guard: Arc::new(crate::guard::GuardSettings::from_config(config)),
             monitoring_targets: crate::config::monitoring_target_names(config).into(),
             stages,
-            recovery,
+            // Open until `gated_by` says otherwise (the sender is gone; the
+            // receiver keeps its value).
+            recovery: tokio::sync::watch::channel(true).1,
         })
+    }
+
+    /// `/readyz` waits for this start-up recovery gate (`pipeline::recovery_gate`).
+    pub fn gated_by(self, recovery: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { recovery, ..self }
     }
 
     /// Reads a request body within `[http] max_body` and `body_timeout`,
