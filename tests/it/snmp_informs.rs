@@ -4,15 +4,14 @@
 //! `snmptrap` senders.
 
 use std::collections::HashMap;
-use std::process::Child;
 use std::time::Duration;
 
-use crate::support::builders::{net_snmp_spawn, send_trap};
+use crate::support::builders::{NetSnmpChild, net_snmp_spawn, send_trap};
 use crate::support::{AlarmInfo, TestApp};
 
 /// A v2c inform about `target` that waits up to 10 s for its response and
 /// never retransmits (a retransmission would be a second, legitimate event).
-fn spawn_inform(app: &TestApp, target: &str) -> Child {
+fn spawn_inform(app: &TestApp, target: &str) -> NetSnmpChild {
     let info = AlarmInfo::new("Red", "Host entered maintenance mode", target).kind(2);
     net_snmp_spawn(
         "snmpinform",
@@ -26,7 +25,7 @@ fn trap_about(app: &TestApp, target: &str) {
 }
 
 /// Waits for a sender and asserts it exited 0 (for `snmpinform`: acknowledged).
-fn assert_acknowledged(child: Child, what: &str) {
+fn assert_acknowledged(child: NetSnmpChild, what: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

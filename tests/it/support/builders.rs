@@ -134,17 +134,36 @@ pub fn net_snmp(tool: &str, args: &[String]) -> Output {
 }
 
 /// Starts a net-snmp tool without waiting for it (many senders at once);
-/// its output is piped, for `wait_with_output`.
-pub fn net_snmp_spawn(tool: &str, args: &[String]) -> std::process::Child {
-    // The state directory is left behind (a few hundred bytes under the
-    // temp dir): the child may still be writing it when this returns.
-    let (mut command, _state) = net_snmp_command(tool);
-    command
+/// its output is piped, for [`NetSnmpChild::wait_with_output`].
+pub fn net_snmp_spawn(tool: &str, args: &[String]) -> NetSnmpChild {
+    let (mut command, state) = net_snmp_command(tool);
+    let child = command
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("starting {tool}: {e}"))
+        .unwrap_or_else(|e| panic!("starting {tool}: {e}"));
+    NetSnmpChild { child, state }
+}
+
+/// A running net-snmp tool and its state directory, removed once the tool
+/// has exited (not before: it writes `snmpapp.conf` there on exit).
+pub struct NetSnmpChild {
+    child: std::process::Child,
+    state: std::path::PathBuf,
+}
+
+impl NetSnmpChild {
+    /// `Some` once the tool has exited.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    pub fn wait_with_output(self) -> std::io::Result<Output> {
+        let out = self.child.wait_with_output();
+        let _ = std::fs::remove_dir_all(&self.state);
+        out
+    }
 }
 
 /// A net-snmp `tool` with MIB loading off and a fresh `SNMP_PERSISTENT_DIR`
