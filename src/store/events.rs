@@ -89,8 +89,11 @@ pub trait EventStore: Send + Sync {
     /// decided event and never loses a queued run or forward.
     async fn record_processed(&self, outcomes: Vec<ProcessedEvent>) -> Result<(), StoreError>;
 
-    /// Deletes events older than `max_age` and beyond the newest `max_events`
-    /// (with their deliveries). Returns how many events went.
+    /// Deletes events older than `max_age` and beyond the newest
+    /// `max_events`, oldest first, with their deliveries and runs; an event
+    /// beyond `max_events` with work left (a run queued, running or waiting
+    /// for a retry, a forward pending) is kept until that work is done or
+    /// `max_age` takes it ([`PRUNABLE_EVENT`]). Returns how many events went.
     async fn prune(&self, max_age: Duration, max_events: u64) -> Result<u64, StoreError>;
 
     /// Size figures for the status endpoint and metrics.
@@ -296,6 +299,17 @@ pub struct ProcessedEvent {
     /// commit; the targets it queues are added to `disposition.forward_to`.
     pub alert: Option<AlertInput>,
 }
+
+/// The condition, on an event aliased `e`, that `max_events` may prune it:
+/// no run of it is unfinished and no forward of it pending. In a storm the
+/// count rule reaches events hours old, whose work is still live: pruning
+/// lost a pending forward with its event. (`max_age` prunes regardless, so
+/// work that can never finish, for a function or target since removed from
+/// the configuration, pins its event for `max_age` at most.) Both backends'
+/// SQL; the look-ups use the `(event_id, …)` keys of `runs` and `deliveries`.
+pub(crate) const PRUNABLE_EVENT: &str = "NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_id = e.id \
+     AND r.status IN ('queued', 'running', 'failed')) \
+     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state = 'pending')";
 
 /// Store size figures for the status endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

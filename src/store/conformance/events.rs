@@ -326,6 +326,9 @@ pub async fn accept_decided_stores_events_with_their_decisions(store: &Store) {
     assert_eq!((stats.events, stats.pending_pipeline), (3, 1));
 }
 
+/// Old events go with their deliveries, pending or not (`max_age` prunes
+/// regardless); beyond `max_events` the oldest go first, except one whose
+/// forward is still pending, kept until it is settled.
 pub async fn prune_removes_old_events_and_their_deliveries(store: &Store) {
     let day = time::Duration::days(1);
     let mut old = event(Source::Snmp, "snmp.trap", None);
@@ -340,15 +343,42 @@ pub async fn prune_removes_old_events_and_their_deliveries(store: &Store) {
         ],
     )
     .await;
-    let mut d = disposition(Some(RouteTarget::Monitoring));
-    d.forward_to = vec!["nms".into()];
+    let forwarded = |id| {
+        let mut d = disposition(Some(RouteTarget::Monitoring));
+        d.forward_to = vec!["nms".into()];
+        processed(id, d)
+    };
     store
-        .record_processed(vec![processed(ids[0], d)])
+        .record_processed(vec![forwarded(ids[0]), forwarded(ids[1])])
         .await
         .unwrap();
     let max_age = Duration::from_secs(2 * 86_400);
     assert_eq!(store.prune(max_age, 100).await.unwrap(), 1, "too old");
     assert!(store.get_event(ids[0]).await.unwrap().is_none());
+    assert_eq!(store.stats().await.unwrap().pending_deliveries, 1);
+    // Beyond the cap, oldest first: ids[1] waits for its forward.
+    assert_eq!(
+        store.prune(max_age, 1).await.unwrap(),
+        1,
+        "beyond the cap, the oldest without work left"
+    );
+    assert!(store.get_event(ids[1]).await.unwrap().is_some());
+    assert!(store.get_event(ids[2]).await.unwrap().is_none());
+    let retry_later = DeliveryOutcome::Retry {
+        error: "down".into(),
+        at: OffsetDateTime::now_utc() + time::Duration::HOUR,
+    };
+    store
+        .settle_delivery(ids[1], "nms".into(), retry_later)
+        .await
+        .unwrap();
+    assert_eq!(store.prune(max_age, 1).await.unwrap(), 0, "still pending");
+    store
+        .settle_delivery(ids[1], "nms".into(), DeliveryOutcome::Sent)
+        .await
+        .unwrap();
+    assert_eq!(store.prune(max_age, 1).await.unwrap(), 1, "forwarded");
+    assert!(store.get_event(ids[1]).await.unwrap().is_none());
     assert!(
         store
             .due_deliveries("nms".into(), 10)
@@ -356,16 +386,9 @@ pub async fn prune_removes_old_events_and_their_deliveries(store: &Store) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.stats().await.unwrap().pending_deliveries, 0);
-    assert_eq!(
-        store.prune(max_age, 2).await.unwrap(),
-        1,
-        "beyond the cap, oldest first"
-    );
-    assert!(store.get_event(ids[1]).await.unwrap().is_none());
-    assert_eq!(store.prune(max_age, 2).await.unwrap(), 0);
+    assert_eq!(store.prune(max_age, 1).await.unwrap(), 0);
     let stats = store.stats().await.unwrap();
-    assert_eq!(stats.events, 2);
+    assert_eq!((stats.events, stats.pending_deliveries), (1, 0));
     assert!(stats.oldest_event.is_some());
 }
 

@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
                 checkpoints_commit_with_their_events,
                 alerts_fire_hold_release_resolve_and_forget,
                 prune_removes_old_events_and_their_deliveries,
+                prune_takes_runs_along_and_max_events_keeps_unfinished_work,
                 listing_filters_and_pages,
                 kv_values_round_trip,
             );

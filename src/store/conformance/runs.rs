@@ -161,3 +161,58 @@ pub async fn runs_are_claimed_settled_retried_and_requeued(store: &Store) {
     assert_eq!(older.len(), 1);
     assert!(store.get_run("nope".into()).await.unwrap().is_none());
 }
+
+/// Pruning takes an event's runs with it (a queued run whose event was
+/// pruned failed every claim that picked it), and `max_events` keeps an
+/// event while a run of it is queued, running or waiting for a retry.
+pub async fn prune_takes_runs_along_and_max_events_keeps_unfinished_work(store: &Store) {
+    let events = queue_runs(store, 3).await;
+    let claimed = store.claim_runs("f".into(), 2).await.unwrap();
+    let (done, retrying) = (claimed[0].run.id.clone(), claimed[1].run.id.clone());
+    store
+        .settle_run(done.clone(), ended(RunStatus::Succeeded, None))
+        .await
+        .unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::HOUR;
+    store
+        .settle_run(retrying.clone(), ended(RunStatus::Failed, Some(later)))
+        .await
+        .unwrap();
+    // Every event is beyond `max_events` = 0; only the first one's work is done.
+    let max_age = Duration::from_secs(86_400);
+    assert_eq!(store.prune(max_age, 0).await.unwrap(), 1);
+    assert!(store.get_event(events[0]).await.unwrap().is_none());
+    assert!(
+        store.get_run(done).await.unwrap().is_none(),
+        "the run went with its event"
+    );
+    assert_eq!(
+        store.run_counts().await.unwrap(),
+        BTreeMap::from([(RunStatus::Queued, 1), (RunStatus::Failed, 1)])
+    );
+    // The queued run is still claimed with its event.
+    let third = store.claim_runs("f".into(), 5).await.unwrap();
+    assert_eq!(
+        third.iter().map(|c| c.event.id).collect::<Vec<_>>(),
+        vec![events[2]]
+    );
+    assert_eq!(store.prune(max_age, 0).await.unwrap(), 0, "running");
+    store
+        .settle_run(third[0].run.id.clone(), ended(RunStatus::Dead, None))
+        .await
+        .unwrap();
+    assert_eq!(store.prune(max_age, 0).await.unwrap(), 1);
+    assert!(store.get_event(events[2]).await.unwrap().is_none());
+    assert!(
+        store.get_event(events[1]).await.unwrap().is_some(),
+        "retry pending"
+    );
+    assert_eq!(
+        store.run_counts().await.unwrap(),
+        BTreeMap::from([(RunStatus::Failed, 1)])
+    );
+    // `max_age` prunes regardless, the unfinished run with its event.
+    assert_eq!(store.prune(Duration::ZERO, 100).await.unwrap(), 1);
+    assert!(store.get_run(retrying).await.unwrap().is_none());
+    assert!(store.run_counts().await.unwrap().is_empty());
+}

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
 use crate::model::{Event, EventId};
+use crate::store::events::PRUNABLE_EVENT;
 use crate::store::{
     AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
     EventStore, PendingCommit, ProcessedEvent, StoreError, StoreStats, StoredEvent,
@@ -185,36 +186,21 @@ impl EventStore for SqliteStore {
 
     async fn prune(&self, max_age: Duration, max_events: u64) -> Result<u64, StoreError> {
         let cutoff = now_ms() - max_age.as_millis() as i64;
-        self.write(move |conn| {
-            let mut deleted = conn
-                .execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_ms < ?1 LIMIT 50000)", [cutoff])
-                .map_err(unavailable)? as u64;
-            // Keep the newest `max_events`. `seq` is AUTOINCREMENT and rows
-            // leave only here, from the old end, so the kept range is
-            // contiguous and `max(seq) - max_events` is the exact cut-off: one
-            // index look-up, where an `OFFSET max_events` scan read up to a
-            // million rows every minute (and delayed start-up). (Should the
-            // clock jump back, the age rule can leave a gap; this then keeps
-            // a few fewer than `max_events`, never more.)
-            deleted += conn
-                .execute(
-                    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1",
-                    [max_events as i64],
-                )
-                .map_err(unavailable)? as u64;
-            if deleted > 0 {
-                conn.execute("DELETE FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)", [])
-                    .map_err(unavailable)?;
-            }
-            Ok(deleted)
-        })
-        .await
-        .inspect(|&deleted| {
-            if deleted > 0 {
+        let mut deleted = 0;
+        // A write per batch: commits queued meanwhile go between them.
+        loop {
+            let batch = self
+                .write(move |conn| prune_batch(conn, cutoff, max_events))
+                .await?;
+            deleted += batch;
+            if batch > 0 {
                 // Space for new events again (see `SqliteStore::full`).
                 self.full.store(false, std::sync::atomic::Ordering::Relaxed);
             }
-        })
+            if batch < PRUNE_BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -404,6 +390,60 @@ impl RawEvent {
     }
 }
 
+/// Events one pruning write deletes at most. The write holds the store's
+/// writer, and every commit queued behind it, for its duration.
+const PRUNE_BATCH: i64 = 2_000;
+
+/// Deletes up to [`PRUNE_BATCH`] events, oldest first: those older than
+/// `cutoff`, then those beyond the newest `max_events` that have no work
+/// left ([`PRUNABLE_EVENT`]); with them their deliveries and runs.
+///
+/// The deliveries and runs are found by the events' ids, an index look-up
+/// each. The anti-join this replaced scanned every delivery on every pass
+/// that pruned anything, each minute once the store is at its retention:
+/// 0.7–0.8 s with 1.9 million deliveries, on the writer. Runs were never
+/// pruned at all.
+fn prune_batch(conn: &Connection, cutoff: i64, max_events: u64) -> Result<u64, StoreError> {
+    // `order` follows the index `candidates` is read by: no sort of every
+    // candidate (millions after `max_age` is lowered) per batch.
+    let delete = |candidates: &str, order: &str, bound: i64, limit: i64| {
+        let sql = format!(
+            "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e \
+             WHERE {candidates} ORDER BY {order} LIMIT ?2) RETURNING id"
+        );
+        conn.prepare_cached(&sql)
+            .and_then(|mut q| q.query_map(params![bound, limit], |r| r.get(0))?.collect())
+            .map_err(unavailable)
+    };
+    let mut gone: Vec<String> = delete("e.received_ms < ?1", "e.received_ms", cutoff, PRUNE_BATCH)?;
+    let room = PRUNE_BATCH - gone.len() as i64;
+    if room > 0 {
+        // Keep the newest `max_events`. `seq` is AUTOINCREMENT, so the cut
+        // is `max(seq) - max_events`: one index look-up, where an `OFFSET
+        // max_events` scan read up to a million rows every minute (and
+        // delayed start-up). Events with work left stay below the cut until
+        // it is done (or `max_age` takes them), so the store may hold that
+        // many more for a while.
+        gone.extend(delete(
+            &format!("e.seq <= (SELECT max(seq) FROM events) - ?1 AND {PRUNABLE_EVENT}"),
+            "e.seq",
+            max_events as i64,
+            room,
+        )?);
+    }
+    let mut deliveries = conn
+        .prepare_cached("DELETE FROM deliveries WHERE event_id = ?1")
+        .map_err(unavailable)?;
+    let mut runs = conn
+        .prepare_cached("DELETE FROM runs WHERE event_id = ?1")
+        .map_err(unavailable)?;
+    for id in &gone {
+        deliveries.execute([id]).map_err(unavailable)?;
+        runs.execute([id]).map_err(unavailable)?;
+    }
+    Ok(gone.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{open_in, stored_seqs};
@@ -442,5 +482,24 @@ mod tests {
         store.accept(event(time::Duration::ZERO)).await.unwrap();
         assert_eq!(store.prune(max_age, 5).await.unwrap(), 1);
         assert_eq!(stored_seqs(&store).await.len(), 5);
+    }
+
+    /// More than a batch to prune, by age and by count: one call takes it
+    /// all, a write per batch.
+    #[tokio::test]
+    async fn prune_takes_several_batches_in_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(&dir);
+        let n = PRUNE_BATCH as usize;
+        let old = (0..n + 7).map(|_| event(time::Duration::days(3)));
+        let recent = (0..n + 13).map(|_| event(time::Duration::ZERO));
+        store
+            .accept_many(old.chain(recent).collect())
+            .await
+            .unwrap();
+        let all = stored_seqs(&store).await;
+        let max_age = Duration::from_secs(2 * 86_400);
+        assert_eq!(store.prune(max_age, 10).await.unwrap(), (2 * n + 10) as u64);
+        assert_eq!(stored_seqs(&store).await, all[all.len() - 10..].to_vec());
     }
 }

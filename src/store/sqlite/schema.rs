@@ -99,6 +99,12 @@ CREATE INDEX silences_ends ON silences(ends_ms);
     "DROP INDEX IF EXISTS events_source_seq;",
     // 8: the active-alert table (see `alerts.rs`).
     alerts::SCHEMA,
+    // 9: runs whose event was pruned. Pruning deleted events, never their
+    // runs: a queued one failed every claim that picked it (and the runs
+    // claimed with it), a finished one answered `GET /api/v1/runs/{id}`
+    // with an error. Pruning now takes an event's runs with it and keeps an
+    // event until its runs have finished (`PRUNABLE_EVENT`).
+    "DELETE FROM runs WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = runs.event_id);",
 ];
 
 /// Runs the migrations `conn` has not seen yet, each in its own transaction.
@@ -127,4 +133,40 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(guard::SCHEMA)
         .map_err(|e| StoreError::Open(format!("guard tables: {e}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 9 deletes the runs an older build left behind when it
+    /// pruned their events, and keeps the others.
+    #[test]
+    fn runs_of_pruned_events_are_deleted_by_migration_9() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, source, vcenter, type, received_ms, fingerprint, body) \
+               VALUES ('kept', 'api', 'vc1', 'vm.created', 0, 'f', '{}'); \
+             INSERT INTO runs (id, event_id, subscription, function, status, next_ms, queued_ms) VALUES \
+               ('r1', 'kept', 's', 'f', 'succeeded', 0, 0), \
+               ('r2', 'pruned', 's', 'f', 'queued', 0, 0), \
+               ('r3', 'pruned-too', 's', 'f', 'dead', 0, 0); \
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let left: Vec<String> = conn
+            .prepare("SELECT id FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, ["r1"]);
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
 }
