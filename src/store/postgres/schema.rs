@@ -15,7 +15,9 @@ use crate::store::StoreError;
 /// `pg_advisory_lock` key of the migrations ("vcgate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7663_6761_7465;
 
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the schema as of the first PostgreSQL release.
+    r#"
 CREATE TABLE events (
     seq          bigserial PRIMARY KEY,
     id           text NOT NULL UNIQUE,
@@ -134,7 +136,12 @@ CREATE TABLE singletons (
     lease_until_ms bigint NOT NULL,
     since_ms       bigint NOT NULL
 );
-"#];
+"#,
+    // 2: runs whose event was pruned (pruning deleted events, never their
+    // runs; a queued one failed every claim that picked it). Pruning now
+    // takes an event's runs with it (`PRUNABLE_EVENT`).
+    "DELETE FROM runs r WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id);",
+];
 
 /// Runs the migrations the database has not seen yet, each in its own
 /// transaction, holding the migration advisory lock throughout. Returns how
