@@ -148,7 +148,11 @@ fn body(ids: DeliveryIds, tag: &str, worker: usize, n: u64) -> String {
     serde_json::json!({
         "delivery_id": delivery_id(ids, tag, worker, n),
         "vcenter": "vc1",
-        "sent_at": "2026-11-25T10:00:00Z",
+        // Now, as the hook stamps a first attempt (an old `sent_at` marks a
+        // possible retry, which the gateway looks up before admission).
+        "sent_at": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339"),
         "env": {
             "VMWARE_ALARM_NAME": "VM memory usage",
             "VMWARE_ALARM_ID": "alarm-6",

@@ -5,8 +5,11 @@
 //! route's auth layer, `api::auth`: 401/429, before any byte of the body is
 //! read) → content type (415) → size and time while reading (413, 408;
 //! a client hanging up mid-body is `client_abort`) → parse (400) → the
-//! token's vCenter binding (403) → commit (503 on failure). The answer (202,
-//! or 200 for a known delivery id) is sent only after the commit is durable.
+//! token's vCenter binding (403) → for a hook alarm that may be a retry (its
+//! `sent_at` is old), a look-up of its delivery (200 with the stored event
+//! if found; see `Ingestor::stored_redelivery`) → commit (503 on failure).
+//! The answer (202, or 200 for a known delivery id) is sent only after the
+//! commit is durable.
 //! A batch is checked whole before anything is stored (one bad event
 //! refuses the batch, naming it); its events are then committed together,
 //! in one commit: after a 503 none of them is stored. Sending a batch again
@@ -168,6 +171,11 @@ async fn ingest(
         ApiError::bad_request(e.message)
     })?;
     check_vcenter(grant, &event, source, stats)?;
+    if source == Source::AlarmHook
+        && let Some(stored) = state.ingestor.stored_redelivery(&event).await
+    {
+        return Ok(answer(AcceptOutcome::AlreadyAccepted(stored)));
+    }
     let mut outcomes = commit(state, source, vec![event]).await?;
     Ok(answer(outcomes.remove(0)))
 }

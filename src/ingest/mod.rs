@@ -34,6 +34,25 @@ pub struct Admission {
 /// Where admission answers: one outcome per event, or why none was stored.
 pub type AdmissionReply = oneshot::Sender<Result<Vec<AcceptOutcome>, StoreError>>;
 
+/// How old an alarm's own timestamp (`sent_at`) must be before acceptance
+/// asks the store whether its delivery is stored already. The VCSA hook
+/// stamps `sent_at` and the delivery id when the alarm is raised and keeps
+/// both for every retry, and it retries a POST that went unanswered only
+/// after its timeout (1 s at least, 5 s by default) or from its spool,
+/// later. A first attempt arrives well within this, so only retries pay the
+/// read; a clock out of step by more costs a read per alarm, not a wrong
+/// answer.
+pub const REDELIVERY_AGE: time::Duration = time::Duration::seconds(2);
+
+/// Whether `event` may be a retry of a delivery stored earlier: it has a
+/// delivery id and its own timestamp is older than [`REDELIVERY_AGE`].
+pub fn may_be_redelivery(event: &Event) -> bool {
+    event.delivery_id.is_some()
+        && event
+            .time
+            .is_some_and(|sent| sent < event.received_at - REDELIVERY_AGE)
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("the pipeline has stopped (shutting down)".into())
 }
@@ -55,6 +74,36 @@ impl Ingestor {
     pub async fn accept(&self, event: Event) -> Result<AcceptOutcome, StoreError> {
         let mut outcomes = self.accept_many(vec![event]).await?;
         Ok(outcomes.remove(0))
+    }
+
+    /// The stored event of a retried delivery ([`may_be_redelivery`]: the
+    /// first attempt was stored but answered too late), looked up before the
+    /// retry reaches admission. There it would pass through dedup as a new
+    /// transition: memory is taken back once the commit finds the delivery
+    /// stored, but an event of the same alarm decided while that commit is
+    /// in flight was marked a duplicate of the retry, which is never stored,
+    /// and never reached monitoring. `None` also when the store cannot be
+    /// read (acceptance then reports the store's state itself).
+    pub async fn stored_redelivery(&self, event: &Event) -> Option<crate::model::EventId> {
+        let delivery = event
+            .delivery_id
+            .as_ref()
+            .filter(|_| may_be_redelivery(event))?;
+        match self
+            .store
+            .find_delivery(event.source, delivery.clone())
+            .await
+        {
+            Ok(Some(id)) => {
+                self.stats.duplicate_delivery(event.source);
+                Some(id)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot look a delivery up; accepting it as new");
+                None
+            }
+        }
     }
 
     /// Commits several events in one write (used by the SNMP receiver's batches).
@@ -165,5 +214,35 @@ impl Ingestor {
         if any_new && wake {
             self.pipeline_wake.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, Source};
+
+    fn hook_alarm(delivery: Option<&str>, sent_ago: Option<time::Duration>) -> Event {
+        let mut event = Event::new(
+            Source::AlarmHook,
+            "vc1",
+            EventType::parse("alarm.status.changed").unwrap(),
+        );
+        event.delivery_id = delivery.map(str::to_owned);
+        event.time = sent_ago.map(|ago| event.received_at - ago);
+        event
+    }
+
+    #[test]
+    fn only_an_alarm_with_a_delivery_id_sent_a_while_ago_may_be_a_redelivery() {
+        let secs = time::Duration::seconds;
+        assert!(may_be_redelivery(&hook_alarm(Some("d"), Some(secs(6)))));
+        assert!(may_be_redelivery(&hook_alarm(Some("d"), Some(secs(3600)))));
+        // A first attempt: sent just now (or stamped a little ahead).
+        assert!(!may_be_redelivery(&hook_alarm(Some("d"), Some(secs(1)))));
+        assert!(!may_be_redelivery(&hook_alarm(Some("d"), Some(-secs(30)))));
+        // Nothing to look up, or no age to tell.
+        assert!(!may_be_redelivery(&hook_alarm(None, Some(secs(60)))));
+        assert!(!may_be_redelivery(&hook_alarm(Some("d"), None)));
     }
 }

@@ -142,6 +142,7 @@ impl Stage {
             tally,
         } = self.decide_entries(entries, now);
         let deferred = batch.iter().any(|(_, decision)| decision.is_none());
+        tracing::debug!(events = batch.len(), "admission decided a batch");
         let after = After {
             replies,
             take_backs,

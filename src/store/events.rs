@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{AlertInput, DeliveryState, NewRun, StoreError};
 use crate::config::RouteTarget;
-use crate::model::{Event, EventId};
+use crate::model::{Event, EventId, Source};
 
 /// Events: the acceptance path, the read side and the pipeline's record.
 #[async_trait::async_trait]
@@ -53,6 +53,14 @@ pub trait EventStore: Send + Sync {
 
     /// One event with what the pipeline did with it.
     async fn get_event(&self, id: EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// The stored event of `source`'s delivery `delivery_id`, if any (a read:
+    /// acceptance asks before a possible retry reaches dedup).
+    async fn find_delivery(
+        &self,
+        source: Source,
+        delivery_id: String,
+    ) -> Result<Option<EventId>, StoreError>;
 
     /// `GET /api/v1/events`: one page of events matching `query`, newest
     /// first, and the cursor to the next page (see [`EventPage`]).

@@ -15,6 +15,14 @@ pub async fn accept_is_idempotent_by_delivery_id(store: &Store) {
         store.accept(again).await.unwrap(),
         AcceptOutcome::AlreadyAccepted(first_id)
     );
+    // Found by its delivery before it is sent again; per source.
+    let find = |source, delivery: &str| store.find_delivery(source, delivery.to_owned());
+    assert_eq!(
+        find(Source::AlarmHook, "d-1").await.unwrap(),
+        Some(first_id)
+    );
+    assert_eq!(find(Source::Api, "d-1").await.unwrap(), None);
+    assert_eq!(find(Source::AlarmHook, "d-9").await.unwrap(), None);
     // Another source may use the same delivery id; no delivery id never clashes.
     let other = event(Source::Api, "vm.created", Some("d-1"));
     assert!(matches!(

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, pg};
-use crate::model::{Event, EventId};
+use crate::model::{Event, EventId, Source};
 use crate::store::events::PRUNABLE_EVENT;
 use crate::store::sqlite::{ms, ms_to_time};
 use crate::store::{
@@ -125,6 +125,22 @@ impl EventStore for PgStore {
             .await
             .map_err(pg)?;
         Ok(self.decode_rows(&client, rows).await?.pop())
+    }
+
+    async fn find_delivery(
+        &self,
+        source: Source,
+        delivery_id: String,
+    ) -> Result<Option<EventId>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id FROM events WHERE source = $1 AND delivery_id = $2",
+                &[&source.as_str(), &delivery_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.and_then(|r| EventId::parse(r.get(0))))
     }
 
     async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, ms, ms_to_time, now_ms, unavailable};
-use crate::model::{Event, EventId};
+use crate::model::{Event, EventId, Source};
 use crate::store::events::PRUNABLE_EVENT;
 use crate::store::{
     AcceptOutcome, DeliveryState, DeliveryStatus, Disposition, EventPage, EventQuery, EventStage,
@@ -87,6 +87,21 @@ impl EventStore for SqliteStore {
             .await?;
         let mut stored = self.decode_events(events).await?;
         Ok(stored.pop())
+    }
+
+    async fn find_delivery(
+        &self,
+        source: Source,
+        delivery_id: String,
+    ) -> Result<Option<EventId>, StoreError> {
+        let id: Option<String> = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT id FROM events WHERE source = ?1 AND delivery_id = ?2")?
+                    .query_row(params![source.as_str(), delivery_id], |r| r.get(0))
+                    .optional()
+            })
+            .await?;
+        Ok(id.and_then(|id| EventId::parse(&id)))
     }
 
     async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
