@@ -249,8 +249,8 @@ impl Dedup {
     /// same delivery, so `admitted` never existed and memory must hold what
     /// it held before. Resolved when the identity is next observed, or by
     /// the next sweep (every 4,096 events), or once [`MAX_TAKEN_BACK`] wait,
-    /// so none waits long. Only the first
-    /// undo of `admitted` counts: after it, no identity holds `admitted`.
+    /// so none waits long. Only the first undo of `admitted` counts: after
+    /// it, no identity holds `admitted`.
     pub fn take_back(&mut self, admitted: EventId, undo: Undo) {
         if matches!(undo.0, UndoKind::Nothing) {
             return;
